@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs wxauth's whole test suite: unit tests and the integration binary, the
+# API suite against SQLite and against PostgreSQL. Starts the local PostgreSQL
+# first when it is not running (the tests create and drop their own databases).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_url="${WXAUTH_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+
+if ! pg_up; then
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    echo "test.sh: installing PostgreSQL" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  fi
+  for version in $(ls /etc/postgresql 2>/dev/null); do
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  done
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  pg_up || { echo "test.sh: PostgreSQL is not reachable at 127.0.0.1:5432" >&2; exit 1; }
+fi
+
+export WXAUTH_TEST_POSTGRES_URL="$pg_url"
+cargo test --locked "$@"

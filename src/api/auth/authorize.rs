@@ -1,0 +1,175 @@
+//! `POST authorize`: a `wx.login` code in, a token pair out. The code is
+//! exchanged with WeChat (once, however often it arrives within the reuse
+//! window), the user found or created, and a new session opened.
+
+use diesel::Connection;
+use rocket::{post, State};
+use serde::Deserialize;
+
+use super::pair::TokenPair;
+use super::profile::ProfileFields;
+use crate::api::envelope::{ApiResult, Success};
+use crate::api::json_body::JsonBody;
+use crate::auth::guard::ClientInfo;
+use crate::config::AppEntry;
+use crate::crypto;
+use crate::db::audit::{self, Kind, NewEvent};
+use crate::db::{refresh_tokens, sessions, users};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct AuthorizeRequest {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default, rename = "appId", alias = "appid", alias = "app_id")]
+    app_id: Option<String>,
+    #[serde(flatten)]
+    profile: ProfileFields,
+}
+
+const MAX_CODE_LEN: usize = 128;
+
+fn check_code(code: Option<String>) -> Result<String, ApiError> {
+    let code = code.ok_or_else(|| ApiError::bad_request("code is required"))?;
+    if code.is_empty() || code.len() > MAX_CODE_LEN || !code.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(format!(
+            "code must be 1 to {MAX_CODE_LEN} printable ASCII characters"
+        )));
+    }
+    Ok(code)
+}
+
+fn pick_app<'a>(state: &'a AppState, app_id: Option<&str>) -> Result<&'a AppEntry, ApiError> {
+    let apps = &state.config.wechat.apps;
+    match app_id {
+        Some(id) => state
+            .config
+            .app(id)
+            .ok_or_else(|| ApiError::BrokenAuthorizedData("unknown appId".into())),
+        None if apps.len() == 1 => Ok(&apps[0]),
+        None => Err(ApiError::bad_request(
+            "appId is required: several mini-programs are configured",
+        )),
+    }
+}
+
+enum Login {
+    Opened { user_id: i64, is_new: bool },
+    Banned,
+}
+
+#[post("/authorize", data = "<body>")]
+pub async fn authorize(
+    state: &State<AppState>,
+    client: ClientInfo,
+    body: Result<JsonBody<AuthorizeRequest>, ApiError>,
+) -> ApiResult {
+    state.limits.authorize.check(client.ip_addr())?;
+    let JsonBody(request) = body?;
+    let code = check_code(request.code)?;
+    let profile = request.profile.into_changes()?;
+    let app = pick_app(state, request.app_id.as_deref())?;
+
+    let wx = state
+        .exchanges
+        .exchange(&state.wechat, &app.appid, app.secret.expose(), &code)
+        .await?;
+
+    let now = crate::timestamp::now();
+    let session_id = crypto::random_token(16);
+    let appid = app.appid.clone();
+    let sealed_key = state
+        .sealer
+        .seal(crate::SESSION_KEY_PURPOSE, wx.session_key.as_bytes());
+    let expires_at = now + state.config.session_ttl;
+    let (token, login) = {
+        let keys = state.tokens.clone();
+        let sid = session_id.clone();
+        let appid = appid.clone();
+        state
+            .db
+            .run(move |conn| {
+                conn.transaction::<_, ApiError, _>(|conn| {
+                    let (user, is_new) = users::upsert_for_login(
+                        conn,
+                        &appid,
+                        &wx.openid,
+                        wx.unionid.as_deref(),
+                        profile,
+                        now,
+                    )?;
+                    if user.is_banned() {
+                        audit::record(
+                            conn,
+                            &NewEvent::new(Kind::LoginRefused, now)
+                                .user(user.id)
+                                .ip(client.ip.clone())
+                                .detail("user is banned"),
+                        )?;
+                        return Ok((None, Login::Banned));
+                    }
+                    sessions::insert(
+                        conn,
+                        &sessions::NewSession {
+                            id: &sid,
+                            user_id: user.id,
+                            appid: &appid,
+                            session_key_sealed: &sealed_key,
+                            created_at: now,
+                            last_seen_at: now,
+                            expires_at,
+                            ip: client.ip.as_deref(),
+                            user_agent: client.user_agent.as_deref(),
+                        },
+                    )?;
+                    let pair = TokenPair::mint(&keys, user.id, &sid, &appid, is_new, now)?;
+                    refresh_tokens::insert(
+                        conn,
+                        &crypto::hash_token(&pair.refresh_token),
+                        &sid,
+                        now,
+                    )?;
+                    audit::record(
+                        conn,
+                        &NewEvent::new(Kind::Login, now)
+                            .user(user.id)
+                            .session(&sid)
+                            .ip(client.ip.clone())
+                            .detail(if is_new { "new user" } else { "returning user" }),
+                    )?;
+                    Ok((
+                        Some(pair),
+                        Login::Opened {
+                            user_id: user.id,
+                            is_new,
+                        },
+                    ))
+                })
+            })
+            .await?
+    };
+    match (token, login) {
+        (Some(pair), Login::Opened { user_id, is_new }) => {
+            tracing::info!(target: "wxauth::login", user_id, is_new, appid = %appid, "login");
+            Success::data(pair)
+        }
+        _ => Err(ApiError::UserBanned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_code;
+
+    #[test]
+    fn codes_are_bounded_printable_ascii() {
+        assert!(check_code(Some("0a1B2c".into())).is_ok());
+        assert!(check_code(None).is_err());
+        assert!(check_code(Some(String::new())).is_err());
+        assert!(check_code(Some("x".repeat(129))).is_err());
+        assert!(check_code(Some("x".repeat(128))).is_ok());
+        assert!(check_code(Some("has space".into())).is_err());
+        assert!(check_code(Some("ünïcode".into())).is_err());
+    }
+}

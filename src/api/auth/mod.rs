@@ -1,0 +1,21 @@
+//! `/api/v1.0/auth/…`: one file per endpoint, plus the request fields and the
+//! response views they share.
+
+pub mod authorize;
+pub mod logout;
+pub mod pair;
+pub mod profile;
+pub mod refresh;
+pub mod status;
+pub mod user;
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![
+        authorize::authorize,
+        refresh::refresh,
+        logout::logout,
+        status::status,
+        user::get_user,
+        user::update_user,
+    ]
+}

@@ -1,0 +1,140 @@
+//! Profile fields as mini-programs send them (WeChat's camelCase, snake_case
+//! aliases accepted), checked before they reach the database, and the profile
+//! as the API shows it.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::db::users::{ProfileChanges, User};
+use crate::error::ApiError;
+use crate::timestamp::rfc3339;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ProfileFields {
+    #[serde(default, alias = "nick_name", alias = "nickname")]
+    #[serde(rename = "nickName")]
+    pub nick_name: Option<String>,
+    #[serde(default, rename = "avatarUrl", alias = "avatar_url")]
+    pub avatar_url: Option<String>,
+    #[serde(default, deserialize_with = "gender")]
+    pub gender: Option<i32>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub province: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+}
+
+/// WeChat sends gender as a number (0 unknown, 1 male, 2 female); some clients
+/// stringify it.
+fn gender<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrText {
+        Num(i64),
+        Text(String),
+    }
+    match Option::<NumOrText>::deserialize(d)? {
+        None => Ok(None),
+        Some(NumOrText::Num(n)) => i32::try_from(n)
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("gender must be 0, 1 or 2")),
+        Some(NumOrText::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("gender must be 0, 1 or 2")),
+    }
+}
+
+fn text(field: &str, value: Option<String>, max_chars: usize) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let value = value.trim().to_string();
+    if value.chars().count() > max_chars {
+        return Err(ApiError::bad_request(format!(
+            "{field} is longer than {max_chars} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "{field} contains control characters"
+        )));
+    }
+    Ok(Some(value))
+}
+
+impl ProfileFields {
+    pub fn into_changes(self) -> Result<ProfileChanges, ApiError> {
+        let avatar_url = text("avatarUrl", self.avatar_url, 1024)?;
+        if let Some(url) = &avatar_url {
+            let lower = url.to_ascii_lowercase();
+            if !(url.is_empty() || lower.starts_with("https://") || lower.starts_with("http://")) {
+                return Err(ApiError::bad_request("avatarUrl must be an http(s) URL"));
+            }
+        }
+        if let Some(g) = self.gender {
+            if !(0..=2).contains(&g) {
+                return Err(ApiError::bad_request("gender must be 0, 1 or 2"));
+            }
+        }
+        Ok(ProfileChanges {
+            nickname: text("nickName", self.nick_name, 64)?,
+            avatar_url,
+            gender: self.gender,
+            language: text("language", self.language, 16)?,
+            city: text("city", self.city, 64)?,
+            province: text("province", self.province, 64)?,
+            country: text("country", self.country, 64)?,
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PhoneView {
+    pub phone_number: String,
+    pub pure_phone_number: String,
+    pub country_code: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProfileView {
+    pub user_id: i64,
+    pub nickname: Option<String>,
+    pub avatar_url: Option<String>,
+    pub gender: Option<i32>,
+    pub language: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub country: Option<String>,
+    pub phone: Option<PhoneView>,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+}
+
+impl From<User> for ProfileView {
+    fn from(user: User) -> Self {
+        let phone = match (user.phone_number, user.pure_phone_number) {
+            (Some(phone_number), Some(pure_phone_number)) => Some(PhoneView {
+                phone_number,
+                pure_phone_number,
+                country_code: user.country_code.unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        ProfileView {
+            user_id: user.id,
+            nickname: user.nickname,
+            avatar_url: user.avatar_url,
+            gender: user.gender,
+            language: user.language,
+            city: user.city,
+            province: user.province,
+            country: user.country,
+            phone,
+            created_at: rfc3339(user.created_at),
+            last_login_at: user.last_login_at.map(rfc3339),
+        }
+    }
+}

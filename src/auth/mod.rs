@@ -1,0 +1,4 @@
+//! Who is calling: access tokens and the request guards built on them.
+
+pub mod guard;
+pub mod token;

@@ -1,0 +1,294 @@
+//! Typed configuration, read once from Rocket's figment (`Rocket.toml`, the
+//! selected profile, `ROCKET_*` environment variables), with the defaults and the
+//! release-profile refusal of SPEC §5.
+
+use std::fmt;
+
+use base64::Engine;
+use rocket::figment::providers::Env;
+use rocket::figment::{Figment, Profile};
+use serde::Deserialize;
+
+/// The nested keys that may also be set as flat `ROCKET_<SECTION>_<KEY>`
+/// variables (`ROCKET_WECHAT_API_BASE`), besides Rocket's own dict form
+/// (`ROCKET_WECHAT={api_base="…"}`).
+const NESTED_SECTIONS: [&str; 3] = ["wechat", "admin", "rate_limit"];
+
+/// Rocket's figment plus the flat spelling of nested keys.
+pub fn figment() -> Figment {
+    let nested = Env::prefixed("ROCKET_")
+        .filter_map(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            NESTED_SECTIONS.iter().find_map(|section| {
+                let rest = key.strip_prefix(section)?.strip_prefix('_')?;
+                (!rest.is_empty()).then(|| format!("{section}.{rest}").into())
+            })
+        })
+        .global();
+    rocket::Config::figment().merge(nested)
+}
+
+/// A string that never shows itself in `Debug` output or logs.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppEntry {
+    pub appid: String,
+    pub secret: Secret,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WechatConfig {
+    pub api_base: String,
+    pub timeout_ms: u64,
+    pub mock: bool,
+    pub apps: Vec<AppEntry>,
+}
+
+impl Default for WechatConfig {
+    fn default() -> Self {
+        WechatConfig {
+            api_base: "https://api.weixin.qq.com".into(),
+            timeout_ms: 5000,
+            mock: false,
+            apps: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AdminConfig {
+    pub lockout_attempts: u32,
+    pub lockout_window: u64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            lockout_attempts: 5,
+            lockout_window: 900,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitConfig {
+    pub authorize_per_minute: u32,
+    pub refresh_per_minute: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            authorize_per_minute: 600,
+            refresh_per_minute: 600,
+        }
+    }
+}
+
+/// The configuration as written, before secrets are checked and decoded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawConfig {
+    database_url: String,
+    database_pool_size: u32,
+    jwt_secret: Option<Secret>,
+    jwt_issuer: String,
+    session_key_secret: Option<Secret>,
+    access_token_ttl: i64,
+    session_ttl: i64,
+    session_idle_timeout: i64,
+    purge_interval: u64,
+    session_retention: i64,
+    audit_retention: i64,
+    wechat: WechatConfig,
+    admin: AdminConfig,
+    rate_limit: RateLimitConfig,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            database_url: "wxauth.sqlite".into(),
+            database_pool_size: 16,
+            jwt_secret: None,
+            jwt_issuer: "wxauth".into(),
+            session_key_secret: None,
+            access_token_ttl: 7200,
+            session_ttl: 30 * 86400,
+            session_idle_timeout: 7 * 86400,
+            purge_interval: 300,
+            session_retention: 30 * 86400,
+            audit_retention: 180 * 86400,
+            wechat: WechatConfig::default(),
+            admin: AdminConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+/// wxauth's own settings, checked and decoded.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub database_url: String,
+    pub database_pool_size: u32,
+    pub jwt_secret: Secret,
+    pub jwt_issuer: String,
+    /// AES-256-GCM key for session keys (and other sealed values) at rest.
+    pub session_key_secret: [u8; 32],
+    pub access_token_ttl: i64,
+    pub session_ttl: i64,
+    pub session_idle_timeout: i64,
+    /// Seconds between background purges of dead sessions and old audit events.
+    pub purge_interval: u64,
+    /// How long revoked and expired sessions are kept (for the console) before purging.
+    pub session_retention: i64,
+    pub audit_retention: i64,
+    pub wechat: WechatConfig,
+    pub admin: AdminConfig,
+    pub rate_limit: RateLimitConfig,
+    /// Secrets were generated at start (debug profile only): tokens die with the process.
+    pub ephemeral_secrets: bool,
+}
+
+/// Why the configuration cannot be used; its `Display` is the one line printed
+/// before wxauth refuses to start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl AppConfig {
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let raw: RawConfig = figment
+            .extract()
+            .map_err(|e| ConfigError(format!("invalid configuration: {e}")))?;
+        let release = *figment.profile() == Profile::new("release");
+        let mut ephemeral_secrets = false;
+
+        let jwt_secret = match raw.jwt_secret {
+            Some(secret) if secret.expose().len() >= 32 => secret,
+            Some(_) => {
+                return Err(ConfigError(
+                    "jwt_secret is too weak: it must be at least 32 bytes".into(),
+                ))
+            }
+            None if release => {
+                return Err(ConfigError(
+                    "jwt_secret is missing: set it (at least 32 bytes) in Rocket.toml or ROCKET_JWT_SECRET".into(),
+                ))
+            }
+            None => {
+                ephemeral_secrets = true;
+                Secret::new(crate::crypto::random_token(32))
+            }
+        };
+
+        let session_key_secret = match raw.session_key_secret {
+            Some(secret) => decode_key(secret.expose())?,
+            None if release => {
+                return Err(ConfigError(
+                    "session_key_secret is missing: set it to the base64 of 32 random bytes (e.g. `openssl rand -base64 32`)".into(),
+                ))
+            }
+            None => {
+                ephemeral_secrets = true;
+                crate::crypto::random_bytes::<32>()
+            }
+        };
+
+        let secret_key_missing = figment
+            .extract::<rocket::Config>()
+            .map(|c| c.secret_key.is_zero())
+            .unwrap_or(true);
+        if release && secret_key_missing {
+            return Err(ConfigError(
+                "secret_key is missing: set Rocket's secret_key (e.g. `openssl rand -base64 32`)"
+                    .into(),
+            ));
+        }
+        if raw.wechat.apps.is_empty() {
+            return Err(ConfigError(
+                "no mini-program configured: add at least one entry to wechat.apps with appid and secret".into(),
+            ));
+        }
+        for app in &raw.wechat.apps {
+            if app.appid.trim().is_empty() || app.secret.expose().trim().is_empty() {
+                return Err(ConfigError(
+                    "every entry of wechat.apps needs a non-empty appid and secret".into(),
+                ));
+            }
+        }
+        if release && raw.wechat.mock {
+            return Err(ConfigError(
+                "wechat.mock is on in the release profile: the mock lets anyone log in as anyone; turn it off".into(),
+            ));
+        }
+        for (name, value) in [
+            ("access_token_ttl", raw.access_token_ttl),
+            ("session_ttl", raw.session_ttl),
+            ("session_idle_timeout", raw.session_idle_timeout),
+        ] {
+            if value <= 0 {
+                return Err(ConfigError(format!(
+                    "{name} must be a positive number of seconds"
+                )));
+            }
+        }
+        if raw.database_pool_size == 0 {
+            return Err(ConfigError("database_pool_size must be at least 1".into()));
+        }
+
+        Ok(AppConfig {
+            database_url: raw.database_url,
+            database_pool_size: raw.database_pool_size,
+            jwt_secret,
+            jwt_issuer: raw.jwt_issuer,
+            session_key_secret,
+            access_token_ttl: raw.access_token_ttl,
+            session_ttl: raw.session_ttl,
+            session_idle_timeout: raw.session_idle_timeout,
+            purge_interval: raw.purge_interval.max(1),
+            session_retention: raw.session_retention.max(0),
+            audit_retention: raw.audit_retention.max(0),
+            wechat: raw.wechat,
+            admin: raw.admin,
+            rate_limit: raw.rate_limit,
+            ephemeral_secrets,
+        })
+    }
+
+    pub fn app(&self, appid: &str) -> Option<&AppEntry> {
+        self.wechat.apps.iter().find(|a| a.appid == appid)
+    }
+}
+
+fn decode_key(encoded: &str) -> Result<[u8; 32], ConfigError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| ConfigError("session_key_secret is not valid base64".into()))?;
+    bytes.try_into().map_err(|_| {
+        ConfigError("session_key_secret must be the base64 of exactly 32 bytes".into())
+    })
+}

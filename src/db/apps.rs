@@ -1,0 +1,45 @@
+//! The `apps` table: the mini-programs of the configuration, kept in the
+//! database so that users and sessions can reference them.
+
+use diesel::prelude::*;
+
+use super::schema::apps;
+use super::AnyConnection;
+use crate::config::AppEntry;
+
+#[derive(Insertable)]
+#[diesel(table_name = apps)]
+struct NewApp<'a> {
+    appid: &'a str,
+    name: &'a str,
+    created_at: i64,
+}
+
+/// Makes sure every configured app has its row, and its current name.
+pub fn sync(conn: &mut AnyConnection, entries: &[AppEntry], now: i64) -> QueryResult<()> {
+    for entry in entries {
+        let name = entry.name.as_deref().unwrap_or(&entry.appid);
+        let updated = diesel::update(apps::table.find(&entry.appid))
+            .set(apps::name.eq(name))
+            .execute(conn)?;
+        if updated == 0 {
+            let row = NewApp {
+                appid: &entry.appid,
+                name,
+                created_at: now,
+            };
+            // Another instance starting at the same moment may have inserted it.
+            match conn {
+                AnyConnection::Sqlite(c) => diesel::insert_into(apps::table)
+                    .values(&row)
+                    .on_conflict_do_nothing()
+                    .execute(c)?,
+                AnyConnection::Postgresql(c) => diesel::insert_into(apps::table)
+                    .values(&row)
+                    .on_conflict_do_nothing()
+                    .execute(c)?,
+            };
+        }
+    }
+    Ok(())
+}

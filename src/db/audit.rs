@@ -1,0 +1,89 @@
+//! The `audit_events` table: who did what to which user or session, and when.
+
+use diesel::prelude::*;
+
+use super::schema::audit_events;
+use super::AnyConnection;
+
+/// The kinds of audit event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Login,
+    LoginRefused,
+    Logout,
+    Refresh,
+    RefreshReuse,
+    Revoke,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Login => "login",
+            Kind::LoginRefused => "login_refused",
+            Kind::Logout => "logout",
+            Kind::Refresh => "refresh",
+            Kind::RefreshReuse => "refresh_reuse",
+            Kind::Revoke => "revoke",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct NewEvent {
+    pub kind: String,
+    pub user_id: Option<i64>,
+    pub session_id: Option<String>,
+    pub actor: Option<String>,
+    pub ip: Option<String>,
+    pub detail: Option<String>,
+    pub created_at: i64,
+}
+
+impl NewEvent {
+    pub fn new(kind: Kind, now: i64) -> Self {
+        NewEvent {
+            kind: kind.as_str().to_string(),
+            created_at: now,
+            ..Default::default()
+        }
+    }
+    pub fn user(mut self, user_id: i64) -> Self {
+        self.user_id = Some(user_id);
+        self
+    }
+    pub fn session(mut self, session_id: &str) -> Self {
+        self.session_id = Some(session_id.to_string());
+        self
+    }
+    pub fn ip(mut self, ip: Option<String>) -> Self {
+        self.ip = ip;
+        self
+    }
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+pub fn record(conn: &mut AnyConnection, event: &NewEvent) -> QueryResult<()> {
+    diesel::insert_into(audit_events::table)
+        .values(event)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Deletes up to `batch` events older than `before`.
+pub fn purge_before(conn: &mut AnyConnection, before: i64, batch: i64) -> QueryResult<usize> {
+    let ids: Vec<i64> = audit_events::table
+        .filter(audit_events::created_at.lt(before))
+        .select(audit_events::id)
+        .order(audit_events::id)
+        .limit(batch)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(audit_events::table.filter(audit_events::id.eq_any(&ids))).execute(conn)
+}

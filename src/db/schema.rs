@@ -1,0 +1,78 @@
+//! The tables, written by hand with only the SQL types both backends share
+//! (times are Unix seconds in `BigInt`).
+
+diesel::table! {
+    apps (appid) {
+        appid -> Text,
+        name -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        appid -> Text,
+        openid -> Text,
+        unionid -> Nullable<Text>,
+        nickname -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        gender -> Nullable<Integer>,
+        language -> Nullable<Text>,
+        city -> Nullable<Text>,
+        province -> Nullable<Text>,
+        country -> Nullable<Text>,
+        phone_number -> Nullable<Text>,
+        pure_phone_number -> Nullable<Text>,
+        country_code -> Nullable<Text>,
+        banned_at -> Nullable<BigInt>,
+        ban_reason -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        last_login_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> BigInt,
+        appid -> Text,
+        session_key_sealed -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        revoke_reason -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+        created_at -> BigInt,
+        spent_at -> Nullable<BigInt>,
+        successor_sealed -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        kind -> Text,
+        user_id -> Nullable<BigInt>,
+        session_id -> Nullable<Text>,
+        actor -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(users -> apps (appid));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(apps, users, sessions, refresh_tokens, audit_events);

@@ -1,0 +1,213 @@
+//! The `sessions` table: one row per login, the unit that is revoked. Holds the
+//! sealed WeChat session_key, the lifetime and idle bookkeeping, and where the
+//! login came from.
+
+use diesel::prelude::*;
+
+use super::schema::{sessions, users};
+use super::AnyConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: String,
+    pub user_id: i64,
+    pub appid: String,
+    pub session_key_sealed: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub revoke_reason: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Why a session cannot be used any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dead {
+    Revoked,
+    Expired,
+    Idle,
+}
+
+impl Dead {
+    pub fn message(self) -> &'static str {
+        match self {
+            Dead::Revoked => "session has been revoked or logged out",
+            Dead::Expired => "session has expired",
+            Dead::Idle => "session has expired after inactivity",
+        }
+    }
+}
+
+impl Session {
+    /// `None` when the session is live at `now`.
+    pub fn dead(&self, now: i64, idle_timeout: i64) -> Option<Dead> {
+        if self.revoked_at.is_some() {
+            Some(Dead::Revoked)
+        } else if now >= self.expires_at {
+            Some(Dead::Expired)
+        } else if now >= self.last_seen_at + idle_timeout {
+            Some(Dead::Idle)
+        } else {
+            None
+        }
+    }
+}
+
+/// How often the last-seen time is written: once a minute, or once per tenth
+/// of the idle timeout when that is shorter, so the hot path rarely writes.
+pub fn touch_interval(idle_timeout: i64) -> i64 {
+    (idle_timeout / 10).clamp(1, 60)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sessions)]
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub appid: &'a str,
+    pub session_key_sealed: &'a str,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+pub fn insert(conn: &mut AnyConnection, row: &NewSession<'_>) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The session with its user's ban time, in one query: the hot path of every
+/// authenticated request.
+pub fn find_with_ban(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> QueryResult<Option<(Session, Option<i64>)>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id.eq(id))
+        .select((Session::as_select(), users::banned_at))
+        .first(conn)
+        .optional()
+}
+
+/// Records activity, unless it was recorded within the touch interval. The
+/// condition is in the UPDATE so that concurrent requests write at most once.
+pub fn touch(conn: &mut AnyConnection, id: &str, now: i64, interval: i64) -> QueryResult<()> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(id))
+            .filter(sessions::last_seen_at.le(now - interval)),
+    )
+    .set(sessions::last_seen_at.eq(now))
+    .execute(conn)
+    .map(|_| ())
+}
+
+/// Always records activity (refresh does).
+pub fn touch_now(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<()> {
+    diesel::update(sessions::table.find(id))
+        .set(sessions::last_seen_at.eq(now))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Revokes one session; returns whether it was live until now.
+pub fn revoke(conn: &mut AnyConnection, id: &str, reason: &str, now: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(id))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((
+        sessions::revoked_at.eq(now),
+        sessions::revoke_reason.eq(reason),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Revokes every session of a user; returns how many were live.
+pub fn revoke_all_of_user(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    reason: &str,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((
+        sessions::revoked_at.eq(now),
+        sessions::revoke_reason.eq(reason),
+    ))
+    .execute(conn)
+}
+
+/// Deletes up to `batch` sessions that ended before `before` (revoked, or past
+/// their absolute expiry); returns how many went.
+pub fn purge_dead(conn: &mut AnyConnection, before: i64, batch: i64) -> QueryResult<usize> {
+    let ids: Vec<String> = sessions::table
+        .filter(
+            sessions::revoked_at
+                .lt(before)
+                .or(sessions::expires_at.lt(before)),
+        )
+        .select(sessions::id)
+        .limit(batch)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids))).execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(last_seen_at: i64, expires_at: i64, revoked_at: Option<i64>) -> Session {
+        Session {
+            id: "s".into(),
+            user_id: 1,
+            appid: "wx".into(),
+            session_key_sealed: String::new(),
+            created_at: 0,
+            last_seen_at,
+            expires_at,
+            revoked_at,
+            revoke_reason: None,
+            ip: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn liveness_checks_revocation_expiry_and_idleness() {
+        assert_eq!(session(100, 1000, None).dead(150, 100), None);
+        assert_eq!(
+            session(100, 1000, Some(120)).dead(150, 100),
+            Some(Dead::Revoked)
+        );
+        assert_eq!(
+            session(100, 1000, None).dead(1000, 10_000),
+            Some(Dead::Expired)
+        );
+        assert_eq!(session(100, 1000, None).dead(200, 100), Some(Dead::Idle));
+    }
+
+    #[test]
+    fn touch_interval_is_a_minute_or_a_tenth_of_idle() {
+        assert_eq!(touch_interval(7 * 86400), 60);
+        assert_eq!(touch_interval(300), 30);
+        assert_eq!(touch_interval(5), 1);
+    }
+}

@@ -1,0 +1,310 @@
+//! The `users` table: one row per (appid, openid), with the profile the
+//! mini-program sent, the bound phone number and the ban state.
+
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::AnyConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub appid: String,
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub nickname: Option<String>,
+    pub avatar_url: Option<String>,
+    pub gender: Option<i32>,
+    pub language: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub country: Option<String>,
+    pub phone_number: Option<String>,
+    pub pure_phone_number: Option<String>,
+    pub country_code: Option<String>,
+    pub banned_at: Option<i64>,
+    pub ban_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+impl User {
+    pub fn is_banned(&self) -> bool {
+        self.banned_at.is_some()
+    }
+}
+
+/// Profile fields as a client sends them; `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct ProfileChanges {
+    pub nickname: Option<String>,
+    pub avatar_url: Option<String>,
+    pub gender: Option<i32>,
+    pub language: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub country: Option<String>,
+}
+
+/// The nickname WeChat hands out instead of the real one since 2022.
+const PLACEHOLDER_NICKNAME: &str = "微信用户";
+/// The grey default avatar WeChat hands out with the placeholder nickname.
+const PLACEHOLDER_AVATAR_MARK: &str =
+    "POgEwh4mIHO4nibH0KlMECNjjGxQUq24ZEaGT4poC6icRiccVGKSyXwibcPq4BWmiaIGuG1icwxaQX6grC9VemZoJ8rg";
+
+fn is_placeholder_text(value: &str) -> bool {
+    let value = value.trim();
+    value.is_empty() || value == PLACEHOLDER_NICKNAME || value.contains(PLACEHOLDER_AVATAR_MARK)
+}
+
+impl ProfileChanges {
+    pub fn is_empty(&self) -> bool {
+        self.nickname.is_none()
+            && self.avatar_url.is_none()
+            && self.gender.is_none()
+            && self.language.is_none()
+            && self.city.is_none()
+            && self.province.is_none()
+            && self.country.is_none()
+    }
+
+    /// What a login may change: placeholders (`微信用户`, the grey avatar, empty
+    /// strings, gender 0 = unknown) only fill fields that hold nothing yet.
+    pub fn for_login(self, stored: &User) -> ProfileChanges {
+        fn keep_text(new: Option<String>, old: &Option<String>) -> Option<String> {
+            match new {
+                Some(v) if is_placeholder_text(&v) && old.is_some() => None,
+                Some(v) if Some(&v) == old.as_ref() => None,
+                other => other,
+            }
+        }
+        ProfileChanges {
+            nickname: keep_text(self.nickname, &stored.nickname),
+            avatar_url: keep_text(self.avatar_url, &stored.avatar_url),
+            gender: match self.gender {
+                Some(0) if stored.gender.is_some() => None,
+                g if g == stored.gender => None,
+                g => g,
+            },
+            language: keep_text(self.language, &stored.language),
+            city: keep_text(self.city, &stored.city),
+            province: keep_text(self.province, &stored.province),
+            country: keep_text(self.country, &stored.country),
+        }
+    }
+
+    fn apply_to(&self, user: &mut User) {
+        let set = |field: &mut Option<String>, value: &Option<String>| {
+            if let Some(v) = value {
+                *field = Some(v.clone());
+            }
+        };
+        set(&mut user.nickname, &self.nickname);
+        set(&mut user.avatar_url, &self.avatar_url);
+        set(&mut user.language, &self.language);
+        set(&mut user.city, &self.city);
+        set(&mut user.province, &self.province);
+        set(&mut user.country, &self.country);
+        if self.gender.is_some() {
+            user.gender = self.gender;
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct NewUser<'a> {
+    appid: &'a str,
+    openid: &'a str,
+    unionid: Option<&'a str>,
+    nickname: Option<&'a str>,
+    avatar_url: Option<&'a str>,
+    gender: Option<i32>,
+    language: Option<&'a str>,
+    city: Option<&'a str>,
+    province: Option<&'a str>,
+    country: Option<&'a str>,
+    created_at: i64,
+    updated_at: i64,
+    last_login_at: Option<i64>,
+}
+
+pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+fn find_by_openid(conn: &mut AnyConnection, appid: &str, openid: &str) -> QueryResult<User> {
+    users::table
+        .filter(users::appid.eq(appid))
+        .filter(users::openid.eq(openid))
+        .select(User::as_select())
+        .first(conn)
+}
+
+/// Finds or creates the user of (appid, openid) and records the login. The
+/// insert comes first and yields to the unique constraint, so concurrent first
+/// logins (on any instance) make exactly one user; returns whether this call
+/// created it. Meant to run inside the login transaction: its first statement
+/// writes, which SQLite needs to take the write lock without a deadlock.
+pub fn upsert_for_login(
+    conn: &mut AnyConnection,
+    appid: &str,
+    openid: &str,
+    unionid: Option<&str>,
+    profile: ProfileChanges,
+    now: i64,
+) -> QueryResult<(User, bool)> {
+    let row = NewUser {
+        appid,
+        openid,
+        unionid,
+        nickname: profile.nickname.as_deref(),
+        avatar_url: profile.avatar_url.as_deref(),
+        gender: profile.gender,
+        language: profile.language.as_deref(),
+        city: profile.city.as_deref(),
+        province: profile.province.as_deref(),
+        country: profile.country.as_deref(),
+        created_at: now,
+        updated_at: now,
+        last_login_at: Some(now),
+    };
+    let target = (users::appid, users::openid);
+    let inserted = match conn {
+        AnyConnection::Sqlite(c) => diesel::insert_into(users::table)
+            .values(&row)
+            .on_conflict(target)
+            .do_nothing()
+            .execute(c)?,
+        AnyConnection::Postgresql(c) => diesel::insert_into(users::table)
+            .values(&row)
+            .on_conflict(target)
+            .do_nothing()
+            .execute(c)?,
+    };
+    let mut user = find_by_openid(conn, appid, openid)?;
+    if inserted == 1 {
+        return Ok((user, true));
+    }
+    let changes = profile.for_login(&user);
+    let new_unionid = unionid.filter(|u| user.unionid.as_deref() != Some(*u));
+    let target = users::table.find(user.id);
+    if changes.is_empty() {
+        diesel::update(target)
+            .set((
+                users::last_login_at.eq(now),
+                users::unionid.eq(new_unionid.or(user.unionid.as_deref())),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set((
+                &changes,
+                users::last_login_at.eq(now),
+                users::updated_at.eq(now),
+                users::unionid.eq(new_unionid.or(user.unionid.as_deref())),
+            ))
+            .execute(conn)?;
+    }
+    changes.apply_to(&mut user);
+    if let Some(u) = new_unionid {
+        user.unionid = Some(u.to_string());
+    }
+    user.last_login_at = Some(now);
+    Ok((user, false))
+}
+
+/// An explicit profile update (`POST user`): every given field is stored.
+pub fn update_profile(
+    conn: &mut AnyConnection,
+    id: i64,
+    changes: &ProfileChanges,
+    now: i64,
+) -> QueryResult<Option<User>> {
+    if !changes.is_empty() {
+        diesel::update(users::table.find(id))
+            .set((changes, users::updated_at.eq(now)))
+            .execute(conn)?;
+    }
+    find(conn, id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> User {
+        User {
+            id: 1,
+            appid: "wx1".into(),
+            openid: "o1".into(),
+            unionid: None,
+            nickname: Some("Alice".into()),
+            avatar_url: Some("https://example.com/a.png".into()),
+            gender: Some(2),
+            language: None,
+            city: Some("Hangzhou".into()),
+            province: None,
+            country: None,
+            phone_number: None,
+            pure_phone_number: None,
+            country_code: None,
+            banned_at: None,
+            ban_reason: None,
+            created_at: 0,
+            updated_at: 0,
+            last_login_at: None,
+        }
+    }
+
+    #[test]
+    fn placeholders_never_overwrite_real_values() {
+        let incoming = ProfileChanges {
+            nickname: Some("微信用户".into()),
+            avatar_url: Some(format!(
+                "https://thirdwx.qlogo.cn/mmopen/vi_32/{PLACEHOLDER_AVATAR_MARK}/132"
+            )),
+            gender: Some(0),
+            language: Some("zh_CN".into()),
+            city: Some(String::new()),
+            ..Default::default()
+        };
+        let changes = incoming.for_login(&stored());
+        assert_eq!(changes.nickname, None);
+        assert_eq!(changes.avatar_url, None);
+        assert_eq!(changes.gender, None);
+        assert_eq!(changes.city, None);
+        assert_eq!(changes.language.as_deref(), Some("zh_CN"));
+    }
+
+    #[test]
+    fn real_values_replace_stored_ones() {
+        let incoming = ProfileChanges {
+            nickname: Some("Alicia".into()),
+            gender: Some(1),
+            ..Default::default()
+        };
+        let changes = incoming.for_login(&stored());
+        assert_eq!(changes.nickname.as_deref(), Some("Alicia"));
+        assert_eq!(changes.gender, Some(1));
+    }
+
+    #[test]
+    fn placeholders_fill_empty_fields() {
+        let mut user = stored();
+        user.nickname = None;
+        let changes = ProfileChanges {
+            nickname: Some("微信用户".into()),
+            ..Default::default()
+        }
+        .for_login(&user);
+        assert_eq!(changes.nickname.as_deref(), Some("微信用户"));
+    }
+}

@@ -1,0 +1,169 @@
+//! The one error type of the JSON API: each variant knows its `result_code`
+//! (SPEC §1.1) and HTTP status, and responds with the envelope.
+
+use std::io::Cursor;
+
+use rocket::http::{ContentType, Header, Status};
+use rocket::response::{self, Responder, Response};
+use rocket::Request;
+use serde_json::json;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// Unexpected failure; the detail is logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The database could not be reached in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("{message}")]
+    WrongParams { status: Status, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("too many requests")]
+    TooManyRequests { retry_after: u64 },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    BrokenAuthorizedData(String),
+    #[error("{0}")]
+    SessionExpired(String),
+    #[error("user is banned")]
+    UserBanned,
+    #[error("{0}")]
+    Wechat(String),
+    #[error("{0}")]
+    WechatInvalidCode(String),
+    #[error("{0}")]
+    WechatRateLimited(String),
+    #[error("{0}")]
+    WechatUserBlocked(String),
+    #[error("{0}")]
+    WechatUnavailable(String),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::WrongParams {
+            status: Status::BadRequest,
+            message: message.into(),
+        }
+    }
+
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        ApiError::WrongParams {
+            status: Status::UnprocessableEntity,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        ApiError::Internal(detail.to_string())
+    }
+
+    pub fn result_code(&self) -> i32 {
+        match self {
+            ApiError::Internal(_) | ApiError::Unavailable(_) => -100,
+            ApiError::WrongParams { .. } => -101,
+            ApiError::NotFound(_) => -102,
+            ApiError::TooManyRequests { .. } => -103,
+            ApiError::Unauthorized(_) => -500,
+            ApiError::BrokenAuthorizedData(_) => -501,
+            ApiError::SessionExpired(_) => -502,
+            ApiError::UserBanned => -503,
+            ApiError::Wechat(_) => -600,
+            ApiError::WechatInvalidCode(_) => -601,
+            ApiError::WechatRateLimited(_) => -602,
+            ApiError::WechatUserBlocked(_) => -603,
+            ApiError::WechatUnavailable(_) => -604,
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        match self {
+            ApiError::Internal(_) => Status::InternalServerError,
+            ApiError::Unavailable(_) => Status::ServiceUnavailable,
+            ApiError::WrongParams { status, .. } => *status,
+            ApiError::NotFound(_) => Status::NotFound,
+            ApiError::TooManyRequests { .. } | ApiError::WechatRateLimited(_) => {
+                Status::TooManyRequests
+            }
+            ApiError::Unauthorized(_) | ApiError::SessionExpired(_) => Status::Unauthorized,
+            ApiError::WechatInvalidCode(_) => Status::Unauthorized,
+            ApiError::BrokenAuthorizedData(_) => Status::BadRequest,
+            ApiError::UserBanned | ApiError::WechatUserBlocked(_) => Status::Forbidden,
+            ApiError::Wechat(_) => Status::BadGateway,
+            ApiError::WechatUnavailable(_) => Status::ServiceUnavailable,
+        }
+    }
+
+    /// What the client is told. Internal details stay in the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "internal server error".into(),
+            ApiError::Unavailable(_) => "service temporarily unavailable".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        ApiError::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<r2d2::Error> for ApiError {
+    fn from(e: r2d2::Error) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+/// The envelope body for a result.
+pub fn envelope(result_code: i32, message: &str, data: Option<serde_json::Value>) -> String {
+    let mut body = json!({ "result_code": result_code, "message": message });
+    if let Some(data) = data {
+        body["data"] = data;
+    }
+    body.to_string()
+}
+
+impl<'r> Responder<'r, 'static> for ApiError {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        match &self {
+            ApiError::Internal(detail) | ApiError::Unavailable(detail) => {
+                tracing::error!(path = %req.uri().path(), "{detail}");
+            }
+            _ => {}
+        }
+        let body = envelope(self.result_code(), &self.public_message(), None);
+        let mut response = Response::build();
+        response
+            .status(self.status())
+            .header(ContentType::JSON)
+            .sized_body(body.len(), Cursor::new(body));
+        if let ApiError::TooManyRequests { retry_after } = self {
+            response.header(Header::new("Retry-After", retry_after.max(1).to_string()));
+        }
+        Ok(response.finalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_details_are_not_public() {
+        let e = ApiError::internal("UNIQUE constraint failed: users.openid");
+        assert_eq!(e.public_message(), "internal server error");
+        assert_eq!(e.result_code(), -100);
+        assert_eq!(e.status(), Status::InternalServerError);
+    }
+
+    #[test]
+    fn envelope_omits_missing_data() {
+        let body: serde_json::Value = serde_json::from_str(&envelope(0, "success", None)).unwrap();
+        assert_eq!(body, json!({"result_code": 0, "message": "success"}));
+    }
+}

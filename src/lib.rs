@@ -1,0 +1,156 @@
+//! wxauth: login and session server for WeChat mini-programs.
+//!
+//! [`rocket`] builds the whole server from a figment: configuration, database
+//! (migrated), WeChat client, and each area's routes.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod ops;
+pub mod purge;
+pub mod rate_limit;
+pub mod request_log;
+pub mod state;
+pub mod timestamp;
+pub mod wechat;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use rocket::{Build, Rocket};
+
+use crate::auth::token::TokenKeys;
+use crate::config::AppConfig;
+use crate::crypto::Sealer;
+use crate::db::Db;
+use crate::purge::Purger;
+use crate::rate_limit::{IpLimiter, RateLimits};
+use crate::state::AppState;
+use crate::wechat::client::WechatClient;
+use crate::wechat::exchange::CodeExchanges;
+
+pub use crate::config::figment;
+
+/// Associated data for sealed WeChat session keys.
+pub const SESSION_KEY_PURPOSE: &str = "session_key";
+/// Where the built-in mock WeChat is mounted when `wechat.mock` is on.
+pub const MOCK_WECHAT_BASE: &str = "/mock-wechat";
+
+/// Why the server cannot start; printed as one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+impl From<config::ConfigError> for StartError {
+    fn from(e: config::ConfigError) -> Self {
+        StartError(e.0)
+    }
+}
+
+/// Builds the server: checks the configuration, opens and migrates the
+/// database, registers the apps, and mounts every area.
+pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
+    let config = AppConfig::from_figment(&figment)?;
+    if config.ephemeral_secrets {
+        tracing::warn!(
+            "jwt_secret or session_key_secret is not set: using random ones, so tokens and sessions end with this process"
+        );
+    }
+    let db = Db::connect(&config.database_url, config.database_pool_size).map_err(StartError)?;
+    {
+        let mut conn = db.get().map_err(|e| StartError(e.to_string()))?;
+        db::apps::sync(&mut conn, &config.wechat.apps, timestamp::now())
+            .map_err(|e| StartError(format!("cannot register the configured apps: {e}")))?;
+    }
+    let wechat =
+        WechatClient::new(&config.wechat.api_base, config.wechat.timeout_ms).map_err(StartError)?;
+    let limits = Arc::new(RateLimits {
+        authorize: IpLimiter::per_minute(config.rate_limit.authorize_per_minute),
+        refresh: IpLimiter::per_minute(config.rate_limit.refresh_per_minute),
+    });
+    let purger = Purger {
+        db: db.clone(),
+        limits: limits.clone(),
+        interval: Duration::from_secs(config.purge_interval),
+        session_retention: config.session_retention,
+        audit_retention: config.audit_retention,
+    };
+    let mock = config.wechat.mock;
+    let state = AppState {
+        tokens: Arc::new(TokenKeys::new(
+            config.jwt_secret.expose(),
+            &config.jwt_issuer,
+            config.access_token_ttl,
+        )),
+        sealer: Sealer::new(&config.session_key_secret),
+        wechat,
+        exchanges: CodeExchanges::default(),
+        limits,
+        db,
+        config,
+    };
+
+    let mut rocket = rocket::custom(figment)
+        .manage(state)
+        .attach(request_log::RequestLog)
+        .mount(api::AUTH_BASE, api::auth::routes())
+        .register("/api", api::catchers::catchers())
+        .mount("/", ops::routes())
+        .attach(AdHoc::on_liftoff("background purge", move |rocket| {
+            Box::pin(async move {
+                purger.spawn(rocket.shutdown());
+            })
+        }))
+        .attach(AdHoc::on_liftoff("announce", |rocket| {
+            Box::pin(async move {
+                let config = rocket.config();
+                let scheme = if config.tls_enabled() {
+                    "https"
+                } else {
+                    "http"
+                };
+                tracing::info!(
+                    "wxauth listening on {scheme}://{}:{}",
+                    config.address,
+                    config.port
+                );
+            })
+        }));
+    if mock {
+        rocket = rocket
+            .manage(wechat::mock::MockWechat::default())
+            .mount(MOCK_WECHAT_BASE, wechat::mock::routes())
+            .attach(AdHoc::on_liftoff("built-in mock WeChat", |rocket| {
+                Box::pin(async move {
+                    let config = rocket.config();
+                    let host = loopback_for(config.address);
+                    let base = format!("http://{host}:{}{MOCK_WECHAT_BASE}", config.port);
+                    if let Some(state) = rocket.state::<AppState>() {
+                        state.wechat.set_api_base(&base);
+                    }
+                    tracing::warn!(
+                        "wechat.mock is on: logins go to the built-in mock WeChat at {base}"
+                    );
+                })
+            }));
+    }
+    Ok(rocket)
+}
+
+/// The address to reach this server from itself.
+fn loopback_for(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(a) if a.is_unspecified() => Ipv4Addr::LOCALHOST.to_string(),
+        IpAddr::V6(a) if a.is_unspecified() => Ipv4Addr::LOCALHOST.to_string(),
+        IpAddr::V6(a) if a == Ipv6Addr::LOCALHOST => "[::1]".into(),
+        IpAddr::V6(a) => format!("[{a}]"),
+        IpAddr::V4(a) => a.to_string(),
+    }
+}

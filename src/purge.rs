@@ -1,0 +1,67 @@
+//! The background purge: sealed refresh-grace pairs once their window is over,
+//! dead sessions after their retention, old audit events, idle rate-limit
+//! buckets. Works in bounded batches so it never holds the database long.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::Shutdown;
+
+use crate::api::auth::refresh::REUSE_GRACE;
+use crate::db::Db;
+use crate::db::{audit, refresh_tokens, sessions};
+use crate::rate_limit::RateLimits;
+
+const BATCH: i64 = 1000;
+/// Batches per table per run, so one run stays short even after a long pause.
+const MAX_BATCHES: usize = 100;
+
+#[derive(Clone)]
+pub struct Purger {
+    pub db: Db,
+    pub limits: Arc<RateLimits>,
+    pub interval: Duration,
+    pub session_retention: i64,
+    pub audit_retention: i64,
+}
+
+impl Purger {
+    pub fn spawn(self, mut shutdown: Shutdown) {
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(self.interval) => {}
+                }
+                if let Err(e) = self.run_once().await {
+                    tracing::warn!("purge failed: {e}");
+                }
+            }
+        });
+    }
+
+    pub async fn run_once(&self) -> Result<(), crate::error::ApiError> {
+        self.limits.authorize.forget_idle();
+        self.limits.refresh.forget_idle();
+        let session_retention = self.session_retention;
+        let audit_retention = self.audit_retention;
+        self.db
+            .run(move |conn| {
+                let now = crate::timestamp::now();
+                refresh_tokens::forget_successors(conn, now - REUSE_GRACE)?;
+                for _ in 0..MAX_BATCHES {
+                    if sessions::purge_dead(conn, now - session_retention, BATCH)? < BATCH as usize
+                    {
+                        break;
+                    }
+                }
+                for _ in 0..MAX_BATCHES {
+                    if audit::purge_before(conn, now - audit_retention, BATCH)? < BATCH as usize {
+                        break;
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+}

@@ -1,0 +1,33 @@
+//! Everything a request handler shares, built once at start and managed by
+//! Rocket.
+
+use std::sync::Arc;
+
+use rocket::Request;
+
+use crate::auth::token::TokenKeys;
+use crate::config::AppConfig;
+use crate::crypto::Sealer;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::rate_limit::RateLimits;
+use crate::wechat::client::WechatClient;
+use crate::wechat::exchange::CodeExchanges;
+
+pub struct AppState {
+    pub config: AppConfig,
+    pub db: Db,
+    pub tokens: Arc<TokenKeys>,
+    pub sealer: Sealer,
+    pub wechat: WechatClient,
+    pub exchanges: CodeExchanges,
+    pub limits: Arc<RateLimits>,
+}
+
+impl AppState {
+    pub fn from_request_state<'r>(req: &'r Request<'_>) -> Result<&'r AppState, ApiError> {
+        req.rocket()
+            .state::<AppState>()
+            .ok_or_else(|| ApiError::internal("application state is not managed"))
+    }
+}

@@ -1,0 +1,252 @@
+//! The one outbound HTTP client, to WeChat (or the mock): `code2Session`, with
+//! WeChat's errcodes mapped to result codes, retries of errcode -1, time-outs,
+//! and JSON parsed from the bytes whatever the Content-Type says.
+
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::error::ApiError;
+
+/// What `code2Session` gives for a valid code.
+#[derive(Clone)]
+pub struct Code2Session {
+    pub openid: String,
+    pub unionid: Option<String>,
+    /// Sensitive: sealed before it is stored, never logged.
+    pub session_key: String,
+}
+
+impl std::fmt::Debug for Code2Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Code2Session")
+            .field("openid", &self.openid)
+            .field("unionid", &self.unionid)
+            .field("session_key", &"***")
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct Code2SessionBody {
+    openid: Option<String>,
+    unionid: Option<String>,
+    session_key: Option<String>,
+    errcode: Option<i64>,
+    errmsg: Option<String>,
+}
+
+/// Retries of errcode -1 ("system busy"), after the first attempt.
+const BUSY_RETRIES: u32 = 2;
+const BUSY_BACKOFF: Duration = Duration::from_millis(100);
+
+pub struct WechatClient {
+    http: reqwest::Client,
+    api_base: RwLock<String>,
+}
+
+impl WechatClient {
+    pub fn new(api_base: &str, timeout_ms: u64) -> Result<Self, String> {
+        let timeout = Duration::from_millis(timeout_ms.max(1));
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .pool_max_idle_per_host(64)
+            .user_agent(concat!("wxauth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(WechatClient {
+            http,
+            api_base: RwLock::new(api_base.trim_end_matches('/').to_string()),
+        })
+    }
+
+    /// Points the client elsewhere (the built-in mock, once its port is known).
+    pub fn set_api_base(&self, api_base: &str) {
+        if let Ok(mut base) = self.api_base.write() {
+            *base = api_base.trim_end_matches('/').to_string();
+        }
+    }
+
+    pub fn api_base(&self) -> String {
+        self.api_base.read().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    pub async fn code2session(
+        &self,
+        appid: &str,
+        secret: &str,
+        code: &str,
+    ) -> Result<Code2Session, ApiError> {
+        let url = format!("{}/sns/jscode2session", self.api_base());
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let result = self.code2session_once(&url, appid, secret, code).await;
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) => error_label(e),
+            };
+            tracing::info!(
+                target: "wxauth::wechat",
+                call = "jscode2session",
+                outcome,
+                attempt,
+                ms = started.elapsed().as_millis() as u64,
+            );
+            match result {
+                Err(Busy) if attempt < BUSY_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(BUSY_BACKOFF * 2u32.pow(attempt - 1)).await;
+                }
+                Err(Busy) => {
+                    return Err(ApiError::WechatUnavailable(
+                        "WeChat is busy (errcode -1); try again later".into(),
+                    ))
+                }
+                Err(Failed(e)) => return Err(e),
+                Ok(v) => return Ok(v),
+            }
+        }
+    }
+
+    async fn code2session_once(
+        &self,
+        url: &str,
+        appid: &str,
+        secret: &str,
+        code: &str,
+    ) -> Result<Code2Session, Attempt> {
+        let response = self
+            .http
+            .get(url)
+            .query(&[
+                ("appid", appid),
+                ("secret", secret),
+                ("js_code", code),
+                ("grant_type", "authorization_code"),
+            ])
+            .send()
+            .await
+            .map_err(|e| Failed(transport_error(&e)))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(Failed(ApiError::WechatUnavailable(format!(
+                "WeChat answered HTTP {}",
+                status.as_u16()
+            ))));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Failed(transport_error(&e)))?;
+        let body: Code2SessionBody = serde_json::from_slice(&bytes).map_err(|_| {
+            Failed(ApiError::Wechat(format!(
+                "WeChat answered something that is not the expected JSON (HTTP {})",
+                status.as_u16()
+            )))
+        })?;
+        match body.errcode.unwrap_or(0) {
+            0 => {}
+            -1 => return Err(Busy),
+            code => return Err(Failed(map_errcode(code, body.errmsg.as_deref()))),
+        }
+        match (body.openid, body.session_key) {
+            (Some(openid), Some(session_key)) if !openid.is_empty() && !session_key.is_empty() => {
+                Ok(Code2Session {
+                    openid,
+                    unionid: body.unionid.filter(|u| !u.is_empty()),
+                    session_key,
+                })
+            }
+            _ => Err(Failed(ApiError::Wechat(
+                "WeChat answered without openid or session_key".into(),
+            ))),
+        }
+    }
+}
+
+enum Attempt {
+    Busy,
+    Failed(ApiError),
+}
+use Attempt::{Busy, Failed};
+
+fn error_label(attempt: &Attempt) -> &'static str {
+    match attempt {
+        Busy => "busy",
+        Failed(e) => match e.result_code() {
+            -601 => "invalid_code",
+            -602 => "rate_limited",
+            -603 => "user_blocked",
+            -604 => "unavailable",
+            _ => "error",
+        },
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> ApiError {
+    if e.is_timeout() {
+        ApiError::WechatUnavailable("WeChat did not answer in time".into())
+    } else if e.is_connect() {
+        ApiError::WechatUnavailable("cannot connect to WeChat".into())
+    } else {
+        ApiError::WechatUnavailable("the connection to WeChat failed".into())
+    }
+}
+
+/// Maps a WeChat errcode (SPEC §1.1). `errmsg` carries `rid:`/`hints:` suffixes
+/// that change per call, so only its first part is shown and it is never
+/// compared.
+pub fn map_errcode(errcode: i64, errmsg: Option<&str>) -> ApiError {
+    match errcode {
+        40029 => {
+            ApiError::WechatInvalidCode("the login code is invalid (WeChat errcode 40029)".into())
+        }
+        40163 => ApiError::WechatInvalidCode(
+            "the login code has already been used (WeChat errcode 40163)".into(),
+        ),
+        45011 => ApiError::WechatRateLimited(
+            "WeChat is rate limiting this user (errcode 45011); retry in a minute".into(),
+        ),
+        40226 => ApiError::WechatUserBlocked(
+            "WeChat flags this user as high-risk (errcode 40226)".into(),
+        ),
+        -1 => ApiError::WechatUnavailable("WeChat is busy (errcode -1)".into()),
+        other => {
+            let msg = errmsg
+                .and_then(|m| m.split(", rid:").next())
+                .and_then(|m| m.split(" rid:").next())
+                .and_then(|m| m.split(" hints:").next())
+                .unwrap_or("")
+                .trim();
+            let msg: String = msg.chars().take(120).collect();
+            ApiError::Wechat(
+                format!("WeChat error {other}: {msg}")
+                    .trim_end_matches(": ")
+                    .to_string(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::map_errcode;
+
+    #[test]
+    fn errcodes_map_to_result_codes() {
+        assert_eq!(map_errcode(40029, None).result_code(), -601);
+        assert_eq!(
+            map_errcode(40163, Some("code been used, rid: 1")).result_code(),
+            -601
+        );
+        assert_eq!(map_errcode(45011, None).result_code(), -602);
+        assert_eq!(map_errcode(40226, None).result_code(), -603);
+        assert_eq!(map_errcode(-1, None).result_code(), -604);
+        let other = map_errcode(40013, Some("invalid appid, rid: 6566-abc hints: [x]"));
+        assert_eq!(other.result_code(), -600);
+        assert_eq!(other.to_string(), "WeChat error 40013: invalid appid");
+    }
+}

@@ -1,0 +1,215 @@
+//! `POST authorize`: login, users, sessions, code de-duplication, profiles.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::common::*;
+
+both_backends!(
+    login_creates_user_then_finds_it_again,
+    each_login_opens_its_own_session,
+    concurrent_first_logins_create_one_user,
+    same_code_twice_at_once_asks_wechat_once,
+    app_id_selects_the_mini_program,
+    placeholder_profile_never_overwrites_real_values,
+    unionid_is_stored,
+    bad_input_is_refused_and_changes_nothing,
+    authorize_is_rate_limited_per_ip,
+);
+
+async fn login_creates_user_then_finds_it_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = app.login("alice").await;
+    let data = first.data();
+    assert_eq!(data["token_type"], "Bearer");
+    assert_eq!(data["expires_in"], 7200);
+    assert_eq!(data["is_new_user"], true);
+    assert!(data["user_id"].is_i64());
+    assert!(data["refresh_token"].as_str().unwrap().len() >= 22);
+    let second = app.login("alice").await;
+    assert_eq!(second.data()["is_new_user"], false);
+    assert_eq!(second.user_id(), first.user_id());
+    let bob = app.login("bob").await;
+    assert_ne!(bob.user_id(), first.user_id());
+    assert_eq!(app.db.count("users"), 2);
+}
+
+async fn each_login_opens_its_own_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = app.login("carol").await;
+    let b = app.login("carol").await;
+    assert_ne!(a.token(), b.token());
+    assert_eq!(app.db.count("sessions"), 2);
+    assert!(app.is_authorized(&a.token()).await);
+    assert!(app.is_authorized(&b.token()).await);
+    // Only a login event per session, and the session key never stored in clear.
+    assert_eq!(app.db.count("audit_events"), 2);
+}
+
+async fn concurrent_first_logins_create_one_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let replies = futures::future::join_all(
+        (0..16).map(|_| app.post("authorize", json!({ "code": "crowd" }))),
+    )
+    .await;
+    let mut new_users = 0;
+    let user_id = replies[0].user_id();
+    for reply in &replies {
+        reply.expect(0, 200);
+        assert_eq!(reply.user_id(), user_id);
+        if reply.data()["is_new_user"] == true {
+            new_users += 1;
+        }
+    }
+    assert_eq!(new_users, 1);
+    assert_eq!(app.db.count("users"), 1);
+    assert_eq!(app.db.count("sessions"), 16);
+}
+
+async fn same_code_twice_at_once_asks_wechat_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = tokio::join!(
+        app.post("authorize", json!({ "code": "twice" })),
+        app.post("authorize", json!({ "code": "twice" })),
+    );
+    a.expect(0, 200);
+    b.expect(0, 200);
+    assert_eq!(a.user_id(), b.user_id());
+    assert_ne!(a.token(), b.token(), "each request gets its own session");
+    assert_eq!(app.mock.calls("twice").await, 1);
+    // A retry a moment later shares the same exchange too.
+    app.login("twice").await;
+    assert_eq!(app.mock.calls("twice").await, 1);
+}
+
+async fn app_id_selects_the_mini_program(backend: Backend) {
+    let app = spawn_app_with(backend, |o| o.two_apps()).await;
+    app.post("authorize", json!({ "code": "dave" }))
+        .await
+        .expect(-101, 400);
+    let a = app
+        .post("authorize", json!({ "code": "dave", "appId": APP_ID }))
+        .await;
+    a.expect(0, 200);
+    let b = app
+        .post(
+            "authorize",
+            json!({ "code": "dave", "appId": OTHER_APP_ID }),
+        )
+        .await;
+    b.expect(0, 200);
+    assert_ne!(a.user_id(), b.user_id(), "openids are per app");
+    let unknown = app
+        .post(
+            "authorize",
+            json!({ "code": "dave2", "appId": "wxnosuchapp" }),
+        )
+        .await;
+    unknown.expect(-501, 400);
+    assert_eq!(app.mock.calls("dave2").await, 0, "nothing sent to WeChat");
+}
+
+async fn placeholder_profile_never_overwrites_real_values(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = app
+        .post(
+            "authorize",
+            json!({ "code": "erin", "nickName": "Erin", "avatarUrl": "https://img.example.com/e.png", "gender": 2, "city": "Hangzhou" }),
+        )
+        .await;
+    first.expect(0, 200);
+    app.post(
+        "authorize",
+        json!({ "code": "erin", "nickName": "微信用户", "avatarUrl": "", "gender": 0, "city": "", "language": "zh_CN" }),
+    )
+    .await
+    .expect(0, 200);
+    let token = app.login("erin").await.token();
+    let profile = app.get_with_token("user", &token).await;
+    profile.expect(0, 200);
+    let p = profile.data();
+    assert_eq!(p["nickname"], "Erin");
+    assert_eq!(p["avatar_url"], "https://img.example.com/e.png");
+    assert_eq!(p["gender"], 2);
+    assert_eq!(p["city"], "Hangzhou");
+    assert_eq!(p["language"], "zh_CN");
+    // A real new nickname (snake_case alias) does replace it.
+    app.post(
+        "authorize",
+        json!({ "code": "erin", "nick_name": "Erin Z" }),
+    )
+    .await
+    .expect(0, 200);
+    let p = app.get_with_token("user", &token).await;
+    assert_eq!(p.data()["nickname"], "Erin Z");
+}
+
+async fn unionid_is_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.login("frank").await;
+    app.login("nounion-gina").await;
+    let mut conn = app.db.conn();
+    use diesel::prelude::*;
+    use wxauth::db::schema::users;
+    let unionids: Vec<Option<String>> = users::table
+        .order(users::id)
+        .select(users::unionid)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        unionids,
+        vec![Some(wxauth::wechat::mock::unionid_for("frank")), None]
+    );
+}
+
+async fn bad_input_is_refused_and_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let long_code = "x".repeat(10_000);
+    for body in [
+        json!({}),
+        json!({ "code": "" }),
+        json!({ "code": long_code }),
+        json!({ "code": "with space" }),
+        json!({ "code": "ok", "gender": 7 }),
+        json!({ "code": "ok", "avatarUrl": "javascript:alert(1)" }),
+        json!({ "code": "ok", "nickName": "n".repeat(65) }),
+    ] {
+        app.post("authorize", body).await.expect(-101, 400);
+    }
+    for body in [
+        json!({ "code": 42 }),
+        json!([1, 2]),
+        json!("code"),
+        json!({ "code": "ok", "city": 5 }),
+    ] {
+        app.post("authorize", body).await.expect(-101, 422);
+    }
+    assert_eq!(app.mock.total_calls().await, 0);
+    assert_eq!(app.db.count("users"), 0);
+    assert_eq!(app.db.count("sessions"), 0);
+}
+
+async fn authorize_is_rate_limited_per_ip(backend: Backend) {
+    let app = spawn_app_with(backend, |o| o.with("rate_limit.authorize_per_minute", 3)).await;
+    for i in 0..3 {
+        app.login(&format!("rl{i}")).await;
+    }
+    let limited = app.post("authorize", json!({ "code": "rl9" })).await;
+    limited.expect(-103, 429);
+    let retry_after: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert_eq!(app.mock.calls("rl9").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_reused_after_the_window_goes_to_wechat_again() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.login("later").await;
+    tokio::time::sleep(std::time::Duration::from_millis(10_500)).await;
+    app.login("later").await;
+    assert_eq!(app.mock.calls("later").await, 2);
+}

@@ -1,0 +1,90 @@
+//! The `wxauth` binary: configuration refusal and `migrate`.
+
+use std::process::Command;
+
+use crate::common::*;
+
+fn wxauth(envs: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxauth"));
+    cmd.args(args).current_dir(dir.path());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ROCKET_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("ROCKET_CONFIG", dir.path().join("absent.toml"));
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+const GOOD: [(&str, &str); 5] = [
+    ("ROCKET_PROFILE", "release"),
+    ("ROCKET_JWT_SECRET", JWT_SECRET),
+    ("ROCKET_SESSION_KEY_SECRET", SESSION_KEY_SECRET),
+    (
+        "ROCKET_SECRET_KEY",
+        "hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk=",
+    ),
+    (
+        "ROCKET_WECHAT",
+        "{apps=[{appid=\"wxprod\",secret=\"s3cret\"}]}",
+    ),
+];
+
+/// Release start-up without `skip`, or with `extra` overriding: one clear line.
+fn refusal(skip: &str, extra: &[(&str, &str)]) -> String {
+    let mut envs: Vec<(&str, &str)> = GOOD.iter().copied().filter(|(k, _)| *k != skip).collect();
+    envs.extend_from_slice(extra);
+    envs.push(("ROCKET_DATABASE_URL", "x.sqlite"));
+    let (code, _, stderr) = wxauth(&envs, &["migrate"]);
+    assert_eq!(code, 1, "must refuse: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    lines[0].to_string()
+}
+
+#[test]
+fn release_profile_refuses_to_start_without_what_it_needs() {
+    assert!(refusal("ROCKET_JWT_SECRET", &[]).contains("jwt_secret is missing"));
+    assert!(refusal("", &[("ROCKET_JWT_SECRET", "short")]).contains("jwt_secret is too weak"));
+    assert!(refusal("ROCKET_SESSION_KEY_SECRET", &[]).contains("session_key_secret is missing"));
+    assert!(refusal("", &[("ROCKET_SESSION_KEY_SECRET", "c2hvcnQ=")]).contains("32 bytes"));
+    assert!(refusal("ROCKET_SECRET_KEY", &[]).contains("secret_key is missing"));
+    assert!(refusal("ROCKET_WECHAT", &[]).contains("wechat.apps"));
+    assert!(refusal("", &[("ROCKET_WECHAT_MOCK", "true")]).contains("wechat.mock"));
+}
+
+#[test]
+fn migrate_creates_the_schema_with_release_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prod.sqlite").display().to_string();
+    let url = format!("sqlite://{path}");
+    let mut envs: Vec<(&str, &str)> = GOOD.to_vec();
+    envs.push(("ROCKET_DATABASE_URL", &url));
+    let (code, stdout, stderr) = wxauth(&envs, &["migrate"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("migrations are up to date"));
+    assert!(std::path::Path::new(&path).exists());
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["mock-wechat", "--help"],
+    ] {
+        let (code, stdout, _) = wxauth(&[], args);
+        assert_eq!(code, 0);
+        assert!(stdout.contains("Usage"), "{args:?}: {stdout}");
+    }
+}

@@ -1,0 +1,94 @@
+//! `POST logout`: local and global, idempotent, and final.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::common::*;
+
+both_backends!(
+    logout_revokes_only_the_current_session,
+    global_logout_revokes_every_session_of_the_user,
+    logout_is_idempotent,
+    logout_refuses_bad_scope_and_bad_tokens,
+);
+
+async fn logout_revokes_only_the_current_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let phone = app.login("henry").await;
+    let laptop = app.login("henry").await;
+    app.post_with_token("logout", &phone.token(), json!({}))
+        .await
+        .expect(0, 200);
+    assert!(!app.is_authorized(&phone.token()).await);
+    app.get_with_token("user", &phone.token())
+        .await
+        .expect(-502, 401);
+    app.post("refresh", json!({ "refresh_token": phone.refresh_token() }))
+        .await
+        .expect(-502, 401);
+    assert!(app.is_authorized(&laptop.token()).await);
+}
+
+async fn global_logout_revokes_every_session_of_the_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = app.login("ivy").await;
+    let b = app.login("ivy").await;
+    let other = app.login("jack").await;
+    app.post_with_token("logout", &a.token(), json!({ "scope": "global" }))
+        .await
+        .expect(0, 200);
+    assert!(!app.is_authorized(&a.token()).await);
+    assert!(!app.is_authorized(&b.token()).await);
+    app.post("refresh", json!({ "refresh_token": b.refresh_token() }))
+        .await
+        .expect(-502, 401);
+    assert!(app.is_authorized(&other.token()).await);
+}
+
+async fn logout_is_idempotent(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.login("kate").await;
+    // With the original design's `token` header, and an empty body.
+    let reply = read(
+        app.http
+            .post(app.api("logout"))
+            .header("token", s.token())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    reply.expect(0, 200);
+    app.post_with_token("logout", &s.token(), json!({ "scope": "local" }))
+        .await
+        .expect(0, 200);
+    // An expired token of ours still logs out.
+    let expired = crate::tokens::sign(json!({
+        "sub": s.user_id().to_string(), "sid": "gone", "aud": APP_ID, "iss": "wxauth",
+        "iat": 1, "exp": 2, "jti": "x"
+    }));
+    app.post_with_token("logout", &expired, json!({}))
+        .await
+        .expect(0, 200);
+    assert_eq!(app.db.count("audit_events"), 2, "login + one logout");
+}
+
+async fn logout_refuses_bad_scope_and_bad_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.login("liam").await;
+    app.post_with_token("logout", &s.token(), json!({ "scope": "everything" }))
+        .await
+        .expect(-101, 400);
+    assert!(app.is_authorized(&s.token()).await);
+    app.post_with_token("logout", "not-a-token", json!({}))
+        .await
+        .expect(-500, 401);
+    let forged = crate::tokens::sign_with(
+        "another-secret-another-secret-0000",
+        json!({ "sub": s.user_id().to_string(), "sid": "x", "aud": APP_ID, "iss": "wxauth", "iat": 1, "exp": 9999999999i64, "jti": "j" }),
+    );
+    app.post_with_token("logout", &forged, json!({}))
+        .await
+        .expect(-500, 401);
+    assert!(app.is_authorized(&s.token()).await);
+}

@@ -1,0 +1,16 @@
+//! wxauth's integration tests: one binary, each test on its own database and
+//! mock WeChat, over real HTTP.
+
+mod common;
+
+mod authorize;
+mod cli;
+mod envelope;
+mod logout;
+mod migrations;
+mod multi_instance;
+mod refresh;
+mod sessions;
+mod tokens;
+mod user;
+mod wechat_errors;

@@ -1,0 +1,122 @@
+//! `POST refresh`: rotation, the reuse grace, theft detection.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::common::*;
+
+both_backends!(
+    refresh_rotates_the_pair,
+    reuse_within_grace_returns_the_same_pair,
+    concurrent_refreshes_get_one_pair,
+    refresh_refuses_unknown_and_missing_tokens,
+);
+
+async fn refresh_rotates_the_pair(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.login("rose").await;
+    let r = app
+        .post("refresh", json!({ "refresh_token": s.refresh_token() }))
+        .await;
+    r.expect(0, 200);
+    let d = r.data();
+    assert_eq!(d["token_type"], "Bearer");
+    assert_eq!(d["expires_in"], 7200);
+    assert_eq!(d["user_id"], s.user_id());
+    assert_eq!(d["is_new_user"], false);
+    assert_ne!(r.token(), s.token());
+    assert_ne!(r.refresh_token(), s.refresh_token());
+    // Both access tokens live while the session lives.
+    assert!(app.is_authorized(&s.token()).await);
+    assert!(app.is_authorized(&r.token()).await);
+    // The new refresh token works in turn.
+    app.post("refresh", json!({ "refresh_token": r.refresh_token() }))
+        .await
+        .expect(0, 200);
+    // Only hashes are stored.
+    let mut conn = app.db.conn();
+    use diesel::prelude::*;
+    use wxauth::db::schema::refresh_tokens;
+    let hashes: Vec<String> = refresh_tokens::table
+        .select(refresh_tokens::token_hash)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(hashes.len(), 3);
+    assert!(!hashes.contains(&s.refresh_token()));
+    assert!(!hashes.contains(&r.refresh_token()));
+}
+
+async fn reuse_within_grace_returns_the_same_pair(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.login("sam").await;
+    let first = app
+        .post("refresh", json!({ "refresh_token": s.refresh_token() }))
+        .await;
+    first.expect(0, 200);
+    let again = app
+        .post("refresh", json!({ "refresh_token": s.refresh_token() }))
+        .await;
+    again.expect(0, 200);
+    assert_eq!(
+        again.data(),
+        first.data(),
+        "the pair issued for it, not a new one"
+    );
+    assert_eq!(app.db.count("refresh_tokens"), 2);
+}
+
+async fn concurrent_refreshes_get_one_pair(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.login("tina").await;
+    let body = json!({ "refresh_token": s.refresh_token() });
+    let (a, b) = tokio::join!(
+        app.post("refresh", body.clone()),
+        app.post("refresh", body.clone())
+    );
+    a.expect(0, 200);
+    b.expect(0, 200);
+    assert_eq!(a.data(), b.data());
+    assert_eq!(app.db.count("refresh_tokens"), 2);
+}
+
+async fn refresh_refuses_unknown_and_missing_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.post("refresh", json!({ "refresh_token": "no-such-token" }))
+        .await
+        .expect(-500, 401);
+    app.post("refresh", json!({})).await.expect(-101, 400);
+    app.post("refresh", json!({ "refresh_token": 12 }))
+        .await
+        .expect(-101, 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_after_grace_revokes_the_session_sqlite() {
+    reuse_after_grace_revokes_the_session(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_after_grace_revokes_the_session_postgres() {
+    reuse_after_grace_revokes_the_session(Backend::Postgres).await
+}
+
+async fn reuse_after_grace_revokes_the_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.login("uma").await;
+    let r = app
+        .post("refresh", json!({ "refresh_token": s.refresh_token() }))
+        .await;
+    r.expect(0, 200);
+    tokio::time::sleep(Duration::from_millis(11_200)).await;
+    app.post("refresh", json!({ "refresh_token": s.refresh_token() }))
+        .await
+        .expect(-502, 401);
+    // The whole session is gone: the thief's and the owner's tokens alike.
+    assert!(!app.is_authorized(&r.token()).await);
+    assert!(!app.is_authorized(&s.token()).await);
+    app.post("refresh", json!({ "refresh_token": r.refresh_token() }))
+        .await
+        .expect(-502, 401);
+}

@@ -1,0 +1,68 @@
+//! Session lifetimes: absolute expiry, idle timeout, access-token expiry.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::common::*;
+
+both_backends!(
+    session_expires_at_its_absolute_lifetime,
+    idle_sessions_expire_and_active_ones_live
+);
+
+async fn session_expires_at_its_absolute_lifetime(backend: Backend) {
+    let app = spawn_app_with(backend, |o| o.with("session_ttl", 2)).await;
+    let s = app.login("vera").await;
+    assert!(app.is_authorized(&s.token()).await);
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    app.get_with_token("user", &s.token())
+        .await
+        .expect(-502, 401);
+    assert!(!app.is_authorized(&s.token()).await);
+    app.post("refresh", json!({ "refresh_token": s.refresh_token() }))
+        .await
+        .expect(-502, 401);
+}
+
+async fn idle_sessions_expire_and_active_ones_live(backend: Backend) {
+    let app = spawn_app_with(backend, |o| o.with("session_idle_timeout", 4)).await;
+    let active = app.login("walt").await;
+    let idle = app.login("xena").await;
+    // Activity every 1.5 s keeps a session alive past its idle timeout.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert!(app.is_authorized(&active.token()).await);
+    }
+    app.get_with_token("user", &idle.token())
+        .await
+        .expect(-502, 401);
+    app.post("refresh", json!({ "refresh_token": idle.refresh_token() }))
+        .await
+        .expect(-502, 401);
+    // A refresh counts as activity as well.
+    app.post(
+        "refresh",
+        json!({ "refresh_token": active.refresh_token() }),
+    )
+    .await
+    .expect(0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_expire_without_leeway() {
+    let app = spawn_app_with(Backend::Sqlite, |o| o.with("access_token_ttl", 1)).await;
+    let s = app.login("yara").await;
+    assert_eq!(s.data()["expires_in"], 1);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    app.get_with_token("user", &s.token())
+        .await
+        .expect(-502, 401);
+    // The session lives on: a refresh gives a fresh access token.
+    let r = app
+        .post("refresh", json!({ "refresh_token": s.refresh_token() }))
+        .await;
+    r.expect(0, 200);
+    assert!(app.is_authorized(&r.token()).await);
+}

@@ -1,0 +1,56 @@
+//! WeChat's failures, each mapped to its result code and HTTP status.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::*;
+
+async fn authorize(app: &TestApp, code: &str) -> Reply {
+    app.post("authorize", json!({ "code": code })).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wechat_errcodes_map_to_result_codes() {
+    let app = spawn_app(Backend::Sqlite).await;
+    authorize(&app, "invalid").await.expect(-601, 401);
+    authorize(&app, "used").await.expect(-601, 401);
+    authorize(&app, "ratelimit").await.expect(-602, 429);
+    authorize(&app, "blocked").await.expect(-603, 403);
+    authorize(&app, "garbage").await.expect(-600, 502);
+    authorize(&app, "unknown").await.expect(-600, 502);
+    authorize(&app, "http500").await.expect(-604, 503);
+    assert_eq!(app.db.count("users"), 0);
+    assert_eq!(app.db.count("sessions"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_wechat_is_retried_twice() {
+    let app = spawn_app(Backend::Sqlite).await;
+    authorize(&app, "busy").await.expect(-604, 503);
+    assert_eq!(app.mock.calls("busy").await, 3, "first try and two retries");
+    authorize(&app, "busyonce").await.expect(0, 200);
+    assert_eq!(app.mock.calls("busyonce").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_wechat_times_out_without_retry() {
+    let app = spawn_app_with(Backend::Sqlite, |o| o.with("wechat.timeout_ms", 300)).await;
+    let started = std::time::Instant::now();
+    authorize(&app, "slow").await.expect(-604, 503);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(app.mock.calls("slow").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_wechat_is_unavailable() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let app = spawn_app_with(Backend::Sqlite, |o| {
+        o.with("wechat.api_base", format!("http://127.0.0.1:{port}"))
+    })
+    .await;
+    authorize(&app, "zoe").await.expect(-604, 503);
+}
