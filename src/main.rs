@@ -1,5 +1,7 @@
 //! The `wxauth` binary: parse the command line, set up logging, hand over.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -10,6 +12,7 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -88,3 +88,74 @@ fn every_command_has_help() {
         assert!(stdout.contains("Usage"), "{args:?}: {stdout}");
     }
 }
+
+/// Starts `wxauth serve` on a free port with the built-in mock; returns the
+/// child and its base URL.
+fn start_server(db_path: &str, dir: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxauth"));
+    cmd.current_dir(dir)
+        .env("ROCKET_CONFIG", dir.join("absent.toml"))
+        .env("ROCKET_PROFILE", "debug")
+        .env("ROCKET_PORT", "0")
+        .env("ROCKET_DATABASE_URL", db_path)
+        .env("ROCKET_JWT_SECRET", JWT_SECRET)
+        .env("ROCKET_SESSION_KEY_SECRET", SESSION_KEY_SECRET)
+        .env(
+            "ROCKET_WECHAT",
+            format!("{{mock=true,apps=[{{appid=\"{APP_ID}\",secret=\"s\"}}]}}"),
+        )
+        .env("WXAUTH_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_no_committed_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("wxauth.sqlite").display().to_string();
+    let (mut server, url) = start_server(&db_path, dir.path());
+    let http = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        let reply = read(
+            http.post(format!("{url}/api/v1.0/auth/authorize"))
+                .json(&serde_json::json!({ "code": format!("kill{i}") }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        reply.expect(0, 200);
+        tokens.push(reply.token());
+    }
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+
+    let (mut server, url) = start_server(&db_path, dir.path());
+    for token in &tokens {
+        let reply = read(
+            http.get(format!("{url}/api/v1.0/auth/status"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.data()["is_authorized"], 1, "{}", reply.text);
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

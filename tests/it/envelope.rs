@@ -97,3 +97,16 @@ async fn ops_endpoints_answer() {
         (200, Some("ok"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_errors_hide_their_details() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.login("broken").await;
+    app.db.execute("DROP TABLE refresh_tokens");
+    let reply = app
+        .post("refresh", json!({ "refresh_token": s.refresh_token() }))
+        .await;
+    reply.expect(-100, 500);
+    assert_eq!(reply.body["message"], "internal server error");
+    assert!(!reply.text.to_lowercase().contains("refresh_tokens"));
+}

@@ -92,3 +92,35 @@ async fn logout_refuses_bad_scope_and_bad_tokens(backend: Backend) {
         .expect(-500, 401);
     assert!(app.is_authorized(&s.token()).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_sessions_are_purged_in_the_background() {
+    let app = spawn_app_with(Backend::Sqlite, |o| {
+        o.with("session_retention", 0).with("purge_interval", 1)
+    })
+    .await;
+    let gone = app.login("purge-a").await;
+    let kept = app.login("purge-b").await;
+    app.post_with_token("logout", &gone.token(), json!({}))
+        .await
+        .expect(0, 200);
+    let mut sessions = app.db.count("sessions");
+    for _ in 0..50 {
+        if sessions == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        sessions = app.db.count("sessions");
+    }
+    assert_eq!(sessions, 1, "the revoked session is purged");
+    assert_eq!(
+        app.db.count("refresh_tokens"),
+        1,
+        "its refresh tokens with it"
+    );
+    assert!(app.is_authorized(&kept.token()).await);
+    // Purged or not, logout stays idempotent.
+    app.post_with_token("logout", &gone.token(), json!({}))
+        .await
+        .expect(0, 200);
+}
