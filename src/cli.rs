@@ -21,6 +21,11 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Manage the accounts of the admin console.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Run the mock WeChat alone, for tests and local development.
     MockWechat {
         /// Port to listen on (0 picks a free one).
@@ -30,6 +35,14 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         address: std::net::IpAddr,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create an admin (password from a prompt, or the first line of stdin).
+    Create { username: String },
+    /// Set an admin's password and end their console sessions.
+    Passwd { username: String },
 }
 
 /// Runs the command; the error is the one line to print before exiting 1.
@@ -55,6 +68,9 @@ pub async fn run(cli: Cli, figment: Figment) -> Result<(), String> {
         })
         .await
         .map_err(|e| e.to_string())?,
+        Command::Admin { action } => tokio::task::spawn_blocking(move || admin(action, figment))
+            .await
+            .map_err(|e| e.to_string())?,
         Command::MockWechat { port, address } => {
             let figment = figment.merge(("port", port)).merge(("address", address));
             let rocket = crate::wechat::mock::rocket(figment).attach(
@@ -72,4 +88,34 @@ pub async fn run(cli: Cli, figment: Figment) -> Result<(), String> {
                 .map_err(|e| format!("mock failed: {e}"))
         }
     }
+}
+
+fn admin(action: AdminAction, figment: Figment) -> Result<(), String> {
+    use crate::admin::{bootstrap, password};
+    use crate::db::{admin_sessions, admins};
+    let config = crate::config::AppConfig::from_figment(&figment).map_err(|e| e.to_string())?;
+    let db = crate::db::Db::connect(&config.database_url, 1)?;
+    let mut conn = db.get().map_err(|e| e.to_string())?;
+    let now = crate::timestamp::now();
+    match action {
+        AdminAction::Create { username } => {
+            bootstrap::check_username(&username)?;
+            let hash = password::hash(&bootstrap::read_password()?)?;
+            if !admins::create(&mut conn, &username, &hash, now).map_err(|e| e.to_string())? {
+                return Err(format!("an admin named `{username}` already exists; use `wxauth admin passwd {username}`"));
+            }
+            println!("created admin `{username}`");
+        }
+        AdminAction::Passwd { username } => {
+            let admin = admins::find_by_username(&mut conn, &username)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("there is no admin named `{username}`"))?;
+            let hash = password::hash(&bootstrap::read_password()?)?;
+            admins::set_password(&mut conn, &username, &hash, now).map_err(|e| e.to_string())?;
+            admin_sessions::revoke_all_of_admin(&mut conn, admin.id, now)
+                .map_err(|e| e.to_string())?;
+            println!("password of `{username}` changed; their console sessions were ended");
+        }
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! [`rocket`] builds the whole server from a figment: configuration, database
 //! (migrated), WeChat client, and each area's routes.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cli;
@@ -58,6 +59,8 @@ impl From<config::ConfigError> for StartError {
 /// database, registers the apps, and mounts every area.
 pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
     let config = AppConfig::from_figment(&figment)?;
+    let figment = with_template_dir(figment);
+    let debug_profile = *figment.profile() == rocket::figment::Profile::new("debug");
     if config.ephemeral_secrets {
         tracing::warn!(
             "jwt_secret or session_key_secret is not set: using random ones, so tokens and sessions end with this process"
@@ -68,6 +71,9 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
         let mut conn = db.get().map_err(|e| StartError(e.to_string()))?;
         db::apps::sync(&mut conn, &config.wechat.apps, timestamp::now())
             .map_err(|e| StartError(format!("cannot register the configured apps: {e}")))?;
+        if debug_profile {
+            admin::bootstrap::create_first_admin(&mut conn).map_err(StartError)?;
+        }
     }
     let wechat =
         WechatClient::new(&config.wechat.api_base, config.wechat.timeout_ms).map_err(StartError)?;
@@ -103,6 +109,10 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
         .mount(api::AUTH_BASE, api::auth::routes())
         .register("/api", api::catchers::catchers())
         .mount("/", ops::routes())
+        .mount(admin::BASE, admin::routes())
+        .register(admin::BASE, admin::catchers())
+        .attach(admin::headers::SecurityHeaders)
+        .attach(rocket_dyn_templates::Template::fairing())
         .attach(AdHoc::on_liftoff("background purge", move |rocket| {
             Box::pin(async move {
                 purger.spawn(rocket.shutdown());
@@ -142,6 +152,20 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
             }));
     }
     Ok(rocket)
+}
+
+/// Templates come from `template_dir` when it is set; else from `templates/`
+/// in the working directory, or the one this binary was built from.
+fn with_template_dir(figment: Figment) -> Figment {
+    if figment.find_value("template_dir").is_ok() {
+        return figment;
+    }
+    let dir = if std::path::Path::new("templates").is_dir() {
+        "templates".to_string()
+    } else {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/templates").to_string()
+    };
+    figment.merge(("template_dir", dir))
 }
 
 /// The address to reach this server from itself.

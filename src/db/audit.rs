@@ -14,6 +14,11 @@ pub enum Kind {
     Refresh,
     RefreshReuse,
     Revoke,
+    Ban,
+    Unban,
+    AdminLogin,
+    AdminLoginFailed,
+    AdminLogout,
 }
 
 impl Kind {
@@ -25,6 +30,11 @@ impl Kind {
             Kind::Refresh => "refresh",
             Kind::RefreshReuse => "refresh_reuse",
             Kind::Revoke => "revoke",
+            Kind::Ban => "ban",
+            Kind::Unban => "unban",
+            Kind::AdminLogin => "admin_login",
+            Kind::AdminLoginFailed => "admin_login_failed",
+            Kind::AdminLogout => "admin_logout",
         }
     }
 }
@@ -61,6 +71,10 @@ impl NewEvent {
         self.ip = ip;
         self
     }
+    pub fn actor(mut self, actor: &str) -> Self {
+        self.actor = Some(actor.to_string());
+        self
+    }
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
@@ -86,4 +100,55 @@ pub fn purge_before(conn: &mut AnyConnection, before: i64, batch: i64) -> QueryR
         return Ok(0);
     }
     diesel::delete(audit_events::table.filter(audit_events::id.eq_any(&ids))).execute(conn)
+}
+
+/// How many `kind` events there were since `since` by `actor`.
+pub fn count_by_actor(
+    conn: &mut AnyConnection,
+    kind: Kind,
+    actor: &str,
+    since: i64,
+) -> QueryResult<i64> {
+    audit_events::table
+        .filter(audit_events::kind.eq(kind.as_str()))
+        .filter(audit_events::actor.eq(actor))
+        .filter(audit_events::created_at.ge(since))
+        .count()
+        .get_result(conn)
+}
+
+/// How many `kind` events there were since `since` from `ip`.
+pub fn count_by_ip(conn: &mut AnyConnection, kind: Kind, ip: &str, since: i64) -> QueryResult<i64> {
+    audit_events::table
+        .filter(audit_events::kind.eq(kind.as_str()))
+        .filter(audit_events::ip.eq(ip))
+        .filter(audit_events::created_at.ge(since))
+        .count()
+        .get_result(conn)
+}
+
+/// The oldest `kind` event since `since` by `actor` or from `ip`: when it ages
+/// out of the window, a lockout ends.
+pub fn oldest_since(
+    conn: &mut AnyConnection,
+    kind: Kind,
+    actor: &str,
+    ip: &str,
+    since: i64,
+) -> QueryResult<Option<i64>> {
+    audit_events::table
+        .filter(audit_events::kind.eq(kind.as_str()))
+        .filter(audit_events::actor.eq(actor).or(audit_events::ip.eq(ip)))
+        .filter(audit_events::created_at.ge(since))
+        .select(diesel::dsl::min(audit_events::created_at))
+        .first(conn)
+}
+
+/// How many `kind` events there were since `since`.
+pub fn count_since(conn: &mut AnyConnection, kind: Kind, since: i64) -> QueryResult<i64> {
+    audit_events::table
+        .filter(audit_events::kind.eq(kind.as_str()))
+        .filter(audit_events::created_at.ge(since))
+        .count()
+        .get_result(conn)
 }

@@ -3,11 +3,14 @@
 //! Diesel is synchronous, so every use goes through [`Db::run`] on the blocking
 //! thread pool.
 
+pub mod admin_sessions;
+pub mod admins;
 pub mod apps;
 pub mod audit;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 
 use std::time::Duration;

@@ -91,7 +91,10 @@ fn every_command_has_help() {
 
 /// Starts `wxauth serve` on a free port with the built-in mock; returns the
 /// child and its base URL.
-fn start_server(db_path: &str, dir: &std::path::Path) -> (std::process::Child, String) {
+fn start_server(
+    db_path: &str,
+    dir: &std::path::Path,
+) -> (std::process::Child, String, Vec<String>) {
     use std::io::{BufRead, BufReader};
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxauth"));
     cmd.current_dir(dir)
@@ -111,22 +114,31 @@ fn start_server(db_path: &str, dir: &std::path::Path) -> (std::process::Child, S
     let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
+    let mut before = Vec::new();
     let url = loop {
         let line = lines.next().expect("server printed its address").unwrap();
         if let Some(rest) = line.split("listening on ").nth(1) {
             break rest.trim().to_string();
         }
+        before.push(line);
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, url)
+    (child, url, before)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_no_committed_login() {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("wxauth.sqlite").display().to_string();
-    let (mut server, url) = start_server(&db_path, dir.path());
+    let (mut server, url, printed) = start_server(&db_path, dir.path());
+    // The debug profile makes a first console admin and says so, once.
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("created the console admin `admin` with password")),
+        "{printed:?}"
+    );
     let http = reqwest::Client::new();
     let mut tokens = Vec::new();
     for i in 0..20 {
@@ -144,7 +156,10 @@ async fn sigkill_loses_no_committed_login() {
     server.kill().unwrap(); // SIGKILL
     server.wait().unwrap();
 
-    let (mut server, url) = start_server(&db_path, dir.path());
+    let (mut server, url, printed) = start_server(&db_path, dir.path());
+    assert!(!printed
+        .iter()
+        .any(|l| l.contains("created the console admin")));
     for token in &tokens {
         let reply = read(
             http.get(format!("{url}/api/v1.0/auth/status"))
@@ -158,4 +173,75 @@ async fn sigkill_loses_no_committed_login() {
     }
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+fn wxauth_with_stdin(envs: &[(&str, &str)], args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxauth"));
+    cmd.args(args)
+        .current_dir(dir.path())
+        .env("ROCKET_CONFIG", dir.path().join("absent.toml"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn admin_accounts_are_made_and_reset_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("admins.sqlite").display().to_string();
+    let mut envs: Vec<(&str, &str)> = GOOD.to_vec();
+    envs.push(("ROCKET_DATABASE_URL", &path));
+
+    let (code, stdout, stderr) =
+        wxauth_with_stdin(&envs, &["admin", "create", "ops"], "first password 1\n");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("created admin `ops`"));
+    let (code, _, stderr) =
+        wxauth_with_stdin(&envs, &["admin", "create", "ops"], "another password\n");
+    assert_eq!(code, 1);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    let (code, _, stderr) = wxauth_with_stdin(&envs, &["admin", "create", "shorty"], "short\n");
+    assert_eq!(code, 1);
+    assert!(stderr.contains("at least 10 characters"), "{stderr}");
+    let (code, _, stderr) =
+        wxauth_with_stdin(&envs, &["admin", "passwd", "ghost"], "second password 2\n");
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no admin named `ghost`"), "{stderr}");
+    let (code, stdout, stderr) =
+        wxauth_with_stdin(&envs, &["admin", "passwd", "ops"], "second password 2\n");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("password of `ops` changed"));
+
+    let url = wxauth::db::DatabaseUrl::parse(&path).unwrap();
+    let mut conn = wxauth::db::ConnectionManager::new(url).establish().unwrap();
+    let admin = wxauth::db::admins::find_by_username(&mut conn, "ops")
+        .unwrap()
+        .unwrap();
+    assert!(admin.password_hash.starts_with("$argon2id$"));
+    assert!(wxauth::admin::password::verify(
+        "second password 2",
+        &admin.password_hash
+    ));
+    assert!(!wxauth::admin::password::verify(
+        "first password 1",
+        &admin.password_hash
+    ));
 }

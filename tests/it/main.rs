@@ -3,6 +3,7 @@
 
 mod common;
 
+mod admin_sign_in;
 mod authorize;
 mod cli;
 mod envelope;

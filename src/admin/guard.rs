@@ -1,0 +1,124 @@
+//! Who is signed in to the console, and the CSRF token of the browser.
+//!
+//! The console cookie holds a random token; the database holds its SHA-256 as
+//! the session id, so sessions are revocable and a database leak does not hand
+//! out live cookies. A request without a live session fails with 401, which
+//! the `/admin` catcher turns into a trip to the sign-in page and back.
+
+use rocket::http::{Cookie, CookieJar, SameSite, Status};
+use rocket::request::{FromRequest, Outcome, Request};
+use subtle::ConstantTimeEq;
+
+use crate::crypto;
+use crate::db::admin_sessions;
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "wxauth_admin";
+pub const CSRF_COOKIE: &str = "wxauth_csrf";
+/// Console sessions end after 30 minutes without a request.
+pub const IDLE_TIMEOUT: i64 = 30 * 60;
+
+pub struct AdminUser {
+    pub session_id: String,
+    pub admin_id: i64,
+    pub username: String,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AdminUser {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let Some(token) = req
+            .cookies()
+            .get(SESSION_COOKIE)
+            .map(|c| c.value().to_string())
+        else {
+            return Outcome::Error((Status::Unauthorized, ()));
+        };
+        let Ok(state) = AppState::from_request_state(req) else {
+            return Outcome::Error((Status::InternalServerError, ()));
+        };
+        let id = crypto::hash_token(&token);
+        let found = state
+            .db
+            .run(move |conn| {
+                Ok(admin_sessions::find_live(
+                    conn,
+                    &id,
+                    crate::timestamp::now(),
+                    IDLE_TIMEOUT,
+                )?)
+            })
+            .await;
+        match found {
+            Ok(Some((session, username))) => Outcome::Success(AdminUser {
+                session_id: session.id,
+                admin_id: session.admin_id,
+                username,
+            }),
+            Ok(None) => Outcome::Error((Status::Unauthorized, ())),
+            Err(e) => {
+                tracing::error!("admin session lookup failed: {e}");
+                Outcome::Error((Status::InternalServerError, ()))
+            }
+        }
+    }
+}
+
+/// Whether the browser reached us over HTTPS (directly, or through a proxy
+/// that says so), which decides the cookies' `Secure` flag.
+pub fn is_https(req: &Request<'_>) -> bool {
+    req.rocket().config().tls_enabled()
+        || req
+            .headers()
+            .get_one("X-Forwarded-Proto")
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+pub struct Https(pub bool);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Https {
+    type Error = std::convert::Infallible;
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(Https(is_https(req)))
+    }
+}
+
+pub fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/admin")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .build()
+}
+
+/// The browser's CSRF token (double-submit: an encrypted cookie, echoed by
+/// every form as `csrf_token`), made on first use.
+pub fn csrf_token(cookies: &CookieJar<'_>, secure: bool) -> String {
+    if let Some(c) = cookies.get_private(CSRF_COOKIE) {
+        return c.value().to_string();
+    }
+    let token = crypto::random_token(24);
+    cookies.add_private(cookie(CSRF_COOKIE, token.clone(), secure));
+    token
+}
+
+pub fn csrf_ok(cookies: &CookieJar<'_>, submitted: &str) -> bool {
+    match cookies.get_private(CSRF_COOKIE) {
+        Some(c) => !submitted.is_empty() && c.value().as_bytes().ct_eq(submitted.as_bytes()).into(),
+        None => false,
+    }
+}
+
+/// Where to go after signing in: only paths inside the console.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with("/admin") && !n.starts_with("//") && !n.contains('\\') => {
+            n.to_string()
+        }
+        _ => "/admin".to_string(),
+    }
+}

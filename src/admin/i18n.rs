@@ -1,0 +1,277 @@
+//! The console's words in English and Chinese. Every visible string of a page
+//! comes from here: templates get the table of the chosen language as `t`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use rocket::http::CookieJar;
+use rocket::request::{FromRequest, Outcome, Request};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+pub const LANG_COOKIE: &str = "wxauth_lang";
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Lang> {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "en" => Some(Lang::En),
+            "zh" => Some(Lang::Zh),
+            _ => None,
+        }
+    }
+
+    /// The first language of `Accept-Language` that we have, by preference.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut ranked: Vec<(f32, Lang)> = header
+            .split(',')
+            .filter_map(|part| {
+                let mut pieces = part.trim().split(';');
+                let tag = pieces.next()?.trim().to_ascii_lowercase();
+                let q = pieces
+                    .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse().ok()))
+                    .unwrap_or(1.0);
+                let lang = if tag.starts_with("zh") {
+                    Lang::Zh
+                } else if tag.starts_with("en") {
+                    Lang::En
+                } else {
+                    return None;
+                };
+                Some((q, lang))
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ranked.first().map(|(_, lang)| *lang)
+    }
+
+    pub fn table(self) -> &'static HashMap<&'static str, &'static str> {
+        static EN: OnceLock<HashMap<&str, &str>> = OnceLock::new();
+        static ZH: OnceLock<HashMap<&str, &str>> = OnceLock::new();
+        match self {
+            Lang::En => EN.get_or_init(|| WORDS.iter().map(|(k, en, _)| (*k, *en)).collect()),
+            Lang::Zh => ZH.get_or_init(|| WORDS.iter().map(|(k, _, zh)| (*k, *zh)).collect()),
+        }
+    }
+
+    pub fn get(self, key: &str) -> &'static str {
+        self.table().get(key).copied().unwrap_or("?")
+    }
+}
+
+/// The remembered choice, else `Accept-Language`, else English.
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Lang {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(pick(
+            req.cookies(),
+            req.headers().get_one("Accept-Language"),
+        ))
+    }
+}
+
+pub fn pick(cookies: &CookieJar<'_>, accept_language: Option<&str>) -> Lang {
+    cookies
+        .get(LANG_COOKIE)
+        .and_then(|c| Lang::parse(c.value()))
+        .or_else(|| accept_language.and_then(Lang::from_accept_language))
+        .unwrap_or(Lang::En)
+}
+
+/// (key, English, 中文)
+const WORDS: &[(&str, &str, &str)] = &[
+    ("product", "wxauth console", "wxauth 管理台"),
+    ("lang_switch", "中文", "English"),
+    ("nav_overview", "Overview", "概览"),
+    ("nav_users", "Users", "用户"),
+    ("nav_sessions", "Sessions", "会话"),
+    ("nav_audit", "Audit log", "审计日志"),
+    ("sign_out", "Sign out", "退出登录"),
+    ("signed_in_as", "Signed in as", "当前账号"),
+    ("sign_in", "Sign in", "登录"),
+    (
+        "sign_in_title",
+        "Sign in to the wxauth console",
+        "登录 wxauth 管理台",
+    ),
+    ("username", "Username", "用户名"),
+    ("password", "Password", "密码"),
+    (
+        "bad_credentials",
+        "Wrong username or password.",
+        "用户名或密码错误。",
+    ),
+    (
+        "locked_out",
+        "Too many failed sign-ins. Try again in {minutes} minutes.",
+        "登录失败次数过多，请在 {minutes} 分钟后重试。",
+    ),
+    (
+        "csrf_failed",
+        "This form has expired. Reload the page and try again.",
+        "表单已过期，请刷新页面后重试。",
+    ),
+    ("forbidden_title", "Request refused", "请求被拒绝"),
+    ("not_found_title", "Not found", "未找到"),
+    (
+        "not_found_text",
+        "There is nothing at this address.",
+        "此地址没有内容。",
+    ),
+    ("back_to_overview", "Back to the overview", "返回概览"),
+    ("signed_out", "You have signed out.", "您已退出登录。"),
+    (
+        "session_timed_out",
+        "Sign in to continue.",
+        "请登录后继续。",
+    ),
+    ("overview_title", "Overview", "概览"),
+    ("users_total", "Users", "用户总数"),
+    ("new_users_today", "New users today", "今日新增用户"),
+    ("active_sessions", "Active sessions", "活跃会话"),
+    ("logins_24h", "Logins in the last 24 h", "近 24 小时登录"),
+    (
+        "chart_title",
+        "Daily logins and new users, last 30 days",
+        "近 30 天每日登录与新增用户",
+    ),
+    ("chart_logins", "Logins", "登录"),
+    ("chart_new_users", "New users", "新增用户"),
+    ("users_title", "Users", "用户"),
+    ("search", "Search", "搜索"),
+    (
+        "search_placeholder",
+        "Nickname, openid, unionid, phone or user id",
+        "昵称、openid、unionid、手机号或用户 ID",
+    ),
+    ("clear_search", "Clear", "清除"),
+    ("col_id", "ID", "ID"),
+    ("col_avatar", "Avatar", "头像"),
+    ("col_nickname", "Nickname", "昵称"),
+    ("col_app", "App", "小程序"),
+    ("col_openid", "openid", "openid"),
+    ("col_created", "Created", "创建时间"),
+    ("col_last_login", "Last login", "最近登录"),
+    ("col_active_sessions", "Active sessions", "活跃会话"),
+    ("col_status", "Status", "状态"),
+    ("col_user", "User", "用户"),
+    ("col_last_seen", "Last seen", "最近活动"),
+    ("col_expires", "Expires", "过期时间"),
+    ("col_ip", "IP", "IP"),
+    ("col_user_agent", "User agent", "User-Agent"),
+    ("col_actions", "Actions", "操作"),
+    ("col_time", "Time", "时间"),
+    ("col_kind", "Event", "事件"),
+    ("col_actor", "By", "操作者"),
+    ("col_detail", "Detail", "详情"),
+    ("col_session", "Session", "会话"),
+    ("col_revoked", "Ended", "结束时间"),
+    ("status_active", "Active", "正常"),
+    ("status_banned", "Banned", "已封禁"),
+    ("no_nickname", "(no nickname)", "（无昵称）"),
+    ("no_results", "Nothing found.", "没有找到结果。"),
+    ("next_page", "Next page", "下一页"),
+    ("first_page", "First page", "第一页"),
+    ("user_title", "User", "用户"),
+    ("profile", "Profile", "资料"),
+    ("phone", "Phone", "手机号"),
+    ("unionid", "unionid", "unionid"),
+    ("gender", "Gender", "性别"),
+    ("region", "Region", "地区"),
+    ("language", "Language", "语言"),
+    ("sessions_of_user", "Sessions", "会话"),
+    ("recent_events", "Audit events", "审计事件"),
+    ("sign_out_all", "Sign out all sessions", "退出全部会话"),
+    ("ban", "Ban", "封禁"),
+    ("unban", "Unban", "解除封禁"),
+    ("ban_reason", "Reason", "原因"),
+    ("revoke", "Revoke", "撤销"),
+    (
+        "revoke_all",
+        "Revoke all of this user",
+        "撤销该用户全部会话",
+    ),
+    ("sessions_title", "Active sessions", "活跃会话"),
+    ("audit_title", "Audit log", "审计日志"),
+    ("filter", "Filter", "筛选"),
+    ("all_kinds", "All events", "全部事件"),
+    ("user_id_filter", "User id", "用户 ID"),
+    ("state_live", "live", "有效"),
+    ("state_ended", "ended", "已结束"),
+    ("done_revoked", "Session revoked.", "会话已撤销。"),
+    (
+        "done_signed_out_all",
+        "All sessions of the user were signed out.",
+        "已退出该用户的全部会话。",
+    ),
+    (
+        "done_banned",
+        "User banned; their sessions were revoked.",
+        "用户已封禁，其会话已全部撤销。",
+    ),
+    ("done_unbanned", "User unbanned.", "已解除封禁。"),
+    ("kind_login", "login", "登录"),
+    ("kind_login_refused", "login refused", "登录被拒"),
+    ("kind_logout", "logout", "退出"),
+    ("kind_refresh", "refresh", "刷新令牌"),
+    (
+        "kind_refresh_reuse",
+        "refresh token reuse",
+        "刷新令牌重复使用",
+    ),
+    ("kind_revoke", "revoke", "撤销会话"),
+    ("kind_ban", "ban", "封禁"),
+    ("kind_unban", "unban", "解除封禁"),
+    ("kind_admin_login", "admin sign-in", "管理员登录"),
+    (
+        "kind_admin_login_failed",
+        "admin sign-in failed",
+        "管理员登录失败",
+    ),
+    ("kind_admin_logout", "admin sign-out", "管理员退出"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_preferred_known_language() {
+        assert_eq!(
+            Lang::from_accept_language("zh-CN,zh;q=0.9,en;q=0.8"),
+            Some(Lang::Zh)
+        );
+        assert_eq!(
+            Lang::from_accept_language("en-US,en;q=0.9,zh;q=0.5"),
+            Some(Lang::En)
+        );
+        assert_eq!(
+            Lang::from_accept_language("fr-FR,zh-TW;q=0.5"),
+            Some(Lang::Zh)
+        );
+        assert_eq!(Lang::from_accept_language("fr-FR"), None);
+    }
+
+    #[test]
+    fn both_languages_have_every_word() {
+        for (key, en, zh) in WORDS {
+            assert!(!en.is_empty() && !zh.is_empty(), "{key}");
+        }
+        let mut keys: Vec<_> = WORDS.iter().map(|(k, _, _)| k).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), WORDS.len(), "duplicate keys");
+    }
+}

@@ -1,0 +1,219 @@
+//! Signing in and out of the console, with throttling of failed attempts per
+//! username and per IP (counted in the audit log, so every instance agrees).
+
+use rocket::form::{Form, FromForm};
+use rocket::http::{CookieJar, Status};
+use rocket::response::Redirect;
+use rocket::{get, post, State};
+use serde_json::json;
+
+use super::guard::{self, AdminUser, Https, SESSION_COOKIE};
+use super::page::PageContext;
+use super::password;
+use crate::auth::guard::ClientInfo;
+use crate::crypto;
+use crate::db::audit::{self, Kind, NewEvent};
+use crate::db::{admin_sessions, admins};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(FromForm)]
+pub struct SignIn {
+    username: String,
+    password: String,
+    csrf_token: String,
+    next: Option<String>,
+}
+
+#[get("/login?<next>&<out>")]
+pub async fn login_page(
+    page: PageContext,
+    admin: Option<AdminUser>,
+    next: Option<&str>,
+    out: Option<bool>,
+) -> Result<rocket_dyn_templates::Template, Redirect> {
+    if admin.is_some() {
+        return Err(Redirect::to(guard::safe_next(next)));
+    }
+    let notice = if out == Some(true) {
+        Some(page.lang.get("signed_out"))
+    } else {
+        None
+    };
+    Ok(page.render(
+        "login",
+        None,
+        "login",
+        json!({ "next": guard::safe_next(next), "notice": notice, "username": "" }),
+    ))
+}
+
+pub enum SignInOutcome {
+    Redirect(Redirect),
+    Page(Status, rocket_dyn_templates::Template),
+}
+
+impl<'r> rocket::response::Responder<'r, 'static> for SignInOutcome {
+    fn respond_to(self, req: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
+        match self {
+            SignInOutcome::Redirect(r) => r.respond_to(req),
+            SignInOutcome::Page(status, t) => (status, t).respond_to(req),
+        }
+    }
+}
+
+enum Verdict {
+    LockedOut { minutes: i64 },
+    Wrong,
+    Ok { admin_id: i64 },
+}
+
+#[post("/login", data = "<form>")]
+pub async fn login(
+    state: &State<AppState>,
+    page: PageContext,
+    cookies: &CookieJar<'_>,
+    https: Https,
+    client: ClientInfo,
+    form: Form<SignIn>,
+) -> Result<SignInOutcome, ApiError> {
+    let form = form.into_inner();
+    let next = guard::safe_next(form.next.as_deref());
+    let form_page = |status: Status, error: String| {
+        SignInOutcome::Page(
+            status,
+            page.render(
+                "login",
+                None,
+                "login",
+                json!({ "next": next, "error": error, "username": form.username }),
+            ),
+        )
+    };
+    if !guard::csrf_ok(cookies, &form.csrf_token) {
+        return Ok(form_page(
+            Status::Forbidden,
+            page.lang.get("csrf_failed").into(),
+        ));
+    }
+    let username = form.username.trim().to_string();
+    let attempts = i64::from(state.config.admin.lockout_attempts.max(1));
+    let window = state.config.admin.lockout_window.max(1) as i64;
+    let ip = client.ip.clone().unwrap_or_default();
+    let password = form.password.clone();
+    let verdict = state
+        .db
+        .run(move |conn| {
+            let now = crate::timestamp::now();
+            let since = now - window;
+            let by_user = audit::count_by_actor(conn, Kind::AdminLoginFailed, &username, since)?;
+            let by_ip = audit::count_by_ip(conn, Kind::AdminLoginFailed, &ip, since)?;
+            if by_user >= attempts || by_ip >= attempts {
+                let oldest =
+                    audit::oldest_since(conn, Kind::AdminLoginFailed, &username, &ip, since)?
+                        .unwrap_or(now);
+                let wait = (oldest + window - now).max(1);
+                return Ok(Verdict::LockedOut {
+                    minutes: (wait + 59) / 60,
+                });
+            }
+            let admin = admins::find_by_username(conn, &username)?;
+            // Verify against a decoy when the name is unknown: same time either way.
+            let hash = admin
+                .as_ref()
+                .map(|a| a.password_hash.as_str())
+                .unwrap_or_else(|| password::decoy_hash());
+            let good = password::verify(&password, hash) && admin.is_some();
+            let event = NewEvent::new(
+                if good {
+                    Kind::AdminLogin
+                } else {
+                    Kind::AdminLoginFailed
+                },
+                now,
+            )
+            .actor(&username)
+            .ip(Some(ip.clone()).filter(|i| !i.is_empty()));
+            audit::record(conn, &event)?;
+            Ok(match admin {
+                Some(a) if good => Verdict::Ok { admin_id: a.id },
+                _ => Verdict::Wrong,
+            })
+        })
+        .await?;
+    match verdict {
+        Verdict::LockedOut { minutes } => {
+            let text = page
+                .lang
+                .get("locked_out")
+                .replace("{minutes}", &minutes.to_string());
+            Ok(form_page(Status::TooManyRequests, text))
+        }
+        Verdict::Wrong => Ok(form_page(
+            Status::Unauthorized,
+            page.lang.get("bad_credentials").into(),
+        )),
+        Verdict::Ok { admin_id } => {
+            let token = crypto::random_token(32);
+            let id = crypto::hash_token(&token);
+            let ua = client.user_agent.clone();
+            let ip = client.ip.clone();
+            state
+                .db
+                .run(move |conn| {
+                    let now = crate::timestamp::now();
+                    admin_sessions::insert(
+                        conn,
+                        &admin_sessions::NewAdminSession {
+                            id: &id,
+                            admin_id,
+                            created_at: now,
+                            last_seen_at: now,
+                            ip: ip.as_deref(),
+                            user_agent: ua.as_deref(),
+                        },
+                    )?;
+                    Ok(())
+                })
+                .await?;
+            cookies.add(guard::cookie(SESSION_COOKIE, token, https.0));
+            Ok(SignInOutcome::Redirect(Redirect::to(next)))
+        }
+    }
+}
+
+#[derive(FromForm)]
+pub struct CsrfOnly {
+    csrf_token: String,
+}
+
+#[post("/logout", data = "<form>")]
+pub async fn logout(
+    state: &State<AppState>,
+    admin: AdminUser,
+    cookies: &CookieJar<'_>,
+    client: ClientInfo,
+    form: Form<CsrfOnly>,
+) -> Result<Redirect, Status> {
+    if !guard::csrf_ok(cookies, &form.csrf_token) {
+        return Err(Status::Forbidden);
+    }
+    let ip = client.ip.clone();
+    state
+        .db
+        .run(move |conn| {
+            let now = crate::timestamp::now();
+            admin_sessions::revoke(conn, &admin.session_id, now)?;
+            audit::record(
+                conn,
+                &NewEvent::new(Kind::AdminLogout, now)
+                    .actor(&admin.username)
+                    .ip(ip),
+            )?;
+            Ok(())
+        })
+        .await
+        .map_err(|_| Status::InternalServerError)?;
+    cookies.remove(rocket::http::Cookie::build(SESSION_COOKIE).path("/admin"));
+    Ok(Redirect::to("/admin/login?out=true"))
+}

@@ -1,0 +1,100 @@
+//! The admin console under `/admin`: server-rendered Tera pages, usable
+//! without JavaScript, in English and Chinese.
+
+pub mod bootstrap;
+pub mod guard;
+pub mod headers;
+pub mod i18n;
+pub mod login;
+pub mod overview;
+pub mod page;
+pub mod password;
+
+use rocket::form::{Form, FromForm};
+use rocket::http::{ContentType, Cookie, CookieJar, SameSite, Status};
+use rocket::response::Redirect;
+use rocket::{catch, catchers, get, post, routes, Catcher, Request, Route};
+use rocket_dyn_templates::Template;
+
+use self::guard::safe_next;
+use self::page::PageContext;
+
+pub const BASE: &str = "/admin";
+
+pub fn routes() -> Vec<Route> {
+    routes![
+        login::login_page,
+        login::login,
+        login::logout,
+        overview::overview,
+        stylesheet,
+        switch_language,
+    ]
+}
+
+pub fn catchers() -> Vec<Catcher> {
+    catchers![unauthorized, forbidden, not_found]
+}
+
+#[get("/static/admin.css")]
+fn stylesheet() -> (ContentType, &'static str) {
+    (
+        ContentType::CSS,
+        include_str!("../../templates/admin/admin.css"),
+    )
+}
+
+#[derive(FromForm)]
+struct LanguageChoice {
+    lang: String,
+    next: Option<String>,
+    csrf_token: String,
+}
+
+/// Remembers the language in a cookie (a year), then goes back.
+#[post("/lang", data = "<form>")]
+fn switch_language(
+    cookies: &CookieJar<'_>,
+    form: Form<LanguageChoice>,
+) -> Result<Redirect, Status> {
+    if !guard::csrf_ok(cookies, &form.csrf_token) {
+        return Err(Status::Forbidden);
+    }
+    let lang = i18n::Lang::parse(&form.lang).ok_or(Status::BadRequest)?;
+    let mut cookie = Cookie::build((i18n::LANG_COOKIE, lang.code()))
+        .path("/admin")
+        .same_site(SameSite::Strict)
+        .build();
+    cookie.set_max_age(rocket::time::Duration::days(365));
+    cookies.add(cookie);
+    Ok(Redirect::to(safe_next(form.next.as_deref())))
+}
+
+/// Signed out (or timed out): to the sign-in page, and back here afterwards.
+#[catch(401)]
+fn unauthorized(req: &Request<'_>) -> Redirect {
+    let next = if req.method() == rocket::http::Method::Get {
+        req.uri().to_string()
+    } else {
+        BASE.to_string()
+    };
+    let next = safe_next(Some(&next));
+    Redirect::to(format!(
+        "/admin/login?next={}",
+        rocket::http::RawStr::new(&next).percent_encode()
+    ))
+}
+
+#[catch(403)]
+fn forbidden(req: &Request<'_>) -> (Status, Template) {
+    let page = PageContext::of(req);
+    let text = page.lang.get("csrf_failed");
+    page.message(Status::Forbidden, "forbidden_title", text)
+}
+
+#[catch(404)]
+fn not_found(req: &Request<'_>) -> (Status, Template) {
+    let page = PageContext::of(req);
+    let text = page.lang.get("not_found_text");
+    page.message(Status::NotFound, "not_found_title", text)
+}

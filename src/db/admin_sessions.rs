@@ -1,0 +1,85 @@
+//! The `admin_sessions` table: server-side console sessions, revocable, with
+//! an idle timeout. The row id is the SHA-256 of the cookie's token.
+
+use diesel::prelude::*;
+
+use super::schema::{admin_sessions, admins};
+use super::AnyConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = admin_sessions)]
+pub struct AdminSession {
+    pub id: String,
+    pub admin_id: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub revoked_at: Option<i64>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = admin_sessions)]
+pub struct NewAdminSession<'a> {
+    pub id: &'a str,
+    pub admin_id: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+pub fn insert(conn: &mut AnyConnection, row: &NewAdminSession<'_>) -> QueryResult<()> {
+    diesel::insert_into(admin_sessions::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// A live session (not revoked, seen within `idle_timeout`) with its admin's
+/// username; records the activity.
+pub fn find_live(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: i64,
+    idle_timeout: i64,
+) -> QueryResult<Option<(AdminSession, String)>> {
+    let found: Option<(AdminSession, String)> = admin_sessions::table
+        .inner_join(admins::table)
+        .filter(admin_sessions::id.eq(id))
+        .filter(admin_sessions::revoked_at.is_null())
+        .filter(admin_sessions::last_seen_at.gt(now - idle_timeout))
+        .select((AdminSession::as_select(), admins::username))
+        .first(conn)
+        .optional()?;
+    if let Some((session, _)) = &found {
+        if now > session.last_seen_at {
+            diesel::update(admin_sessions::table.find(&session.id))
+                .set(admin_sessions::last_seen_at.eq(now))
+                .execute(conn)?;
+        }
+    }
+    Ok(found)
+}
+
+pub fn revoke(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<()> {
+    diesel::update(admin_sessions::table.find(id))
+        .set(admin_sessions::revoked_at.eq(now))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Ends every console session of an admin (after a password change).
+pub fn revoke_all_of_admin(
+    conn: &mut AnyConnection,
+    admin_id: i64,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(
+        admin_sessions::table
+            .filter(admin_sessions::admin_id.eq(admin_id))
+            .filter(admin_sessions::revoked_at.is_null()),
+    )
+    .set(admin_sessions::revoked_at.eq(now))
+    .execute(conn)
+}

@@ -1,0 +1,79 @@
+//! The `admins` table: operators of the console, with argon2id password hashes.
+
+use diesel::prelude::*;
+
+use super::schema::admins;
+use super::AnyConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = admins)]
+pub struct Admin {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = admins)]
+struct NewAdmin<'a> {
+    username: &'a str,
+    password_hash: &'a str,
+    created_at: i64,
+    updated_at: i64,
+}
+
+pub fn find_by_username(conn: &mut AnyConnection, username: &str) -> QueryResult<Option<Admin>> {
+    admins::table
+        .filter(admins::username.eq(username))
+        .select(Admin::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn any_exists(conn: &mut AnyConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(admins::table.select(admins::id))).get_result(conn)
+}
+
+/// Creates an admin; false when the username is taken.
+pub fn create(
+    conn: &mut AnyConnection,
+    username: &str,
+    password_hash: &str,
+    now: i64,
+) -> QueryResult<bool> {
+    let row = NewAdmin {
+        username,
+        password_hash,
+        created_at: now,
+        updated_at: now,
+    };
+    let inserted = match conn {
+        AnyConnection::Sqlite(c) => diesel::insert_into(admins::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        AnyConnection::Postgresql(c) => diesel::insert_into(admins::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(inserted == 1)
+}
+
+/// Sets a new password; false when there is no such admin.
+pub fn set_password(
+    conn: &mut AnyConnection,
+    username: &str,
+    password_hash: &str,
+    now: i64,
+) -> QueryResult<bool> {
+    let n = diesel::update(admins::table.filter(admins::username.eq(username)))
+        .set((
+            admins::password_hash.eq(password_hash),
+            admins::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}

@@ -1,0 +1,311 @@
+//! The console's sign-in: sessions, lockout, CSRF, headers, language.
+
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+
+use crate::both_backends;
+use crate::common::*;
+
+pub const ADMIN: &str = "ops";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// A browser: cookies kept, redirects not followed (so tests see them).
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            base: app.url.clone(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (r.status(), r.headers().clone());
+        (status, headers, r.text().await.unwrap())
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (r.status(), r.headers().clone());
+        (status, headers, r.text().await.unwrap())
+    }
+
+    /// The CSRF token of the forms on `path`.
+    pub async fn csrf(&self, path: &str) -> String {
+        let (_, _, html) = self.get(path).await;
+        csrf_in(&html)
+    }
+
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let csrf = self.csrf("/admin/login").await;
+        self.post(
+            "/admin/login",
+            &[
+                ("username", username),
+                ("password", password),
+                ("csrf_token", &csrf),
+                ("next", "/admin"),
+            ],
+        )
+        .await
+    }
+}
+
+pub fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("a form with a CSRF token") + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+pub fn create_admin(db: &TestDb, username: &str, password: &str) {
+    let hash = wxauth::admin::password::hash(password).unwrap();
+    let mut conn = db.conn();
+    assert!(
+        wxauth::db::admins::create(&mut conn, username, &hash, wxauth::timestamp::now()).unwrap()
+    );
+}
+
+/// A signed-in browser on an app with one admin.
+pub async fn signed_in(app: &TestApp) -> Browser {
+    create_admin(&app.db, ADMIN, ADMIN_PASSWORD);
+    let browser = Browser::new(app);
+    let (status, headers, body) = browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(headers["location"], "/admin");
+    browser
+}
+
+both_backends!(
+    sign_in_opens_a_server_side_session,
+    failed_sign_ins_lock_out_by_username_and_ip
+);
+
+async fn sign_in_opens_a_server_side_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    create_admin(&app.db, ADMIN, ADMIN_PASSWORD);
+    let browser = Browser::new(&app);
+
+    // Signed out: to the sign-in page, remembering where we were going.
+    let (status, headers, _) = browser.get("/admin").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/admin/login?next=%2Fadmin");
+
+    let csrf = browser.csrf("/admin/login?next=%2Fadmin%2Fsessions").await;
+    let (status, headers, _) = browser
+        .post(
+            "/admin/login",
+            &[
+                ("username", ADMIN),
+                ("password", ADMIN_PASSWORD),
+                ("csrf_token", &csrf),
+                ("next", "/admin/sessions"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/admin/sessions");
+    let cookie = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("wxauth_admin="))
+        .expect("session cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain HTTP here: {cookie}");
+
+    let (status, _, html) = browser.get("/admin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Signed in as <strong>ops</strong>"));
+    assert_eq!(app.db.count("admin_sessions"), 1);
+
+    // An open redirect is not where `next` can send anyone.
+    let csrf = browser.csrf("/admin").await;
+    let other = Browser::new(&app);
+    let csrf2 = other.csrf("/admin/login").await;
+    let (_, headers, _) = other
+        .post(
+            "/admin/login",
+            &[
+                ("username", ADMIN),
+                ("password", ADMIN_PASSWORD),
+                ("csrf_token", &csrf2),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(headers["location"], "/admin");
+
+    // Signing out ends the session on the server: the old cookie is dead.
+    let stolen_cookie = cookie.split(';').next().unwrap().to_string();
+    let (status, headers, _) = browser
+        .post("/admin/logout", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/admin/login?out=true");
+    let replay = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/admin", app.url))
+        .header("cookie", stolen_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::SEE_OTHER);
+}
+
+async fn failed_sign_ins_lock_out_by_username_and_ip(backend: Backend) {
+    let app = spawn_app_with(backend, |o| o.with("admin.lockout_attempts", 3)).await;
+    create_admin(&app.db, ADMIN, ADMIN_PASSWORD);
+    create_admin(&app.db, "other", ADMIN_PASSWORD);
+    let browser = Browser::new(&app);
+    for _ in 0..3 {
+        let (status, _, html) = browser.sign_in(ADMIN, "wrong password!").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(html.contains("Wrong username or password."));
+    }
+    // Now even the right password is refused, with a clear message.
+    let (status, _, html) = browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        html.contains("Too many failed sign-ins. Try again in 15 minutes."),
+        "{html}"
+    );
+    // The same IP is locked out for other usernames as well.
+    let (status, _, _) = browser.sign_in("other", ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.db.count("admin_sessions"), 0);
+    // Every failure is in the audit log.
+    let mut conn = app.db.conn();
+    use diesel::prelude::*;
+    use wxauth::db::schema::audit_events;
+    let failures: i64 = audit_events::table
+        .filter(audit_events::kind.eq("admin_login_failed"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(failures, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_usernames_fail_like_wrong_passwords() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let browser = Browser::new(&app);
+    let (status, _, html) = browser.sign_in("nobody", "whatever password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(html.contains("Wrong username or password."));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_the_csrf_token_are_refused() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let browser = signed_in(&app).await;
+    let (status, _, _) = browser
+        .post("/admin/logout", &[("csrf_token", "forged")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = browser.get("/admin").await;
+    assert_eq!(status, StatusCode::OK, "still signed in");
+    let fresh = Browser::new(&app);
+    let (status, _, _) = fresh
+        .post(
+            "/admin/login",
+            &[
+                ("username", ADMIN),
+                ("password", ADMIN_PASSWORD),
+                ("csrf_token", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(app.db.count("admin_sessions"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_pages_carry_security_headers() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let browser = signed_in(&app).await;
+    for path in ["/admin/login", "/admin", "/admin/nothing-here"] {
+        let (_, headers, _) = browser.get(path).await;
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert!(headers.contains_key("referrer-policy"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn language_follows_accept_language_and_the_remembered_switch() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let browser = Browser::new(&app);
+    let zh = browser
+        .http
+        .get(format!("{}/admin/login", app.url))
+        .header("accept-language", "zh-CN,zh;q=0.9,en;q=0.5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(zh.contains("登录 wxauth 管理台"));
+    assert!(zh.contains("<html lang=\"zh-CN\">"));
+    let csrf = csrf_in(&zh);
+    let (status, headers, _) = browser
+        .post(
+            "/admin/lang",
+            &[
+                ("lang", "en"),
+                ("next", "/admin/login"),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/admin/login");
+    let en = browser
+        .http
+        .get(format!("{}/admin/login", app.url))
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        en.contains("Sign in to the wxauth console"),
+        "the switch is remembered"
+    );
+}
