@@ -130,6 +130,12 @@ const WORDS: &[(&str, &str, &str)] = &[
         "There is nothing at this address.",
         "此地址没有内容。",
     ),
+    ("error_title", "Something went wrong", "出错了"),
+    (
+        "error_text",
+        "The server could not complete this request. It has been logged; try again.",
+        "服务器未能完成此请求，错误已记录，请重试。",
+    ),
     ("back_to_overview", "Back to the overview", "返回概览"),
     ("signed_out", "You have signed out.", "您已退出登录。"),
     (

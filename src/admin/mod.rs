@@ -1,6 +1,7 @@
 //! The admin console under `/admin`: server-rendered Tera pages, usable
 //! without JavaScript, in English and Chinese.
 
+pub mod audit;
 pub mod bootstrap;
 pub mod guard;
 pub mod headers;
@@ -9,6 +10,9 @@ pub mod login;
 pub mod overview;
 pub mod page;
 pub mod password;
+pub mod sessions;
+pub mod users;
+pub mod views;
 
 use rocket::form::{Form, FromForm};
 use rocket::http::{ContentType, Cookie, CookieJar, SameSite, Status};
@@ -27,13 +31,19 @@ pub fn routes() -> Vec<Route> {
         login::login,
         login::logout,
         overview::overview,
+        users::list,
+        users::detail,
+        users::user_action,
+        sessions::list,
+        sessions::revoke,
+        audit::list,
         stylesheet,
         switch_language,
     ]
 }
 
 pub fn catchers() -> Vec<Catcher> {
-    catchers![unauthorized, forbidden, not_found]
+    catchers![unauthorized, forbidden, not_found, other_error]
 }
 
 #[get("/static/admin.css")]
@@ -97,4 +107,16 @@ fn not_found(req: &Request<'_>) -> (Status, Template) {
     let page = PageContext::of(req);
     let text = page.lang.get("not_found_text");
     page.message(Status::NotFound, "not_found_title", text)
+}
+
+#[catch(default)]
+fn other_error(status: Status, req: &Request<'_>) -> (Status, Template) {
+    let page = PageContext::of(req);
+    if status.code >= 500 {
+        let text = page.lang.get("error_text");
+        page.message(status, "error_title", text)
+    } else {
+        let text = page.lang.get("not_found_text");
+        page.message(status, "not_found_title", text)
+    }
 }

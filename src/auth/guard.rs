@@ -74,10 +74,7 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
         .run(move |conn| {
             let (session, banned_at) = sessions::find_with_ban(conn, &checked.sid)?
                 .ok_or_else(|| ApiError::SessionExpired("session has ended".into()))?;
-            check_session(&checked, user_id, &session, idle_timeout)?;
-            if banned_at.is_some() {
-                return Err(ApiError::UserBanned);
-            }
+            check_session(&checked, user_id, &session, banned_at, idle_timeout)?;
             let now = crate::timestamp::now();
             let interval = sessions::touch_interval(idle_timeout);
             if now - session.last_seen_at >= interval {
@@ -93,11 +90,14 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
     })
 }
 
-/// The token must name the session's user and app; the session must be live.
+/// The token must name the session's user and app; the user must not be
+/// banned (said first: a ban also revokes the sessions, and -503 is the
+/// useful answer); the session must be live.
 pub fn check_session(
     claims: &Claims,
     user_id: i64,
     session: &Session,
+    banned_at: Option<i64>,
     idle_timeout: i64,
 ) -> Result<(), ApiError> {
     if session.user_id != user_id {
@@ -107,6 +107,9 @@ pub fn check_session(
     }
     if session.appid != claims.aud {
         return Err(ApiError::Unauthorized("token audience is invalid".into()));
+    }
+    if banned_at.is_some() {
+        return Err(ApiError::UserBanned);
     }
     if let Some(dead) = session.dead(crate::timestamp::now(), idle_timeout) {
         return Err(ApiError::SessionExpired(dead.message().into()));

@@ -152,3 +152,51 @@ pub fn count_since(conn: &mut AnyConnection, kind: Kind, since: i64) -> QueryRes
         .count()
         .get_result(conn)
 }
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct Event {
+    pub id: i64,
+    pub kind: String,
+    pub user_id: Option<i64>,
+    pub session_id: Option<String>,
+    pub actor: Option<String>,
+    pub ip: Option<String>,
+    pub detail: Option<String>,
+    pub created_at: i64,
+}
+
+pub const KINDS: [Kind; 11] = [
+    Kind::Login,
+    Kind::LoginRefused,
+    Kind::Logout,
+    Kind::Refresh,
+    Kind::RefreshReuse,
+    Kind::Revoke,
+    Kind::Ban,
+    Kind::Unban,
+    Kind::AdminLogin,
+    Kind::AdminLoginFailed,
+    Kind::AdminLogout,
+];
+
+/// Events newest first, optionally of one kind and/or one user; keyset on id.
+pub fn page(
+    conn: &mut AnyConnection,
+    kind: Option<&str>,
+    user_id: Option<i64>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Event>> {
+    let mut q = audit_events::table.select(Event::as_select()).into_boxed();
+    if let Some(kind) = kind {
+        q = q.filter(audit_events::kind.eq(kind.to_string()));
+    }
+    if let Some(user_id) = user_id {
+        q = q.filter(audit_events::user_id.eq(user_id));
+    }
+    if let Some(before) = before_id {
+        q = q.filter(audit_events::id.lt(before));
+    }
+    q.order(audit_events::id.desc()).limit(limit).load(conn)
+}

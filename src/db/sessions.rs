@@ -170,6 +170,69 @@ pub fn purge_dead(conn: &mut AnyConnection, before: i64, batch: i64) -> QueryRes
     diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids))).execute(conn)
 }
 
+/// Live sessions per user, for one page of users (one grouped query).
+pub fn active_counts(
+    conn: &mut AnyConnection,
+    user_ids: &[i64],
+    now: i64,
+) -> QueryResult<std::collections::HashMap<i64, i64>> {
+    if user_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(i64, i64)> = sessions::table
+        .filter(sessions::user_id.eq_any(user_ids))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .group_by(sessions::user_id)
+        .select((sessions::user_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// A user's sessions, newest first (live and ended).
+pub fn of_user(conn: &mut AnyConnection, user_id: i64, limit: i64) -> QueryResult<Vec<Session>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .select(Session::as_select())
+        .limit(limit)
+        .load(conn)
+}
+
+/// Active sessions with their user's nickname, newest activity first; keyset
+/// pagination on (last_seen_at, id).
+pub fn active_page(
+    conn: &mut AnyConnection,
+    now: i64,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> QueryResult<Vec<(Session, Option<String>)>> {
+    let mut q = sessions::table
+        .inner_join(users::table)
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select((Session::as_select(), users::nickname))
+        .into_boxed();
+    if let Some((seen, id)) = before {
+        q = q.filter(
+            sessions::last_seen_at
+                .lt(seen)
+                .or(sessions::last_seen_at.eq(seen).and(sessions::id.lt(id))),
+        );
+    }
+    q.order((sessions::last_seen_at.desc(), sessions::id.desc()))
+        .limit(limit)
+        .load(conn)
+}
+
+pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Session>> {
+    sessions::table
+        .find(id)
+        .select(Session::as_select())
+        .first(conn)
+        .optional()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

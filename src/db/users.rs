@@ -236,6 +236,68 @@ pub fn update_profile(
     find(conn, id)
 }
 
+/// What the console's user search matches: an id, a phone number, an openid
+/// or unionid exactly, or a piece of the nickname.
+pub fn search_page(
+    conn: &mut AnyConnection,
+    query: Option<&str>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<User>> {
+    let mut q = users::table.select(User::as_select()).into_boxed();
+    if let Some(text) = query.map(str::trim).filter(|t| !t.is_empty()) {
+        let pattern = format!("%{}%", escape_like(text));
+        let exact = users::openid
+            .eq(text.to_string())
+            .or(users::unionid.eq(text.to_string()))
+            .or(users::pure_phone_number.eq(text.to_string()))
+            .or(users::phone_number.eq(text.to_string()))
+            .or(users::nickname.like(pattern).escape('\\'));
+        q = match text.parse::<i64>() {
+            Ok(id) => q.filter(users::id.eq(id).or(exact)),
+            Err(_) => q.filter(exact),
+        };
+    }
+    if let Some(before) = before_id {
+        q = q.filter(users::id.lt(before));
+    }
+    q.order(users::id.desc()).limit(limit).load(conn)
+}
+
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bans a user; returns false when there is no such user.
+pub fn ban(conn: &mut AnyConnection, id: i64, reason: Option<&str>, now: i64) -> QueryResult<bool> {
+    let n = diesel::update(users::table.find(id))
+        .set((
+            users::banned_at.eq(now),
+            users::ban_reason.eq(reason),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn unban(conn: &mut AnyConnection, id: i64, now: i64) -> QueryResult<bool> {
+    let n = diesel::update(users::table.find(id))
+        .set((
+            users::banned_at.eq(None::<i64>),
+            users::ban_reason.eq(None::<String>),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,11 +52,11 @@ pub async fn refresh(
             let now = crate::timestamp::now();
             let (mut row, session, banned_at) = refresh_tokens::find_with_session(conn, &hash)?
                 .ok_or_else(|| ApiError::Unauthorized("unknown refresh token".into()))?;
-            if let Some(dead) = session.dead(now, idle_timeout) {
-                return Err(ApiError::SessionExpired(dead.message().into()));
-            }
             if banned_at.is_some() {
                 return Err(ApiError::UserBanned);
+            }
+            if let Some(dead) = session.dead(now, idle_timeout) {
+                return Err(ApiError::SessionExpired(dead.message().into()));
             }
             if row.spent_at.is_none() {
                 let pair = TokenPair::mint(

@@ -1,0 +1,63 @@
+//! `/admin/audit`: the audit log, newest first, filterable by kind and user.
+
+use rocket::{get, State};
+use rocket_dyn_templates::Template;
+use serde_json::json;
+
+use super::guard::AdminUser;
+use super::page::PageContext;
+use super::views::EventRow;
+use crate::db::audit;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const PAGE_SIZE: i64 = 100;
+
+#[get("/audit?<kind>&<user>&<before>")]
+pub async fn list(
+    state: &State<AppState>,
+    admin: AdminUser,
+    page: PageContext,
+    kind: Option<String>,
+    user: Option<String>,
+    before: Option<i64>,
+) -> Result<Template, ApiError> {
+    let kind = kind.filter(|k| audit::KINDS.iter().any(|known| known.as_str() == k));
+    let user_id = user.as_deref().and_then(|u| u.trim().parse::<i64>().ok());
+    let filter_kind = kind.clone();
+    let (rows, next) = state
+        .db
+        .run(move |conn| {
+            let mut found =
+                audit::page(conn, filter_kind.as_deref(), user_id, before, PAGE_SIZE + 1)?;
+            let more = found.len() as i64 > PAGE_SIZE;
+            found.truncate(PAGE_SIZE as usize);
+            let next = if more {
+                found.last().map(|e| e.id)
+            } else {
+                None
+            };
+            Ok((
+                found.into_iter().map(EventRow::from).collect::<Vec<_>>(),
+                next,
+            ))
+        })
+        .await?;
+    let kinds: Vec<_> = audit::KINDS
+        .iter()
+        .map(|k| json!({ "code": k.as_str(), "label": page.lang.get(&format!("kind_{}", k.as_str())) }))
+        .collect();
+    Ok(page.render(
+        "audit",
+        Some(&admin.username),
+        "audit",
+        json!({
+            "rows": rows,
+            "kinds": kinds,
+            "kind": kind,
+            "user": user_id,
+            "next_before": next,
+            "paged": before.is_some(),
+        }),
+    ))
+}

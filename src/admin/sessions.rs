@@ -1,0 +1,116 @@
+//! `/admin/sessions`: active sessions, newest activity first, with *revoke*
+//! per row (revoking all of a user goes through the user's action).
+
+use rocket::form::{Form, FromForm};
+use rocket::http::{CookieJar, Status};
+use rocket::response::Redirect;
+use rocket::{get, post, State};
+use rocket_dyn_templates::Template;
+use serde_json::json;
+
+use super::guard::{self, AdminUser};
+use super::page::PageContext;
+use super::views::SessionRow;
+use crate::auth::guard::ClientInfo;
+use crate::db::audit::{self, Kind, NewEvent};
+use crate::db::sessions;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const PAGE_SIZE: i64 = 50;
+
+#[get("/sessions?<seen>&<sid>&<done>")]
+pub async fn list(
+    state: &State<AppState>,
+    admin: AdminUser,
+    page: PageContext,
+    seen: Option<i64>,
+    sid: Option<String>,
+    done: Option<String>,
+) -> Result<Template, ApiError> {
+    let before = seen.zip(sid);
+    let paged = before.is_some();
+    let idle = state.config.session_idle_timeout;
+    let (rows, next) = state
+        .db
+        .run(move |conn| {
+            let now = crate::timestamp::now();
+            let mut found = sessions::active_page(conn, now, before, PAGE_SIZE + 1)?;
+            let more = found.len() as i64 > PAGE_SIZE;
+            found.truncate(PAGE_SIZE as usize);
+            let next = if more {
+                found.last().map(|(s, _)| (s.last_seen_at, s.id.clone()))
+            } else {
+                None
+            };
+            let rows: Vec<SessionRow> = found
+                .into_iter()
+                .map(|(s, nickname)| SessionRow::new(s, nickname, now, idle))
+                .collect();
+            Ok((rows, next))
+        })
+        .await?;
+    let notice = (done.as_deref() == Some("revoked")).then(|| page.lang.get("done_revoked"));
+    Ok(page.render(
+        "sessions",
+        Some(&admin.username),
+        "sessions",
+        json!({
+            "rows": rows,
+            "next_seen": next.as_ref().map(|n| n.0),
+            "next_sid": next.map(|n| n.1),
+            "paged": paged,
+            "notice": notice,
+        }),
+    ))
+}
+
+#[derive(FromForm)]
+pub struct Revoke {
+    csrf_token: String,
+    next: Option<String>,
+}
+
+#[post("/sessions/<id>/revoke", data = "<form>")]
+pub async fn revoke(
+    state: &State<AppState>,
+    admin: AdminUser,
+    cookies: &CookieJar<'_>,
+    client: ClientInfo,
+    id: String,
+    form: Form<Revoke>,
+) -> Result<Redirect, Status> {
+    if !guard::csrf_ok(cookies, &form.csrf_token) {
+        return Err(Status::Forbidden);
+    }
+    let actor = admin.username.clone();
+    let found = state
+        .db
+        .run(move |conn| {
+            let now = crate::timestamp::now();
+            let Some(session) = sessions::find(conn, &id)? else {
+                return Ok(false);
+            };
+            if sessions::revoke(conn, &id, "admin_revoke", now)? {
+                audit::record(
+                    conn,
+                    &NewEvent::new(Kind::Revoke, now)
+                        .user(session.user_id)
+                        .session(&id)
+                        .actor(&actor)
+                        .ip(client.ip.clone()),
+                )?;
+            }
+            Ok(true)
+        })
+        .await
+        .map_err(|_| Status::InternalServerError)?;
+    if !found {
+        return Err(Status::NotFound);
+    }
+    let back = match form.next.as_deref() {
+        Some(next) if next.starts_with("/admin") => guard::safe_next(Some(next)),
+        _ => "/admin/sessions?done=revoked".to_string(),
+    };
+    Ok(Redirect::to(back))
+}

@@ -1,0 +1,221 @@
+//! `/admin/users`: search and browse users (keyset pagination, newest first),
+//! a user's page, and the actions on a user: sign out everywhere, ban, unban.
+
+use rocket::form::{Form, FromForm};
+use rocket::http::{CookieJar, Status};
+use rocket::response::Redirect;
+use rocket::{get, post, State};
+use rocket_dyn_templates::Template;
+use serde_json::json;
+
+use super::guard::{self, AdminUser};
+use super::page::PageContext;
+use super::views::{EventRow, SessionRow, UserRow};
+use crate::auth::guard::ClientInfo;
+use crate::db::audit::{self, Kind, NewEvent};
+use crate::db::{sessions, users};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const PAGE_SIZE: i64 = 50;
+
+#[get("/users?<q>&<before>")]
+pub async fn list(
+    state: &State<AppState>,
+    admin: AdminUser,
+    page: PageContext,
+    q: Option<String>,
+    before: Option<i64>,
+) -> Result<Template, ApiError> {
+    let query = q
+        .clone()
+        .map(|q| q.trim().to_string())
+        .filter(|q| !q.is_empty());
+    let search = query.clone();
+    let (rows, more) = state
+        .db
+        .run(move |conn| {
+            let now = crate::timestamp::now();
+            let mut found = users::search_page(conn, search.as_deref(), before, PAGE_SIZE + 1)?;
+            let more = found.len() as i64 > PAGE_SIZE;
+            found.truncate(PAGE_SIZE as usize);
+            let ids: Vec<i64> = found.iter().map(|u| u.id).collect();
+            let counts = sessions::active_counts(conn, &ids, now)?;
+            let rows: Vec<UserRow> = found
+                .into_iter()
+                .map(|u| {
+                    let n = counts.get(&u.id).copied().unwrap_or(0);
+                    UserRow::new(u, n)
+                })
+                .collect();
+            Ok((rows, more))
+        })
+        .await?;
+    let next = if more {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok(page.render(
+        "users",
+        Some(&admin.username),
+        "users",
+        json!({ "rows": rows, "q": query, "next_before": next, "paged": before.is_some() }),
+    ))
+}
+
+#[get("/users/<id>?<done>")]
+pub async fn detail(
+    state: &State<AppState>,
+    admin: AdminUser,
+    page: PageContext,
+    id: i64,
+    done: Option<String>,
+) -> Result<Result<Template, (Status, Template)>, ApiError> {
+    let idle = state.config.session_idle_timeout;
+    let found = state
+        .db
+        .run(move |conn| {
+            let now = crate::timestamp::now();
+            let Some(user) = users::find(conn, id)? else {
+                return Ok(None);
+            };
+            let nickname = user.nickname.clone();
+            let sessions: Vec<SessionRow> = sessions::of_user(conn, id, 50)?
+                .into_iter()
+                .map(|s| SessionRow::new(s, nickname.clone(), now, idle))
+                .collect();
+            let active = sessions.iter().filter(|s| s.live).count() as i64;
+            let events: Vec<EventRow> = audit::page(conn, None, Some(id), None, 50)?
+                .into_iter()
+                .map(EventRow::from)
+                .collect();
+            Ok(Some((UserRow::new(user, active), sessions, events)))
+        })
+        .await?;
+    let Some((user, sessions, events)) = found else {
+        let text = page.lang.get("not_found_text");
+        return Ok(Err(page.message(Status::NotFound, "not_found_title", text)));
+    };
+    let notice = done.as_deref().and_then(|d| match d {
+        "revoked" => Some(page.lang.get("done_revoked")),
+        "signed_out" => Some(page.lang.get("done_signed_out_all")),
+        "banned" => Some(page.lang.get("done_banned")),
+        "unbanned" => Some(page.lang.get("done_unbanned")),
+        _ => None,
+    });
+    Ok(Ok(page.render(
+        "user",
+        Some(&admin.username),
+        "users",
+        json!({ "user": user, "sessions": sessions, "events": events, "notice": notice }),
+    )))
+}
+
+#[derive(FromForm)]
+pub struct UserAction {
+    csrf_token: String,
+    reason: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Clone, Copy)]
+pub enum Action {
+    SignOutAll,
+    Ban,
+    Unban,
+}
+
+impl<'a> rocket::request::FromParam<'a> for Action {
+    type Error = &'a str;
+
+    fn from_param(param: &'a str) -> Result<Self, Self::Error> {
+        match param {
+            "signout-all" => Ok(Action::SignOutAll),
+            "ban" => Ok(Action::Ban),
+            "unban" => Ok(Action::Unban),
+            other => Err(other),
+        }
+    }
+}
+
+async fn act(
+    state: &State<AppState>,
+    admin: AdminUser,
+    cookies: &CookieJar<'_>,
+    client: ClientInfo,
+    id: i64,
+    form: UserAction,
+    action: Action,
+) -> Result<Redirect, Status> {
+    if !guard::csrf_ok(cookies, &form.csrf_token) {
+        return Err(Status::Forbidden);
+    }
+    let reason: Option<String> = form
+        .reason
+        .map(|r| r.trim().chars().take(200).collect())
+        .filter(|r: &String| !r.is_empty());
+    let actor = admin.username.clone();
+    let found = state
+        .db
+        .run(move |conn| {
+            let now = crate::timestamp::now();
+            if users::find(conn, id)?.is_none() {
+                return Ok(false);
+            }
+            let (kind, detail) = match action {
+                Action::SignOutAll => {
+                    let n = sessions::revoke_all_of_user(conn, id, "admin_revoke", now)?;
+                    (Kind::Revoke, format!("all sessions ({n})"))
+                }
+                Action::Ban => {
+                    users::ban(conn, id, reason.as_deref(), now)?;
+                    let n = sessions::revoke_all_of_user(conn, id, "ban", now)?;
+                    let why = reason.as_deref().unwrap_or("-");
+                    (Kind::Ban, format!("reason: {why}; {n} sessions revoked"))
+                }
+                Action::Unban => {
+                    users::unban(conn, id, now)?;
+                    (Kind::Unban, String::new())
+                }
+            };
+            let mut event = NewEvent::new(kind, now)
+                .user(id)
+                .actor(&actor)
+                .ip(client.ip.clone());
+            if !detail.is_empty() {
+                event = event.detail(detail);
+            }
+            audit::record(conn, &event)?;
+            Ok(true)
+        })
+        .await
+        .map_err(|_| Status::InternalServerError)?;
+    if !found {
+        return Err(Status::NotFound);
+    }
+    let done = match action {
+        Action::SignOutAll => "signed_out",
+        Action::Ban => "banned",
+        Action::Unban => "unbanned",
+    };
+    let back = match form.next.as_deref() {
+        Some(next) if next.starts_with("/admin") => guard::safe_next(Some(next)),
+        _ => format!("/admin/users/{id}?done={done}"),
+    };
+    Ok(Redirect::to(back))
+}
+
+/// `POST /admin/users/<id>/signout-all | ban | unban`.
+#[post("/users/<id>/<action>", data = "<form>")]
+pub async fn user_action(
+    state: &State<AppState>,
+    admin: AdminUser,
+    cookies: &CookieJar<'_>,
+    client: ClientInfo,
+    id: i64,
+    action: Action,
+    form: Form<UserAction>,
+) -> Result<Redirect, Status> {
+    act(state, admin, cookies, client, id, form.into_inner(), action).await
+}
