@@ -159,35 +159,37 @@ async fn act(
     let found = state
         .db
         .run(move |conn| {
-            let now = crate::timestamp::now();
-            if users::find(conn, id)?.is_none() {
-                return Ok(false);
-            }
-            let (kind, detail) = match action {
-                Action::SignOutAll => {
-                    let n = sessions::revoke_all_of_user(conn, id, "admin_revoke", now)?;
-                    (Kind::Revoke, format!("all sessions ({n})"))
+            crate::db::write_transaction::<_, ApiError, _>(conn, |conn| {
+                let now = crate::timestamp::now();
+                if users::find(conn, id)?.is_none() {
+                    return Ok(false);
                 }
-                Action::Ban => {
-                    users::ban(conn, id, reason.as_deref(), now)?;
-                    let n = sessions::revoke_all_of_user(conn, id, "ban", now)?;
-                    let why = reason.as_deref().unwrap_or("-");
-                    (Kind::Ban, format!("reason: {why}; {n} sessions revoked"))
+                let (kind, detail) = match action {
+                    Action::SignOutAll => {
+                        let n = sessions::revoke_all_of_user(conn, id, "admin_revoke", now)?;
+                        (Kind::Revoke, format!("all sessions ({n})"))
+                    }
+                    Action::Ban => {
+                        users::ban(conn, id, reason.as_deref(), now)?;
+                        let n = sessions::revoke_all_of_user(conn, id, "ban", now)?;
+                        let why = reason.as_deref().unwrap_or("-");
+                        (Kind::Ban, format!("reason: {why}; {n} sessions revoked"))
+                    }
+                    Action::Unban => {
+                        users::unban(conn, id, now)?;
+                        (Kind::Unban, String::new())
+                    }
+                };
+                let mut event = NewEvent::new(kind, now)
+                    .user(id)
+                    .actor(&actor)
+                    .ip(client.ip.clone());
+                if !detail.is_empty() {
+                    event = event.detail(detail);
                 }
-                Action::Unban => {
-                    users::unban(conn, id, now)?;
-                    (Kind::Unban, String::new())
-                }
-            };
-            let mut event = NewEvent::new(kind, now)
-                .user(id)
-                .actor(&actor)
-                .ip(client.ip.clone());
-            if !detail.is_empty() {
-                event = event.detail(detail);
-            }
-            audit::record(conn, &event)?;
-            Ok(true)
+                audit::record(conn, &event)?;
+                Ok(true)
+            })
         })
         .await
         .map_err(|_| Status::InternalServerError)?;

@@ -214,11 +214,11 @@ pub fn active_page(
         .select((Session::as_select(), users::nickname))
         .into_boxed();
     if let Some((seen, id)) = before {
-        q = q.filter(
-            sessions::last_seen_at
-                .lt(seen)
-                .or(sessions::last_seen_at.eq(seen).and(sessions::id.lt(id))),
-        );
+        // (last_seen_at, id) < (seen, id), spelled so that the first term
+        // bounds the index range on both backends.
+        q = q
+            .filter(sessions::last_seen_at.le(seen))
+            .filter(sessions::last_seen_at.lt(seen).or(sessions::id.lt(id)));
     }
     q.order((sessions::last_seen_at.desc(), sessions::id.desc()))
         .limit(limit)

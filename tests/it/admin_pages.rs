@@ -90,6 +90,20 @@ async fn users_are_searched_and_paged_newest_first(backend: Backend) {
             "search {q} finds only the needle"
         );
     }
+    // Case does not matter; a renamed user is found by the new name only.
+    let (_, _, html) = browser.get("/admin/users?q=needle").await;
+    assert!(html.contains("小明 Needle"));
+    app.post_with_token(
+        "user",
+        &special.token(),
+        json!({ "nickName": "Renamed Person" }),
+    )
+    .await
+    .expect(0, 200);
+    let (_, _, html) = browser.get("/admin/users?q=Needle").await;
+    assert!(html.contains("Nothing found."), "old name forgotten");
+    let (_, _, html) = browser.get("/admin/users?q=amed%20Pers").await;
+    assert!(html.contains("Renamed Person"));
     // LIKE wildcards are searched for literally.
     let (_, _, html) = browser.get("/admin/users?q=%25").await;
     assert!(html.contains("Nothing found."));

@@ -2,7 +2,6 @@
 //! exchanged with WeChat (once, however often it arrives within the reuse
 //! window), the user found or created, and a new session opened.
 
-use diesel::Connection;
 use rocket::{post, State};
 use serde::Deserialize;
 
@@ -90,7 +89,7 @@ pub async fn authorize(
         state
             .db
             .run(move |conn| {
-                conn.transaction::<_, ApiError, _>(|conn| {
+                crate::db::write_transaction::<_, ApiError, _>(conn, |conn| {
                     let (user, is_new) = users::upsert_for_login(
                         conn,
                         &appid,

@@ -3,7 +3,6 @@
 //! that same pair (two tabs, a retry); later, it is taken as theft and the
 //! whole session is revoked.
 
-use diesel::Connection;
 use rocket::{post, State};
 use serde::Deserialize;
 
@@ -71,7 +70,7 @@ pub async fn refresh(
                     SUCCESSOR_PURPOSE,
                     &serde_json::to_vec(&pair).map_err(ApiError::internal)?,
                 );
-                let rotated = conn.transaction::<_, ApiError, _>(|conn| {
+                let rotated = crate::db::write_transaction::<_, ApiError, _>(conn, |conn| {
                     // The conditional UPDATE comes first: it decides which of two
                     // racing requests rotates, and takes SQLite's write lock.
                     if !refresh_tokens::spend(conn, &hash, &sealed, now)? {

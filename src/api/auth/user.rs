@@ -33,12 +33,9 @@ pub async fn update_user(
     let user = state
         .db
         .run(move |conn| {
-            Ok(users::update_profile(
-                conn,
-                user_id,
-                &changes,
-                crate::timestamp::now(),
-            )?)
+            Ok(crate::db::write_transaction(conn, |conn| {
+                users::update_profile(conn, user_id, &changes, crate::timestamp::now())
+            })?)
         })
         .await?
         .ok_or_else(|| ApiError::NotFound("user not found".into()))?;

@@ -258,6 +258,11 @@ pub async fn spawn_app_with(backend: Backend, f: impl FnOnce(Options) -> Options
 }
 
 pub async fn spawn_with(db: Arc<TestDb>, mock: Arc<MockWechat>, options: Options) -> TestApp {
+    // Errors the server logs are shown with a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("wxauth=error")
+        .try_init();
     let figment = options.figment;
     let rocket = tokio::task::spawn_blocking(move || wxauth::rocket(figment))
         .await
