@@ -22,5 +22,13 @@ if ! pg_up; then
   pg_up || { echo "test.sh: PostgreSQL is not reachable at 127.0.0.1:5432" >&2; exit 1; }
 fi
 
+# The console's end-to-end test drives Debian's Chromium through chromedriver;
+# CJK fonts let its screenshots show Chinese.
+if ! command -v chromedriver >/dev/null 2>&1 || ! [ -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+  echo "test.sh: installing Chromium, chromedriver and CJK fonts" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null
+fi
+
 export WXAUTH_TEST_POSTGRES_URL="$pg_url"
 cargo test --locked "$@"

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bootstrap;
+pub mod chart;
 pub mod guard;
 pub mod headers;
 pub mod i18n;

@@ -31,3 +31,40 @@ pub fn overview(conn: &mut AnyConnection, now: i64) -> QueryResult<Overview> {
         logins_24h: audit::count_since(conn, Kind::Login, now - 86_400)?,
     })
 }
+
+/// (day since the epoch, count), for the days that have any.
+pub type DailyCounts = Vec<(i64, i64)>;
+
+#[derive(QueryableByName)]
+struct DayCount {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    day: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Counts per UTC day since `start_day` (days since the epoch): logins (from
+/// the audit log) and new users.
+pub fn daily(
+    conn: &mut AnyConnection,
+    start_day: i64,
+) -> QueryResult<(DailyCounts, DailyCounts)> {
+    let since = start_day * 86_400;
+    // Integers of our own, formatted in: the same SQL runs on both backends.
+    let logins = format!(
+        "SELECT CAST(created_at / 86400 AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS n \
+         FROM audit_events WHERE kind = 'login' AND created_at >= {since} GROUP BY created_at / 86400"
+    );
+    let new_users = format!(
+        "SELECT CAST(created_at / 86400 AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS n \
+         FROM users WHERE created_at >= {since} GROUP BY created_at / 86400"
+    );
+    let run = |conn: &mut AnyConnection, sql: &str| -> QueryResult<DailyCounts> {
+        let rows: Vec<DayCount> = match conn {
+            AnyConnection::Sqlite(c) => diesel::sql_query(sql).load(c)?,
+            AnyConnection::Postgresql(c) => diesel::sql_query(sql).load(c)?,
+        };
+        Ok(rows.into_iter().map(|r| (r.day, r.n)).collect())
+    };
+    Ok((run(conn, &logins)?, run(conn, &new_users)?))
+}

@@ -30,6 +30,14 @@ async fn overview_shows_the_figures(backend: Backend) {
     assert!(html.contains(r#"id="new-users-today">2<"#));
     assert!(html.contains(r#"id="active-sessions">2<"#));
     assert!(html.contains(r#"id="logins-24h">3<"#));
+    // Today's bars in the 30-day chart.
+    let today = &wxauth::timestamp::rfc3339(wxauth::timestamp::now())[5..10];
+    assert!(
+        html.contains(&format!("{today} · Logins: 3</title>")),
+        "{html}"
+    );
+    assert!(html.contains(&format!("{today} · New users: 2</title>")));
+    assert_eq!(html.matches("class=\"bar-logins\"").count(), 30);
 }
 
 async fn users_are_searched_and_paged_newest_first(backend: Backend) {

@@ -1,0 +1,353 @@
+//! End to end in real headless Chromium, driven through chromedriver's
+//! WebDriver API: sign in, search a user, revoke a session, check the page
+//! after it. Screenshots go to `target/screenshots/`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::admin_sign_in::{create_admin, ADMIN, ADMIN_PASSWORD};
+use crate::common::*;
+
+/// A chromedriver process and one browser session in it.
+struct Browser {
+    driver: Child,
+    http: reqwest::Client,
+    session: String,
+    base: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = free_port();
+        let driver =
+            Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver must be installed (scripts/test.sh installs it)");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                    "--window-size=1360,900", "--lang=en-US",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        }}});
+        let created: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {created}"))
+            .to_string();
+        let mut browser = Browser {
+            driver,
+            http,
+            session,
+            base,
+            _profile: profile,
+        };
+        browser.base = format!("{}/session/{}", browser.base, browser.session);
+        browser
+    }
+
+    async fn raw(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let reply: Value = req.send().await.unwrap().json().await.unwrap();
+        reply["value"].clone()
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let value = self.raw(method, path, body).await;
+        if value.get("error").is_some() {
+            panic!("webdriver {path}: {value}");
+        }
+        value
+    }
+
+    /// Clicks something that loads another page, and waits until it has.
+    async fn click_to_navigate(&self, css: &str) {
+        let old = self.find("html").await;
+        self.click(css).await;
+        for _ in 0..100 {
+            let probe = self
+                .raw(reqwest::Method::GET, &format!("/element/{old}/name"), None)
+                .await;
+            if probe.get("error").is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("clicking {css} loaded no new page");
+    }
+
+    async fn go(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await;
+        found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap()
+            .to_string()
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.call(
+            reqwest::Method::POST,
+            "/elements",
+            Some(json!({ "using": "css selector", "value": css })),
+        )
+        .await
+        .as_array()
+        .unwrap()
+        .len()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let el = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{el}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{el}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let el = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{el}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let el = self.find(css).await;
+        self.call(reqwest::Method::GET, &format!("/element/{el}/text"), None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_signs_in_searches_and_revokes_in_chromium() {
+    let app = spawn_app(Backend::Sqlite).await;
+    create_admin(&app.db, ADMIN, ADMIN_PASSWORD);
+    let people = [
+        ("e2e-li", "李雷"),
+        ("e2e-han", "韩梅梅"),
+        ("e2e-lucy", "Lucy Chen"),
+        ("e2e-jim", "Jim Green"),
+        ("e2e-xss", "<script>alert(1)</script>"),
+    ];
+    let mut tokens = Vec::new();
+    for (code, nick) in people {
+        let reply = read(
+            app.http
+                .post(app.api("authorize"))
+                .header(
+                    "user-agent",
+                    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4) MicroMessenger/8.0.50",
+                )
+                .json(&json!({ "code": code, "nickName": nick, "gender": 1, "city": "Hangzhou" }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        reply.expect(0, 200);
+        tokens.push(reply);
+    }
+    // Lucy signed in on two devices.
+    let lucy_second = app.login("e2e-lucy").await;
+    // A month of history for the chart: logins per day, and users who came earlier.
+    let now = wxauth::timestamp::now();
+    let mut history = String::new();
+    for day in 1..30i64 {
+        for _ in 0..((day * 7) % 13 + 3) {
+            history.push_str(&format!(
+                "INSERT INTO audit_events (kind, created_at) VALUES ('login', {});",
+                now - day * 86_400
+            ));
+        }
+    }
+    for (id, days_ago) in [(1, 3), (2, 11), (4, 24)] {
+        history.push_str(&format!(
+            "UPDATE users SET created_at = {} WHERE id = {id};",
+            now - days_ago * 86_400
+        ));
+    }
+    app.db.execute(&history);
+
+    let browser = Browser::start().await;
+    // Signed out: the console sends us to sign in, and back afterwards.
+    browser.go(&format!("{}/admin/users", app.url)).await;
+    assert!(browser.url().await.contains("/admin/login?next="));
+    browser.screenshot("sign-in").await;
+    browser.type_into("input[name=username]", ADMIN).await;
+    browser
+        .type_into("input[name=password]", ADMIN_PASSWORD)
+        .await;
+    browser
+        .click_to_navigate("form[action='/admin/login'] button[type=submit]")
+        .await;
+    assert_eq!(browser.url().await, format!("{}/admin/users", app.url));
+    assert_eq!(browser.count("table#users tbody tr").await, 5);
+    browser.screenshot("users").await;
+
+    // Search by a piece of the nickname.
+    browser.type_into("input[name=q]", "Lucy").await;
+    browser
+        .click_to_navigate("form.toolbar button[type=submit]")
+        .await;
+    browser.screenshot("users-search").await;
+    assert_eq!(
+        browser.url().await,
+        format!("{}/admin/users?q=Lucy", app.url)
+    );
+    assert_eq!(browser.count("table#users tbody tr").await, 1);
+    assert!(browser
+        .text("table#users tbody")
+        .await
+        .contains("Lucy Chen"));
+    // The nickname that looks like a script is shown as text.
+    browser
+        .go(&format!("{}/admin/users?q=script", app.url))
+        .await;
+    assert!(browser
+        .text("table#users tbody")
+        .await
+        .contains("<script>alert(1)</script>"));
+
+    browser.go(&format!("{}/admin", app.url)).await;
+    assert_eq!(browser.text("#users-total").await, "5");
+    assert_eq!(browser.count("svg#daily-chart rect.bar-logins").await, 30);
+    browser.screenshot("overview").await;
+
+    // Revoke one of Lucy's sessions from the sessions page.
+    browser.go(&format!("{}/admin/sessions", app.url)).await;
+    assert_eq!(browser.count("table#sessions tbody tr").await, 6);
+    browser.screenshot("sessions").await;
+    let sid = crate::tokens::claims_of(&lucy_second.token())["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    browser
+        .click_to_navigate(&format!(
+            "form[action='/admin/sessions/{sid}/revoke'] button"
+        ))
+        .await;
+    assert!(browser
+        .url()
+        .await
+        .ends_with("/admin/sessions?done=revoked"));
+    assert!(browser.text("p.notice").await.contains("Session revoked."));
+    assert_eq!(browser.count("table#sessions tbody tr").await, 5);
+    assert_eq!(
+        browser
+            .count(&format!("form[action='/admin/sessions/{sid}/revoke']"))
+            .await,
+        0
+    );
+    browser.screenshot("sessions-after-revoke").await;
+    // …and the mini-program's token is refused at once; her other device lives.
+    assert!(!app.is_authorized(&lucy_second.token()).await);
+    assert!(app.is_authorized(&tokens[2].token()).await);
+
+    // The Chinese console, by the switch.
+    browser.go(&format!("{}/admin", app.url)).await;
+    browser
+        .click_to_navigate("form[action='/admin/lang'] button")
+        .await;
+    assert!(browser.text("h1").await.contains("概览"));
+    browser.screenshot("overview-zh").await;
+}
