@@ -109,6 +109,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
         .mount(api::AUTH_BASE, api::auth::routes())
         .register("/api", api::catchers::catchers())
         .mount("/", ops::routes())
+        .manage(Arc::new(admin::overview::ClosedDays::default()))
         .mount(admin::BASE, admin::routes())
         .register(admin::BASE, admin::catchers())
         .attach(admin::headers::SecurityHeaders)

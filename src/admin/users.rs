@@ -165,15 +165,16 @@ async fn act(
                     return Ok(false);
                 }
                 let (kind, detail) = match action {
+                    // Details are codes the console translates, or the
+                    // operator's own words (a ban's reason).
                     Action::SignOutAll => {
-                        let n = sessions::revoke_all_of_user(conn, id, "admin_revoke", now)?;
-                        (Kind::Revoke, format!("all sessions ({n})"))
+                        sessions::revoke_all_of_user(conn, id, "admin_revoke", now)?;
+                        (Kind::Revoke, "all_sessions".to_string())
                     }
                     Action::Ban => {
                         users::ban(conn, id, reason.as_deref(), now)?;
-                        let n = sessions::revoke_all_of_user(conn, id, "ban", now)?;
-                        let why = reason.as_deref().unwrap_or("-");
-                        (Kind::Ban, format!("reason: {why}; {n} sessions revoked"))
+                        sessions::revoke_all_of_user(conn, id, "ban", now)?;
+                        (Kind::Ban, reason.clone().unwrap_or_default())
                     }
                     Action::Unban => {
                         users::unban(conn, id, now)?;

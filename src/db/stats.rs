@@ -43,21 +43,24 @@ struct DayCount {
     n: i64,
 }
 
-/// Counts per UTC day since `start_day` (days since the epoch): logins (from
-/// the audit log) and new users.
+/// Counts per UTC day from `start_day` up to (not including) `end_day`, in
+/// days since the epoch: logins (from the audit log) and new users.
 pub fn daily(
     conn: &mut AnyConnection,
     start_day: i64,
+    end_day: i64,
 ) -> QueryResult<(DailyCounts, DailyCounts)> {
     let since = start_day * 86_400;
+    let until = end_day * 86_400;
     // Integers of our own, formatted in: the same SQL runs on both backends.
     let logins = format!(
         "SELECT CAST(created_at / 86400 AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS n \
-         FROM audit_events WHERE kind = 'login' AND created_at >= {since} GROUP BY created_at / 86400"
+         FROM audit_events WHERE kind = 'login' AND created_at >= {since} AND created_at < {until} \
+         GROUP BY created_at / 86400"
     );
     let new_users = format!(
         "SELECT CAST(created_at / 86400 AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS n \
-         FROM users WHERE created_at >= {since} GROUP BY created_at / 86400"
+         FROM users WHERE created_at >= {since} AND created_at < {until} GROUP BY created_at / 86400"
     );
     let run = |conn: &mut AnyConnection, sql: &str| -> QueryResult<DailyCounts> {
         let rows: Vec<DayCount> = match conn {

@@ -104,7 +104,7 @@ pub async fn authorize(
                             &NewEvent::new(Kind::LoginRefused, now)
                                 .user(user.id)
                                 .ip(client.ip.clone())
-                                .detail("user is banned"),
+                                .detail("banned"),
                         )?;
                         return Ok((None, Login::Banned));
                     }
@@ -135,7 +135,7 @@ pub async fn authorize(
                             .user(user.id)
                             .session(&sid)
                             .ip(client.ip.clone())
-                            .detail(if is_new { "new user" } else { "returning user" }),
+                            .detail(if is_new { "new_user" } else { "returning_user" }),
                     )?;
                     Ok((
                         Some(pair),

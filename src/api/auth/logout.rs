@@ -72,8 +72,8 @@ pub async fn logout(
                         .session(&session.id)
                         .ip(client.ip.clone())
                         .detail(match scope {
-                            Scope::Local => "local".to_string(),
-                            Scope::Global => format!("global: {revoked} sessions"),
+                            Scope::Local => "local",
+                            Scope::Global => "global",
                         }),
                 )?;
             }

@@ -116,7 +116,7 @@ pub async fn refresh(
                     .user(session.user_id)
                     .session(&session.id)
                     .ip(client.ip.clone())
-                    .detail("spent refresh token presented again; session revoked"),
+                    .detail("session_revoked"),
             )?;
             Err(ApiError::SessionExpired(
                 "refresh token was already used; the session has been revoked".into(),
