@@ -24,10 +24,12 @@ fi
 
 # The console's end-to-end test drives Debian's Chromium through chromedriver;
 # CJK fonts let its screenshots show Chinese.
-if ! command -v chromedriver >/dev/null 2>&1 || ! [ -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
-  echo "test.sh: installing Chromium, chromedriver and CJK fonts" >&2
+# The decryption tests encrypt their data with the openssl command line.
+if ! command -v chromedriver >/dev/null 2>&1 || ! [ -x /usr/bin/chromium ] \
+   || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || ! command -v openssl >/dev/null 2>&1; then
+  echo "test.sh: installing Chromium, chromedriver, CJK fonts and openssl" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null
+  apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk openssl >/dev/null
 fi
 
 export WXAUTH_TEST_POSTGRES_URL="$pg_url"

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::admins;
-use super::AnyConnection;
+use super::{insert_or_ignore, AnyConnection};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = admins)]
@@ -49,16 +49,7 @@ pub fn create(
         created_at: now,
         updated_at: now,
     };
-    let inserted = match conn {
-        AnyConnection::Sqlite(c) => diesel::insert_into(admins::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        AnyConnection::Postgresql(c) => diesel::insert_into(admins::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    let inserted = insert_or_ignore!(conn, admins::table, &row)?;
     Ok(inserted == 1)
 }
 

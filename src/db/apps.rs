@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::apps;
-use super::AnyConnection;
+use super::{insert_or_ignore, AnyConnection};
 use crate::config::AppEntry;
 
 #[derive(Insertable)]
@@ -29,16 +29,7 @@ pub fn sync(conn: &mut AnyConnection, entries: &[AppEntry], now: i64) -> QueryRe
                 created_at: now,
             };
             // Another instance starting at the same moment may have inserted it.
-            match conn {
-                AnyConnection::Sqlite(c) => diesel::insert_into(apps::table)
-                    .values(&row)
-                    .on_conflict_do_nothing()
-                    .execute(c)?,
-                AnyConnection::Postgresql(c) => diesel::insert_into(apps::table)
-                    .values(&row)
-                    .on_conflict_do_nothing()
-                    .execute(c)?,
-            };
+            insert_or_ignore!(conn, apps::table, &row)?;
         }
     }
     Ok(())

@@ -12,6 +12,7 @@ pub mod schema;
 pub mod sessions;
 pub mod stats;
 pub mod users;
+pub mod wechat_access_tokens;
 
 use std::time::Duration;
 
@@ -23,6 +24,38 @@ use crate::error::ApiError;
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// `INSERT … ON CONFLICT [(target)] DO NOTHING`, which MultiConnection cannot
+/// build: spelled once per backend here. Yields the number of rows inserted.
+macro_rules! insert_or_ignore {
+    ($conn:expr, $table:expr, $values:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Sqlite(c) => diesel::insert_into($table)
+                .values($values)
+                .on_conflict_do_nothing()
+                .execute(c),
+            $crate::db::AnyConnection::Postgresql(c) => diesel::insert_into($table)
+                .values($values)
+                .on_conflict_do_nothing()
+                .execute(c),
+        }
+    };
+    ($conn:expr, $table:expr, $values:expr, $target:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Sqlite(c) => diesel::insert_into($table)
+                .values($values)
+                .on_conflict($target)
+                .do_nothing()
+                .execute(c),
+            $crate::db::AnyConnection::Postgresql(c) => diesel::insert_into($table)
+                .values($values)
+                .on_conflict($target)
+                .do_nothing()
+                .execute(c),
+        }
+    };
+}
+pub(crate) use insert_or_ignore;
 
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {

@@ -101,3 +101,13 @@ diesel::table! {
 
 diesel::joinable!(admin_sessions -> admins (admin_id));
 diesel::allow_tables_to_appear_in_same_query!(admins, admin_sessions);
+
+diesel::table! {
+    wechat_access_tokens (appid) {
+        appid -> Text,
+        token_sealed -> Nullable<Text>,
+        expires_at -> BigInt,
+        refreshing_until -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::users;
-use super::AnyConnection;
+use super::{insert_or_ignore, AnyConnection};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -177,18 +177,7 @@ pub fn upsert_for_login(
         last_login_at: Some(now),
     };
     let target = (users::appid, users::openid);
-    let inserted = match conn {
-        AnyConnection::Sqlite(c) => diesel::insert_into(users::table)
-            .values(&row)
-            .on_conflict(target)
-            .do_nothing()
-            .execute(c)?,
-        AnyConnection::Postgresql(c) => diesel::insert_into(users::table)
-            .values(&row)
-            .on_conflict(target)
-            .do_nothing()
-            .execute(c)?,
-    };
+    let inserted = insert_or_ignore!(conn, users::table, &row, target)?;
     let mut user = find_by_openid(conn, appid, openid)?;
     if inserted == 1 {
         return Ok((user, true));
@@ -351,6 +340,26 @@ fn escape_like(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Binds a phone number (from WeChat) to the user.
+pub fn set_phone(
+    conn: &mut AnyConnection,
+    id: i64,
+    phone_number: &str,
+    pure_phone_number: &str,
+    country_code: &str,
+    now: i64,
+) -> QueryResult<bool> {
+    let n = diesel::update(users::table.find(id))
+        .set((
+            users::phone_number.eq(phone_number),
+            users::pure_phone_number.eq(pure_phone_number),
+            users::country_code.eq(country_code),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
 }
 
 /// Bans a user; returns false when there is no such user.

@@ -37,6 +37,46 @@ struct Code2SessionBody {
     errmsg: Option<String>,
 }
 
+/// A phone number as `getuserphonenumber` gives it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PhoneInfo {
+    pub phone_number: String,
+    pub pure_phone_number: String,
+    pub country_code: String,
+}
+
+#[derive(Deserialize)]
+struct PhoneBody {
+    errcode: Option<i64>,
+    errmsg: Option<String>,
+    phone_info: Option<PhoneInfoBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PhoneInfoBody {
+    phone_number: String,
+    pure_phone_number: String,
+    /// A string in WeChat's documentation, a number in some of its answers.
+    country_code: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct StableTokenBody {
+    access_token: Option<String>,
+    expires_in: Option<i64>,
+    errcode: Option<i64>,
+    errmsg: Option<String>,
+}
+
+/// How a server API call (one that takes the app's access_token) failed.
+#[derive(Debug)]
+pub enum ServerCallError {
+    /// errcode 40001, 40014 or 42001: the access_token is stale.
+    StaleToken,
+    Failed(ApiError),
+}
+
 /// Retries of errcode -1 ("system busy"), after the first attempt.
 const BUSY_RETRIES: u32 = 2;
 const BUSY_BACKOFF: Duration = Duration::from_millis(100);
@@ -80,35 +120,11 @@ impl WechatClient {
         code: &str,
     ) -> Result<Code2Session, ApiError> {
         let url = format!("{}/sns/jscode2session", self.api_base());
-        let mut attempt = 0;
-        loop {
-            let started = Instant::now();
-            let result = self.code2session_once(&url, appid, secret, code).await;
-            let outcome = match &result {
-                Ok(_) => "ok",
-                Err(e) => error_label(e),
-            };
-            tracing::info!(
-                target: "wxauth::wechat",
-                call = "jscode2session",
-                outcome,
-                attempt,
-                ms = started.elapsed().as_millis() as u64,
-            );
-            match result {
-                Err(Busy) if attempt < BUSY_RETRIES => {
-                    attempt += 1;
-                    tokio::time::sleep(BUSY_BACKOFF * 2u32.pow(attempt - 1)).await;
-                }
-                Err(Busy) => {
-                    return Err(ApiError::WechatUnavailable(
-                        "WeChat is busy (errcode -1); try again later".into(),
-                    ))
-                }
-                Err(Failed(e)) => return Err(e),
-                Ok(v) => return Ok(v),
-            }
-        }
+        retrying("jscode2session", || {
+            self.code2session_once(&url, appid, secret, code)
+        })
+        .await
+        .map_err(Attempt::into_api_error)
     }
 
     async fn code2session_once(
@@ -130,23 +146,8 @@ impl WechatClient {
             .send()
             .await
             .map_err(|e| Failed(transport_error(&e)))?;
-        let status = response.status();
-        if status.is_server_error() {
-            return Err(Failed(ApiError::WechatUnavailable(format!(
-                "WeChat answered HTTP {}",
-                status.as_u16()
-            ))));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Failed(transport_error(&e)))?;
-        let body: Code2SessionBody = serde_json::from_slice(&bytes).map_err(|_| {
-            Failed(ApiError::Wechat(format!(
-                "WeChat answered something that is not the expected JSON (HTTP {})",
-                status.as_u16()
-            )))
-        })?;
+        let (status, bytes) = read_body(response).await?;
+        let body: Code2SessionBody = parse(&bytes, status)?;
         match body.errcode.unwrap_or(0) {
             0 => {}
             -1 => return Err(Busy),
@@ -165,17 +166,176 @@ impl WechatClient {
             ))),
         }
     }
+
+    /// `cgi-bin/stable_token`: a (token, seconds it lives).
+    pub async fn stable_token(&self, appid: &str, secret: &str) -> Result<(String, i64), ApiError> {
+        let url = format!("{}/cgi-bin/stable_token", self.api_base());
+        let body = serde_json::json!({
+            "grant_type": "client_credential",
+            "appid": appid,
+            "secret": secret,
+            "force_refresh": false,
+        });
+        retrying("stable_token", || async {
+            let response = self
+                .http
+                .post(&url)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| Failed(transport_error(&e)))?;
+            let (status, bytes) = read_body(response).await?;
+            let parsed: StableTokenBody = parse(&bytes, status)?;
+            match parsed.errcode.unwrap_or(0) {
+                0 => {}
+                -1 => return Err(Busy),
+                code => return Err(Failed(map_errcode(code, parsed.errmsg.as_deref()))),
+            }
+            match (parsed.access_token, parsed.expires_in) {
+                (Some(token), Some(expires_in)) if !token.is_empty() && expires_in > 0 => {
+                    Ok((token, expires_in))
+                }
+                _ => Err(Failed(ApiError::Wechat(
+                    "WeChat answered without an access_token".into(),
+                ))),
+            }
+        })
+        .await
+        .map_err(Attempt::into_api_error)
+    }
+
+    /// `wxa/business/getuserphonenumber` with a code from
+    /// `<button open-type="getPhoneNumber">`.
+    pub async fn user_phone_number(
+        &self,
+        access_token: &str,
+        code: &str,
+    ) -> Result<PhoneInfo, ServerCallError> {
+        let url = format!("{}/wxa/business/getuserphonenumber", self.api_base());
+        let parsed = retrying("getuserphonenumber", || async {
+            let response = self
+                .http
+                .post(&url)
+                .query(&[("access_token", access_token)])
+                .json(&serde_json::json!({ "code": code }))
+                .send()
+                .await
+                .map_err(|e| Failed(transport_error(&e)))?;
+            let (status, bytes) = read_body(response).await?;
+            let parsed: PhoneBody = parse(&bytes, status)?;
+            match parsed.errcode.unwrap_or(0) {
+                0 => Ok(parsed),
+                -1 => Err(Busy),
+                40001 | 40014 | 42001 => Err(Stale),
+                code => Err(Failed(map_errcode(code, parsed.errmsg.as_deref()))),
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            Stale => ServerCallError::StaleToken,
+            other => ServerCallError::Failed(other.into_api_error()),
+        })?;
+        let info = parsed.phone_info.ok_or_else(|| {
+            ServerCallError::Failed(ApiError::Wechat(
+                "WeChat answered without phone_info".into(),
+            ))
+        })?;
+        let country_code = match info.country_code {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        Ok(PhoneInfo {
+            phone_number: info.phone_number,
+            pure_phone_number: info.pure_phone_number,
+            country_code,
+        })
+    }
+}
+
+/// Runs one call, retrying errcode -1 twice with backoff; logs each attempt.
+async fn retrying<T, F, Fut>(call: &'static str, mut once: F) -> Result<T, Attempt>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Attempt>>,
+{
+    let mut attempt = 0;
+    loop {
+        let started = Instant::now();
+        let result = once().await;
+        log_call(call, &result, attempt, started);
+        match result {
+            Err(Busy) if attempt < BUSY_RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(BUSY_BACKOFF * 2u32.pow(attempt - 1)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn read_body(response: reqwest::Response) -> Result<(u16, Vec<u8>), Attempt> {
+    let status = response.status();
+    if status.is_server_error() {
+        return Err(Failed(ApiError::WechatUnavailable(format!(
+            "WeChat answered HTTP {}",
+            status.as_u16()
+        ))));
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| Failed(transport_error(&e)))?;
+    Ok((status.as_u16(), bytes.to_vec()))
+}
+
+/// WeChat's JSON, whatever the Content-Type says.
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], status: u16) -> Result<T, Attempt> {
+    serde_json::from_slice(bytes).map_err(|_| {
+        Failed(ApiError::Wechat(format!(
+            "WeChat answered something that is not the expected JSON (HTTP {status})"
+        )))
+    })
+}
+
+fn log_call<T>(call: &'static str, result: &Result<T, Attempt>, attempt: u32, started: Instant) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(e) => error_label(e),
+    };
+    tracing::info!(
+        target: "wxauth::wechat",
+        call,
+        outcome,
+        attempt,
+        ms = started.elapsed().as_millis() as u64,
+    );
 }
 
 enum Attempt {
     Busy,
+    /// The app's access_token was refused (server calls only).
+    Stale,
     Failed(ApiError),
 }
-use Attempt::{Busy, Failed};
+use Attempt::{Busy, Failed, Stale};
+
+impl Attempt {
+    fn into_api_error(self) -> ApiError {
+        match self {
+            Busy => {
+                ApiError::WechatUnavailable("WeChat is busy (errcode -1); try again later".into())
+            }
+            Stale => ApiError::Wechat("WeChat refused the app's access_token".into()),
+            Failed(e) => e,
+        }
+    }
+}
 
 fn error_label(attempt: &Attempt) -> &'static str {
     match attempt {
         Busy => "busy",
+        Stale => "stale_token",
         Failed(e) => match e.result_code() {
             -601 => "invalid_code",
             -602 => "rate_limited",

@@ -21,7 +21,15 @@
 //! | `unknown`   | errcode 40999 (an error wxauth has no name for) |
 //! | `nounion…`  | success without a unionid                      |
 //!
-//! `GET /__mock/calls` tells how often each code was exchanged.
+//! `POST /cgi-bin/stable_token` hands out access tokens (all stay valid);
+//! `POST /wxa/business/getuserphonenumber` answers 40001 for a token it did not
+//! hand out, and for its codes: `invalid` 40029, `used` 40163, `ratelimit`
+//! 45011, `busy` -1, `garbage` a body that is not JSON; any other code is a
+//! stable phone number derived from the code (`numcc…` codes get
+//! `countryCode` as a number, as WeChat sometimes sends it).
+//!
+//! `GET /__mock/calls` tells how often each code was exchanged and how many
+//! tokens and phone numbers were asked for.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,7 +39,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use rocket::http::{ContentType, Status};
 use rocket::serde::json::Json;
-use rocket::{get, routes, Build, Rocket, Route, State};
+use rocket::{get, post, routes, Build, Rocket, Route, State};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -39,6 +47,10 @@ use sha2::{Digest, Sha256};
 pub struct MockWechat {
     /// jscode2session calls per code.
     calls: Mutex<HashMap<String, u64>>,
+    /// access tokens handed out, and how many calls asked for one.
+    tokens: Mutex<(std::collections::HashSet<String>, u64)>,
+    /// getuserphonenumber calls.
+    phone_calls: std::sync::atomic::AtomicU64,
 }
 
 impl MockWechat {
@@ -51,7 +63,7 @@ impl MockWechat {
 }
 
 pub fn routes() -> Vec<Route> {
-    routes![jscode2session, calls]
+    routes![jscode2session, stable_token, user_phone_number, calls]
 }
 
 /// The openid the mock gives `code` in `appid`.
@@ -138,11 +150,107 @@ async fn jscode2session(
     wechat_json(body)
 }
 
+#[derive(serde::Deserialize)]
+struct StableTokenRequest {
+    grant_type: Option<String>,
+    appid: Option<String>,
+    secret: Option<String>,
+}
+
+#[post("/cgi-bin/stable_token", data = "<body>")]
+fn stable_token(mock: &State<MockWechat>, body: Option<Json<StableTokenRequest>>) -> Answer {
+    let Some(Json(body)) = body else {
+        return errcode(44002, "empty post data");
+    };
+    if body.grant_type.as_deref() != Some("client_credential") {
+        return errcode(40002, "invalid grant_type");
+    }
+    if body.appid.as_deref().is_none_or(str::is_empty) {
+        return errcode(40013, "invalid appid");
+    }
+    if body.secret.as_deref().is_none_or(str::is_empty) {
+        return errcode(40125, "invalid appsecret");
+    }
+    let token = format!("mock-access-token-{}", crate::crypto::random_token(12));
+    let mut tokens = mock.tokens.lock().unwrap_or_else(|p| p.into_inner());
+    tokens.0.insert(token.clone());
+    tokens.1 += 1;
+    wechat_json(json!({ "access_token": token, "expires_in": 7200 }))
+}
+
+#[derive(serde::Deserialize)]
+struct PhoneRequest {
+    code: Option<String>,
+}
+
+/// The phone number the mock gives `code`: 13 and nine digits of its hash.
+pub fn phone_for(code: &str) -> String {
+    let digest = Sha256::digest(format!("phone:{code}").as_bytes());
+    let digits: String = digest
+        .iter()
+        .take(9)
+        .map(|b| char::from(b'0' + b % 10))
+        .collect();
+    format!("13{digits}")
+}
+
+#[post("/wxa/business/getuserphonenumber?<access_token>", data = "<body>")]
+fn user_phone_number(
+    mock: &State<MockWechat>,
+    access_token: Option<&str>,
+    body: Option<Json<PhoneRequest>>,
+) -> Answer {
+    mock.phone_calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let known = {
+        let tokens = mock.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        access_token.is_some_and(|t| tokens.0.contains(t))
+    };
+    if !known {
+        return errcode(
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        );
+    }
+    let Some(code) = body.and_then(|Json(b)| b.code).filter(|c| !c.is_empty()) else {
+        return errcode(47001, "data format error");
+    };
+    match code.split('-').next().unwrap_or(&code) {
+        "invalid" => return errcode(40029, "invalid code"),
+        "used" => return errcode(40163, "code been used"),
+        "ratelimit" => return errcode(45011, "api minute-quota reach limit"),
+        "busy" => return errcode(-1, "system error"),
+        "garbage" => return (Status::Ok, (ContentType::HTML, "<html>oops</html>".into())),
+        _ => {}
+    }
+    let pure = phone_for(&code);
+    let country_code = if code.starts_with("numcc") {
+        json!(86)
+    } else {
+        json!("86")
+    };
+    wechat_json(json!({
+        "errcode": 0,
+        "errmsg": "ok",
+        "phone_info": {
+            "phoneNumber": pure,
+            "purePhoneNumber": pure,
+            "countryCode": country_code,
+            "watermark": { "timestamp": crate::timestamp::now(), "appid": "mock" },
+        },
+    }))
+}
+
 #[get("/__mock/calls")]
 fn calls(mock: &State<MockWechat>) -> Json<Value> {
     let calls = mock.calls.lock().unwrap_or_else(|p| p.into_inner());
     let total: u64 = calls.values().sum();
-    Json(json!({ "jscode2session": { "total": total, "by_code": *calls } }))
+    let stable_tokens = mock.tokens.lock().unwrap_or_else(|p| p.into_inner()).1;
+    Json(json!({
+        "jscode2session": { "total": total, "by_code": *calls },
+        "stable_token": { "total": stable_tokens },
+        "getuserphonenumber": { "total": mock.phone_calls.load(std::sync::atomic::Ordering::Relaxed) },
+    }))
 }
 
 /// The stand-alone mock of `wxauth mock-wechat`.

@@ -1,5 +1,7 @@
 //! WeChat: the outbound client, the code-exchange de-duplication, and the mock.
 
+pub mod access_token;
 pub mod client;
+pub mod decrypt;
 pub mod exchange;
 pub mod mock;

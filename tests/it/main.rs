@@ -17,4 +17,5 @@ mod sessions;
 mod templates;
 mod tokens;
 mod user;
+mod wechat_data;
 mod wechat_errors;

@@ -2,8 +2,10 @@
 //! response views they share.
 
 pub mod authorize;
+pub mod decrypt;
 pub mod logout;
 pub mod pair;
+pub mod phone;
 pub mod profile;
 pub mod refresh;
 pub mod status;
@@ -17,5 +19,7 @@ pub fn routes() -> Vec<rocket::Route> {
         status::status,
         user::get_user,
         user::update_user,
+        phone::phone,
+        decrypt::decrypt,
     ]
 }

@@ -1,0 +1,64 @@
+//! `POST decrypt`: WeChat's encrypted user data, opened with the session_key
+//! of the caller's current session. The mini-program must not call
+//! `wx.login` between getting the data and sending it here: a new login means
+//! a new session_key, and data the new session cannot open.
+
+use rocket::{post, State};
+use serde::Deserialize;
+
+use crate::api::envelope::{ApiResult, Success};
+use crate::api::json_body::JsonBody;
+use crate::auth::guard::AuthSession;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::wechat::decrypt as wx;
+
+#[derive(Debug, Deserialize)]
+pub struct DecryptRequest {
+    #[serde(default, rename = "encryptedData", alias = "encrypted_data")]
+    encrypted_data: Option<String>,
+    #[serde(default)]
+    iv: Option<String>,
+    #[serde(default, rename = "rawData", alias = "raw_data")]
+    raw_data: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+}
+
+fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
+}
+
+#[post("/decrypt", data = "<body>")]
+pub async fn decrypt(
+    state: &State<AppState>,
+    auth: Result<AuthSession, ApiError>,
+    body: Result<JsonBody<DecryptRequest>, ApiError>,
+) -> ApiResult {
+    let auth = auth?;
+    let JsonBody(request) = body?;
+    let encrypted = required(request.encrypted_data, "encryptedData")?;
+    let iv = required(request.iv, "iv")?;
+    let signed = match (request.raw_data, request.signature) {
+        (Some(raw), Some(signature)) => Some((raw, signature)),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "rawData and signature go together: send both or neither",
+            ))
+        }
+    };
+    let session_key = state
+        .sealer
+        .open(crate::SESSION_KEY_PURPOSE, &auth.session.session_key_sealed)
+        .map_err(ApiError::internal)?;
+    let session_key = String::from_utf8(session_key).map_err(ApiError::internal)?;
+    let broken = |e: wx::DecryptError| ApiError::BrokenAuthorizedData(e.to_string());
+    if let Some((raw, signature)) = &signed {
+        wx::check_signature(raw, &session_key, signature).map_err(broken)?;
+    }
+    let data = wx::decrypt(&session_key, &encrypted, &iv, &auth.session.appid).map_err(broken)?;
+    Success::data(data)
+}

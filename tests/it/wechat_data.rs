@@ -1,0 +1,357 @@
+//! WeChat user data: phone numbers through the shared access_token, and
+//! decryption of encrypted data with the session's key.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use diesel::prelude::*;
+use serde_json::{json, Value};
+use sha1::{Digest, Sha1};
+
+use crate::both_backends;
+use crate::common::*;
+
+async fn mock_stats(mock: &MockWechat) -> Value {
+    reqwest::get(format!("{}/__mock/calls", mock.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn token_fetches(mock: &MockWechat) -> u64 {
+    mock_stats(mock).await["stable_token"]["total"]
+        .as_u64()
+        .unwrap()
+}
+
+both_backends!(
+    phone_number_is_fetched_and_bound_to_the_user,
+    concurrent_phone_calls_fetch_one_token,
+    a_stale_token_is_refreshed_once,
+    decryption_opens_data_sealed_with_the_session_key,
+);
+
+async fn phone_number_is_fetched_and_bound_to_the_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.login("phone-owner").await;
+    let reply = app
+        .post_with_token("phone", &s.token(), json!({ "code": "phone-code-1" }))
+        .await;
+    reply.expect(0, 200);
+    let pure = wxauth::wechat::mock::phone_for("phone-code-1");
+    assert_eq!(
+        reply.data(),
+        &json!({ "phone_number": pure, "pure_phone_number": pure, "country_code": "86" })
+    );
+    let profile = app.get_with_token("user", &s.token()).await;
+    assert_eq!(profile.data()["phone"], *reply.data());
+
+    // countryCode as a number is accepted too.
+    let reply = app
+        .post_with_token("phone", &s.token(), json!({ "code": "numcc-2" }))
+        .await;
+    reply.expect(0, 200);
+    assert_eq!(reply.data()["country_code"], "86");
+
+    // The console finds the user by the number.
+    let browser = crate::admin_sign_in::signed_in(&app).await;
+    let pure = wxauth::wechat::mock::phone_for("numcc-2");
+    let (_, _, html) = browser.get(&format!("/admin/users?q={pure}")).await;
+    assert_eq!(html.matches("<tr>").count() - 1, 1, "{html}");
+
+    // WeChat's refusals, mapped.
+    for (code, result_code, status) in [
+        ("invalid", -601, 401),
+        ("used", -601, 401),
+        ("ratelimit", -602, 429),
+        ("busy", -604, 503),
+        ("garbage", -600, 502),
+    ] {
+        app.post_with_token("phone", &s.token(), json!({ "code": code }))
+            .await
+            .expect(result_code, status);
+    }
+    app.post_with_token("phone", &s.token(), json!({}))
+        .await
+        .expect(-101, 400);
+    app.post("phone", json!({ "code": "x" }))
+        .await
+        .expect(-500, 401);
+    assert_eq!(token_fetches(&app.mock).await, 1, "one token for all of it");
+}
+
+async fn concurrent_phone_calls_fetch_one_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.login("many-phones").await;
+    let token = s.token();
+    let replies = futures::future::join_all(
+        (0..12).map(|i| app.post_with_token("phone", &token, json!({ "code": format!("c{i}") }))),
+    )
+    .await;
+    for reply in &replies {
+        reply.expect(0, 200);
+    }
+    assert_eq!(token_fetches(&app.mock).await, 1);
+}
+
+/// Puts a token the mock never issued in the cache, as if it had gone stale.
+fn cache_stale_token(db: &TestDb) {
+    use wxauth::db::schema::wechat_access_tokens as t;
+    let key: [u8; 32] = STANDARD
+        .decode(SESSION_KEY_SECRET)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let sealed = wxauth::crypto::Sealer::new(&key).seal("wechat_access_token", b"stale-token");
+    let now = wxauth::timestamp::now();
+    let mut conn = db.conn();
+    diesel::insert_into(t::table)
+        .values((
+            t::appid.eq(APP_ID),
+            t::token_sealed.eq(Some(sealed)),
+            t::expires_at.eq(now + 3600),
+            t::updated_at.eq(now),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+}
+
+async fn a_stale_token_is_refreshed_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    cache_stale_token(&app.db);
+    let s = app.login("stale").await;
+    let reply = app
+        .post_with_token("phone", &s.token(), json!({ "code": "p1" }))
+        .await;
+    reply.expect(0, 200);
+    let stats = mock_stats(&app.mock).await;
+    assert_eq!(stats["stable_token"]["total"], 1, "one refresh");
+    assert_eq!(stats["getuserphonenumber"]["total"], 2, "one retry");
+    // The fresh token is cached: no more fetches.
+    app.post_with_token("phone", &s.token(), json!({ "code": "p2" }))
+        .await
+        .expect(0, 200);
+    assert_eq!(token_fetches(&app.mock).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_access_token() {
+    let db = TestDb::new(Backend::Postgres);
+    let mock = Arc::new(MockWechat::spawn().await);
+    let a = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
+    let b = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
+    let on_a = a.login("shared-a").await;
+    let on_b = b.login("shared-b").await;
+    let (token_a, token_b) = (on_a.token(), on_b.token());
+    let (ra, rb) = tokio::join!(
+        a.post_with_token("phone", &token_a, json!({ "code": "pa" })),
+        b.post_with_token("phone", &token_b, json!({ "code": "pb" })),
+    );
+    ra.expect(0, 200);
+    rb.expect(0, 200);
+    b.post_with_token("phone", &on_b.token(), json!({ "code": "pc" }))
+        .await
+        .expect(0, 200);
+    assert_eq!(token_fetches(&mock).await, 1);
+}
+
+/// The session_key wxauth keeps for the session of `token`.
+fn session_key_of(db: &TestDb, token: &str) -> String {
+    use wxauth::db::schema::sessions;
+    let sid = crate::tokens::claims_of(token)["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut conn = db.conn();
+    let sealed: String = sessions::table
+        .find(sid)
+        .select(sessions::session_key_sealed)
+        .first(&mut conn)
+        .unwrap();
+    let key: [u8; 32] = STANDARD
+        .decode(SESSION_KEY_SECRET)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let opened = wxauth::crypto::Sealer::new(&key)
+        .open("session_key", &sealed)
+        .unwrap();
+    assert!(
+        !sealed.contains(&String::from_utf8(opened.clone()).unwrap()),
+        "sealed at rest"
+    );
+    String::from_utf8(opened).unwrap()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Encrypts with the openssl command line, an implementation independent of
+/// wxauth's: `openssl enc -aes-128-cbc -K … -iv … -base64 -A [-nopad]`.
+fn openssl_encrypt(key_b64: &str, iv: &[u8; 16], plain: &[u8], nopad: bool) -> String {
+    let key = STANDARD.decode(key_b64).unwrap();
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "enc",
+        "-aes-128-cbc",
+        "-K",
+        &hex(&key),
+        "-iv",
+        &hex(iv),
+        "-base64",
+        "-A",
+    ]);
+    if nopad {
+        cmd.arg("-nopad");
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl");
+    child.stdin.take().unwrap().write_all(plain).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn decryption_opens_data_sealed_with_the_session_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.login("secret-keeper").await;
+    let key = session_key_of(&app.db, &s.token());
+    let iv = [9u8; 16];
+    let iv_b64 = STANDARD.encode(iv);
+    let plain = json!({
+        "nickName": "Band", "gender": 1, "city": "Guangzhou",
+        "watermark": { "timestamp": 1477314187, "appid": APP_ID },
+    });
+    let encrypted = openssl_encrypt(&key, &iv, plain.to_string().as_bytes(), false);
+    let ok = app
+        .post_with_token(
+            "decrypt",
+            &s.token(),
+            json!({ "encryptedData": encrypted, "iv": iv_b64 }),
+        )
+        .await;
+    ok.expect(0, 200);
+    assert_eq!(ok.data(), &plain);
+
+    // With rawData and its signature.
+    let raw = r#"{"nickName":"Band","gender":1}"#;
+    let signature = hex(&Sha1::digest(format!("{raw}{key}").as_bytes()));
+    app.post_with_token(
+        "decrypt",
+        &s.token(),
+        json!({ "encryptedData": encrypted, "iv": iv_b64, "rawData": raw, "signature": signature }),
+    )
+    .await
+    .expect(0, 200);
+
+    let refused = |body: Value, words: &'static str| {
+        let app = &app;
+        let token = s.token();
+        async move {
+            let reply = app.post_with_token("decrypt", &token, body).await;
+            reply.expect(-501, 400);
+            let message = reply.body["message"].as_str().unwrap().to_string();
+            assert!(message.contains(words), "{message} should say {words}");
+        }
+    };
+    refused(
+        json!({ "encryptedData": encrypted, "iv": iv_b64, "rawData": raw, "signature": "0".repeat(40) }),
+        "signature",
+    )
+    .await;
+    refused(json!({ "encryptedData": "%%%", "iv": iv_b64 }), "base64").await;
+    refused(json!({ "encryptedData": encrypted, "iv": "AAAA" }), "iv").await;
+    // Tampered: the last byte of the next-to-last block decides the padding.
+    let mut bytes = STANDARD.decode(&encrypted).unwrap();
+    let at = bytes.len() - 17;
+    bytes[at] ^= 0x5a;
+    refused(
+        json!({ "encryptedData": STANDARD.encode(&bytes), "iv": iv_b64 }),
+        "padding",
+    )
+    .await;
+    // Wrong padding: a whole block whose last byte is 0.
+    let mut unpadded = plain.to_string().into_bytes();
+    while unpadded.len() % 16 != 0 {
+        unpadded.push(b' ');
+    }
+    unpadded.extend_from_slice(&[0u8; 16]);
+    let bad_padding = openssl_encrypt(&key, &iv, &unpadded, true);
+    refused(
+        json!({ "encryptedData": bad_padding, "iv": iv_b64 }),
+        "padding",
+    )
+    .await;
+    // Another app's watermark.
+    let foreign =
+        json!({ "nickName": "X", "watermark": { "timestamp": 1, "appid": "wxsomeoneelse" } });
+    let foreign = openssl_encrypt(&key, &iv, foreign.to_string().as_bytes(), false);
+    refused(
+        json!({ "encryptedData": foreign, "iv": iv_b64 }),
+        "watermark",
+    )
+    .await;
+
+    // Missing fields are -101; half a signature pair too.
+    app.post_with_token("decrypt", &s.token(), json!({ "encryptedData": encrypted }))
+        .await
+        .expect(-101, 400);
+    app.post_with_token(
+        "decrypt",
+        &s.token(),
+        json!({ "encryptedData": encrypted, "iv": iv_b64, "rawData": raw }),
+    )
+    .await
+    .expect(-101, 400);
+
+    // A new wx.login means a new session_key: the old data cannot be opened
+    // with the new session (the order the README explains).
+    let newer = app.login("secret-keeper-2").await;
+    let reply = app
+        .post_with_token(
+            "decrypt",
+            &newer.token(),
+            json!({ "encryptedData": encrypted, "iv": iv_b64 }),
+        )
+        .await;
+    assert_eq!(reply.code(), -501);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_token_is_sealed_and_refreshed_ahead_of_expiry() {
+    use wxauth::db::schema::wechat_access_tokens as t;
+    let app = spawn_app(Backend::Sqlite).await;
+    let s = app.login("ahead").await;
+    app.post_with_token("phone", &s.token(), json!({ "code": "a1" }))
+        .await
+        .expect(0, 200);
+    let mut conn = app.db.conn();
+    let (sealed, expires_at): (Option<String>, i64) = t::table
+        .find(APP_ID)
+        .select((t::token_sealed, t::expires_at))
+        .first(&mut conn)
+        .unwrap();
+    assert!(
+        !sealed.unwrap().contains("mock-access-token"),
+        "sealed at rest"
+    );
+    assert!(expires_at > wxauth::timestamp::now() + 7000);
+    // Four minutes left: inside the five-minute margin, so the next call refreshes.
+    diesel::update(t::table.find(APP_ID))
+        .set(t::expires_at.eq(wxauth::timestamp::now() + 240))
+        .execute(&mut conn)
+        .unwrap();
+    app.post_with_token("phone", &s.token(), json!({ "code": "a2" }))
+        .await
+        .expect(0, 200);
+    assert_eq!(token_fetches(&app.mock).await, 2);
+}
