@@ -189,6 +189,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("no_nickname", "(no nickname)", "（无昵称）"),
     ("no_results", "Nothing found.", "没有找到结果。"),
     ("next_page", "Next page", "下一页"),
+    ("searched_down_to", "A search of one or two characters looks through {window} users at a time: this page searched users #{id} and newer. The next page goes on with older users.", "一到两个字的搜索每次查找 {window} 个用户：本页已查找 #{id} 及更新的用户，下一页继续查找更早的用户。"),
     ("first_page", "First page", "第一页"),
     ("user_title", "User", "用户"),
     ("profile", "Profile", "资料"),

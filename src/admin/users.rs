@@ -32,35 +32,41 @@ pub async fn list(
         .map(|q| q.trim().to_string())
         .filter(|q| !q.is_empty());
     let search = query.clone();
-    let (rows, more) = state
+    let (rows, next, searched_down_to) = state
         .db
         .run(move |conn| {
             let now = crate::timestamp::now();
-            let mut found = users::search_page(conn, search.as_deref(), before, PAGE_SIZE + 1)?;
-            let more = found.len() as i64 > PAGE_SIZE;
-            found.truncate(PAGE_SIZE as usize);
-            let ids: Vec<i64> = found.iter().map(|u| u.id).collect();
+            let found = users::search_page(conn, search.as_deref(), before, PAGE_SIZE)?;
+            let ids: Vec<i64> = found.users.iter().map(|u| u.id).collect();
             let counts = sessions::active_counts(conn, &ids, now)?;
             let rows: Vec<UserRow> = found
+                .users
                 .into_iter()
                 .map(|u| {
                     let n = counts.get(&u.id).copied().unwrap_or(0);
                     UserRow::new(u, n)
                 })
                 .collect();
-            Ok((rows, more))
+            Ok((rows, found.next_before, found.searched_down_to))
         })
         .await?;
-    let next = if more {
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
+    let searched = searched_down_to.map(|id| {
+        page.lang
+            .get("searched_down_to")
+            .replace("{id}", &id.to_string())
+            .replace("{window}", &users::SHORT_SEARCH_WINDOW.to_string())
+    });
     Ok(page.render(
         "users",
         Some(&admin.username),
         "users",
-        json!({ "rows": rows, "q": query, "next_before": next, "paged": before.is_some() }),
+        json!({
+            "rows": rows,
+            "q": query,
+            "next_before": next,
+            "paged": before.is_some(),
+            "searched": searched,
+        }),
     ))
 }
 

@@ -225,46 +225,86 @@ pub fn update_profile(
     find(conn, id)
 }
 
-/// A page of users, newest first, keyset on id. With a query: the users whose
-/// id, phone number (digits, as `purePhoneNumber`), openid or unionid is exactly it, or whose nickname
-/// contains it. Each part is its own indexed lookup, merged here, so no part
-/// scans the table (but a nickname piece under three characters, which a
-/// trigram index cannot serve, is looked for by walking ids newest first).
+/// One page of the console's user list.
+#[derive(Debug)]
+pub struct SearchPage {
+    /// Newest first.
+    pub users: Vec<User>,
+    /// The `before` of the next page, when there may be more.
+    pub next_before: Option<i64>,
+    /// For a short nickname piece: the lowest user id this page looked at.
+    pub searched_down_to: Option<i64>,
+}
+
+/// How many users (by id) one page of a one- or two-character nickname search
+/// walks: a trigram index cannot serve such a piece, and this bounds the time
+/// of every page, however rare the piece.
+pub const SHORT_SEARCH_WINDOW: i64 = 50_000;
+
+/// A page of users, newest first, keyset on id. With a query: on the first
+/// page, the users whose id, phone number (digits, as `purePhoneNumber`),
+/// openid or unionid is exactly it; on every page, the users whose nickname
+/// contains it. Each part is its own indexed lookup, so no part scans the
+/// whole table.
 pub fn search_page(
     conn: &mut AnyConnection,
     query: Option<&str>,
     before_id: Option<i64>,
     limit: i64,
-) -> QueryResult<Vec<User>> {
+) -> QueryResult<SearchPage> {
     let before = before_id.unwrap_or(i64::MAX);
     let Some(text) = query.map(str::trim).filter(|t| !t.is_empty()) else {
-        return users::table
+        let mut users = users::table
             .filter(users::id.lt(before))
             .order(users::id.desc())
-            .limit(limit)
+            .limit(limit + 1)
             .select(User::as_select())
-            .load(conn);
+            .load(conn)?;
+        let next_before = next_cursor(&mut users, limit, |u| u.id);
+        return Ok(SearchPage {
+            users,
+            next_before,
+            searched_down_to: None,
+        });
     };
-    let mut ids: Vec<i64> = users::table
-        .filter(
-            users::openid
-                .eq(text)
-                .or(users::unionid.eq(text))
-                .or(users::pure_phone_number.eq(text))
-                .or(users::id.eq(text.parse::<i64>().unwrap_or(0))),
-        )
-        .filter(users::id.lt(before))
-        .select(users::id)
-        .load(conn)?;
-    ids.extend(nickname_matches(conn, text, before, limit)?);
+    let mut ids: Vec<i64> = if before_id.is_none() {
+        users::table
+            .filter(
+                users::openid
+                    .eq(text)
+                    .or(users::unionid.eq(text))
+                    .or(users::pure_phone_number.eq(text))
+                    .or(users::id.eq(text.parse::<i64>().unwrap_or(0))),
+            )
+            .select(users::id)
+            .load(conn)?
+    } else {
+        Vec::new()
+    };
+    let nicknames = nickname_matches(conn, text, before, limit)?;
+    ids.extend(nicknames.ids);
     ids.sort_unstable_by(|a, b| b.cmp(a));
     ids.dedup();
-    ids.truncate(limit as usize);
-    users::table
+    let users = users::table
         .filter(users::id.eq_any(&ids))
         .order(users::id.desc())
         .select(User::as_select())
-        .load(conn)
+        .load(conn)?;
+    Ok(SearchPage {
+        users,
+        next_before: nicknames.next_before,
+        searched_down_to: nicknames.searched_down_to,
+    })
+}
+
+/// Keeps `limit` of `limit + 1` rows; the last kept one is the next cursor.
+fn next_cursor<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> i64) -> Option<i64> {
+    if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(id)
+    } else {
+        None
+    }
 }
 
 #[derive(QueryableByName)]
@@ -273,32 +313,78 @@ struct Id {
     id: i64,
 }
 
-/// Ids of users whose nickname contains `text`, newest first.
+struct NicknameMatches {
+    ids: Vec<i64>,
+    next_before: Option<i64>,
+    searched_down_to: Option<i64>,
+}
+
+/// Ids of users whose nickname contains `text`, newest first, below `before`.
 fn nickname_matches(
     conn: &mut AnyConnection,
     text: &str,
     before: i64,
     limit: i64,
-) -> QueryResult<Vec<i64>> {
+) -> QueryResult<NicknameMatches> {
     use diesel::sql_types::{BigInt, Text};
     let pattern = format!("%{}%", escape_like(text));
-    let rows: Vec<Id> = match conn {
+    let fetch = limit + 1;
+    if text.chars().count() < 3 {
+        let top = if before == i64::MAX {
+            users::table
+                .select(diesel::dsl::max(users::id))
+                .first::<Option<i64>>(conn)?
+                .map_or(0, |max| max + 1)
+        } else {
+            before
+        };
+        let floor = (top - SHORT_SEARCH_WINDOW).max(0);
+        let sql = match conn {
+            AnyConnection::Sqlite(_) => {
+                "SELECT id FROM users WHERE id < ? AND id >= ? AND nickname LIKE ? ESCAPE '\\' \
+                 ORDER BY id DESC LIMIT ?"
+            }
+            AnyConnection::Postgresql(_) => {
+                "SELECT id FROM users WHERE id < $1 AND id >= $2 AND nickname ILIKE $3 ESCAPE '\\' \
+                 ORDER BY id DESC LIMIT $4"
+            }
+        };
+        let mut rows: Vec<Id> = match conn {
+            AnyConnection::Sqlite(c) => diesel::sql_query(sql)
+                .bind::<BigInt, _>(top)
+                .bind::<BigInt, _>(floor)
+                .bind::<Text, _>(&pattern)
+                .bind::<BigInt, _>(fetch)
+                .load(c)?,
+            AnyConnection::Postgresql(c) => diesel::sql_query(sql)
+                .bind::<BigInt, _>(top)
+                .bind::<BigInt, _>(floor)
+                .bind::<Text, _>(&pattern)
+                .bind::<BigInt, _>(fetch)
+                .load(c)?,
+        };
+        let full = next_cursor(&mut rows, limit, |r| r.id);
+        let (next_before, searched_down_to) = match full {
+            Some(next) => (Some(next), None),
+            // Users below the window remain: the next page walks on from there.
+            None if floor > 1 => (Some(floor), Some(floor)),
+            None => (None, None),
+        };
+        return Ok(NicknameMatches {
+            ids: rows.into_iter().map(|r| r.id).collect(),
+            next_before,
+            searched_down_to,
+        });
+    }
+    let mut rows: Vec<Id> = match conn {
         // FTS5's trigram tokenizer finds any piece of three or more characters.
-        AnyConnection::Sqlite(c) if text.chars().count() >= 3 => diesel::sql_query(
+        AnyConnection::Sqlite(c) => diesel::sql_query(
             "SELECT rowid AS id FROM users_nickname_fts WHERE users_nickname_fts MATCH ? \
              AND rowid < ? ORDER BY rowid DESC LIMIT ?",
         )
         .bind::<Text, _>(format!("\"{}\"", text.replace('"', "\"\"")))
         .bind::<BigInt, _>(before)
-        .bind::<BigInt, _>(limit)
-        .load(c)?,
-        AnyConnection::Sqlite(c) => diesel::sql_query(
-            "SELECT id FROM users WHERE nickname LIKE ? ESCAPE '\\' AND id < ? \
-             ORDER BY id DESC LIMIT ?",
-        )
-        .bind::<Text, _>(pattern)
-        .bind::<BigInt, _>(before)
-        .bind::<BigInt, _>(limit)
+        .bind::<BigInt, _>(fetch)
         .load(c)?,
         // A common piece is found among the newest users at once; a rarer one
         // through pg_trgm's GIN index, whose matches are few. (Left to itself
@@ -311,9 +397,9 @@ fn nickname_matches(
             )
             .bind::<Text, _>(&pattern)
             .bind::<BigInt, _>(before)
-            .bind::<BigInt, _>(limit)
+            .bind::<BigInt, _>(fetch)
             .load(c)?;
-            if recent.len() as i64 >= limit {
+            if recent.len() as i64 >= fetch {
                 recent
             } else {
                 diesel::sql_query(
@@ -323,12 +409,17 @@ fn nickname_matches(
                 )
                 .bind::<Text, _>(&pattern)
                 .bind::<BigInt, _>(before)
-                .bind::<BigInt, _>(limit)
+                .bind::<BigInt, _>(fetch)
                 .load(c)?
             }
         }
     };
-    Ok(rows.into_iter().map(|r| r.id).collect())
+    let next_before = next_cursor(&mut rows, limit, |r| r.id);
+    Ok(NicknameMatches {
+        ids: rows.into_iter().map(|r| r.id).collect(),
+        next_before,
+        searched_down_to: None,
+    })
 }
 
 fn escape_like(text: &str) -> String {

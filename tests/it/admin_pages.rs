@@ -327,3 +327,66 @@ async fn signed_out_console_pages_all_go_to_sign_in() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
 }
+
+both_backends!(short_nickname_searches_walk_a_bounded_window_per_page);
+
+async fn short_nickname_searches_walk_a_bounded_window_per_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let old = app
+        .post(
+            "authorize",
+            json!({ "code": "old-rare", "nickName": "老稀" }),
+        )
+        .await;
+    old.expect(0, 200);
+    // More users in between than one page's window, straight into the database.
+    let window = wxauth::db::users::SHORT_SEARCH_WINDOW;
+    let n = window + window / 2;
+    let fill = match backend {
+        Backend::Sqlite => format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+             INSERT INTO users (appid, openid, nickname, created_at, updated_at) \
+             SELECT 'wxtestapp000000001', 'ofill' || i, 'filler ' || i, 0, 0 FROM n"
+        ),
+        Backend::Postgres => format!(
+            "INSERT INTO users (appid, openid, nickname, created_at, updated_at) \
+             SELECT 'wxtestapp000000001', 'ofill' || i, 'filler ' || i, 0, 0 FROM generate_series(1, {n}) AS i"
+        ),
+    };
+    app.db.execute(&fill);
+    let new = app
+        .post(
+            "authorize",
+            json!({ "code": "new-rare", "nickName": "新稀" }),
+        )
+        .await;
+    new.expect(0, 200);
+    let browser = crate::admin_sign_in::signed_in(&app).await;
+
+    let (_, _, first) = browser.get("/admin/users?q=%E7%A8%80").await; // 稀
+    assert!(first.contains("新稀"));
+    assert!(
+        !first.contains("老稀"),
+        "the old one is beyond this page's window"
+    );
+    assert!(
+        first.contains(&format!("looks through {window} users at a time")),
+        "{first}"
+    );
+    let next = first
+        .split("rel=\"next\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let (_, _, second) = browser.get(&next.replace("&amp;", "&")).await;
+    assert!(second.contains("老稀"), "the next page walks on: {second}");
+    assert!(!second.contains("新稀"));
+    assert!(!second.contains("rel=\"next\""), "nothing older left");
+    // An exact id is found on the first page however old.
+    let (_, _, by_id) = browser
+        .get(&format!("/admin/users?q={}", old.user_id()))
+        .await;
+    assert!(by_id.contains("老稀"));
+}

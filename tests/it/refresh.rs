@@ -120,3 +120,23 @@ async fn reuse_after_grace_revokes_the_session(backend: Backend) {
         .await
         .expect(-502, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_is_rate_limited_per_ip() {
+    let app = spawn_app_with(Backend::Sqlite, |o| {
+        o.with("rate_limit.refresh_per_minute", 2)
+    })
+    .await;
+    let s = app.login("rl-refresh").await;
+    let mut token = s.refresh_token();
+    for _ in 0..2 {
+        let r = app.post("refresh", json!({ "refresh_token": token })).await;
+        r.expect(0, 200);
+        token = r.refresh_token();
+    }
+    let limited = app.post("refresh", json!({ "refresh_token": token })).await;
+    limited.expect(-103, 429);
+    assert!(limited.headers.contains_key("retry-after"));
+    // The refused call spent nothing: the token still works once the bucket refills.
+    assert_eq!(app.db.count("refresh_tokens"), 3);
+}
