@@ -60,6 +60,17 @@ impl From<config::ConfigError> for StartError {
 pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
     let config = AppConfig::from_figment(&figment)?;
     let figment = with_template_dir(figment);
+    // Rocket's own request lines show whole URIs, query strings included;
+    // wxauth logs one line per request itself, so Rocket stays quiet unless
+    // configured otherwise.
+    let log_level_is_default = figment
+        .find_metadata("log_level")
+        .is_none_or(|m| m.name.starts_with("rocket::Config"));
+    let figment = if log_level_is_default {
+        figment.merge(("log_level", "critical"))
+    } else {
+        figment
+    };
     let debug_profile = *figment.profile() == rocket::figment::Profile::new("debug");
     if config.ephemeral_secrets {
         tracing::warn!(

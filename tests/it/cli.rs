@@ -95,6 +95,18 @@ fn start_server(
     db_path: &str,
     dir: &std::path::Path,
 ) -> (std::process::Child, String, Vec<String>) {
+    let (child, url, before, _) = start_server_logging(db_path, dir, "info");
+    (child, url, before)
+}
+
+type LogLines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Like `start_server`, with the log filter given and every later log line kept.
+fn start_server_logging(
+    db_path: &str,
+    dir: &std::path::Path,
+    filter: &str,
+) -> (std::process::Child, String, Vec<String>, LogLines) {
     use std::io::{BufRead, BufReader};
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxauth"));
     cmd.current_dir(dir)
@@ -108,7 +120,7 @@ fn start_server(
             "ROCKET_WECHAT",
             format!("{{mock=true,apps=[{{appid=\"{APP_ID}\",secret=\"s\"}}]}}"),
         )
-        .env("WXAUTH_LOG", "info")
+        .env("WXAUTH_LOG", filter)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
@@ -123,8 +135,14 @@ fn start_server(
         before.push(line);
     };
     // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url, before)
+    let kept = LogLines::default();
+    let sink = kept.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, url, before, kept)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,4 +262,103 @@ fn admin_accounts_are_made_and_reset_from_the_command_line() {
         "first password 1",
         &admin.password_hash
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_never_show_tokens_secrets_or_session_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("wxauth.sqlite").display().to_string();
+    let (mut server, url, _, log) = start_server_logging(&db_path, dir.path(), "trace");
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{url}/api/v1.0/auth/{path}");
+    let login = read(
+        http.post(api("authorize"))
+            .json(&serde_json::json!({ "code": "quiet" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    login.expect(0, 200);
+    let refreshed = read(
+        http.post(api("refresh"))
+            .json(&serde_json::json!({ "refresh_token": login.refresh_token() }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    refreshed.expect(0, 200);
+    read(
+        http.post(api("phone"))
+            .bearer_auth(refreshed.token())
+            .json(&serde_json::json!({ "code": "p" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .expect(0, 200);
+    read(
+        http.post(api("logout"))
+            .bearer_auth(refreshed.token())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .expect(0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let url = wxauth::db::DatabaseUrl::parse(&db_path).unwrap();
+    let mut conn = wxauth::db::ConnectionManager::new(url).establish().unwrap();
+    use diesel::prelude::*;
+    use wxauth::db::schema::sessions;
+    let sealed: String = sessions::table
+        .select(sessions::session_key_sealed)
+        .first(&mut conn)
+        .unwrap();
+    let key: [u8; 32] = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        SESSION_KEY_SECRET,
+    )
+    .unwrap()
+    .try_into()
+    .unwrap();
+    let session_key = String::from_utf8(
+        wxauth::crypto::Sealer::new(&key)
+            .open("session_key", &sealed)
+            .unwrap(),
+    )
+    .unwrap();
+
+    use wxauth::db::schema::wechat_access_tokens as t;
+    let sealed: Option<String> = t::table.select(t::token_sealed).first(&mut conn).unwrap();
+    let wechat_token = String::from_utf8(
+        wxauth::crypto::Sealer::new(&key)
+            .open("wechat_access_token", &sealed.unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+
+    let log = log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("/api/v1.0/auth/authorize"),
+        "requests are logged: {log}"
+    );
+    for (what, secret) in [
+        ("access token", login.token()),
+        ("refreshed access token", refreshed.token()),
+        ("refresh token", login.refresh_token()),
+        ("new refresh token", refreshed.refresh_token()),
+        ("JWT secret", JWT_SECRET.to_string()),
+        ("session-key secret", SESSION_KEY_SECRET.to_string()),
+        ("session_key", session_key),
+        ("WeChat access_token", wechat_token),
+    ] {
+        let leak: Vec<&str> = log.lines().filter(|l| l.contains(&secret)).collect();
+        assert!(leak.is_empty(), "the log shows the {what}: {leak:?}");
+    }
 }
