@@ -162,6 +162,14 @@ mod tests {
     }
 
     #[test]
+    fn envelope_reads_in_the_original_order() {
+        assert_eq!(
+            envelope(0, "success", Some(json!({ "b": 1, "a": 2 }))),
+            r#"{"result_code":0,"message":"success","data":{"b":1,"a":2}}"#
+        );
+    }
+
+    #[test]
     fn envelope_omits_missing_data() {
         let body: serde_json::Value = serde_json::from_str(&envelope(0, "success", None)).unwrap();
         assert_eq!(body, json!({"result_code": 0, "message": "success"}));

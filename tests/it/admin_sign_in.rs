@@ -309,3 +309,65 @@ async fn language_follows_accept_language_and_the_remembered_switch() {
         "the switch is remembered"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_sessions_end_after_thirty_idle_minutes() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let browser = signed_in(&app).await;
+    let (status, _, _) = browser.get("/admin").await;
+    assert_eq!(status, StatusCode::OK);
+    app.db.execute(&format!(
+        "UPDATE admin_sessions SET last_seen_at = {}",
+        wxauth::timestamp::now() - 30 * 60 - 1
+    ));
+    let (status, headers, _) = browser.get("/admin/users").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/admin/login?next=%2Fadmin%2Fusers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_cookies_are_secure_behind_https() {
+    let app = spawn_app(Backend::Sqlite).await;
+    create_admin(&app.db, ADMIN, ADMIN_PASSWORD);
+    // No cookie store: it would not send Secure cookies back over plain HTTP.
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .get(format!("{}/admin/login", app.url))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let csrf_cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(csrf_cookie.contains("Secure"), "{csrf_cookie}");
+    let pair = csrf_cookie.split(';').next().unwrap().to_string();
+    let csrf = csrf_in(&login.text().await.unwrap());
+    let signed = http
+        .post(format!("{}/admin/login", app.url))
+        .header("x-forwarded-proto", "https")
+        .header("cookie", pair)
+        .form(&[
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    let cookie = signed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("wxauth_admin="))
+        .unwrap();
+    assert!(
+        cookie.contains("Secure")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+}
