@@ -1,5 +1,5 @@
 //! The background purge: sealed refresh-grace pairs once their window is over,
-//! dead sessions after their retention, old audit events, idle rate-limit
+//! dead sessions (and ended console sessions) after their retention, old audit events, idle rate-limit
 //! buckets. Works in bounded batches so it never holds the database long.
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use rocket::Shutdown;
 
 use crate::api::auth::refresh::REUSE_GRACE;
 use crate::db::Db;
-use crate::db::{audit, refresh_tokens, sessions};
+use crate::db::{admin_sessions, audit, refresh_tokens, sessions};
 use crate::rate_limit::RateLimits;
 
 const BATCH: i64 = 1000;
@@ -49,6 +49,11 @@ impl Purger {
             .run(move |conn| {
                 let now = crate::timestamp::now();
                 refresh_tokens::forget_successors(conn, now - REUSE_GRACE)?;
+                admin_sessions::purge_ended(
+                    conn,
+                    now - session_retention,
+                    crate::admin::guard::IDLE_TIMEOUT,
+                )?;
                 for _ in 0..MAX_BATCHES {
                     if sessions::purge_dead(conn, now - session_retention, BATCH)? < BATCH as usize
                     {

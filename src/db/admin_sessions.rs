@@ -83,3 +83,15 @@ pub fn revoke_all_of_admin(
     .set(admin_sessions::revoked_at.eq(now))
     .execute(conn)
 }
+
+/// Deletes console sessions that ended (signed out, or idle) before `before`.
+pub fn purge_ended(conn: &mut AnyConnection, before: i64, idle_timeout: i64) -> QueryResult<usize> {
+    diesel::delete(
+        admin_sessions::table.filter(
+            admin_sessions::revoked_at
+                .lt(before)
+                .or(admin_sessions::last_seen_at.lt(before - idle_timeout)),
+        ),
+    )
+    .execute(conn)
+}

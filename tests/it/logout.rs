@@ -119,6 +119,31 @@ async fn ended_sessions_are_purged_in_the_background() {
         "its refresh tokens with it"
     );
     assert!(app.is_authorized(&kept.token()).await);
+    // Ended console sessions go as well; live ones stay.
+    let browser = crate::admin_sign_in::signed_in(&app).await;
+    let (_, _, html) = browser.get("/admin").await;
+    let csrf = crate::admin_sign_in::csrf_in(&html);
+    browser
+        .post("/admin/logout", &[("csrf_token", &csrf)])
+        .await;
+    let live = crate::admin_sign_in::Browser::new(&app);
+    live.sign_in(
+        crate::admin_sign_in::ADMIN,
+        crate::admin_sign_in::ADMIN_PASSWORD,
+    )
+    .await;
+    let mut admin_sessions = app.db.count("admin_sessions");
+    for _ in 0..50 {
+        if admin_sessions == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        admin_sessions = app.db.count("admin_sessions");
+    }
+    assert_eq!(
+        admin_sessions, 1,
+        "the signed-out console session is purged"
+    );
     // Purged or not, logout stays idempotent.
     app.post_with_token("logout", &gone.token(), json!({}))
         .await
