@@ -117,14 +117,9 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
     let mut rocket = rocket::custom(figment)
         .manage(state)
         .attach(request_log::RequestLog)
-        .mount(api::AUTH_BASE, api::auth::routes())
-        .register("/api", api::catchers::catchers())
-        .mount("/", ops::routes())
-        .manage(Arc::new(admin::overview::ClosedDays::default()))
-        .mount(admin::BASE, admin::routes())
-        .register(admin::BASE, admin::catchers())
-        .attach(admin::headers::SecurityHeaders)
-        .attach(rocket_dyn_templates::Template::fairing())
+        .attach(api::stage())
+        .attach(admin::stage())
+        .attach(ops::stage())
         .attach(AdHoc::on_liftoff("background purge", move |rocket| {
             Box::pin(async move {
                 purger.spawn(rocket.shutdown());
@@ -147,8 +142,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
         }));
     if mock {
         rocket = rocket
-            .manage(wechat::mock::MockWechat::default())
-            .mount(MOCK_WECHAT_BASE, wechat::mock::routes())
+            .attach(wechat::mock::stage(MOCK_WECHAT_BASE))
             .attach(AdHoc::on_liftoff("built-in mock WeChat", |rocket| {
                 Box::pin(async move {
                     let config = rocket.config();

@@ -8,6 +8,11 @@ use serde_json::{json, Value};
 
 use crate::state::AppState;
 
+/// Liveness and readiness, at the root.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("operations", |rocket| async { rocket.mount("/", routes()) })
+}
+
 pub fn routes() -> Vec<Route> {
     routes![healthz, readyz]
 }

@@ -26,6 +26,18 @@ use self::page::PageContext;
 
 pub const BASE: &str = "/admin";
 
+/// The console: pages, catchers, security headers, templates.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("admin console", |rocket| async {
+        rocket
+            .manage(std::sync::Arc::new(overview::ClosedDays::default()))
+            .mount(BASE, routes())
+            .register(BASE, catchers())
+            .attach(headers::SecurityHeaders)
+            .attach(Template::fairing())
+    })
+}
+
 pub fn routes() -> Vec<Route> {
     routes![
         login::login_page,

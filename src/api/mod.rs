@@ -6,3 +6,12 @@ pub mod envelope;
 pub mod json_body;
 
 pub const AUTH_BASE: &str = "/api/v1.0/auth";
+
+/// The JSON API: the auth routes, and the envelope for Rocket's own failures.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("JSON API", |rocket| async {
+        rocket
+            .mount(AUTH_BASE, auth::routes())
+            .register("/api", catchers::catchers())
+    })
+}

@@ -253,6 +253,13 @@ fn calls(mock: &State<MockWechat>) -> Json<Value> {
     }))
 }
 
+/// The mock mounted at `base` of a server (the built-in mock of `wechat.mock`).
+pub fn stage(base: &'static str) -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("mock WeChat", move |rocket| async move {
+        rocket.manage(MockWechat::default()).mount(base, routes())
+    })
+}
+
 /// The stand-alone mock of `wxauth mock-wechat`.
 pub fn rocket(figment: rocket::figment::Figment) -> Rocket<Build> {
     rocket::custom(figment)
