@@ -145,15 +145,18 @@ impl<'a> rocket::request::FromParam<'a> for Action {
     }
 }
 
-async fn act(
+/// `POST /admin/users/<id>/signout-all | ban | unban`.
+#[post("/users/<id>/<action>", data = "<form>")]
+pub async fn user_action(
     state: &State<AppState>,
     admin: AdminUser,
     cookies: &CookieJar<'_>,
     client: ClientInfo,
     id: i64,
-    form: UserAction,
     action: Action,
+    form: Form<UserAction>,
 ) -> Result<Redirect, Status> {
+    let form = form.into_inner();
     if !guard::csrf_ok(cookies, &form.csrf_token) {
         return Err(Status::Forbidden);
     }
@@ -213,18 +216,4 @@ async fn act(
         _ => format!("/admin/users/{id}?done={done}"),
     };
     Ok(Redirect::to(back))
-}
-
-/// `POST /admin/users/<id>/signout-all | ban | unban`.
-#[post("/users/<id>/<action>", data = "<form>")]
-pub async fn user_action(
-    state: &State<AppState>,
-    admin: AdminUser,
-    cookies: &CookieJar<'_>,
-    client: ClientInfo,
-    id: i64,
-    action: Action,
-    form: Form<UserAction>,
-) -> Result<Redirect, Status> {
-    act(state, admin, cookies, client, id, form.into_inner(), action).await
 }

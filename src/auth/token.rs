@@ -32,6 +32,9 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     issuer: String,
     ttl: i64,
+    /// Built once: verification runs on every authenticated request.
+    strict: Validation,
+    lenient: Validation,
 }
 
 /// How strictly a token is checked.
@@ -45,11 +48,23 @@ pub enum Expiry {
 
 impl TokenKeys {
     pub fn new(secret: &str, issuer: &str, ttl: i64) -> Self {
+        let validation = |expiry: Expiry| {
+            let mut v = Validation::new(Algorithm::HS256);
+            v.leeway = 0;
+            v.validate_exp = expiry == Expiry::Enforce;
+            v.set_issuer(&[issuer]);
+            // `aud` must equal the session's app, which only the session row knows.
+            v.validate_aud = false;
+            v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+            v
+        };
         TokenKeys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             issuer: issuer.to_string(),
             ttl,
+            strict: validation(Expiry::Enforce),
+            lenient: validation(Expiry::Ignore),
         }
     }
 
@@ -79,14 +94,11 @@ impl TokenKeys {
     }
 
     pub fn verify(&self, token: &str, expiry: Expiry) -> Result<Claims, ApiError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.validate_exp = expiry == Expiry::Enforce;
-        validation.set_issuer(&[&self.issuer]);
-        // `aud` must equal the session's app, which only the session row knows.
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-        match decode::<Claims>(token, &self.decoding, &validation) {
+        let validation = match expiry {
+            Expiry::Enforce => &self.strict,
+            Expiry::Ignore => &self.lenient,
+        };
+        match decode::<Claims>(token, &self.decoding, validation) {
             Ok(data) => Ok(data.claims),
             Err(e) => Err(match e.kind() {
                 ErrorKind::ExpiredSignature => ApiError::SessionExpired("token has expired".into()),

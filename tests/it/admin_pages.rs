@@ -69,14 +69,7 @@ async fn users_are_searched_and_paged_newest_first(backend: Backend) {
     let older = first.find("用户54").unwrap();
     assert!(newest < older, "newest first");
     assert!(!first.contains("用户05<"));
-    let next = first
-        .split("rel=\"next\" href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let (_, _, second) = browser.get(&next.replace("&amp;", "&")).await;
+    let (_, _, second) = browser.get(&next_page_link(&first)).await;
     assert!(second.contains("用户05<") && second.contains("用户00<"));
     assert!(!second.contains("用户06<"));
     assert!(!second.contains("rel=\"next\""));
@@ -115,6 +108,18 @@ async fn users_are_searched_and_paged_newest_first(backend: Backend) {
     // LIKE wildcards are searched for literally.
     let (_, _, html) = browser.get("/admin/users?q=%25").await;
     assert!(html.contains("Nothing found."));
+}
+
+/// The href of the page's "next page" link, unescaped.
+fn next_page_link(html: &str) -> String {
+    let href = html
+        .split("rel=\"next\" href=\"")
+        .nth(1)
+        .expect("a next-page link")
+        .split('"')
+        .next()
+        .unwrap();
+    href.replace("&amp;", "&")
 }
 
 fn urlencode(s: &str) -> String {
@@ -373,14 +378,7 @@ async fn short_nickname_searches_walk_a_bounded_window_per_page(backend: Backend
         first.contains(&format!("looks through {window} users at a time")),
         "{first}"
     );
-    let next = first
-        .split("rel=\"next\" href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let (_, _, second) = browser.get(&next.replace("&amp;", "&")).await;
+    let (_, _, second) = browser.get(&next_page_link(&first)).await;
     assert!(second.contains("老稀"), "the next page walks on: {second}");
     assert!(!second.contains("新稀"));
     assert!(!second.contains("rel=\"next\""), "nothing older left");

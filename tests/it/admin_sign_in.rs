@@ -79,6 +79,16 @@ impl Browser {
     }
 }
 
+/// The console session's Set-Cookie line.
+fn session_cookie(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("wxauth_admin="))
+        .expect("a session cookie")
+}
+
 pub fn csrf_in(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
     let start = html.find(marker).expect("a form with a CSRF token") + marker.len();
@@ -132,12 +142,7 @@ async fn sign_in_opens_a_server_side_session(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers["location"], "/admin/sessions");
-    let cookie = headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .find(|c| c.starts_with("wxauth_admin="))
-        .expect("session cookie");
+    let cookie = session_cookie(&headers);
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain HTTP here: {cookie}");
@@ -357,13 +362,7 @@ async fn console_cookies_are_secure_behind_https() {
         .await
         .unwrap();
     assert_eq!(signed.status(), StatusCode::SEE_OTHER);
-    let cookie = signed
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("wxauth_admin="))
-        .unwrap();
+    let cookie = session_cookie(signed.headers());
     assert!(
         cookie.contains("Secure")
             && cookie.contains("HttpOnly")
