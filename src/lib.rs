@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod flows;
 pub mod ops;
 pub mod purge;
 pub mod rate_limit;
@@ -27,6 +28,7 @@ use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
 
+use crate::auth::refresh_token::RefreshTokens;
 use crate::auth::token::TokenKeys;
 use crate::config::AppConfig;
 use crate::crypto::Sealer;
@@ -100,12 +102,18 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
         audit_retention: config.audit_retention,
     };
     let mock = config.wechat.mock;
+    let tokens = Arc::new(TokenKeys::new(
+        config.jwt_secret.expose(),
+        &config.jwt_issuer,
+        config.access_token_ttl,
+    ));
+    let keys = flows::Keys {
+        access: tokens.clone(),
+        refresh: Arc::new(RefreshTokens::new(&config.session_key_secret)),
+    };
     let state = AppState {
-        tokens: Arc::new(TokenKeys::new(
-            config.jwt_secret.expose(),
-            &config.jwt_issuer,
-            config.access_token_ttl,
-        )),
+        tokens,
+        keys,
         sealer: Sealer::new(&config.session_key_secret),
         wechat,
         exchanges: CodeExchanges::default(),

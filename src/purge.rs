@@ -1,5 +1,4 @@
-//! The background purge: sealed refresh-grace pairs once their window is over,
-//! dead sessions (and ended console sessions) after their retention, old audit events, idle rate-limit
+//! The background purge: dead sessions (and ended console sessions) after their retention, old audit events, idle rate-limit
 //! buckets. Works in bounded batches so it never holds the database long.
 
 use std::sync::Arc;
@@ -7,9 +6,8 @@ use std::time::Duration;
 
 use rocket::Shutdown;
 
-use crate::api::auth::refresh::REUSE_GRACE;
 use crate::db::Db;
-use crate::db::{admin_sessions, audit, refresh_tokens, sessions};
+use crate::db::{admin_sessions, audit, sessions};
 use crate::rate_limit::RateLimits;
 
 const BATCH: i64 = 1000;
@@ -48,7 +46,6 @@ impl Purger {
         self.db
             .run(move |conn| {
                 let now = crate::timestamp::now();
-                refresh_tokens::forget_successors(conn, now - REUSE_GRACE)?;
                 admin_sessions::purge_ended(
                     conn,
                     now - session_retention,

@@ -10,6 +10,7 @@ use crate::config::AppConfig;
 use crate::crypto::Sealer;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::flows::Keys;
 use crate::rate_limit::RateLimits;
 use crate::wechat::client::WechatClient;
 use crate::wechat::exchange::CodeExchanges;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub config: AppConfig,
     pub db: Db,
     pub tokens: Arc<TokenKeys>,
+    /// The access and refresh token keys together, for the flows.
+    pub keys: Keys,
     pub sealer: Sealer,
     pub wechat: WechatClient,
     pub exchanges: CodeExchanges,

@@ -71,18 +71,22 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
     let checked = claims.clone();
     let session = state
         .db
-        .run(move |conn| {
+        .read(move |conn| {
             let (session, banned_at) = sessions::find_with_ban(conn, &checked.sid)?
                 .ok_or_else(|| ApiError::SessionExpired("session has ended".into()))?;
             check_session(&checked, user_id, &session, banned_at, idle_timeout)?;
-            let now = crate::timestamp::now();
-            let interval = sessions::touch_interval(idle_timeout);
-            if now - session.last_seen_at >= interval {
-                sessions::touch(conn, &session.id, now, interval)?;
-            }
             Ok(session)
         })
         .await?;
+    let now = crate::timestamp::now();
+    let interval = sessions::touch_interval(idle_timeout);
+    if now - session.last_seen_at >= interval {
+        let id = session.id.clone();
+        state
+            .db
+            .write(move |conn| Ok(sessions::touch(conn, &id, now, interval)?))
+            .await?;
+    }
     Ok(AuthSession {
         claims,
         user_id,

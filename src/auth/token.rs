@@ -72,21 +72,24 @@ impl TokenKeys {
         self.ttl
     }
 
+    /// Signs a token issued at `iat`. Everything in it is given, so the same
+    /// arguments give the same token (the refresh grace re-derives pairs).
     pub fn issue(
         &self,
         user_id: i64,
         session_id: &str,
         appid: &str,
-        now: i64,
+        iat: i64,
+        jti: String,
     ) -> Result<(String, Claims), ApiError> {
         let claims = Claims {
             sub: user_id.to_string(),
             sid: session_id.to_string(),
             aud: appid.to_string(),
             iss: self.issuer.clone(),
-            iat: now,
-            exp: now + self.ttl,
-            jti: crate::crypto::random_token(16),
+            iat,
+            exp: iat + self.ttl,
+            jti,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(ApiError::internal)?;
@@ -127,7 +130,7 @@ mod tests {
     fn issued_tokens_verify() {
         let keys = TokenKeys::new(SECRET, "wxauth", 60);
         let now = crate::timestamp::now();
-        let (token, claims) = keys.issue(7, "sid", "wxapp", now).unwrap();
+        let (token, claims) = keys.issue(7, "sid", "wxapp", now, "jti".into()).unwrap();
         let verified = keys.verify(&token, Expiry::Enforce).unwrap();
         assert_eq!(verified.sub, "7");
         assert_eq!(verified.sid, "sid");
@@ -140,7 +143,13 @@ mod tests {
     fn expired_tokens_are_session_expired_unless_ignored() {
         let keys = TokenKeys::new(SECRET, "wxauth", 60);
         let (token, _) = keys
-            .issue(7, "sid", "wxapp", crate::timestamp::now() - 61)
+            .issue(
+                7,
+                "sid",
+                "wxapp",
+                crate::timestamp::now() - 61,
+                "jti".into(),
+            )
             .unwrap();
         let err = keys.verify(&token, Expiry::Enforce).unwrap_err();
         assert_eq!(err.result_code(), -502);
@@ -152,7 +161,7 @@ mod tests {
         let keys = TokenKeys::new(SECRET, "wxauth", 60);
         let other = TokenKeys::new("another-secret-another-secret-123", "wxauth", 60);
         let (token, _) = other
-            .issue(7, "sid", "wxapp", crate::timestamp::now())
+            .issue(7, "sid", "wxapp", crate::timestamp::now(), "jti".into())
             .unwrap();
         assert_eq!(
             keys.verify(&token, Expiry::Enforce)
@@ -162,7 +171,7 @@ mod tests {
         );
         let foreign = TokenKeys::new(SECRET, "someone-else", 60);
         let (token, _) = foreign
-            .issue(7, "sid", "wxapp", crate::timestamp::now())
+            .issue(7, "sid", "wxapp", crate::timestamp::now(), "jti".into())
             .unwrap();
         assert_eq!(
             keys.verify(&token, Expiry::Enforce)

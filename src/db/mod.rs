@@ -1,19 +1,28 @@
 //! The database: one connection type for SQLite and PostgreSQL picked from the
 //! URL, an r2d2 pool, SQLite pragmas, and the embedded migrations per backend.
-//! Diesel is synchronous, so every use goes through [`Db::run`] on the blocking
-//! thread pool.
+//!
+//! Diesel is synchronous. Three ways in, by what the work is:
+//! - [`Db::read`]: a point read on the hot path. On SQLite it runs right on the
+//!   calling task with a connection of its own (microseconds: cheaper than a
+//!   hop to the blocking pool); on PostgreSQL, which answers over the network,
+//!   it goes to the blocking pool.
+//! - [`Db::write`]: a flow's transaction. On SQLite it goes to the one writer
+//!   thread, which commits whatever is queued together ([`writer`]); on
+//!   PostgreSQL it is a pooled transaction.
+//! - [`Db::run`]: anything else (console pages, purges) on the blocking pool.
 
 pub mod admin_sessions;
 pub mod admins;
 pub mod apps;
 pub mod audit;
-pub mod refresh_tokens;
 pub mod schema;
 pub mod sessions;
 pub mod stats;
 pub mod users;
 pub mod wechat_access_tokens;
+pub mod writer;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -56,6 +65,19 @@ macro_rules! insert_or_ignore {
     };
 }
 pub(crate) use insert_or_ignore;
+
+/// Runs `$body` with `$c` bound to the backend's own connection. The hot
+/// paths' queries go this way: each backend's prepared-statement cache keeps
+/// them compiled, where through MultiConnection they are parsed every time.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Sqlite($c) => $body,
+            $crate::db::AnyConnection::Postgresql($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
 
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
@@ -129,10 +151,12 @@ impl ConnectionManager {
                 // WAL lets readers run beside the writer; NORMAL sync in WAL mode
                 // still loses nothing when the process is killed (only on power
                 // loss); the busy timeout makes concurrent writers wait their turn.
+                // The busy timeout comes first: switching to WAL needs a lock
+                // that another connection (one closing, say) may hold a moment.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL;
+                    "PRAGMA busy_timeout = 10000;
+                     PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = NORMAL;
-                     PRAGMA busy_timeout = 10000;
                      PRAGMA foreign_keys = ON;",
                 )?;
                 Ok(AnyConnection::Sqlite(conn))
@@ -149,6 +173,7 @@ impl r2d2::ManageConnection for ConnectionManager {
         self.establish()
     }
 
+    // Only used if checkout tests are turned on; they are not (see `Db::connect`).
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectError> {
         conn.batch_execute("SELECT 1").map_err(Into::into)
     }
@@ -218,11 +243,19 @@ impl Drop for RollbackOnDrop<'_> {
 pub type Pool = r2d2::Pool<ConnectionManager>;
 pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
 
-/// The pool, shared as Rocket state.
+/// The database, shared as Rocket state.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
-    sqlite: bool,
+    sqlite: Option<Arc<SqliteSide>>,
+}
+
+/// What SQLite has besides the pool: connections for inline point reads, and
+/// the single writer.
+struct SqliteSide {
+    manager: ConnectionManager,
+    readers: Mutex<Vec<AnyConnection>>,
+    writer: writer::Writer,
 }
 
 impl Db {
@@ -236,18 +269,33 @@ impl Db {
             .establish()
             .map_err(|e| format!("cannot open the database: {e}"))?;
         run_migrations(&mut first)?;
-        drop(first);
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(pool_size.min(2)))
             .connection_timeout(Duration::from_secs(10))
-            .build(manager)
+            // A `SELECT 1` on every checkout costs a statement parse per
+            // request; a broken connection fails its query and is replaced.
+            .test_on_check_out(false)
+            .build(manager.clone())
             .map_err(|e| format!("cannot open the database: {e}"))?;
+        let sqlite = if sqlite {
+            // The migrating connection becomes the writer.
+            first
+                .batch_execute("PRAGMA cache_size = -16384")
+                .map_err(|e| format!("cannot open the database: {e}"))?;
+            Some(Arc::new(SqliteSide {
+                manager,
+                readers: Mutex::new(Vec::new()),
+                writer: writer::Writer::start(first)?,
+            }))
+        } else {
+            None
+        };
         Ok(Db { pool, sqlite })
     }
 
     pub fn is_sqlite(&self) -> bool {
-        self.sqlite
+        self.sqlite.is_some()
     }
 
     pub fn get(&self) -> Result<PooledConn, ApiError> {
@@ -267,6 +315,46 @@ impl Db {
         })
         .await
         .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+    }
+
+    /// A short read (one indexed lookup): inline on SQLite, on the blocking
+    /// pool for PostgreSQL. Nothing slow belongs here: on SQLite it holds the
+    /// calling worker thread.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(side) = &self.sqlite else {
+            return self.run(f).await;
+        };
+        let taken = side.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut conn = match taken {
+            Some(conn) => conn,
+            None => side.manager.establish().map_err(|e| {
+                ApiError::Unavailable(format!("cannot open a database connection: {e}"))
+            })?,
+        };
+        let result = f(&mut conn);
+        side.readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+        result
+    }
+
+    /// A flow's writes, all or nothing, answered once committed. On SQLite,
+    /// `f` runs on the writer thread in the next group commit and must not
+    /// begin transactions of its own (savepoints are fine).
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.sqlite {
+            Some(side) => side.writer.write(f).await,
+            None => self.run(move |conn| conn.transaction(f)).await,
+        }
     }
 }
 

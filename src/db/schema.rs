@@ -46,16 +46,9 @@ diesel::table! {
         revoke_reason -> Nullable<Text>,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
-    }
-}
-
-diesel::table! {
-    refresh_tokens (token_hash) {
-        token_hash -> Text,
-        session_id -> Text,
-        created_at -> BigInt,
-        spent_at -> Nullable<BigInt>,
-        successor_sealed -> Nullable<Text>,
+        refresh_gen -> BigInt,
+        refreshed_at -> Nullable<BigInt>,
+        cookie_hash -> Nullable<Text>,
     }
 }
 
@@ -74,8 +67,7 @@ diesel::table! {
 
 diesel::joinable!(users -> apps (appid));
 diesel::joinable!(sessions -> users (user_id));
-diesel::joinable!(refresh_tokens -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(apps, users, sessions, refresh_tokens, audit_events);
+diesel::allow_tables_to_appear_in_same_query!(apps, users, sessions, audit_events);
 
 diesel::table! {
     admins (id) {

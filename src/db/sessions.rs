@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 
 use super::schema::{sessions, users};
-use super::AnyConnection;
+use super::{on_backend, AnyConnection};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sessions)]
@@ -21,6 +21,12 @@ pub struct Session {
     pub revoke_reason: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The generation of the current refresh token (see `auth::refresh_token`).
+    pub refresh_gen: i64,
+    /// When the refresh token was last rotated.
+    pub refreshed_at: Option<i64>,
+    /// SHA-256 of the secret part of the session cookie, when one was issued.
+    pub cookie_hash: Option<String>,
 }
 
 /// Why a session cannot be used any more.
@@ -62,6 +68,18 @@ pub fn touch_interval(idle_timeout: i64) -> i64 {
     (idle_timeout / 10).clamp(1, 60)
 }
 
+/// A new session id: the time in microseconds, in hex so that ids sort by
+/// creation, and 72 random bits. Growing ids put every insert at the end of
+/// the primary key's index (one page for a whole group commit) instead of on
+/// a random page each.
+pub fn new_id() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    format!("{micros:013x}{}", crate::crypto::random_token(9))
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = sessions)]
 pub struct NewSession<'a> {
@@ -74,13 +92,14 @@ pub struct NewSession<'a> {
     pub expires_at: i64,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    pub cookie_hash: Option<&'a str>,
 }
 
 pub fn insert(conn: &mut AnyConnection, row: &NewSession<'_>) -> QueryResult<()> {
-    diesel::insert_into(sessions::table)
+    on_backend!(conn, |c| diesel::insert_into(sessions::table)
         .values(row)
-        .execute(conn)
-        .map(|_| ())
+        .execute(c))
+    .map(|_| ())
 }
 
 /// The session with its user's ban time, in one query: the hot path of every
@@ -89,12 +108,13 @@ pub fn find_with_ban(
     conn: &mut AnyConnection,
     id: &str,
 ) -> QueryResult<Option<(Session, Option<i64>)>> {
-    sessions::table
+    on_backend!(conn, |c| sessions::table
         .inner_join(users::table)
         .filter(sessions::id.eq(id))
         .select((Session::as_select(), users::banned_at))
-        .first(conn)
-        .optional()
+        .limit(1)
+        .get_result(c)
+        .optional())
 }
 
 /// Records activity, unless it was recorded within the touch interval. The
@@ -110,12 +130,27 @@ pub fn touch(conn: &mut AnyConnection, id: &str, now: i64, interval: i64) -> Que
     .map(|_| ())
 }
 
-/// Always records activity (refresh does).
-pub fn touch_now(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<()> {
-    diesel::update(sessions::table.find(id))
-        .set(sessions::last_seen_at.eq(now))
-        .execute(conn)
-        .map(|_| ())
+/// Moves the session's refresh token from `generation` to the next one and
+/// records activity; false when it is no longer at `generation` (a racing
+/// rotation won: the UPDATE is the arbiter).
+pub fn rotate_refresh(
+    conn: &mut AnyConnection,
+    id: &str,
+    generation: i64,
+    now: i64,
+) -> QueryResult<bool> {
+    let n = on_backend!(conn, |c| diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(id))
+            .filter(sessions::refresh_gen.eq(generation))
+    )
+    .set((
+        sessions::refresh_gen.eq(generation + 1),
+        sessions::refreshed_at.eq(now),
+        sessions::last_seen_at.eq(now),
+    ))
+    .execute(c))?;
+    Ok(n == 1)
 }
 
 /// Revokes one session; returns whether it was live until now.
@@ -250,6 +285,9 @@ mod tests {
             revoke_reason: None,
             ip: None,
             user_agent: None,
+            refresh_gen: 0,
+            refreshed_at: None,
+            cookie_hash: None,
         }
     }
 
@@ -265,6 +303,16 @@ mod tests {
             Some(Dead::Expired)
         );
         assert_eq!(session(100, 1000, None).dead(200, 100), Some(Dead::Idle));
+    }
+
+    #[test]
+    fn new_ids_sort_by_creation() {
+        let first = new_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = new_id();
+        assert!(first < second, "{first} < {second}");
+        assert_eq!(first.len(), 25);
+        assert_ne!(new_id(), new_id());
     }
 
     #[test]

@@ -262,7 +262,10 @@ pub fn stage(base: &'static str) -> rocket::fairing::AdHoc {
 
 /// The stand-alone mock of `wxauth mock-wechat`.
 pub fn rocket(figment: rocket::figment::Figment) -> Rocket<Build> {
-    rocket::custom(figment)
+    // The mock keeps no secrets, but Rocket's `secrets` feature refuses a
+    // release build without a key: give it a throw-away one.
+    let key = STANDARD.encode(crate::crypto::random_bytes::<32>());
+    rocket::custom(figment.merge(("secret_key", key)))
         .manage(MockWechat::default())
         .mount("/", routes())
 }

@@ -12,6 +12,8 @@ both_backends!(
     reuse_within_grace_returns_the_same_pair,
     concurrent_refreshes_get_one_pair,
     refresh_refuses_unknown_and_missing_tokens,
+    storage_stays_bounded_and_any_old_token_is_reuse,
+    forged_refresh_tokens_are_unknown,
 );
 
 async fn refresh_rotates_the_pair(backend: Backend) {
@@ -35,17 +37,64 @@ async fn refresh_rotates_the_pair(backend: Backend) {
     app.post("refresh", json!({ "refresh_token": r.refresh_token() }))
         .await
         .expect(0, 200);
-    // Only hashes are stored.
+    // Nothing that could be presented is stored, and refreshing adds no rows:
+    // the session keeps only its current generation.
     let mut conn = app.db.conn();
     use diesel::prelude::*;
-    use wxauth::db::schema::refresh_tokens;
-    let hashes: Vec<String> = refresh_tokens::table
-        .select(refresh_tokens::token_hash)
+    use wxauth::db::schema::sessions;
+    let rows: Vec<(String, i64)> = sessions::table
+        .select((sessions::id, sessions::refresh_gen))
         .load(&mut conn)
         .unwrap();
-    assert_eq!(hashes.len(), 3);
-    assert!(!hashes.contains(&s.refresh_token()));
-    assert!(!hashes.contains(&r.refresh_token()));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].1, 2);
+    let dump = format!("{rows:?}");
+    assert!(!dump.contains(&s.refresh_token()) && !dump.contains(&r.refresh_token()));
+}
+
+async fn storage_stays_bounded_and_any_old_token_is_reuse(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.login("loop").await;
+    let first = s.refresh_token();
+    let mut token = first.clone();
+    for _ in 0..30 {
+        let r = app.post("refresh", json!({ "refresh_token": token })).await;
+        r.expect(0, 200);
+        token = r.refresh_token();
+    }
+    assert_eq!(app.db.count("sessions"), 1);
+    assert_eq!(app.db.count("audit_events"), 31, "a login and 30 refreshes");
+    // The very first token, spent 30 rotations ago, is still known as spent:
+    // presenting it revokes the session.
+    app.post("refresh", json!({ "refresh_token": first }))
+        .await
+        .expect(-502, 401);
+    app.post("refresh", json!({ "refresh_token": token }))
+        .await
+        .expect(-502, 401);
+}
+
+async fn forged_refresh_tokens_are_unknown(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.login("forger").await;
+    let real = s.refresh_token();
+    let (sid, rest) = real.split_once('.').unwrap();
+    let (_, mac) = rest.split_once('.').unwrap();
+    for forged in [
+        format!("{sid}.1.{mac}"),
+        format!("{sid}.0.{}", "A".repeat(mac.len())),
+        format!("{sid}.0"),
+        "not-a-token".to_string(),
+        "x".repeat(600),
+    ] {
+        app.post("refresh", json!({ "refresh_token": forged }))
+            .await
+            .expect(-500, 401);
+    }
+    // None of that touched the real one.
+    app.post("refresh", json!({ "refresh_token": real }))
+        .await
+        .expect(0, 200);
 }
 
 async fn reuse_within_grace_returns_the_same_pair(backend: Backend) {
@@ -64,7 +113,7 @@ async fn reuse_within_grace_returns_the_same_pair(backend: Backend) {
         first.data(),
         "the pair issued for it, not a new one"
     );
-    assert_eq!(app.db.count("refresh_tokens"), 2);
+    assert_eq!(app.db.count("sessions"), 1);
 }
 
 async fn concurrent_refreshes_get_one_pair(backend: Backend) {
@@ -78,7 +127,13 @@ async fn concurrent_refreshes_get_one_pair(backend: Backend) {
     a.expect(0, 200);
     b.expect(0, 200);
     assert_eq!(a.data(), b.data());
-    assert_eq!(app.db.count("refresh_tokens"), 2);
+    use diesel::prelude::*;
+    use wxauth::db::schema::sessions;
+    let generation: i64 = sessions::table
+        .select(sessions::refresh_gen)
+        .first(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(generation, 1, "one rotation between them");
 }
 
 async fn refresh_refuses_unknown_and_missing_tokens(backend: Backend) {
@@ -137,6 +192,13 @@ async fn refresh_is_rate_limited_per_ip() {
     let limited = app.post("refresh", json!({ "refresh_token": token })).await;
     limited.expect(-103, 429);
     assert!(limited.headers.contains_key("retry-after"));
-    // The refused call spent nothing: the token still works once the bucket refills.
-    assert_eq!(app.db.count("refresh_tokens"), 3);
+    // The refused call spent nothing: the session is still at the generation
+    // of the last token handed out.
+    use diesel::prelude::*;
+    use wxauth::db::schema::sessions;
+    let generation: i64 = sessions::table
+        .select(sessions::refresh_gen)
+        .first(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(generation, 2);
 }

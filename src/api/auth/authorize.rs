@@ -5,16 +5,13 @@
 use rocket::{post, State};
 use serde::Deserialize;
 
-use super::pair::TokenPair;
 use super::profile::ProfileFields;
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::guard::ClientInfo;
 use crate::config::AppEntry;
-use crate::crypto;
-use crate::db::audit::{self, Kind, NewEvent};
-use crate::db::{refresh_tokens, sessions, users};
 use crate::error::ApiError;
+use crate::flows::login::{self, Login, NewLogin};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -53,11 +50,6 @@ fn pick_app<'a>(state: &'a AppState, app_id: Option<&str>) -> Result<&'a AppEntr
     }
 }
 
-enum Login {
-    Opened { user_id: i64, is_new: bool },
-    Banned,
-}
-
 #[post("/authorize", data = "<body>")]
 pub async fn authorize(
     state: &State<AppState>,
@@ -74,86 +66,28 @@ pub async fn authorize(
         .exchanges
         .exchange(&state.wechat, &app.appid, app.secret.expose(), &code)
         .await?;
-
-    let now = crate::timestamp::now();
-    let session_id = crypto::random_token(16);
-    let appid = app.appid.clone();
-    let sealed_key = state
-        .sealer
-        .seal(crate::SESSION_KEY_PURPOSE, wx.session_key.as_bytes());
-    let expires_at = now + state.config.session_ttl;
-    let (token, login) = {
-        let keys = state.tokens.clone();
-        let sid = session_id.clone();
-        let appid = appid.clone();
-        state
-            .db
-            .run(move |conn| {
-                crate::db::write_transaction::<_, ApiError, _>(conn, |conn| {
-                    let (user, is_new) = users::upsert_for_login(
-                        conn,
-                        &appid,
-                        &wx.openid,
-                        wx.unionid.as_deref(),
-                        profile,
-                        now,
-                    )?;
-                    if user.is_banned() {
-                        audit::record(
-                            conn,
-                            &NewEvent::new(Kind::LoginRefused, now)
-                                .user(user.id)
-                                .ip(client.ip.clone())
-                                .detail("banned"),
-                        )?;
-                        return Ok((None, Login::Banned));
-                    }
-                    sessions::insert(
-                        conn,
-                        &sessions::NewSession {
-                            id: &sid,
-                            user_id: user.id,
-                            appid: &appid,
-                            session_key_sealed: &sealed_key,
-                            created_at: now,
-                            last_seen_at: now,
-                            expires_at,
-                            ip: client.ip.as_deref(),
-                            user_agent: client.user_agent.as_deref(),
-                        },
-                    )?;
-                    let pair = TokenPair::mint(&keys, user.id, &sid, &appid, is_new, now)?;
-                    refresh_tokens::insert(
-                        conn,
-                        &crypto::hash_token(&pair.refresh_token),
-                        &sid,
-                        now,
-                    )?;
-                    audit::record(
-                        conn,
-                        &NewEvent::new(Kind::Login, now)
-                            .user(user.id)
-                            .session(&sid)
-                            .ip(client.ip.clone())
-                            .detail(if is_new { "new_user" } else { "returning_user" }),
-                    )?;
-                    Ok((
-                        Some(pair),
-                        Login::Opened {
-                            user_id: user.id,
-                            is_new,
-                        },
-                    ))
-                })
-            })
-            .await?
+    let login = NewLogin {
+        appid: app.appid.clone(),
+        openid: wx.openid,
+        unionid: wx.unionid,
+        profile,
+        session_key_sealed: state
+            .sealer
+            .seal(crate::SESSION_KEY_PURPOSE, wx.session_key.as_bytes()),
+        session_ttl: state.config.session_ttl,
+        ip: client.ip,
+        user_agent: client.user_agent,
     };
-    match (token, login) {
-        (Some(pair), Login::Opened { user_id, is_new }) => {
-            tracing::info!(target: "wxauth::login", user_id, is_new, appid = %appid, "login");
+    match login::open(&state.db, state.keys.clone(), login).await? {
+        Login::Opened {
+            pair,
+            user_id,
+            is_new,
+        } => {
+            tracing::info!(target: "wxauth::login", user_id, is_new, appid = %app.appid, "login");
             Success::data(pair)
         }
-        _ => Err(ApiError::UserBanned),
+        Login::Banned => Err(ApiError::UserBanned),
     }
 }
 

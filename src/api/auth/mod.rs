@@ -4,7 +4,6 @@
 pub mod authorize;
 pub mod decrypt;
 pub mod logout;
-pub mod pair;
 pub mod phone;
 pub mod profile;
 pub mod refresh;

@@ -1,0 +1,71 @@
+"""Turns the benchmark's measurements (a TSV of name, value) into one table
+with ratios to the constant route and PASS/FAIL against SPEC §6, and writes
+them as JSON.  Usage: python3 bench/report.py RESULTS.tsv OUT.json"""
+import json
+import sys
+
+values = {}
+with open(sys.argv[1]) as f:
+    for line in f:
+        name, value = line.rstrip("\n").split("\t")
+        values[name] = float(value)
+
+constant = values.get("constant.rps", 0.0)
+rows = []  # (what, measured, target, pass)
+
+
+def ratio_row(backend, call, min_ratio, max_p99=None):
+    rps = values.get(f"{backend}.{call}.rps")
+    if rps is None:
+        return
+    ratio = rps / constant if constant else 0.0
+    p99 = values.get(f"{backend}.{call}.p99_ms", 0.0)
+    errors = int(values.get(f"{backend}.{call}.errors", 0))
+    ok = ratio >= min_ratio and errors == 0
+    target = f">= {min_ratio}x"
+    measured = f"{rps:,.0f}/s = {ratio:.3f}x"
+    if max_p99 is not None:
+        ok = ok and p99 < max_p99
+        target += f", p99 < {max_p99:g} ms"
+    measured += f", p99 {p99:.1f} ms"
+    if errors:
+        measured += f", {errors} errors"
+    rows.append((f"{backend} {call}", measured, target, ok))
+
+
+for backend in ("sqlite", "postgres"):
+    pg = backend == "postgres"
+    ratio_row(backend, "status", 0.25 if pg else 0.5, 5)
+    ratio_row(backend, "authorize", 0.05 if pg else 0.12, None if pg else 50)
+    if not pg:
+        ratio_row(backend, "refresh", 0.12)
+    else:
+        ratio_row(backend, "refresh", 0.0)
+    if f"{backend}.rss_mb" in values:
+        rss = values[f"{backend}.rss_mb"]
+        rows.append((f"{backend} memory after load", f"{rss:.1f} MB", "< 100 MB", rss < 100))
+    if f"{backend}.startup_ms" in values:
+        ms = values[f"{backend}.startup_ms"]
+        rows.append((f"{backend} start-up", f"{ms:.0f} ms", "< 1000 ms", ms < 1000))
+    for name, value in values.items():
+        prefix = f"{backend}.console."
+        if name.startswith(prefix) and name.endswith(".median_ms"):
+            page = name[len(prefix):-len(".median_ms")]
+            worst = values.get(f"{prefix}{page}.max_ms", value)
+            rows.append((f"{backend} console {page}", f"{value:.1f} ms (worst {worst:.1f})",
+                         "< 50 ms", value < 50))
+
+print()
+print(f"constant route: {constant:,.0f} req/s, p99 {values.get('constant.p99_ms', 0):.1f} ms; "
+      f"mock WeChat alone on one core: {values.get('mock_wechat.rps', 0):,.0f} req/s")
+width = max(len(r[0]) for r in rows) if rows else 10
+mwidth = max(len(r[1]) for r in rows) if rows else 10
+print(f"{'what':<{width}}  {'measured':<{mwidth}}  {'target':<22}  verdict")
+for what, measured, target, ok in rows:
+    print(f"{what:<{width}}  {measured:<{mwidth}}  {target:<22}  {'PASS' if ok else 'FAIL'}")
+
+with open(sys.argv[2], "w") as f:
+    json.dump({"measurements": values,
+               "checks": [{"what": w, "measured": m, "target": t, "pass": ok} for w, m, t, ok in rows]},
+              f, indent=2)
+print(f"\n(written to {sys.argv[2]})")

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# wxauth's benchmark (SPEC §6). Builds the release binary and the constant-JSON
+# yardstick (examples/constant_json.rs), pins the server under test to core 0
+# and wrk plus the mock WeChat to core 1, and measures, on SQLite and on
+# PostgreSQL: GET status, POST authorize (each request a new user), POST
+# refresh, resident memory after that load and start-up time. Then it seeds a
+# million users, live sessions and audit events and times every console page.
+# Prints one table with ratios and PASS/FAIL and writes target/bench/results.json.
+#
+#   bash bench/run.sh                 everything (about 10 minutes)
+#   bash bench/run.sh --no-console    skip the million-row console part
+#   bash bench/run.sh --only sqlite   one backend (sqlite | postgres)
+#   DURATION=5 bash bench/run.sh      seconds per wrk run (default 10)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+backends="sqlite postgres"
+console=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-console) console=0 ;;
+    --only) backends="$2"; shift ;;
+    *) echo "bench: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+duration="${DURATION:-10}"
+connections=64
+pg_admin="${WXAUTH_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need taskset || ! need curl || ! need sqlite3 || ! need psql || ! need python3; then
+  echo "bench: installing wrk, sqlite3, curl, psql (Debian)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq wrk sqlite3 curl util-linux postgresql-client python3 >/dev/null
+fi
+if [ "$(nproc --all)" -lt 2 ]; then
+  echo "bench: needs two cores (server on one, load on the other)" >&2
+  exit 1
+fi
+
+echo "bench: building the release binary and the yardstick" >&2
+cargo build --release --locked --quiet --bin wxauth --example constant_json
+bin="$root/target/release/wxauth"
+yardstick="$root/target/release/examples/constant_json"
+
+work=$(mktemp -d /tmp/wxauth-bench.XXXXXX)
+out_dir="$root/target/bench"
+mkdir -p "$out_dir"
+results="$work/results.tsv"
+: >"$results"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${pg_db:-}" ]; then psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# record NAME VALUE: one measured figure.
+record() { printf '%s\t%s\n' "$1" "$2" >>"$results"; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() {
+  for _ in $(seq 1 2000); do port_open "$1" && return 0; sleep 0.005; done
+  echo "bench: nothing listens on port $1" >&2
+  return 1
+}
+
+# load NAME URL [wrk options...] [-- script args...]: a warm-up, then a
+# measured wrk run pinned to core 1; records NAME.rps, NAME.p99_ms, NAME.errors.
+load() {
+  local name=$1 url=$2
+  shift 2
+  local opts=() args=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do opts+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  args=("$@")
+  taskset -c 1 wrk -t2 -c"$connections" -d2s "${opts[@]}" "$url" "${args[@]}" >/dev/null 2>&1 || true
+  taskset -c 1 wrk -t2 -c"$connections" -d"${duration}s" --latency "${opts[@]}" "$url" "${args[@]}" >"$work/$name.wrk" 2>&1
+  local rps p99 errors
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/$name.wrk")
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' "$work/$name.wrk")
+  errors=$(awk '/Non-2xx or 3xx responses:/ {e+=$5} /Socket errors:/ {gsub(",",""); e+=$4+$6+$8+$10} END {print e+0}' "$work/$name.wrk")
+  record "$name.rps" "${rps:-0}"
+  record "$name.p99_ms" "${p99:-0}"
+  record "$name.errors" "${errors:-0}"
+  printf 'bench: %-22s %10s req/s  p99 %8s ms  errors %s\n' "$name" "${rps:-0}" "${p99:-0}" "${errors:-0}" >&2
+}
+
+# The yardstick: a Rocket route with a constant JSON body, on core 0.
+taskset -c 0 "$yardstick" 18001 >/dev/null 2>&1 &
+pids+=($!)
+wait_port 18001
+load constant http://127.0.0.1:18001/constant
+kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+
+# The mock WeChat: its own rate on core 0, then on core 1 beside wrk for the runs.
+mock_port=18002
+taskset -c 0 "$bin" mock-wechat --port $mock_port >/dev/null 2>&1 &
+pids+=($!)
+wait_port $mock_port
+load mock_wechat "http://127.0.0.1:$mock_port/sns/jscode2session?appid=wxbench000000000&secret=s&js_code=bench&grant_type=authorization_code"
+kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+taskset -c 1 "$bin" mock-wechat --port $mock_port >/dev/null 2>&1 &
+pids+=($!)
+wait_port $mock_port
+
+server_port=18003
+appid=wxbench000000000
+export ROCKET_PROFILE=release
+export ROCKET_ADDRESS=127.0.0.1
+export ROCKET_PORT=$server_port
+export ROCKET_JWT_SECRET="bench-jwt-secret-0123456789abcdef0123456789"
+export ROCKET_SESSION_KEY_SECRET="AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+export ROCKET_SECRET_KEY="hPRYyVRiMyxpw5sBB1XeCMN1kFsDCqKvBi2QJxBVHQk="
+export ROCKET_WECHAT="{api_base=\"http://127.0.0.1:$mock_port\",apps=[{appid=\"$appid\",secret=\"bench-secret\",name=\"Bench\"}]}"
+export ROCKET_RATE_LIMIT='{authorize_per_minute=0,refresh_per_minute=0}'
+unset ROCKET_CONFIG
+
+# start_server DATABASE_URL: the server on core 0; records nothing.
+start_server() {
+  ROCKET_DATABASE_URL="$1" taskset -c 0 "$bin" >>"$work/server.log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  wait_port $server_port
+}
+stop_server() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+}
+
+api="http://127.0.0.1:$server_port/api/v1.0/auth"
+for backend in $backends; do
+  case "$backend" in
+    sqlite) db_url="$work/bench.sqlite" ;;
+    postgres)
+      pg_db="wxauth_bench_$$"
+      psql -q "$pg_admin" -c "CREATE DATABASE $pg_db" >/dev/null
+      db_url="${pg_admin%/*}/$pg_db" ;;
+    *) echo "bench: unknown backend $backend" >&2; exit 2 ;;
+  esac
+  start_server "$db_url"
+  token=$(curl -s -X POST "$api/authorize" -H 'Content-Type: application/json' \
+    -d '{"code":"bench-status"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])')
+  load "$backend.status" "$api/status" -H "Authorization: Bearer $token"
+  mkdir -p "$work/tokens-$backend"
+  load "$backend.authorize" "$api/authorize" -s bench/lua/authorize.lua -- "run$$-$backend" "$work/tokens-$backend"
+  load "$backend.refresh" "$api/refresh" -s bench/lua/refresh.lua -- "$work/tokens-$backend"
+  rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")
+  record "$backend.rss_mb" "$(awk -v kb="$rss_kb" 'BEGIN {printf "%.1f", kb / 1024}')"
+  stop_server
+  # Start-up with the migrations applied: from exec to a listening socket.
+  started=$(date +%s%N)
+  start_server "$db_url"
+  record "$backend.startup_ms" "$(( ($(date +%s%N) - started) / 1000000 ))"
+  stop_server
+done
+
+if [ "$console" = 1 ]; then
+  bash bench/console.sh "$work" "$results" $backends
+fi
+
+python3 bench/report.py "$results" "$out_dir/results.json"

@@ -1,0 +1,105 @@
+//! Opening a session: find or create the user of (appid, openid), refuse a
+//! banned one, open the session, keep its first refresh token's hash, audit.
+
+use super::Keys;
+use crate::auth::pair::{PairFacts, TokenPair};
+use crate::db::audit::{self, Kind, NewEvent};
+use crate::db::users::{self, ProfileChanges};
+use crate::db::{sessions, AnyConnection, Db};
+use crate::error::ApiError;
+
+/// A login that WeChat vouched for.
+pub struct NewLogin {
+    pub appid: String,
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub profile: ProfileChanges,
+    /// WeChat's session_key, already sealed.
+    pub session_key_sealed: String,
+    /// The session's absolute lifetime, seconds.
+    pub session_ttl: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub enum Login {
+    Opened {
+        pair: TokenPair,
+        user_id: i64,
+        is_new: bool,
+    },
+    /// The user is banned: no session, an audit event.
+    Banned,
+}
+
+pub async fn open(db: &Db, keys: Keys, login: NewLogin) -> Result<Login, ApiError> {
+    db.write(move |conn| open_in(conn, &keys, login, crate::timestamp::now()))
+        .await
+}
+
+fn open_in(
+    conn: &mut AnyConnection,
+    keys: &Keys,
+    login: NewLogin,
+    now: i64,
+) -> Result<Login, ApiError> {
+    let (user, is_new) = users::upsert_for_login(
+        conn,
+        &login.appid,
+        &login.openid,
+        login.unionid.as_deref(),
+        login.profile,
+        now,
+    )?;
+    if user.is_banned() {
+        audit::record(
+            conn,
+            &NewEvent::new(Kind::LoginRefused, now)
+                .user(user.id)
+                .ip(login.ip)
+                .detail("banned"),
+        )?;
+        return Ok(Login::Banned);
+    }
+    let session_id = sessions::new_id();
+    sessions::insert(
+        conn,
+        &sessions::NewSession {
+            id: &session_id,
+            user_id: user.id,
+            appid: &login.appid,
+            session_key_sealed: &login.session_key_sealed,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + login.session_ttl,
+            ip: login.ip.as_deref(),
+            user_agent: login.user_agent.as_deref(),
+            cookie_hash: None,
+        },
+    )?;
+    let pair = TokenPair::mint(
+        &keys.access,
+        &keys.refresh,
+        PairFacts {
+            user_id: user.id,
+            session_id: &session_id,
+            appid: &login.appid,
+            generation: 0,
+            issued_at: now,
+            is_new_user: is_new,
+        },
+    )?;
+    audit::record(
+        conn,
+        &NewEvent::new(Kind::Login, now)
+            .user(user.id)
+            .session(&session_id)
+            .ip(login.ip)
+            .detail(if is_new { "new_user" } else { "returning_user" }),
+    )?;
+    Ok(Login::Opened {
+        pair,
+        user_id: user.id,
+        is_new,
+    })
+}
