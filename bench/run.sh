@@ -69,8 +69,9 @@ wait_port() {
   return 1
 }
 
-# load NAME URL [wrk options...] [-- script args...]: a warm-up, then a
-# measured wrk run pinned to core 1; records NAME.rps, NAME.p99_ms, NAME.errors.
+# load NAME URL [wrk options...] [-- script args...]: a warm-up (unless
+# WARMUP=0), then a measured wrk run pinned to core 1; records NAME.rps,
+# NAME.p99_ms, NAME.errors.
 load() {
   local name=$1 url=$2
   shift 2
@@ -78,7 +79,9 @@ load() {
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do opts+=("$1"); shift; done
   [ $# -gt 0 ] && shift
   args=("$@")
-  taskset -c 1 wrk -t2 -c"$connections" -d2s "${opts[@]}" "$url" "${args[@]}" >/dev/null 2>&1 || true
+  if [ "${WARMUP:-1}" = 1 ]; then
+    taskset -c 1 wrk -t2 -c"$connections" -d2s "${opts[@]}" "$url" "${args[@]}" >/dev/null 2>&1 || true
+  fi
   taskset -c 1 wrk -t2 -c"$connections" -d"${duration}s" --latency "${opts[@]}" "$url" "${args[@]}" >"$work/$name.wrk" 2>&1
   local rps p99 errors
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/$name.wrk")
@@ -148,7 +151,9 @@ for backend in $backends; do
   load "$backend.status" "$api/status" -H "Authorization: Bearer $token"
   mkdir -p "$work/tokens-$backend"
   load "$backend.authorize" "$api/authorize" -s bench/lua/authorize.lua -- "run$$-$backend" "$work/tokens-$backend"
-  load "$backend.refresh" "$api/refresh" -s bench/lua/refresh.lua -- "$work/tokens-$backend"
+  # No warm-up here: it would spend the tokens the measured run starts from
+  # (the server is warm from the logins anyway).
+  WARMUP=0 load "$backend.refresh" "$api/refresh" -s bench/lua/refresh.lua -- "$work/tokens-$backend"
   rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")
   record "$backend.rss_mb" "$(awk -v kb="$rss_kb" 'BEGIN {printf "%.1f", kb / 1024}')"
   stop_server

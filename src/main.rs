@@ -5,11 +5,6 @@ use std::io::IsTerminal;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-// glibc's allocator showed as a tenth of the hot path's time under load;
-// mimalloc's thread-local free lists make the many small request allocations cheap.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let cli = wxauth::cli::Cli::parse();
     let filter = EnvFilter::try_from_env("WXAUTH_LOG")
