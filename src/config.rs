@@ -108,6 +108,31 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// The tutorial's cookie clients (SPEC §9).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CompatConfig {
+    /// `authorize` sets a session cookie, and the cookie authenticates.
+    pub session_cookie: bool,
+    pub cookie_name: String,
+}
+
+impl Default for CompatConfig {
+    fn default() -> Self {
+        CompatConfig {
+            session_cookie: true,
+            cookie_name: "sessionid".into(),
+        }
+    }
+}
+
+impl CompatConfig {
+    /// The cookie's name when the cookie is on.
+    pub fn cookie(&self) -> Option<&str> {
+        self.session_cookie.then_some(self.cookie_name.as_str())
+    }
+}
+
 /// The configuration as written, before secrets are checked and decoded.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -126,6 +151,7 @@ struct RawConfig {
     wechat: WechatConfig,
     admin: AdminConfig,
     rate_limit: RateLimitConfig,
+    compat: CompatConfig,
 }
 
 impl Default for RawConfig {
@@ -145,6 +171,7 @@ impl Default for RawConfig {
             wechat: WechatConfig::default(),
             admin: AdminConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            compat: CompatConfig::default(),
         }
     }
 }
@@ -169,6 +196,7 @@ pub struct AppConfig {
     pub wechat: WechatConfig,
     pub admin: AdminConfig,
     pub rate_limit: RateLimitConfig,
+    pub compat: CompatConfig,
     /// Secrets were generated at start (debug profile only): tokens die with the process.
     pub ephemeral_secrets: bool,
 }
@@ -256,6 +284,17 @@ impl AppConfig {
                 )));
             }
         }
+        let name = &raw.compat.cookie_name;
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        {
+            return Err(ConfigError(
+                "compat.cookie_name must be 1 to 64 letters, digits, `_`, `-` or `.`".into(),
+            ));
+        }
         if raw.database_pool_size == 0 {
             return Err(ConfigError("database_pool_size must be at least 1".into()));
         }
@@ -275,6 +314,7 @@ impl AppConfig {
             wechat: raw.wechat,
             admin: raw.admin,
             rate_limit: raw.rate_limit,
+            compat: raw.compat,
             ephemeral_secrets,
         })
     }

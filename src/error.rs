@@ -24,6 +24,10 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("{0}")]
     Unauthorized(String),
+    /// A credential that is not allowed this request (e.g. the session cookie
+    /// from another site): -500 as UNAUTHORIZED, with HTTP 403.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     BrokenAuthorizedData(String),
     #[error("{0}")]
@@ -67,7 +71,7 @@ impl ApiError {
             ApiError::WrongParams { .. } => -101,
             ApiError::NotFound(_) => -102,
             ApiError::TooManyRequests { .. } => -103,
-            ApiError::Unauthorized(_) => -500,
+            ApiError::Unauthorized(_) | ApiError::Forbidden(_) => -500,
             ApiError::BrokenAuthorizedData(_) => -501,
             ApiError::SessionExpired(_) => -502,
             ApiError::UserBanned => -503,
@@ -91,7 +95,9 @@ impl ApiError {
             ApiError::Unauthorized(_) | ApiError::SessionExpired(_) => Status::Unauthorized,
             ApiError::WechatInvalidCode(_) => Status::Unauthorized,
             ApiError::BrokenAuthorizedData(_) => Status::BadRequest,
-            ApiError::UserBanned | ApiError::WechatUserBlocked(_) => Status::Forbidden,
+            ApiError::UserBanned | ApiError::WechatUserBlocked(_) | ApiError::Forbidden(_) => {
+                Status::Forbidden
+            }
             ApiError::Wechat(_) => Status::BadGateway,
             ApiError::WechatUnavailable(_) => Status::ServiceUnavailable,
         }

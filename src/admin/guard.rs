@@ -66,26 +66,6 @@ impl<'r> FromRequest<'r> for AdminUser {
     }
 }
 
-/// Whether the browser reached us over HTTPS (directly, or through a proxy
-/// that says so), which decides the cookies' `Secure` flag.
-pub fn is_https(req: &Request<'_>) -> bool {
-    req.rocket().config().tls_enabled()
-        || req
-            .headers()
-            .get_one("X-Forwarded-Proto")
-            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
-}
-
-pub struct Https(pub bool);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for Https {
-    type Error = std::convert::Infallible;
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        Outcome::Success(Https(is_https(req)))
-    }
-}
-
 pub fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
     Cookie::build((name, value))
         .path("/admin")

@@ -7,10 +7,11 @@ use rocket::response::Redirect;
 use rocket::{get, post, State};
 use serde_json::json;
 
-use super::guard::{self, AdminUser, Https, SESSION_COOKIE};
+use super::guard::{self, AdminUser, SESSION_COOKIE};
 use super::page::PageContext;
 use super::password;
-use crate::auth::guard::ClientInfo;
+use crate::client::ClientInfo;
+use crate::client::Https;
 use crate::crypto;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::{admin_sessions, admins};

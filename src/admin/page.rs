@@ -6,8 +6,9 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket_dyn_templates::Template;
 use serde_json::{json, Value};
 
-use super::guard::{csrf_token, is_https};
+use super::guard::csrf_token;
 use super::i18n::{self, Lang};
+use crate::client::is_https;
 
 /// What every page needs to know about the request.
 pub struct PageContext {

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::guard::{self, AdminUser};
 use super::page::PageContext;
 use super::views::SessionRow;
-use crate::auth::guard::ClientInfo;
+use crate::client::ClientInfo;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::sessions;
 use crate::error::ApiError;

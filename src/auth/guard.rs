@@ -1,11 +1,15 @@
-//! The request guards through which a route learns who is calling: the token
-//! from the headers, then its claims, then the live session row and its user.
-//! Nothing is cached between requests, so a revocation written by any instance
-//! is seen by the next request.
+//! The request guards through which a route learns who is calling: the
+//! credential from the headers (a token, or the tutorial clients' session
+//! cookie), then the live session row and its user. Nothing is cached between
+//! requests, so a revocation written by any instance is seen by the next
+//! request.
 
+use rocket::http::{Method, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 
+use crate::auth::session_cookie;
 use crate::auth::token::{Claims, Expiry};
+use crate::client::is_cross_site;
 use crate::db::sessions::{self, Session};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -27,29 +31,88 @@ pub fn token_from_headers<'r>(req: &'r Request<'_>) -> Option<&'r str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Verified claims of a signed token; expired tokens are accepted (logout).
-pub struct SignedClaims(pub Claims);
+/// What the caller presented: `Authorization` first, then `token:`, then the
+/// session cookie (when it is on).
+enum Credential<'r> {
+    Token(&'r str),
+    Cookie(&'r str),
+}
+
+fn credential<'r>(req: &'r Request<'_>, state: &AppState) -> Option<Credential<'r>> {
+    if let Some(token) = token_from_headers(req) {
+        return Some(Credential::Token(token));
+    }
+    let name = state.config.compat.cookie()?;
+    session_cookie::find(req.headers().get("Cookie"), name).map(Credential::Cookie)
+}
+
+/// A browser sends the cookie by itself, so a request that the cookie alone
+/// authenticates must not come from another site's page: cross-site marks are
+/// refused, and a POST (but `status`) must carry a JSON body, which no plain
+/// form or cross-site fetch without a preflight can send.
+fn cookie_request_allowed(req: &Request<'_>) -> Result<(), ApiError> {
+    if is_cross_site(req) {
+        return Err(ApiError::Forbidden(
+            "a request from another site cannot use the session cookie".into(),
+        ));
+    }
+    let is_status = req.uri().path().as_str().ends_with("/status");
+    if req.method() == Method::Post
+        && !is_status
+        && !req.content_type().is_some_and(|ct| ct.is_json())
+    {
+        return Err(ApiError::WrongParams {
+            status: Status::UnsupportedMediaType,
+            message: "a request authenticated by the session cookie must send a JSON body (Content-Type: application/json)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Who may log out: the claims of any token we signed (expired ones too:
+/// logout is idempotent), or a session cookie, checked against its session by
+/// the logout flow.
+pub enum Caller {
+    Token(Claims),
+    Cookie { session_id: String, secret: String },
+}
 
 #[rocket::async_trait]
-impl<'r> FromRequest<'r> for SignedClaims {
+impl<'r> FromRequest<'r> for Caller {
     type Error = ApiError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ApiError> {
         let result = (|| {
             let state = AppState::from_request_state(req)?;
-            let token = token_from_headers(req)
-                .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?;
-            state.tokens.verify(token, Expiry::Ignore)
+            match credential(req, state)
+                .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?
+            {
+                Credential::Token(token) => {
+                    Ok(Caller::Token(state.tokens.verify(token, Expiry::Ignore)?))
+                }
+                Credential::Cookie(value) => {
+                    cookie_request_allowed(req)?;
+                    let (session_id, secret) = session_cookie::split(value)
+                        .ok_or_else(|| ApiError::Unauthorized("malformed session cookie".into()))?;
+                    Ok(Caller::Cookie {
+                        session_id: session_id.into(),
+                        secret: secret.into(),
+                    })
+                }
+            }
         })();
-        into_outcome(result.map(SignedClaims))
+        into_outcome(result)
     }
 }
 
-/// A caller with a valid token of a live session of a user who is not banned.
+/// A caller with a valid credential of a live session of a user who is not
+/// banned.
 pub struct AuthSession {
-    pub claims: Claims,
     pub user_id: i64,
     pub session: Session,
+    /// Until when the credential is good: the token's `exp`, or for the
+    /// cookie the session's own expiry.
+    pub expires_at: i64,
 }
 
 #[rocket::async_trait]
@@ -61,20 +124,62 @@ impl<'r> FromRequest<'r> for AuthSession {
     }
 }
 
+/// What the session row must show for the credential to be good.
+struct Expected {
+    session_id: String,
+    /// From a token: its subject and audience.
+    claims: Option<(i64, String)>,
+    /// From a cookie: its secret.
+    cookie_secret: Option<String>,
+}
+
 async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
     let state = AppState::from_request_state(req)?;
-    let token =
-        token_from_headers(req).ok_or_else(|| ApiError::Unauthorized("missing token".into()))?;
-    let claims = state.tokens.verify(token, Expiry::Enforce)?;
-    let user_id = claims.user_id()?;
+    let (expected, token_exp) = match credential(req, state)
+        .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?
+    {
+        Credential::Token(token) => {
+            let claims = state.tokens.verify(token, Expiry::Enforce)?;
+            let user_id = claims.user_id()?;
+            let expected = Expected {
+                session_id: claims.sid,
+                claims: Some((user_id, claims.aud)),
+                cookie_secret: None,
+            };
+            (expected, Some(claims.exp))
+        }
+        Credential::Cookie(value) => {
+            cookie_request_allowed(req)?;
+            let (session_id, secret) = session_cookie::split(value)
+                .ok_or_else(|| ApiError::Unauthorized("malformed session cookie".into()))?;
+            let expected = Expected {
+                session_id: session_id.into(),
+                claims: None,
+                cookie_secret: Some(secret.into()),
+            };
+            (expected, None)
+        }
+    };
     let idle_timeout = state.config.session_idle_timeout;
-    let checked = claims.clone();
     let session = state
         .db
         .read(move |conn| {
-            let (session, banned_at) = sessions::find_with_ban(conn, &checked.sid)?
-                .ok_or_else(|| ApiError::SessionExpired("session has ended".into()))?;
-            check_session(&checked, user_id, &session, banned_at, idle_timeout)?;
+            let found = sessions::find_with_ban(conn, &expected.session_id)?;
+            let Some((session, banned_at)) = found else {
+                return Err(match expected.claims {
+                    Some(_) => ApiError::SessionExpired("session has ended".into()),
+                    None => ApiError::Unauthorized("unknown session cookie".into()),
+                });
+            };
+            if let Some(secret) = &expected.cookie_secret {
+                if !session_cookie::matches(secret, session.cookie_hash.as_deref()) {
+                    return Err(ApiError::Unauthorized("unknown session cookie".into()));
+                }
+            }
+            if let Some((user_id, aud)) = &expected.claims {
+                check_claims(*user_id, aud, &session)?;
+            }
+            check_live(&session, banned_at, idle_timeout)?;
             Ok(session)
         })
         .await?;
@@ -88,30 +193,32 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
             .await?;
     }
     Ok(AuthSession {
-        claims,
-        user_id,
+        user_id: session.user_id,
+        expires_at: token_exp.unwrap_or(session.expires_at),
         session,
     })
 }
 
-/// The token must name the session's user and app; the user must not be
-/// banned (said first: a ban also revokes the sessions, and -503 is the
-/// useful answer); the session must be live.
-pub fn check_session(
-    claims: &Claims,
-    user_id: i64,
-    session: &Session,
-    banned_at: Option<i64>,
-    idle_timeout: i64,
-) -> Result<(), ApiError> {
+/// The token must name the session's user and app.
+pub fn check_claims(user_id: i64, aud: &str, session: &Session) -> Result<(), ApiError> {
     if session.user_id != user_id {
         return Err(ApiError::Unauthorized(
             "token session does not belong to its subject".into(),
         ));
     }
-    if session.appid != claims.aud {
+    if session.appid != aud {
         return Err(ApiError::Unauthorized("token audience is invalid".into()));
     }
+    Ok(())
+}
+
+/// The user must not be banned (said first: a ban also revokes the sessions,
+/// and -503 is the useful answer); the session must be live.
+pub fn check_live(
+    session: &Session,
+    banned_at: Option<i64>,
+    idle_timeout: i64,
+) -> Result<(), ApiError> {
     if banned_at.is_some() {
         return Err(ApiError::UserBanned);
     }
@@ -125,39 +232,5 @@ fn into_outcome<T>(result: Result<T, ApiError>) -> Outcome<T, ApiError> {
     match result {
         Ok(value) => Outcome::Success(value),
         Err(e) => Outcome::Error((e.status(), e)),
-    }
-}
-
-/// Where a request came from, for sessions and the audit log.
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl ClientInfo {
-    pub fn ip_addr(&self) -> Option<std::net::IpAddr> {
-        self.ip.as_deref().and_then(|ip| ip.parse().ok())
-    }
-}
-
-/// User agents are kept for operators, not verbatim without bound.
-const MAX_USER_AGENT: usize = 512;
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for ClientInfo {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let user_agent = req.headers().get_one("User-Agent").map(|ua| {
-            let mut end = ua.len().min(MAX_USER_AGENT);
-            while !ua.is_char_boundary(end) {
-                end -= 1;
-            }
-            ua[..end].to_string()
-        });
-        Outcome::Success(ClientInfo {
-            ip: req.client_ip().map(|ip| ip.to_string()),
-            user_agent,
-        })
     }
 }

@@ -3,4 +3,5 @@
 pub mod guard;
 pub mod pair;
 pub mod refresh_token;
+pub mod session_cookie;
 pub mod token;

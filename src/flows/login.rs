@@ -20,11 +20,14 @@ pub struct NewLogin {
     pub session_ttl: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The hash of the session cookie's secret, when the cookie is on.
+    pub cookie_hash: Option<String>,
 }
 
 pub enum Login {
     Opened {
         pair: TokenPair,
+        session_id: String,
         user_id: i64,
         is_new: bool,
     },
@@ -74,7 +77,7 @@ fn open_in(
             expires_at: now + login.session_ttl,
             ip: login.ip.as_deref(),
             user_agent: login.user_agent.as_deref(),
-            cookie_hash: None,
+            cookie_hash: login.cookie_hash.as_deref(),
         },
     )?;
     let pair = TokenPair::mint(
@@ -99,6 +102,7 @@ fn open_in(
     )?;
     Ok(Login::Opened {
         pair,
+        session_id,
         user_id: user.id,
         is_new,
     })

@@ -1,7 +1,8 @@
 //! Ending the caller's session, or every session of its user, with the audit
 //! event in the same transaction.
 
-use crate::auth::token::Claims;
+use crate::auth::guard::{check_claims, Caller};
+use crate::auth::session_cookie;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::{sessions, Db};
 use crate::error::ApiError;
@@ -13,28 +14,39 @@ pub enum Scope {
 }
 
 /// Revokes per `scope`; idempotent (an ended or purged session is fine). A
-/// token whose session belongs to another user or app is -500.
+/// token whose session belongs to another user or app, or a cookie that is
+/// not its session's, is -500.
 pub async fn logout(
     db: &Db,
-    claims: Claims,
+    caller: Caller,
     scope: Scope,
     ip: Option<String>,
 ) -> Result<(), ApiError> {
-    let user_id = claims.user_id()?;
     db.write(move |conn| {
         let now = crate::timestamp::now();
-        let Some(session) = sessions::find(conn, &claims.sid)? else {
-            // Purged long ago: nothing left to revoke.
-            return Ok(());
+        let session_id = match &caller {
+            Caller::Token(claims) => &claims.sid,
+            Caller::Cookie { session_id, .. } => session_id,
         };
-        if session.user_id != user_id {
-            return Err(ApiError::Unauthorized(
-                "token session does not belong to its subject".into(),
-            ));
-        }
-        if session.appid != claims.aud {
-            return Err(ApiError::Unauthorized("token audience is invalid".into()));
-        }
+        let found = sessions::find(conn, session_id)?;
+        let session = match (&caller, found) {
+            (Caller::Token(claims), Some(session)) => {
+                check_claims(claims.user_id()?, &claims.aud, &session)?;
+                session
+            }
+            (Caller::Cookie { secret, .. }, Some(session))
+                if session_cookie::matches(secret, session.cookie_hash.as_deref()) =>
+            {
+                session
+            }
+            // A signed token whose session was purged long ago: nothing left
+            // to revoke.
+            (Caller::Token(_), None) => return Ok(()),
+            (Caller::Cookie { .. }, _) => {
+                return Err(ApiError::Unauthorized("unknown session cookie".into()))
+            }
+        };
+        let user_id = session.user_id;
         let revoked = match scope {
             Scope::Local => usize::from(sessions::revoke(conn, &session.id, "logout", now)?),
             Scope::Global => sessions::revoke_all_of_user(conn, user_id, "logout_global", now)?,

@@ -8,6 +8,7 @@ mod admin_sign_in;
 mod authorize;
 mod browser;
 mod cli;
+mod cookie_clients;
 mod envelope;
 mod logout;
 mod migrations;

@@ -2,13 +2,15 @@
 //! exchanged with WeChat (once, however often it arrives within the reuse
 //! window), the user found or created, and a new session opened.
 
+use rocket::http::{Cookie, CookieJar, SameSite};
 use rocket::{post, State};
 use serde::Deserialize;
 
 use super::profile::ProfileFields;
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
-use crate::auth::guard::ClientInfo;
+use crate::auth::session_cookie;
+use crate::client::{ClientInfo, Https};
 use crate::config::AppEntry;
 use crate::error::ApiError;
 use crate::flows::login::{self, Login, NewLogin};
@@ -54,6 +56,8 @@ fn pick_app<'a>(state: &'a AppState, app_id: Option<&str>) -> Result<&'a AppEntr
 pub async fn authorize(
     state: &State<AppState>,
     client: ClientInfo,
+    https: Https,
+    cookies: &CookieJar<'_>,
     body: Result<JsonBody<AuthorizeRequest>, ApiError>,
 ) -> ApiResult {
     state.limits.authorize.check(client.ip_addr())?;
@@ -66,6 +70,8 @@ pub async fn authorize(
         .exchanges
         .exchange(&state.wechat, &app.appid, app.secret.expose(), &code)
         .await?;
+    let cookie_name = state.config.compat.cookie();
+    let cookie_secret = cookie_name.map(|_| session_cookie::mint());
     let login = NewLogin {
         appid: app.appid.clone(),
         openid: wx.openid,
@@ -77,13 +83,27 @@ pub async fn authorize(
         session_ttl: state.config.session_ttl,
         ip: client.ip,
         user_agent: client.user_agent,
+        cookie_hash: cookie_secret.as_ref().map(|(_, hash)| hash.clone()),
     };
     match login::open(&state.db, state.keys.clone(), login).await? {
         Login::Opened {
             pair,
+            session_id,
             user_id,
             is_new,
         } => {
+            if let (Some(name), Some((secret, _))) = (cookie_name, cookie_secret) {
+                // The tutorial's clients keep this header verbatim (SPEC §9).
+                let value = session_cookie::value(&session_id, &secret);
+                cookies.add(
+                    Cookie::build((name.to_string(), value))
+                        .path("/")
+                        .http_only(true)
+                        .same_site(SameSite::Strict)
+                        .max_age(rocket::time::Duration::seconds(state.config.session_ttl))
+                        .secure(https.0),
+                );
+            }
             tracing::info!(target: "wxauth::login", user_id, is_new, appid = %app.appid, "login");
             Success::data(pair)
         }

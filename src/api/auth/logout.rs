@@ -1,13 +1,14 @@
-//! `POST logout`: revokes the caller's session, or every session of the user.
-//! Idempotent: any token we signed is accepted, even expired or already
-//! logged out.
+//! `POST logout` (and `GET`, as the tutorial's clients call it): revokes the
+//! caller's session, or every session of the user. Idempotent: any token we
+//! signed is accepted, even expired or already logged out.
 
-use rocket::{post, State};
+use rocket::{get, post, State};
 use serde::Deserialize;
 
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
-use crate::auth::guard::{ClientInfo, SignedClaims};
+use crate::auth::guard::Caller;
+use crate::client::ClientInfo;
 use crate::error::ApiError;
 use crate::flows;
 use crate::flows::logout::Scope;
@@ -22,11 +23,11 @@ pub struct LogoutRequest {
 #[post("/logout", data = "<body>")]
 pub async fn logout(
     state: &State<AppState>,
-    claims: Result<SignedClaims, ApiError>,
+    caller: Result<Caller, ApiError>,
     client: ClientInfo,
     body: Result<JsonBody<LogoutRequest>, ApiError>,
 ) -> ApiResult {
-    let SignedClaims(claims) = claims?;
+    let caller = caller?;
     let JsonBody(request) = body?;
     let scope = match request.scope.as_deref() {
         None | Some("local") => Scope::Local,
@@ -37,6 +38,18 @@ pub async fn logout(
             ))
         }
     };
-    flows::logout::logout(&state.db, claims, scope, client.ip).await?;
+    flows::logout::logout(&state.db, caller, scope, client.ip).await?;
+    Success::empty()
+}
+
+/// The tutorial's `logout` view answered any method, and its clients call it
+/// with `wx.request`'s default GET: the local session ends.
+#[get("/logout")]
+pub async fn logout_get(
+    state: &State<AppState>,
+    caller: Result<Caller, ApiError>,
+    client: ClientInfo,
+) -> ApiResult {
+    flows::logout::logout(&state.db, caller?, Scope::Local, client.ip).await?;
     Success::empty()
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
-use crate::auth::guard::ClientInfo;
+use crate::client::ClientInfo;
 use crate::error::ApiError;
 use crate::flows;
 use crate::flows::refresh::{Rotate, Rotation};
