@@ -54,7 +54,7 @@ for backend in "$@"; do
     times=$(for _ in 1 2 3 4 5; do curl -s -o /dev/null -w '%{time_total}\n' -b "$jar" "$base$path"; done | sort -n)
     record "$backend.console.$name.median_ms" "$(echo "$times" | sed -n 3p | awk '{printf "%.1f", $1 * 1000}')"
     record "$backend.console.$name.max_ms" "$(echo "$times" | tail -1 | awk '{printf "%.1f", $1 * 1000}')"
-    printf 'bench: %-32s median %s ms\n' "$backend console $name" "$(echo "$times" | sed -n 3p)" >&2
+    printf 'bench: %-32s median %s ms\n' "$backend console $name" "$(echo "$times" | sed -n 3p | awk '{printf "%.1f", $1 * 1000}')" >&2
   }
   page overview /admin
   page users /admin/users

@@ -149,6 +149,11 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("active_sessions", "Active sessions", "活跃会话"),
     ("logins_24h", "Logins in the last 24 h", "近 24 小时登录"),
     (
+        "figures_as_of",
+        "Counted at (refreshed every 30 s):",
+        "统计时间（每 30 秒更新）：",
+    ),
+    (
         "chart_title",
         "Daily logins and new users, last 30 days",
         "近 30 天每日登录与新增用户",

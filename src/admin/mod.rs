@@ -30,11 +30,23 @@ pub const BASE: &str = "/admin";
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("admin console", |rocket| async {
         rocket
-            .manage(std::sync::Arc::new(overview::ClosedDays::default()))
+            .manage(std::sync::Arc::new(overview::OverviewCache::default()))
             .mount(BASE, routes())
             .register(BASE, catchers())
             .attach(headers::SecurityHeaders)
             .attach(Template::fairing())
+            .attach(rocket::fairing::AdHoc::on_liftoff(
+                "overview snapshot",
+                |rocket| {
+                    Box::pin(async move {
+                        let cache = rocket.state::<std::sync::Arc<overview::OverviewCache>>();
+                        let state = rocket.state::<crate::state::AppState>();
+                        if let (Some(cache), Some(state)) = (cache, state) {
+                            overview::warm(state.db.clone(), cache.clone());
+                        }
+                    })
+                },
+            ))
     })
 }
 

@@ -7,7 +7,7 @@ use super::audit::{self, Kind};
 use super::schema::{sessions, users};
 use super::AnyConnection;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Overview {
     pub users_total: i64,
     pub new_users_today: i64,
@@ -30,6 +30,14 @@ pub fn overview(conn: &mut AnyConnection, now: i64) -> QueryResult<Overview> {
             .get_result(conn)?,
         logins_24h: audit::count_since(conn, Kind::Login, now - 86_400)?,
     })
+}
+
+/// The highest user id: an index look, a cheap bound on the number of users.
+pub fn users_high_water(conn: &mut AnyConnection) -> QueryResult<i64> {
+    Ok(users::table
+        .select(diesel::dsl::max(users::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
 }
 
 /// (day since the epoch, count), for the days that have any.
