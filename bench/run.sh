@@ -63,6 +63,12 @@ trap cleanup EXIT
 record() { printf '%s\t%s\n' "$1" "$2" >>"$results"; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in 18001 18002 18003; do
+  if port_open $port; then
+    echo "bench: port $port is in use (a server left from an earlier run?); stop it first" >&2
+    exit 1
+  fi
+done
 wait_port() {
   for _ in $(seq 1 2000); do port_open "$1" && return 0; sleep 0.005; done
   echo "bench: nothing listens on port $1" >&2

@@ -50,7 +50,7 @@ pub fn find_live(
         .filter(admin_sessions::revoked_at.is_null())
         .filter(admin_sessions::last_seen_at.gt(now - idle_timeout))
         .select((AdminSession::as_select(), admins::username))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     if let Some((session, _)) = &found {
         if now > session.last_seen_at {

@@ -28,7 +28,7 @@ pub fn find_by_username(conn: &mut AnyConnection, username: &str) -> QueryResult
     admins::table
         .filter(admins::username.eq(username))
         .select(Admin::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

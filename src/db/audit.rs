@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::audit_events;
-use super::AnyConnection;
+use super::{on_backend, AnyConnection};
 
 /// The kinds of audit event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +82,10 @@ impl NewEvent {
 }
 
 pub fn record(conn: &mut AnyConnection, event: &NewEvent) -> QueryResult<()> {
-    diesel::insert_into(audit_events::table)
+    on_backend!(conn, |c| diesel::insert_into(audit_events::table)
         .values(event)
-        .execute(conn)
-        .map(|_| ())
+        .execute(c))
+    .map(|_| ())
 }
 
 /// Deletes up to `batch` events older than `before`.
@@ -141,7 +141,7 @@ pub fn oldest_since(
         .filter(audit_events::actor.eq(actor).or(audit_events::ip.eq(ip)))
         .filter(audit_events::created_at.ge(since))
         .select(diesel::dsl::min(audit_events::created_at))
-        .first(conn)
+        .get_result(conn)
 }
 
 /// How many `kind` events there were since `since`.

@@ -66,9 +66,14 @@ macro_rules! insert_or_ignore {
 }
 pub(crate) use insert_or_ignore;
 
-/// Runs `$body` with `$c` bound to the backend's own connection. The hot
-/// paths' queries go this way: each backend's prepared-statement cache keeps
-/// them compiled, where through MultiConnection they are parsed every time.
+/// Runs `$body` with `$c` bound to the backend's own connection, where each
+/// backend's prepared-statement cache keeps the hot paths' queries compiled.
+///
+/// A note for every query here: unique lookups use `get_result`, not
+/// `first`. `first` adds `LIMIT ?` with a bound 1, and SQLite (built with
+/// STAT4) re-prepares a statement whenever a bound value could change its
+/// plan — a LIMIT parameter does — so a cached statement was parsed again on
+/// every call: 21% of the `status` path's time.
 macro_rules! on_backend {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {

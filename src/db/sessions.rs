@@ -112,7 +112,6 @@ pub fn find_with_ban(
         .inner_join(users::table)
         .filter(sessions::id.eq(id))
         .select((Session::as_select(), users::banned_at))
-        .limit(1)
         .get_result(c)
         .optional())
 }
@@ -264,7 +263,7 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Session>> 
     sessions::table
         .find(id)
         .select(Session::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

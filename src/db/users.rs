@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::users;
-use super::{insert_or_ignore, AnyConnection};
+use super::{insert_or_ignore, on_backend, AnyConnection};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -136,16 +136,16 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<User>> {
     users::table
         .find(id)
         .select(User::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
 fn find_by_openid(conn: &mut AnyConnection, appid: &str, openid: &str) -> QueryResult<User> {
-    users::table
+    on_backend!(conn, |c| users::table
         .filter(users::appid.eq(appid))
         .filter(users::openid.eq(openid))
         .select(User::as_select())
-        .first(conn)
+        .get_result(c))
 }
 
 /// Finds or creates the user of (appid, openid) and records the login. The

@@ -28,7 +28,7 @@ pub fn find(conn: &mut AnyConnection, appid: &str) -> QueryResult<Option<CachedT
     tokens::table
         .find(appid)
         .select(CachedToken::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
