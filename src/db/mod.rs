@@ -284,14 +284,25 @@ impl Db {
             .build(manager.clone())
             .map_err(|e| format!("cannot open the database: {e}"))?;
         let sqlite = if sqlite {
-            // The migrating connection becomes the writer.
+            // The migrating connection becomes the writer. Each job of a group
+            // commit runs in a savepoint, whose undo pages go to a statement
+            // journal: in memory, not a temp file written per page. The WAL
+            // may reach 32 MB (not SQLite's 4 MB) before the writer restarts
+            // it; the checkpointer copies frames back meanwhile (see `writer`).
             first
-                .batch_execute("PRAGMA cache_size = -16384")
+                .batch_execute(
+                    "PRAGMA cache_size = -16384;
+                     PRAGMA temp_store = MEMORY;
+                     PRAGMA wal_autocheckpoint = 8000;",
+                )
+                .map_err(|e| format!("cannot open the database: {e}"))?;
+            let checkpoints = manager
+                .establish()
                 .map_err(|e| format!("cannot open the database: {e}"))?;
             Some(Arc::new(SqliteSide {
                 manager,
                 readers: Mutex::new(Vec::new()),
-                writer: writer::Writer::start(first)?,
+                writer: writer::Writer::start(first, checkpoints)?,
             }))
         } else {
             None

@@ -12,6 +12,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use tokio::sync::oneshot;
@@ -29,18 +30,48 @@ type Job = Box<dyn FnOnce(Result<&mut AnyConnection, &str>) -> Finish + Send>;
 
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// Dropped with the writer: tells the checkpointer to stop.
+    _checkpoints: mpsc::Sender<()>,
 }
 
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
 impl Writer {
-    /// Starts the writer thread on `conn`; it ends when the last `Writer`
-    /// handle is dropped.
-    pub fn start(mut conn: AnyConnection) -> Result<Writer, String> {
+    /// Starts the writer thread on `conn` and a checkpointer on
+    /// `checkpoint_conn`; both end when the `Writer` is dropped.
+    ///
+    /// The checkpointer copies committed WAL frames into the database beside
+    /// the writer (a PASSIVE checkpoint waits for nobody). Only the writer can
+    /// let the WAL start over, by checkpointing itself after a commit (SQLite's
+    /// autocheckpoint, configured on `conn`); by then most frames are copied,
+    /// so that pause is short.
+    pub fn start(
+        mut conn: AnyConnection,
+        mut checkpoint_conn: AnyConnection,
+    ) -> Result<Writer, String> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("wxauth-sqlite-writer".into())
             .spawn(move || run(&mut conn, queue))
             .map_err(|e| format!("cannot start the database writer: {e}"))?;
-        Ok(Writer { jobs })
+        let (checkpoints, stop) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("wxauth-sqlite-checkpoint".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    if let Err(e) = checkpoint_conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    {
+                        tracing::warn!("WAL checkpoint failed: {e}");
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the database checkpointer: {e}"))?;
+        Ok(Writer {
+            jobs,
+            _checkpoints: checkpoints,
+        })
     }
 
     /// Runs `f` in the next group commit and answers once it is committed.
