@@ -161,28 +161,25 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
         }
     };
     let idle_timeout = state.config.session_idle_timeout;
-    let session = state
+    let found = state
         .db
-        .read(move |conn| {
-            let found = sessions::find_with_ban(conn, &expected.session_id)?;
-            let Some((session, banned_at)) = found else {
-                return Err(match expected.claims {
-                    Some(_) => ApiError::SessionExpired("session has ended".into()),
-                    None => ApiError::Unauthorized("unknown session cookie".into()),
-                });
-            };
-            if let Some(secret) = &expected.cookie_secret {
-                if !session_cookie::matches(secret, session.cookie_hash.as_deref()) {
-                    return Err(ApiError::Unauthorized("unknown session cookie".into()));
-                }
-            }
-            if let Some((user_id, aud)) = &expected.claims {
-                check_claims(*user_id, aud, &session)?;
-            }
-            check_live(&session, banned_at, idle_timeout)?;
-            Ok(session)
-        })
+        .session_with_ban(expected.session_id.clone())
         .await?;
+    let Some((session, banned_at)) = found else {
+        return Err(match expected.claims {
+            Some(_) => ApiError::SessionExpired("session has ended".into()),
+            None => ApiError::Unauthorized("unknown session cookie".into()),
+        });
+    };
+    if let Some(secret) = &expected.cookie_secret {
+        if !session_cookie::matches(secret, session.cookie_hash.as_deref()) {
+            return Err(ApiError::Unauthorized("unknown session cookie".into()));
+        }
+    }
+    if let Some((user_id, aud)) = &expected.claims {
+        check_claims(*user_id, aud, &session)?;
+    }
+    check_live(&session, banned_at, idle_timeout)?;
     let now = crate::timestamp::now();
     let interval = sessions::touch_interval(idle_timeout);
     if now - session.last_seen_at >= interval {

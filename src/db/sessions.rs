@@ -116,6 +116,20 @@ pub fn find_with_ban(
         .optional())
 }
 
+/// [`find_with_ban`] on an asynchronous PostgreSQL connection.
+pub async fn find_with_ban_async(
+    conn: &mut diesel_async::AsyncPgConnection,
+    id: &str,
+) -> QueryResult<Option<(Session, Option<i64>)>> {
+    let query = sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id.eq(id))
+        .select((Session::as_select(), users::banned_at));
+    diesel_async::RunQueryDsl::get_result(query, conn)
+        .await
+        .optional()
+}
+
 /// Records activity, unless it was recorded within the touch interval. The
 /// condition is in the UPDATE so that concurrent requests write at most once.
 pub fn touch(conn: &mut AnyConnection, id: &str, now: i64, interval: i64) -> QueryResult<()> {
