@@ -318,7 +318,7 @@ impl Db {
             // it; the checkpointer copies frames back meanwhile (see `writer`).
             first
                 .batch_execute(
-                    "PRAGMA cache_size = -16384;
+                    "PRAGMA cache_size = -8192;
                      PRAGMA temp_store = MEMORY;
                      PRAGMA wal_autocheckpoint = 8000;",
                 )

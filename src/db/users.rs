@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::users;
-use super::{insert_or_ignore, on_backend, AnyConnection};
+use super::{on_backend, AnyConnection};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -176,11 +176,22 @@ pub fn upsert_for_login(
         updated_at: now,
         last_login_at: Some(now),
     };
-    let target = (users::appid, users::openid);
-    let inserted = insert_or_ignore!(conn, users::table, &row, target)?;
-    let mut user = find_by_openid(conn, appid, openid)?;
-    if inserted == 1 {
+    // The new row comes back from the INSERT itself; only a returning user
+    // costs a second statement.
+    let inserted: Option<User> = on_backend!(conn, |c| diesel::insert_into(users::table)
+        .values(&row)
+        .on_conflict((users::appid, users::openid))
+        .do_nothing()
+        .returning(User::as_returning())
+        .get_result(c)
+        .optional())?;
+    if let Some(user) = inserted {
         return Ok((user, true));
+    }
+    let mut user = find_by_openid(conn, appid, openid)?;
+    if user.is_banned() {
+        // A refused login changes nothing of the stored profile.
+        return Ok((user, false));
     }
     let changes = profile.for_login(&user);
     let new_unionid = unionid.filter(|u| user.unionid.as_deref() != Some(*u));

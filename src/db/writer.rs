@@ -158,3 +158,75 @@ fn in_savepoint<T>(
     conn.batch_execute(end)?;
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+
+    use super::Writer;
+    use crate::db::{ConnectionManager, DatabaseUrl};
+    use crate::error::ApiError;
+
+    fn open(path: &str) -> crate::db::AnyConnection {
+        ConnectionManager::new(DatabaseUrl::Sqlite(path.into()))
+            .establish()
+            .unwrap()
+    }
+
+    fn count(path: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        match open(path) {
+            crate::db::AnyConnection::Sqlite(mut c) => {
+                diesel::sql_query("SELECT COUNT(*) AS n FROM t")
+                    .get_result::<N>(&mut c)
+                    .unwrap()
+                    .n
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_or_panicking_job_is_undone_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.sqlite").display().to_string();
+        let mut setup = open(&path);
+        setup.batch_execute("CREATE TABLE t (v INTEGER)").unwrap();
+        let writer = std::sync::Arc::new(Writer::start(open(&path), open(&path)).unwrap());
+        // Many jobs at once, so that they share commits; every third fails
+        // after writing, one panics.
+        let jobs = (0..60).map(|i| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer
+                    .write(move |conn| {
+                        conn.batch_execute(&format!("INSERT INTO t VALUES ({i})"))?;
+                        if i == 7 {
+                            panic!("a job that panics");
+                        }
+                        if i % 3 == 0 {
+                            return Err(ApiError::bad_request("refused after writing"));
+                        }
+                        Ok(i)
+                    })
+                    .await
+            })
+        });
+        let results = futures::future::join_all(jobs).await;
+        let ok = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(ok, 60 - 20 - 1);
+        assert_eq!(
+            count(&path),
+            ok as i64,
+            "exactly the answered writes are there"
+        );
+        assert!(matches!(results[7], Ok(Err(ApiError::Internal(_)))));
+        // The writer goes on after all that.
+        assert_eq!(writer.write(|_| Ok(1)).await.unwrap(), 1);
+    }
+}

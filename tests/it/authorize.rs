@@ -15,7 +15,40 @@ both_backends!(
     unionid_is_stored,
     bad_input_is_refused_and_changes_nothing,
     authorize_is_rate_limited_per_ip,
+    a_refused_login_of_a_banned_user_changes_nothing,
 );
+
+async fn a_refused_login_of_a_banned_user_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = app
+        .post(
+            "authorize",
+            json!({ "code": "banned-pro", "nickName": "Real" }),
+        )
+        .await;
+    first.expect(0, 200);
+    app.db.execute(&format!(
+        "UPDATE users SET banned_at = 1, ban_reason = 'spam' WHERE id = {}",
+        first.user_id()
+    ));
+    let sessions = app.db.count("sessions");
+    app.post(
+        "authorize",
+        json!({ "code": "banned-pro", "nickName": "Evil", "avatarUrl": "https://evil.example/pixel.gif" }),
+    )
+    .await
+    .expect(-503, 403);
+    assert_eq!(app.db.count("sessions"), sessions, "no session");
+    use diesel::prelude::*;
+    use wxauth::db::schema::users;
+    let (nickname, avatar): (Option<String>, Option<String>) = users::table
+        .find(first.user_id())
+        .select((users::nickname, users::avatar_url))
+        .get_result(&mut app.db.conn())
+        .unwrap();
+    assert_eq!(nickname.as_deref(), Some("Real"));
+    assert_eq!(avatar, None, "no tracking pixel for the console");
+}
 
 async fn login_creates_user_then_finds_it_again(backend: Backend) {
     let app = spawn_app(backend).await;
