@@ -145,6 +145,7 @@ struct RawConfig {
     access_token_ttl: i64,
     session_ttl: i64,
     session_idle_timeout: i64,
+    session_limit_per_user: i64,
     purge_interval: u64,
     session_retention: i64,
     audit_retention: i64,
@@ -165,6 +166,7 @@ impl Default for RawConfig {
             access_token_ttl: 7200,
             session_ttl: 30 * 86400,
             session_idle_timeout: 7 * 86400,
+            session_limit_per_user: 50,
             purge_interval: 300,
             session_retention: 30 * 86400,
             audit_retention: 180 * 86400,
@@ -188,6 +190,9 @@ pub struct AppConfig {
     pub access_token_ttl: i64,
     pub session_ttl: i64,
     pub session_idle_timeout: i64,
+    /// Live sessions a user may hold; a login beyond it ends the least
+    /// recently used one.
+    pub session_limit_per_user: i64,
     /// Seconds between background purges of dead sessions and old audit events.
     pub purge_interval: u64,
     /// How long revoked and expired sessions are kept (for the console) before purging.
@@ -295,6 +300,11 @@ impl AppConfig {
                 "compat.cookie_name must be 1 to 64 letters, digits, `_`, `-` or `.`".into(),
             ));
         }
+        if raw.session_limit_per_user <= 0 {
+            return Err(ConfigError(
+                "session_limit_per_user must be at least 1".into(),
+            ));
+        }
         if raw.database_pool_size == 0 {
             return Err(ConfigError("database_pool_size must be at least 1".into()));
         }
@@ -308,6 +318,7 @@ impl AppConfig {
             access_token_ttl: raw.access_token_ttl,
             session_ttl: raw.session_ttl,
             session_idle_timeout: raw.session_idle_timeout,
+            session_limit_per_user: raw.session_limit_per_user,
             purge_interval: raw.purge_interval.max(1),
             session_retention: raw.session_retention.max(0),
             audit_retention: raw.audit_retention.max(0),

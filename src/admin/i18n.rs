@@ -243,6 +243,16 @@ const WORDS: &[(&str, &str, &str)] = &[
         "refresh token reused",
         "刷新令牌被重复使用",
     ),
+    (
+        "why_session_limit",
+        "ended for a newer login (session limit)",
+        "因新登录超出会话上限而结束",
+    ),
+    (
+        "detail_session_limit",
+        "session limit: ended for a newer login",
+        "会话上限：因新登录而结束",
+    ),
     ("detail_new_user", "new user", "新用户"),
     ("detail_returning_user", "returning user", "老用户"),
     ("detail_banned", "user is banned", "用户已被封禁"),

@@ -166,6 +166,28 @@ pub fn rotate_refresh(
     Ok(n == 1)
 }
 
+/// The user's live sessions beyond the `keep` most recently used, least
+/// recently used first.
+pub fn live_beyond(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: i64,
+    idle_timeout: i64,
+    keep: i64,
+) -> QueryResult<Vec<String>> {
+    let live: Vec<(String, i64)> = on_backend!(conn, |c| sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_seen_at.gt(now - idle_timeout))
+        .select((sessions::id, sessions::last_seen_at))
+        .load(c))?;
+    let excess = live.len().saturating_sub(keep.max(0) as usize);
+    let mut live = live;
+    live.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(live.into_iter().take(excess).map(|(id, _)| id).collect())
+}
+
 /// Revokes one session; returns whether it was live until now.
 pub fn revoke(conn: &mut AnyConnection, id: &str, reason: &str, now: i64) -> QueryResult<bool> {
     let n = diesel::update(

@@ -22,6 +22,10 @@ pub struct NewLogin {
     pub user_agent: Option<String>,
     /// The hash of the session cookie's secret, when the cookie is on.
     pub cookie_hash: Option<String>,
+    /// Live sessions a user may hold, and the idle timeout that decides
+    /// which are live.
+    pub session_limit: i64,
+    pub idle_timeout: i64,
 }
 
 pub enum Login {
@@ -63,6 +67,28 @@ fn open_in(
                 .detail("banned"),
         )?;
         return Ok(Login::Banned);
+    }
+    if !is_new {
+        // Room for the new session: the least recently used ones beyond the
+        // limit end, each with its audit event.
+        let ended = sessions::live_beyond(
+            conn,
+            user.id,
+            now,
+            login.idle_timeout,
+            login.session_limit - 1,
+        )?;
+        for id in ended {
+            if sessions::revoke(conn, &id, "session_limit", now)? {
+                audit::record(
+                    conn,
+                    &NewEvent::new(Kind::Revoke, now)
+                        .user(user.id)
+                        .session(&id)
+                        .detail("session_limit"),
+                )?;
+            }
+        }
     }
     let session_id = sessions::new_id();
     sessions::insert(

@@ -66,3 +66,48 @@ async fn access_tokens_expire_without_leeway() {
     r.expect(0, 200);
     assert!(app.is_authorized(&r.token()).await);
 }
+
+both_backends!(a_login_beyond_the_session_limit_ends_the_least_recently_used);
+
+async fn a_login_beyond_the_session_limit_ends_the_least_recently_used(backend: Backend) {
+    let app = spawn_app_with(backend, |o| o.with("session_limit_per_user", 3)).await;
+    let logins = [
+        app.login("limited").await,
+        app.login("limited").await,
+        app.login("limited").await,
+    ];
+    let sid = |r: &Reply| {
+        crate::tokens::claims_of(&r.token())["sid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // The second login is the least recently used; the first was seen lately.
+    let now = wxauth::timestamp::now();
+    for (login, ago) in logins.iter().zip([10, 100, 50]) {
+        app.db.execute(&format!(
+            "UPDATE sessions SET last_seen_at = {} WHERE id = '{}'",
+            now - ago,
+            sid(login)
+        ));
+    }
+    let fourth = app.login("limited").await;
+    assert!(
+        !app.is_authorized(&logins[1].token()).await,
+        "the LRU one ended"
+    );
+    for kept in [&logins[0], &logins[2], &fourth] {
+        assert!(app.is_authorized(&kept.token()).await);
+    }
+    app.get_with_token("user", &logins[1].token())
+        .await
+        .expect(-502, 401);
+    // Said in the audit log, and counted per user: another user is unaffected.
+    let other = app.login("someone-else").await;
+    assert!(app.is_authorized(&other.token()).await);
+    let browser = crate::admin_sign_in::signed_in(&app).await;
+    let (_, _, html) = browser
+        .get(&format!("/admin/users/{}", fourth.user_id()))
+        .await;
+    assert!(html.contains("ended for a newer login"), "{html}");
+}

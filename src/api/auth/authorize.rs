@@ -84,6 +84,8 @@ pub async fn authorize(
         ip: client.ip,
         user_agent: client.user_agent,
         cookie_hash: cookie_secret.as_ref().map(|(_, hash)| hash.clone()),
+        session_limit: state.config.session_limit_per_user,
+        idle_timeout: state.config.session_idle_timeout,
     };
     match login::open(&state.db, state.keys.clone(), login).await? {
         Login::Opened {
