@@ -103,17 +103,15 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
         audit_retention: config.audit_retention,
     };
     let mock = config.wechat.mock;
-    let tokens = Arc::new(TokenKeys::new(
-        config.jwt_secret.expose(),
-        &config.jwt_issuer,
-        config.access_token_ttl,
-    ));
     let keys = flows::Keys {
-        access: tokens.clone(),
+        access: Arc::new(TokenKeys::new(
+            config.jwt_secret.expose(),
+            &config.jwt_issuer,
+            config.access_token_ttl,
+        )),
         refresh: Arc::new(RefreshTokens::new(&config.session_key_secret)),
     };
     let state = AppState {
-        tokens,
         keys,
         sealer: Sealer::new(&config.session_key_secret),
         wechat,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use rocket::Request;
 
-use crate::auth::token::TokenKeys;
 use crate::config::AppConfig;
 use crate::crypto::Sealer;
 use crate::db::Db;
@@ -18,8 +17,7 @@ use crate::wechat::exchange::CodeExchanges;
 pub struct AppState {
     pub config: AppConfig,
     pub db: Db,
-    pub tokens: Arc<TokenKeys>,
-    /// The access and refresh token keys together, for the flows.
+    /// The access and refresh token keys.
     pub keys: Keys,
     pub sealer: Sealer,
     pub wechat: WechatClient,

@@ -87,9 +87,9 @@ impl<'r> FromRequest<'r> for Caller {
             match credential(req, state)
                 .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?
             {
-                Credential::Token(token) => {
-                    Ok(Caller::Token(state.tokens.verify(token, Expiry::Ignore)?))
-                }
+                Credential::Token(token) => Ok(Caller::Token(
+                    state.keys.access.verify(token, Expiry::Ignore)?,
+                )),
                 Credential::Cookie(value) => {
                     cookie_request_allowed(req)?;
                     let (session_id, secret) = session_cookie::split(value)
@@ -139,7 +139,7 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
         .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?
     {
         Credential::Token(token) => {
-            let claims = state.tokens.verify(token, Expiry::Enforce)?;
+            let claims = state.keys.access.verify(token, Expiry::Enforce)?;
             let user_id = claims.user_id()?;
             let expected = Expected {
                 session_id: claims.sid,
