@@ -55,7 +55,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ -n "${pg_db:-}" ]; then psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; fi
-  rm -rf "$work"
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -75,36 +75,81 @@ wait_port() {
   return 1
 }
 
-# load NAME URL [wrk options...] [-- script args...]: a warm-up (unless
-# WARMUP=0), then a measured wrk run pinned to core 1; records NAME.rps,
-# NAME.p99_ms, NAME.errors.
+# wrk_run FILE SECONDS URL [wrk options...] [-- script args...]: one wrk run
+# pinned to core 1, its report in FILE.
+wrk_run() {
+  local file=$1 seconds=$2
+  shift 2
+  taskset -c 1 wrk -t2 -c"$connections" -d"${seconds}s" --latency "$@" >"$file" 2>&1 || true
+}
+# wrk_field FILE rps|p99|errors: one figure of a wrk report (p99 in ms).
+wrk_field() {
+  case "$2" in
+    rps) awk '/^Requests\/sec:/ {print $2}' "$1" ;;
+    requests) awk '/requests in/ {print $1}' "$1" ;;
+    p99) awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' "$1" ;;
+    errors) awk '/Non-2xx or 3xx responses:/ {e+=$5} /Socket errors:/ {gsub(",",""); e+=$4+$6+$8+$10} END {print e+0}' "$1" ;;
+  esac
+}
+
+# load NAME URL [wrk options...] [-- script args...]: a measured wrk run
+# alone (for the mock WeChat's own rate); records NAME.rps, NAME.p99_ms.
 load() {
+  local name=$1
+  shift
+  wrk_run "$work/$name.wrk" "$duration" "${@:2}" "$1"
+  record "$name.rps" "$(wrk_field "$work/$name.wrk" rps)"
+  record "$name.p99_ms" "$(wrk_field "$work/$name.wrk" p99)"
+  printf 'bench: %-22s %10s req/s\n' "$name" "$(wrk_field "$work/$name.wrk" rps)" >&2
+}
+
+# This machine is shared: its speed drifts by half within a minute. So each
+# call is measured against the yardstick in alternating slices — yardstick,
+# call, yardstick, call… — and the ratio is that of the requests each served
+# in the same total time; drift then hits both alike.
+slices=5
+slice_seconds=$(awk -v d="$duration" -v n="$slices" 'BEGIN {s=d/n; print (s < 1 ? 1 : s)}')
+
+# compare NAME URL [wrk options...] [-- script args...]: a warm-up (unless
+# WARMUP=0), then the slices; a script argument "{slice}" becomes the slice's
+# number (the warm-up's is "w"). Records NAME.rps, NAME.yardstick_rps,
+# NAME.p99_ms (median slice), NAME.p99_worst_ms, NAME.errors.
+compare() {
   local name=$1 url=$2
   shift 2
   local opts=() args=()
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do opts+=("$1"); shift; done
   [ $# -gt 0 ] && shift
   args=("$@")
+  slice_args() { local a; for a in "${args[@]}"; do printf '%s\n' "${a//\{slice\}/$1}"; done; }
   if [ "${WARMUP:-1}" = 1 ]; then
-    taskset -c 1 wrk -t2 -c"$connections" -d2s "${opts[@]}" "$url" "${args[@]}" >/dev/null 2>&1 || true
+    mapfile -t sargs < <(slice_args w)
+    wrk_run /dev/null 2 "${opts[@]}" "$url" "${sargs[@]}"
   fi
-  taskset -c 1 wrk -t2 -c"$connections" -d"${duration}s" --latency "${opts[@]}" "$url" "${args[@]}" >"$work/$name.wrk" 2>&1
-  local rps p99 errors
-  rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/$name.wrk")
-  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' "$work/$name.wrk")
-  errors=$(awk '/Non-2xx or 3xx responses:/ {e+=$5} /Socket errors:/ {gsub(",",""); e+=$4+$6+$8+$10} END {print e+0}' "$work/$name.wrk")
-  record "$name.rps" "${rps:-0}"
+  local k got=0 yard=0 errors=0 p99s=()
+  for k in $(seq 0 $((slices - 1))); do
+    wrk_run "$work/$name.y$k.wrk" "$slice_seconds" "$yardstick_url"
+    mapfile -t sargs < <(slice_args "$k")
+    wrk_run "$work/$name.$k.wrk" "$slice_seconds" "${opts[@]}" "$url" "${sargs[@]}"
+    yard=$((yard + $(wrk_field "$work/$name.y$k.wrk" requests)))
+    got=$((got + $(wrk_field "$work/$name.$k.wrk" requests)))
+    errors=$((errors + $(wrk_field "$work/$name.$k.wrk" errors)))
+    p99s+=("$(wrk_field "$work/$name.$k.wrk" p99)")
+  done
+  local total rps yrps p99 worst
+  total=$(awk -v s="$slice_seconds" -v n="$slices" 'BEGIN {print s * n}')
+  rps=$(awk -v r="$got" -v t="$total" 'BEGIN {printf "%.1f", r / t}')
+  yrps=$(awk -v r="$yard" -v t="$total" 'BEGIN {printf "%.1f", r / t}')
+  p99=$(printf '%s\n' "${p99s[@]}" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
+  worst=$(printf '%s\n' "${p99s[@]}" | sort -g | tail -1)
+  record "$name.rps" "$rps"
+  record "$name.yardstick_rps" "$yrps"
   record "$name.p99_ms" "${p99:-0}"
-  record "$name.errors" "${errors:-0}"
-  printf 'bench: %-22s %10s req/s  p99 %8s ms  errors %s\n' "$name" "${rps:-0}" "${p99:-0}" "${errors:-0}" >&2
+  record "$name.p99_worst_ms" "${worst:-0}"
+  record "$name.errors" "$errors"
+  printf 'bench: %-22s %10s req/s  (yardstick %s)  p99 %s ms (worst slice %s)  errors %s\n' \
+    "$name" "$rps" "$yrps" "${p99:-0}" "${worst:-0}" "$errors" >&2
 }
-
-# The yardstick: a Rocket route with a constant JSON body, on core 0.
-taskset -c 0 "$yardstick" 18001 >/dev/null 2>&1 &
-pids+=($!)
-wait_port 18001
-load constant http://127.0.0.1:18001/constant
-kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
 # The mock WeChat: its own rate on core 0, then on core 1 beside wrk for the runs.
 mock_port=18002
@@ -116,6 +161,14 @@ kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 taskset -c 1 "$bin" mock-wechat --port $mock_port >/dev/null 2>&1 &
 pids+=($!)
 wait_port $mock_port
+
+# The yardstick: a Rocket route with a constant JSON body, on core 0 beside
+# the server under test (idle while the other one is measured).
+taskset -c 0 "$yardstick" 18001 >/dev/null 2>&1 &
+pids+=($!)
+wait_port 18001
+yardstick_url=http://127.0.0.1:18001/constant
+wrk_run /dev/null 2 "$yardstick_url"
 
 server_port=18003
 appid=wxbench000000000
@@ -154,12 +207,12 @@ for backend in $backends; do
   start_server "$db_url"
   token=$(curl -s -X POST "$api/authorize" -H 'Content-Type: application/json' \
     -d '{"code":"bench-status"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])')
-  load "$backend.status" "$api/status" -H "Authorization: Bearer $token"
+  compare "$backend.status" "$api/status" -H "Authorization: Bearer $token"
   mkdir -p "$work/tokens-$backend"
-  load "$backend.authorize" "$api/authorize" -s bench/lua/authorize.lua -- "run$$-$backend" "$work/tokens-$backend"
-  # No warm-up here: it would spend the tokens the measured run starts from
-  # (the server is warm from the logins anyway).
-  WARMUP=0 load "$backend.refresh" "$api/refresh" -s bench/lua/refresh.lua -- "$work/tokens-$backend"
+  compare "$backend.authorize" "$api/authorize" -s bench/lua/authorize.lua -- "run$$-$backend-{slice}" "$work/tokens-$backend"
+  # No warm-up here: it would spend tokens (the server is warm from the
+  # logins anyway). Each slice spends its own share of the tokens.
+  WARMUP=0 compare "$backend.refresh" "$api/refresh" -s bench/lua/refresh.lua -- "$work/tokens-$backend" "{slice}" "$slices"
   rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")
   record "$backend.rss_mb" "$(awk -v kb="$rss_kb" 'BEGIN {printf "%.1f", kb / 1024}')"
   stop_server

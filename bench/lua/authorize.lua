@@ -1,6 +1,8 @@
 -- wrk script: POST authorize, every request a new user (a code never sent
--- before). When a directory is given, each thread keeps the refresh tokens it
--- received in refresh-<thread>.txt there, for the refresh run that follows.
+-- before). When a directory is given, each thread adds the refresh tokens it
+-- receives to refresh-<thread>.txt there, for the refresh run that follows.
+-- The run prefix must differ between runs (the benchmark gives each slice its
+-- own).
 --   wrk ... -s authorize.lua URL -- <run-prefix> [<token-dir>]
 local threads = 0
 function setup(thread)
@@ -13,10 +15,9 @@ wrk.headers["Content-Type"] = "application/json"
 
 local n, prefix, out = 0, "bench", nil
 function init(args)
-  -- The time keeps the warm-up run and the measured one apart.
-  prefix = (args[1] or "bench") .. "-" .. os.time() .. "-" .. tid
+  prefix = (args[1] or "bench") .. "-" .. tid
   if args[2] then
-    out = io.open(args[2] .. "/refresh-" .. tid .. ".txt", "w")
+    out = io.open(args[2] .. "/refresh-" .. tid .. ".txt", "a")
     out:setvbuf("line")
   end
 end

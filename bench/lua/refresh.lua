@@ -1,7 +1,8 @@
 -- wrk script: POST refresh. Each thread starts from the refresh tokens its
 -- namesake thread of the authorize run kept, spends one per request and puts
--- the new one it gets back at the end of its queue.
---   wrk ... -s refresh.lua URL -- <token-dir>
+-- the new one it gets back at the end of its queue. Run in slices, slice k of
+-- n takes every n-th token from the k-th on, so no two slices spend the same.
+--   wrk ... -s refresh.lua URL -- <token-dir> [<slice> <slices>]
 local threads = 0
 function setup(thread)
   threads = threads + 1
@@ -13,9 +14,14 @@ wrk.headers["Content-Type"] = "application/json"
 
 local queue, head, tail = {}, 1, 0
 function init(args)
+  local slice, slices = tonumber(args[2]) or 0, tonumber(args[3]) or 1
+  local i = 0
   for line in io.lines(args[1] .. "/refresh-" .. tid .. ".txt") do
-    tail = tail + 1
-    queue[tail] = line
+    if i % slices == slice then
+      tail = tail + 1
+      queue[tail] = line
+    end
+    i = i + 1
   end
 end
 
