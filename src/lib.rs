@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod flows;
+pub mod log_writer;
 pub mod ops;
 pub mod purge;
 pub mod rate_limit;

@@ -9,17 +9,15 @@ fn main() {
     let cli = wxauth::cli::Cli::parse();
     let filter = EnvFilter::try_from_env("WXAUTH_LOG")
         .unwrap_or_else(|_| EnvFilter::new("warn,wxauth=info"));
-    // Log lines go through a queue to a thread that writes whatever has
-    // queued up in one write, instead of a write per line on the request's
-    // own thread. Nothing is dropped (a full queue makes loggers wait); the
-    // guard flushes what is left when `main` returns.
-    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("wxauth-log")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ));
+    // Log lines are batched into few writes by a flusher thread (see
+    // `log_writer`); the guard writes what is left when `main` returns.
+    let (writer, _flush_on_exit) = match wxauth::log_writer::batched(std::io::stdout()) {
+        Ok(batched) => batched,
+        Err(e) => {
+            eprintln!("wxauth: cannot start the log writer: {e}");
+            std::process::exit(1);
+        }
+    };
     tracing_subscriber::fmt()
         .with_writer(writer)
         .with_env_filter(filter)
