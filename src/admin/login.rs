@@ -107,12 +107,11 @@ pub async fn login(
         .run(move |conn| {
             let now = crate::timestamp::now();
             let since = now - window;
-            let by_user = audit::count_by_actor(conn, Kind::AdminLoginFailed, &username, since)?;
-            let by_ip = audit::count_by_ip(conn, Kind::AdminLoginFailed, &ip, since)?;
+            let by_user = audit::failed_signins_by_actor(conn, &username, since)?;
+            let by_ip = audit::failed_signins_by_ip(conn, &ip, since)?;
             if by_user >= attempts || by_ip >= attempts {
                 let oldest =
-                    audit::oldest_since(conn, Kind::AdminLoginFailed, &username, &ip, since)?
-                        .unwrap_or(now);
+                    audit::oldest_failed_signin(conn, &username, &ip, since)?.unwrap_or(now);
                 let wait = (oldest + window - now).max(1);
                 return Ok(Verdict::LockedOut {
                     minutes: (wait + 59) / 60,

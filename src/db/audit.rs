@@ -88,60 +88,78 @@ pub fn record(conn: &mut AnyConnection, event: &NewEvent) -> QueryResult<()> {
     .map(|_| ())
 }
 
-/// Deletes up to `batch` events older than `before`.
+/// Deletes up to `batch` of the oldest events, those older than `before`.
+/// Ids grow with time, so the oldest are first in id order: no index on the
+/// time is needed (nor written by every login).
 pub fn purge_before(conn: &mut AnyConnection, before: i64, batch: i64) -> QueryResult<usize> {
-    let ids: Vec<i64> = audit_events::table
-        .filter(audit_events::created_at.lt(before))
-        .select(audit_events::id)
+    let oldest: Vec<(i64, i64)> = audit_events::table
+        .select((audit_events::id, audit_events::created_at))
         .order(audit_events::id)
         .limit(batch)
         .load(conn)?;
+    let ids: Vec<i64> = oldest
+        .into_iter()
+        .take_while(|&(_, created_at)| created_at < before)
+        .map(|(id, _)| id)
+        .collect();
     if ids.is_empty() {
         return Ok(0);
     }
     diesel::delete(audit_events::table.filter(audit_events::id.eq_any(&ids))).execute(conn)
 }
 
-/// How many `kind` events there were since `since` by `actor`.
-pub fn count_by_actor(
+/// Failed console sign-ins only, written as a literal: the indexes that
+/// count them are partial ones (see the migration `lighter_login_writes`),
+/// which a database uses only when the query names the same kind.
+fn failed_signin() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql("kind = 'admin_login_failed'")
+}
+
+/// How many failed console sign-ins there were since `since` as `actor`.
+pub fn failed_signins_by_actor(
     conn: &mut AnyConnection,
-    kind: Kind,
     actor: &str,
     since: i64,
 ) -> QueryResult<i64> {
     audit_events::table
-        .filter(audit_events::kind.eq(kind.as_str()))
+        .filter(failed_signin())
         .filter(audit_events::actor.eq(actor))
         .filter(audit_events::created_at.ge(since))
         .count()
         .get_result(conn)
 }
 
-/// How many `kind` events there were since `since` from `ip`.
-pub fn count_by_ip(conn: &mut AnyConnection, kind: Kind, ip: &str, since: i64) -> QueryResult<i64> {
+/// How many failed console sign-ins there were since `since` from `ip`.
+pub fn failed_signins_by_ip(conn: &mut AnyConnection, ip: &str, since: i64) -> QueryResult<i64> {
     audit_events::table
-        .filter(audit_events::kind.eq(kind.as_str()))
+        .filter(failed_signin())
         .filter(audit_events::ip.eq(ip))
         .filter(audit_events::created_at.ge(since))
         .count()
         .get_result(conn)
 }
 
-/// The oldest `kind` event since `since` by `actor` or from `ip`: when it ages
-/// out of the window, a lockout ends.
-pub fn oldest_since(
+/// The oldest failed console sign-in since `since` as `actor` or from `ip`:
+/// when it ages out of the window, a lockout ends.
+pub fn oldest_failed_signin(
     conn: &mut AnyConnection,
-    kind: Kind,
     actor: &str,
     ip: &str,
     since: i64,
 ) -> QueryResult<Option<i64>> {
-    audit_events::table
-        .filter(audit_events::kind.eq(kind.as_str()))
-        .filter(audit_events::actor.eq(actor).or(audit_events::ip.eq(ip)))
+    let by_actor: Option<i64> = audit_events::table
+        .filter(failed_signin())
+        .filter(audit_events::actor.eq(actor))
         .filter(audit_events::created_at.ge(since))
         .select(diesel::dsl::min(audit_events::created_at))
-        .get_result(conn)
+        .get_result(conn)?;
+    let by_ip: Option<i64> = audit_events::table
+        .filter(failed_signin())
+        .filter(audit_events::ip.eq(ip))
+        .filter(audit_events::created_at.ge(since))
+        .select(diesel::dsl::min(audit_events::created_at))
+        .get_result(conn)?;
+    Ok(by_actor.into_iter().chain(by_ip).min())
 }
 
 /// How many `kind` events there were since `since`.
@@ -199,4 +217,78 @@ pub fn page(
         q = q.filter(audit_events::id.lt(before));
     }
     q.order(audit_events::id.desc()).limit(limit).load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{run_migrations, ConnectionManager, DatabaseUrl};
+
+    fn migrated(dir: &tempfile::TempDir) -> AnyConnection {
+        let path = dir.path().join("audit.sqlite").display().to_string();
+        let mut conn = ConnectionManager::new(DatabaseUrl::Sqlite(path))
+            .establish()
+            .unwrap();
+        run_migrations(&mut conn).unwrap();
+        conn
+    }
+
+    #[test]
+    fn the_failed_signin_literal_names_the_kind_that_is_written() {
+        // `failed_signin()` spells the kind out for the partial indexes.
+        assert_eq!(Kind::AdminLoginFailed.as_str(), "admin_login_failed");
+    }
+
+    #[test]
+    fn purge_removes_the_oldest_events_in_batches_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = migrated(&dir);
+        for t in 0..10 {
+            record(&mut conn, &NewEvent::new(Kind::Login, 100 + t)).unwrap();
+        }
+        // Older than 107: seven events, taken three at a time.
+        assert_eq!(purge_before(&mut conn, 107, 3).unwrap(), 3);
+        assert_eq!(purge_before(&mut conn, 107, 3).unwrap(), 3);
+        assert_eq!(purge_before(&mut conn, 107, 3).unwrap(), 1);
+        assert_eq!(purge_before(&mut conn, 107, 3).unwrap(), 0);
+        let left: Vec<i64> = audit_events::table
+            .select(audit_events::created_at)
+            .order(audit_events::id)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(left, vec![107, 108, 109]);
+    }
+
+    #[test]
+    fn failed_signins_are_counted_per_name_and_per_address_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = migrated(&dir);
+        let failed = |actor: &str, ip: &str, at: i64| {
+            NewEvent::new(Kind::AdminLoginFailed, at)
+                .actor(actor)
+                .ip(Some(ip.into()))
+        };
+        record(&mut conn, &failed("admin", "10.0.0.1", 50)).unwrap();
+        record(&mut conn, &failed("admin", "10.0.0.2", 60)).unwrap();
+        record(&mut conn, &failed("ops", "10.0.0.1", 70)).unwrap();
+        // Other kinds with the same name and address do not count.
+        record(
+            &mut conn,
+            &NewEvent::new(Kind::AdminLogin, 80)
+                .actor("admin")
+                .ip(Some("10.0.0.1".into())),
+        )
+        .unwrap();
+        assert_eq!(failed_signins_by_actor(&mut conn, "admin", 0).unwrap(), 2);
+        assert_eq!(failed_signins_by_actor(&mut conn, "admin", 55).unwrap(), 1);
+        assert_eq!(failed_signins_by_ip(&mut conn, "10.0.0.1", 0).unwrap(), 2);
+        assert_eq!(
+            oldest_failed_signin(&mut conn, "ops", "10.0.0.2", 0).unwrap(),
+            Some(60)
+        );
+        assert_eq!(
+            oldest_failed_signin(&mut conn, "nobody", "10.9.9.9", 0).unwrap(),
+            None
+        );
+    }
 }

@@ -414,10 +414,11 @@ impl Db {
 
     /// A flow's writes, all or nothing, answered once committed. On SQLite,
     /// `f` runs on the writer thread in the next group commit and must not
-    /// begin transactions of its own (savepoints are fine).
+    /// begin transactions of its own (savepoints are fine); it may run twice
+    /// there, the first run rolled back (see `writer`).
     pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnMut(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         match &self.sqlite {

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::users;
+use super::schema::{apps, users};
 use super::{on_backend, AnyConnection};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -281,8 +281,10 @@ pub fn search_page(
     let mut ids: Vec<i64> = if before_id.is_none() {
         users::table
             .filter(
-                users::openid
-                    .eq(text)
+                // openid through the (appid, openid) key: the appids are few.
+                users::appid
+                    .eq_any(apps::table.select(apps::appid))
+                    .and(users::openid.eq(text))
                     .or(users::unionid.eq(text))
                     .or(users::pure_phone_number.eq(text))
                     .or(users::id.eq(text.parse::<i64>().unwrap_or(0))),

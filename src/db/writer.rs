@@ -6,9 +6,14 @@
 //! logins shares — the tail of every index — are written to the WAL once, not
 //! once per login.
 //!
-//! Each job runs inside its own savepoint, so a job that fails is rolled back
-//! alone; its caller hears the result only after the COMMIT, so an answered
-//! write is a committed one.
+//! Jobs run one after the other in the transaction, without savepoints: a
+//! savepoint per job costs two statements and makes SQLite flush the nickname
+//! search index (FTS5) per job instead of per commit. When a job fails or
+//! panics, the whole batch is rolled back and run again with a savepoint per
+//! job, so that the failing one is undone alone — jobs are therefore `FnMut`,
+//! run once or twice, and only the last run's result counts. Callers hear
+//! their result only after the COMMIT, so an answered write is a committed
+//! one.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
@@ -23,13 +28,45 @@ use crate::error::ApiError;
 /// Jobs committed together at most; bounds how long one commit holds the lock.
 const MAX_BATCH: usize = 256;
 
-/// What a job hands back: called with the batch's COMMIT outcome.
-type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// Given the connection, or why there is none this round (BEGIN failed).
-type Job = Box<dyn FnOnce(Result<&mut AnyConnection, &str>) -> Finish + Send>;
+/// A queued write: runs (once or twice, see the module comment), then hears
+/// how its batch ended.
+trait Job: Send {
+    /// Runs the write on `conn`; false when it failed.
+    fn run(&mut self, conn: &mut AnyConnection) -> bool;
+    /// The batch's COMMIT outcome: hands the last run's result to the caller.
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Pending<T, F> {
+    f: F,
+    result: Option<Result<T, ApiError>>,
+    reply: oneshot::Sender<Result<T, ApiError>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    F: FnMut(&mut AnyConnection) -> Result<T, ApiError> + Send,
+    T: Send,
+{
+    fn run(&mut self, conn: &mut AnyConnection) -> bool {
+        let result = (self.f)(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let result = match (committed, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(ApiError::internal("a database write never ran")),
+            (Err(e), _) => Err(ApiError::internal(format!("commit failed: {e}"))),
+        };
+        let _ = self.reply.send(result);
+    }
+}
 
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
     /// Dropped with the writer: tells the checkpointer to stop.
     _checkpoints: mpsc::Sender<()>,
 }
@@ -50,7 +87,7 @@ impl Writer {
         mut conn: AnyConnection,
         mut checkpoint_conn: AnyConnection,
     ) -> Result<Writer, String> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name("wxauth-sqlite-writer".into())
             .spawn(move || run(&mut conn, queue))
@@ -75,34 +112,28 @@ impl Writer {
     }
 
     /// Runs `f` in the next group commit and answers once it is committed.
-    /// `f`'s writes are undone when it returns an error.
+    /// `f`'s writes are undone when it returns an error. `f` may run twice
+    /// (when another job of its batch fails); only the second run counts.
     pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnMut(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = match conn {
-                Ok(conn) => in_savepoint(conn, f),
-                Err(why) => Err(ApiError::internal(format!("cannot begin a write: {why}"))),
-            };
-            Box::new(move |committed| {
-                let _ = tx.send(match committed {
-                    Ok(()) => result,
-                    Err(e) => Err(ApiError::internal(format!("commit failed: {e}"))),
-                });
-            })
-        });
+        let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(job)
+            .send(Box::new(Pending {
+                f,
+                result: None,
+                reply,
+            }))
             .map_err(|_| ApiError::internal("the database writer has stopped"))?;
-        rx.await
+        answer
+            .await
             .map_err(|_| ApiError::internal("a database write was abandoned"))?
     }
 }
 
-fn run(conn: &mut AnyConnection, queue: mpsc::Receiver<Job>) {
+fn run(conn: &mut AnyConnection, queue: mpsc::Receiver<Box<dyn Job>>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -115,48 +146,72 @@ fn run(conn: &mut AnyConnection, queue: mpsc::Receiver<Job>) {
     }
 }
 
-fn commit_batch(conn: &mut AnyConnection, batch: Vec<Job>) {
+/// Runs `job`: Ok(false) when it failed, Err when it panicked.
+fn run_caught(conn: &mut AnyConnection, job: &mut Box<dyn Job>) -> Result<bool, ()> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| job.run(conn))).map_err(|_| {
+        tracing::error!("a database write panicked");
+    })
+}
+
+fn commit_batch(conn: &mut AnyConnection, mut batch: Vec<Box<dyn Job>>) {
     if let Err(e) = conn.batch_execute("BEGIN IMMEDIATE") {
-        let why = e.to_string();
-        for job in batch {
-            job(Err(&why))(Err(why.clone()));
-        }
+        finish_all(batch, Err(e.to_string()));
         return;
     }
-    let mut finishers = Vec::with_capacity(batch.len());
-    for job in batch {
-        // A panicking job drops its reply channel (its caller gets an
-        // internal error); the others go on.
-        if let Ok(finish) = std::panic::catch_unwind(AssertUnwindSafe(|| job(Ok(&mut *conn)))) {
-            finishers.push(finish);
-        } else {
-            tracing::error!("a database write panicked");
-            let _ = conn.batch_execute("ROLLBACK TO job; RELEASE job");
+    // The usual case: every job succeeds, no savepoints.
+    let mut failed = None;
+    for (i, job) in batch.iter_mut().enumerate() {
+        if run_caught(conn, job) != Ok(true) {
+            failed = Some(i);
+            break;
         }
+    }
+    if failed.is_some() {
+        // Start over with a savepoint per job; a job that panicked is left
+        // out (it would panic again).
+        let restart = conn
+            .batch_execute("ROLLBACK")
+            .and_then(|()| conn.batch_execute("BEGIN IMMEDIATE"));
+        if let Err(e) = restart {
+            finish_all(batch, Err(e.to_string()));
+            return;
+        }
+        let mut kept = Vec::with_capacity(batch.len());
+        for mut job in batch {
+            if let Err(e) = conn.batch_execute("SAVEPOINT job") {
+                // Dropped unrun: its caller gets an internal error.
+                tracing::error!("cannot begin a write's savepoint: {e}");
+                continue;
+            }
+            let outcome = run_caught(conn, &mut job);
+            let end = if outcome == Ok(true) {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            if let Err(e) = conn.batch_execute(end) {
+                tracing::error!("cannot end a write's savepoint: {e}");
+            }
+            // A job that panicked is dropped: its caller gets an internal
+            // error.
+            if outcome.is_ok() {
+                kept.push(job);
+            }
+        }
+        batch = kept;
     }
     let outcome = conn.batch_execute("COMMIT").map_err(|e| {
         let _ = conn.batch_execute("ROLLBACK");
         tracing::error!("group commit failed: {e}");
         e.to_string()
     });
-    for finish in finishers {
-        finish(outcome.clone());
-    }
+    finish_all(batch, outcome);
 }
 
-fn in_savepoint<T>(
-    conn: &mut AnyConnection,
-    f: impl FnOnce(&mut AnyConnection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    conn.batch_execute("SAVEPOINT job")?;
-    let result = f(conn);
-    let end = if result.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
-    conn.batch_execute(end)?;
-    result
+fn finish_all(batch: Vec<Box<dyn Job>>, outcome: Result<(), String>) {
+    for job in batch {
+        job.finish(outcome.clone());
+    }
 }
 
 #[cfg(test)]
@@ -228,5 +283,58 @@ mod tests {
         assert!(matches!(results[7], Ok(Err(ApiError::Internal(_)))));
         // The writer goes on after all that.
         assert_eq!(writer.write(|_| Ok(1)).await.unwrap(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_run_again_after_a_failure_keeps_each_write_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.sqlite").display().to_string();
+        let mut setup = open(&path);
+        setup
+            .batch_execute("CREATE TABLE t (v INTEGER UNIQUE)")
+            .unwrap();
+        let writer = std::sync::Arc::new(Writer::start(open(&path), open(&path)).unwrap());
+        // Jobs that write then read back what they wrote: a first run rolled
+        // back must leave no trace in the second. The duplicate value fails
+        // (UNIQUE) after the first of the two has written it.
+        // A first job holds the writer so that the five queue up behind it
+        // and share the next batch.
+        let busy = {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer
+                    .write(|_| {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        Ok(0)
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let jobs = [1, 2, 3, 3, 4].map(|v| {
+            let (writer, runs) = (writer.clone(), runs.clone());
+            tokio::spawn(async move {
+                writer
+                    .write(move |conn| {
+                        runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        conn.batch_execute(&format!("INSERT INTO t VALUES ({v})"))?;
+                        Ok(v)
+                    })
+                    .await
+            })
+        });
+        let results = futures::future::join_all(jobs).await;
+        busy.await.unwrap().unwrap();
+        // Runs until the duplicate failed (the queue's order is the tasks'),
+        // then all five again.
+        let runs = runs.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((7..=10).contains(&runs), "the batch ran again: {runs} runs");
+        let ok: Vec<i64> = results
+            .iter()
+            .filter_map(|r| r.as_ref().unwrap().as_ref().ok().copied())
+            .collect();
+        assert_eq!(ok.len(), 4, "all but one of the two 3s: {results:?}");
+        assert_eq!(count(&path), 4, "each answered write is there once");
     }
 }

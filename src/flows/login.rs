@@ -40,14 +40,14 @@ pub enum Login {
 }
 
 pub async fn open(db: &Db, keys: Keys, login: NewLogin) -> Result<Login, ApiError> {
-    db.write(move |conn| open_in(conn, &keys, login, crate::timestamp::now()))
+    db.write(move |conn| open_in(conn, &keys, &login, crate::timestamp::now()))
         .await
 }
 
 fn open_in(
     conn: &mut AnyConnection,
     keys: &Keys,
-    login: NewLogin,
+    login: &NewLogin,
     now: i64,
 ) -> Result<Login, ApiError> {
     let (user, is_new) = users::upsert_for_login(
@@ -55,7 +55,7 @@ fn open_in(
         &login.appid,
         &login.openid,
         login.unionid.as_deref(),
-        login.profile,
+        login.profile.clone(),
         now,
     )?;
     if user.is_banned() {
@@ -63,7 +63,7 @@ fn open_in(
             conn,
             &NewEvent::new(Kind::LoginRefused, now)
                 .user(user.id)
-                .ip(login.ip)
+                .ip(login.ip.clone())
                 .detail("banned"),
         )?;
         return Ok(Login::Banned);
@@ -123,7 +123,7 @@ fn open_in(
         &NewEvent::new(Kind::Login, now)
             .user(user.id)
             .session(&session_id)
-            .ip(login.ip)
+            .ip(login.ip.clone())
             .detail(if is_new { "new_user" } else { "returning_user" }),
     )?;
     Ok(Login::Opened {

@@ -57,7 +57,7 @@ pub async fn logout(
                 &NewEvent::new(Kind::Logout, now)
                     .user(user_id)
                     .session(&session.id)
-                    .ip(ip)
+                    .ip(ip.clone())
                     .detail(match scope {
                         Scope::Local => "local",
                         Scope::Global => "global",

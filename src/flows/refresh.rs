@@ -31,7 +31,7 @@ pub struct Rotate {
 }
 
 pub async fn rotate(db: &Db, keys: Keys, request: Rotate) -> Result<Rotation, ApiError> {
-    db.write(move |conn| rotate_in(conn, &keys, request, crate::timestamp::now()))
+    db.write(move |conn| rotate_in(conn, &keys, &request, crate::timestamp::now()))
         .await
 }
 
@@ -40,14 +40,14 @@ pub async fn rotate(db: &Db, keys: Keys, request: Rotate) -> Result<Rotation, Ap
 fn rotate_in(
     conn: &mut AnyConnection,
     keys: &Keys,
-    request: Rotate,
+    request: &Rotate,
     now: i64,
 ) -> Result<Rotation, ApiError> {
     let Presented {
-        session_id,
+        ref session_id,
         generation,
     } = request.presented;
-    let (mut session, banned_at) = sessions::find_with_ban(conn, &session_id)?
+    let (mut session, banned_at) = sessions::find_with_ban(conn, session_id)?
         .ok_or_else(|| ApiError::Unauthorized("unknown refresh token".into()))?;
     if banned_at.is_some() {
         return Err(ApiError::UserBanned);
@@ -56,13 +56,13 @@ fn rotate_in(
         return Err(ApiError::SessionExpired(dead.message().into()));
     }
     if generation == session.refresh_gen {
-        if sessions::rotate_refresh(conn, &session_id, generation, now)? {
+        if sessions::rotate_refresh(conn, session_id, generation, now)? {
             audit::record(
                 conn,
                 &NewEvent::new(Kind::Refresh, now)
                     .user(session.user_id)
-                    .session(&session_id)
-                    .ip(request.ip),
+                    .session(session_id)
+                    .ip(request.ip.clone()),
             )?;
             return Ok(Rotation::Rotated(pair_of(
                 keys,
@@ -73,7 +73,7 @@ fn rotate_in(
         }
         // A racing request rotated it a moment ago (PostgreSQL: we waited for
         // its row lock): answer as a reuse of what it spent.
-        session = sessions::find(conn, &session_id)?
+        session = sessions::find(conn, session_id)?
             .ok_or_else(|| ApiError::SessionExpired("session has ended".into()))?;
     }
     if generation > session.refresh_gen {
@@ -85,13 +85,13 @@ fn rotate_in(
         let pair = pair_of(keys, &session, session.refresh_gen, rotated_at)?;
         return Ok(Rotation::Grace(pair));
     }
-    sessions::revoke(conn, &session_id, "refresh_reuse", now)?;
+    sessions::revoke(conn, session_id, "refresh_reuse", now)?;
     audit::record(
         conn,
         &NewEvent::new(Kind::RefreshReuse, now)
             .user(session.user_id)
-            .session(&session_id)
-            .ip(request.ip)
+            .session(session_id)
+            .ip(request.ip.clone())
             .detail("session_revoked"),
     )?;
     Ok(Rotation::Reused)
