@@ -17,6 +17,7 @@ pub mod admin_sessions;
 pub mod admins;
 pub mod apps;
 pub mod audit;
+pub mod first_login;
 pub mod schema;
 pub mod sessions;
 pub mod stats;
@@ -359,6 +360,27 @@ impl Db {
             Ok::<_, ApiError>(sessions::find_with_ban_async(&mut conn, &id).await?)
         };
         tokio::time::timeout(ASYNC_TIMEOUT, lookup)
+            .await
+            .map_err(|_| ApiError::Unavailable("the database did not answer in time".into()))?
+    }
+
+    /// PostgreSQL only: a new user's whole first login in one statement (see
+    /// `first_login`). Ok(None) when (appid, openid) already has a user —
+    /// nothing was written — and always on SQLite.
+    pub async fn first_login(
+        &self,
+        login: &first_login::FirstLogin<'_>,
+    ) -> Result<Option<i64>, ApiError> {
+        let Some(pool) = &self.pg_async else {
+            return Ok(None);
+        };
+        let insert = async {
+            let mut conn = pool.get().await.map_err(|e| {
+                ApiError::Unavailable(format!("cannot get a database connection: {e}"))
+            })?;
+            Ok::<_, ApiError>(first_login::insert(&mut conn, login).await?)
+        };
+        tokio::time::timeout(ASYNC_TIMEOUT, insert)
             .await
             .map_err(|_| ApiError::Unavailable("the database did not answer in time".into()))?
     }

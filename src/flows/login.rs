@@ -4,6 +4,7 @@
 use super::Keys;
 use crate::auth::pair::{PairFacts, TokenPair};
 use crate::db::audit::{self, Kind, NewEvent};
+use crate::db::first_login::FirstLogin;
 use crate::db::users::{self, ProfileChanges};
 use crate::db::{sessions, AnyConnection, Db};
 use crate::error::ApiError;
@@ -40,9 +41,52 @@ pub enum Login {
 }
 
 pub async fn open(db: &Db, keys: Keys, login: NewLogin) -> Result<Login, ApiError> {
-    db.write(move |conn| open_in(conn, &keys, &login, crate::timestamp::now()))
+    let now = crate::timestamp::now();
+    // PostgreSQL: a user seen for the first time in one statement; a known
+    // one (or SQLite) takes the general flow below.
+    let session_id = sessions::new_id();
+    let first = FirstLogin {
+        appid: &login.appid,
+        openid: &login.openid,
+        unionid: login.unionid.as_deref(),
+        profile: &login.profile,
+        session_id: &session_id,
+        session_key_sealed: &login.session_key_sealed,
+        now,
+        expires_at: now + login.session_ttl,
+        ip: login.ip.as_deref(),
+        user_agent: login.user_agent.as_deref(),
+        cookie_hash: login.cookie_hash.as_deref(),
+        audit_kind: Kind::Login.as_str(),
+        audit_detail: NEW_USER,
+    };
+    if let Some(user_id) = db.first_login(&first).await? {
+        let pair = TokenPair::mint(
+            &keys.access,
+            &keys.refresh,
+            PairFacts {
+                user_id,
+                session_id: &session_id,
+                appid: &login.appid,
+                generation: 0,
+                issued_at: now,
+                is_new_user: true,
+            },
+        )?;
+        return Ok(Login::Opened {
+            pair,
+            session_id,
+            user_id,
+            is_new: true,
+        });
+    }
+    db.write(move |conn| open_in(conn, &keys, &login, now))
         .await
 }
+
+/// The login audit event's detail for a new user, and for a known one.
+const NEW_USER: &str = "new_user";
+const RETURNING_USER: &str = "returning_user";
 
 fn open_in(
     conn: &mut AnyConnection,
@@ -124,7 +168,7 @@ fn open_in(
             .user(user.id)
             .session(&session_id)
             .ip(login.ip.clone())
-            .detail(if is_new { "new_user" } else { "returning_user" }),
+            .detail(if is_new { NEW_USER } else { RETURNING_USER }),
     )?;
     Ok(Login::Opened {
         pair,

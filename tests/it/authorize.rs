@@ -16,7 +16,101 @@ both_backends!(
     bad_input_is_refused_and_changes_nothing,
     authorize_is_rate_limited_per_ip,
     a_refused_login_of_a_banned_user_changes_nothing,
+    a_first_login_stores_the_user_the_session_and_its_event,
 );
+
+/// A new user's login is one statement on PostgreSQL and the general flow on
+/// SQLite: both store the same rows.
+async fn a_first_login_stores_the_user_the_session_and_its_event(backend: Backend) {
+    use diesel::prelude::*;
+    use wxauth::db::schema::{audit_events, sessions, users};
+    let app = spawn_app(backend).await;
+    let first = app
+        .post(
+            "authorize",
+            json!({ "code": "fresh", "nickName": "Fresh", "gender": 2, "city": "Hangzhou" }),
+        )
+        .await;
+    first.expect(0, 200);
+    assert_eq!(first.data()["is_new_user"], true);
+    let again = app.login("fresh").await;
+    assert_eq!(again.data()["is_new_user"], false);
+    let mut conn = app.db.conn();
+    let user: (
+        String,
+        Option<String>,
+        Option<i32>,
+        Option<String>,
+        i64,
+        Option<i64>,
+    ) = users::table
+        .find(first.user_id())
+        .select((
+            users::openid,
+            users::nickname,
+            users::gender,
+            users::city,
+            users::created_at,
+            users::last_login_at,
+        ))
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(user.0, wxauth::wechat::mock::openid_for(APP_ID, "fresh"));
+    assert_eq!(user.1.as_deref(), Some("Fresh"));
+    assert_eq!(user.2, Some(2));
+    assert_eq!(user.3.as_deref(), Some("Hangzhou"));
+    assert!(user.5 >= Some(user.4));
+    /// user, appid, created, last seen, expires, ip, refresh generation
+    type SessionRow = (i64, String, i64, i64, i64, Option<String>, i64);
+    let stored: Vec<SessionRow> = sessions::table
+        .order(sessions::created_at)
+        .select((
+            sessions::user_id,
+            sessions::appid,
+            sessions::created_at,
+            sessions::last_seen_at,
+            sessions::expires_at,
+            sessions::ip,
+            sessions::refresh_gen,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    for s in &stored {
+        assert_eq!(s.0, first.user_id());
+        assert_eq!(s.1, APP_ID);
+        assert_eq!(s.2, s.3, "last seen at the start");
+        assert!(s.4 > s.2, "expires after it starts");
+        assert_eq!(s.5.as_deref(), Some("127.0.0.1"));
+        assert_eq!(s.6, 0);
+    }
+    let events: Vec<(String, Option<i64>, Option<String>)> = audit_events::table
+        .order(audit_events::id)
+        .select((
+            audit_events::kind,
+            audit_events::user_id,
+            audit_events::detail,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![
+            (
+                "login".into(),
+                Some(first.user_id()),
+                Some("new_user".into())
+            ),
+            (
+                "login".into(),
+                Some(first.user_id()),
+                Some("returning_user".into())
+            ),
+        ]
+    );
+    // The token of the first login works and names its session.
+    assert!(app.is_authorized(&first.token()).await);
+}
 
 async fn a_refused_login_of_a_banned_user_changes_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
