@@ -278,22 +278,27 @@ pub fn search_page(
             searched_down_to: None,
         });
     };
-    let mut ids: Vec<i64> = if before_id.is_none() {
-        users::table
-            .filter(
-                // openid through the (appid, openid) key: the appids are few.
-                users::appid
-                    .eq_any(apps::table.select(apps::appid))
-                    .and(users::openid.eq(text))
-                    .or(users::unionid.eq(text))
-                    .or(users::pure_phone_number.eq(text))
-                    .or(users::id.eq(text.parse::<i64>().unwrap_or(0))),
-            )
+    let mut ids: Vec<i64> = Vec::new();
+    if before_id.is_none() {
+        // openid through the (appid, openid) key, the appids being few; a
+        // query of its own, since inside the OR below PostgreSQL would scan.
+        ids = users::table
+            .filter(users::appid.eq_any(apps::table.select(apps::appid)))
+            .filter(users::openid.eq(text))
             .select(users::id)
-            .load(conn)?
-    } else {
-        Vec::new()
-    };
+            .load(conn)?;
+        ids.extend(
+            users::table
+                .filter(
+                    users::unionid
+                        .eq(text)
+                        .or(users::pure_phone_number.eq(text))
+                        .or(users::id.eq(text.parse::<i64>().unwrap_or(0))),
+                )
+                .select(users::id)
+                .load::<i64>(conn)?,
+        );
+    }
     let nicknames = nickname_matches(conn, text, before, limit)?;
     ids.extend(nicknames.ids);
     ids.sort_unstable_by(|a, b| b.cmp(a));
