@@ -25,7 +25,23 @@ pub fn figment() -> Figment {
             })
         })
         .global();
-    rocket::Config::figment().merge(nested)
+    let figment = rocket::Config::figment().merge(nested);
+    // Rocket's own default takes the client's address from `X-Real-IP`,
+    // which any client can send: forged addresses would get fresh rate-limit
+    // buckets, dodge the sign-in lockout and land in sessions and the audit
+    // log. Unless a configuration file or the environment names a header
+    // (behind a proxy that sets it), the address is the socket's.
+    let from_rocket_default = figment
+        .find_metadata("ip_header")
+        .is_none_or(|m| m.name == "rocket::Config::default()");
+    if from_rocket_default {
+        figment.merge(rocket::figment::providers::Serialized::global(
+            "ip_header",
+            false,
+        ))
+    } else {
+        figment
+    }
 }
 
 /// A string that never shows itself in `Debug` output or logs.

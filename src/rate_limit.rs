@@ -1,34 +1,80 @@
-//! Per-client-IP token buckets for the calls that reach WeChat or mint tokens
-//! (`authorize`, `refresh`). Kept in memory per instance.
+//! Per-client-address rate limits for the calls that reach WeChat or mint
+//! tokens (`authorize`, `refresh`). Kept in memory per instance.
+//!
+//! Each address has a GCRA bucket: one number, the time at which its bucket
+//! will be full again. An IPv6 client counts per /64 (one subscriber's
+//! network, which hands its devices any address in it), an IPv4-mapped IPv6
+//! address as its IPv4 address. However many addresses appear, the table
+//! stays bounded: buckets that are full again are dropped (they hold nothing
+//! a new one would not), and when the table is full of live ones — a flood
+//! from more addresses than `MAX_BUCKETS` within one refill — addresses not
+//! in it share one overflow bucket, so the flood neither grows memory nor
+//! escapes the limit, and clients already known keep their own buckets.
 
-use std::net::IpAddr;
-use std::num::NonZeroU32;
-
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::error::ApiError;
 
+/// Buckets kept at most per limiter (a bucket is a few dozen bytes).
+const MAX_BUCKETS: usize = 100_000;
+/// The table is split so that concurrent requests rarely wait for each other.
+const SHARDS: usize = 16;
+/// Where addresses go when the table is full: no client has this address.
+const OVERFLOW: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+
 pub struct IpLimiter {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    limit: Option<Limit>,
 }
+
+struct Limit {
+    /// Time between two requests at the sustained rate, in nanoseconds.
+    interval: u64,
+    /// How far ahead of now a bucket's full-again time may run: the burst.
+    tolerance: u64,
+    started: Instant,
+    hasher: RandomState,
+    shards: Vec<Mutex<Shard>>,
+}
+
+#[derive(Default)]
+struct Shard {
+    /// Address → when its bucket is full again (ns since `started`).
+    buckets: HashMap<IpAddr, u64>,
+    /// When full buckets were last dropped because the shard was full: at
+    /// most once a second, so a flood does not scan the shard per request.
+    swept_at: Option<u64>,
+}
+
+const SWEEP_EVERY: u64 = 1_000_000_000;
 
 impl IpLimiter {
     /// `per_minute` = 0 turns the limit off. The bucket holds a minute's worth,
     /// so a burst from many users behind one NAT is not refused.
     pub fn per_minute(per_minute: u32) -> Self {
-        IpLimiter {
-            limiter: NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
-        }
+        let limit = (per_minute > 0).then(|| {
+            let interval = 60_000_000_000 / u64::from(per_minute);
+            Limit {
+                interval,
+                tolerance: interval * u64::from(per_minute),
+                started: Instant::now(),
+                hasher: RandomState::new(),
+                shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            }
+        });
+        IpLimiter { limit }
     }
 
     pub fn check(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        let Some(limiter) = &self.limiter else {
+        let Some(limit) = &self.limit else {
             return Ok(());
         };
-        let ip = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        limiter.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let now = limit.now();
+        limit.check_at(bucket_of(ip), now).map_err(|wait| {
+            let wait = Duration::from_nanos(wait);
             ApiError::TooManyRequests {
                 retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
             }
@@ -37,10 +83,75 @@ impl IpLimiter {
 
     /// Drops the buckets of clients that have been quiet long enough to be full.
     pub fn forget_idle(&self) {
-        if let Some(limiter) = &self.limiter {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+        if let Some(limit) = &self.limit {
+            limit.forget_idle_at(limit.now());
         }
+    }
+
+    /// How many buckets are kept.
+    #[cfg(test)]
+    fn buckets(&self) -> usize {
+        self.limit
+            .as_ref()
+            .map_or(0, |l| l.shards.iter().map(|s| lock(s).buckets.len()).sum())
+    }
+}
+
+impl Limit {
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    fn forget_idle_at(&self, now: u64) {
+        for shard in &self.shards {
+            let mut shard = lock(shard);
+            shard.buckets.retain(|_, full_at| *full_at > now);
+            shard.buckets.shrink_to_fit();
+        }
+    }
+
+    /// Ok, or the nanoseconds to wait.
+    fn check_at(&self, key: IpAddr, now: u64) -> Result<(), u64> {
+        let per_shard = MAX_BUCKETS / SHARDS;
+        let mut shard = lock(&self.shards[self.hasher.hash_one(key) as usize % SHARDS]);
+        let mut key = key;
+        if shard.buckets.len() >= per_shard && !shard.buckets.contains_key(&key) {
+            if shard.swept_at.is_none_or(|at| now >= at + SWEEP_EVERY) {
+                shard.buckets.retain(|_, full_at| *full_at > now);
+                shard.swept_at = Some(now);
+            }
+            if shard.buckets.len() >= per_shard {
+                drop(shard);
+                shard = lock(&self.shards[self.hasher.hash_one(OVERFLOW) as usize % SHARDS]);
+                key = OVERFLOW;
+            }
+        }
+        let full_at = shard.buckets.get(&key).copied().unwrap_or(now).max(now) + self.interval;
+        if full_at - now > self.tolerance {
+            return Err(full_at - now - self.tolerance);
+        }
+        shard.buckets.insert(key, full_at);
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a bucket half written.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The bucket an address counts in: IPv4 as is, IPv6 per /64.
+fn bucket_of(ip: Option<IpAddr>) -> IpAddr {
+    match ip {
+        None => IpAddr::from([0, 0, 0, 0]),
+        Some(IpAddr::V4(v4)) => IpAddr::V4(v4),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -52,6 +163,12 @@ pub struct RateLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn limit(per_minute: u32) -> Limit {
+        IpLimiter::per_minute(per_minute).limit.unwrap()
+    }
 
     #[test]
     fn limit_refuses_past_the_quota_with_a_retry_after() {
@@ -70,10 +187,75 @@ mod tests {
     }
 
     #[test]
+    fn the_bucket_refills_at_the_sustained_rate() {
+        let l = limit(60); // one a second, a burst of 60
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        for _ in 0..60 {
+            assert!(l.check_at(ip, 0).is_ok());
+        }
+        assert_eq!(l.check_at(ip, 0), Err(SECOND));
+        assert_eq!(l.check_at(ip, SECOND / 2), Err(SECOND / 2));
+        assert!(l.check_at(ip, SECOND).is_ok());
+        assert!(l.check_at(ip, SECOND).is_err());
+    }
+
+    #[test]
     fn zero_turns_the_limit_off() {
         let limiter = IpLimiter::per_minute(0);
         for _ in 0..1000 {
             assert!(limiter.check(None).is_ok());
         }
+        assert_eq!(limiter.buckets(), 0);
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let l = limit(1);
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let other_net: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(l.check_at(bucket_of(Some(a)), 0).is_ok());
+        assert!(
+            l.check_at(bucket_of(Some(b)), 0).is_err(),
+            "same /64, same bucket"
+        );
+        assert!(l.check_at(bucket_of(Some(other_net)), 0).is_ok());
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert!(l.check_at(bucket_of(Some(v4)), 0).is_ok());
+        assert!(l.check_at(bucket_of(Some(mapped)), 0).is_err());
+    }
+
+    #[test]
+    fn a_flood_of_addresses_stays_bounded_and_limited() {
+        let limiter = IpLimiter::per_minute(2);
+        let l = limiter.limit.as_ref().unwrap();
+        let known = IpAddr::from([10, 9, 9, 9]);
+        assert!(l.check_at(known, 0).is_ok());
+        // Four times the table's size in fresh addresses within one refill.
+        let mut admitted = 0;
+        for i in 0..(4 * MAX_BUCKETS) as u32 {
+            let ip = IpAddr::from((0x0b00_0000 + i).to_be_bytes());
+            if l.check_at(ip, 0).is_ok() {
+                admitted += 1;
+            }
+        }
+        assert!(
+            limiter.buckets() <= MAX_BUCKETS + 1,
+            "{} buckets",
+            limiter.buckets()
+        );
+        // Once full, the rest shared one bucket of two.
+        assert!(admitted <= MAX_BUCKETS + 2, "{admitted} admitted");
+        // The client known before the flood still has its own bucket.
+        assert!(l.check_at(known, 0).is_ok());
+        // A minute later the flood's buckets are full again: a newcomer's
+        // shard drops them and the newcomer gets a bucket of its own.
+        let before = limiter.buckets();
+        assert!(l.check_at(IpAddr::from([10, 8, 8, 8]), 61 * SECOND).is_ok());
+        assert!(limiter.buckets() < before - MAX_BUCKETS / SHARDS / 2);
+        // The purge drops every full bucket.
+        l.forget_idle_at(120 * SECOND);
+        assert_eq!(limiter.buckets(), 0);
     }
 }

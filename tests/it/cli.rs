@@ -107,8 +107,19 @@ fn start_server_logging(
     dir: &std::path::Path,
     filter: &str,
 ) -> (std::process::Child, String, Vec<String>, LogLines) {
+    start_server_with(db_path, dir, filter, &[])
+}
+
+/// Like `start_server_logging`, with more environment variables.
+fn start_server_with(
+    db_path: &str,
+    dir: &std::path::Path,
+    filter: &str,
+    envs: &[(&str, &str)],
+) -> (std::process::Child, String, Vec<String>, LogLines) {
     use std::io::{BufRead, BufReader};
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxauth"));
+    cmd.envs(envs.iter().copied());
     cmd.current_dir(dir)
         .env("ROCKET_CONFIG", dir.join("absent.toml"))
         .env("ROCKET_PROFILE", "debug")
@@ -143,6 +154,47 @@ fn start_server_logging(
         }
     });
     (child, url, before, kept)
+}
+
+/// The address a login from `X-Real-IP: 203.0.113.9` is stored with, by a
+/// server started with `envs` and a configuration file that does not exist.
+async fn address_stored_for_a_forged_header(envs: &[(&str, &str)]) -> String {
+    use diesel::prelude::*;
+    use wxauth::db::schema::sessions;
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("wxauth.sqlite").display().to_string();
+    let (mut server, url, _, _) = start_server_with(&db_path, dir.path(), "info", envs);
+    let reply = read(
+        reqwest::Client::new()
+            .post(format!("{url}/api/v1.0/auth/authorize"))
+            .header("X-Real-IP", "203.0.113.9")
+            .json(&serde_json::json!({ "code": "forged" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    reply.expect(0, 200);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let mut conn = diesel::SqliteConnection::establish(&db_path).unwrap();
+    sessions::table
+        .select(sessions::ip)
+        .get_result::<Option<String>>(&mut conn)
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_address_header_is_trusted_only_when_configured() {
+    // ROCKET_CONFIG names a file without `ip_header`: Rocket's own default
+    // would trust X-Real-IP; wxauth does not.
+    assert_eq!(address_stored_for_a_forged_header(&[]).await, "127.0.0.1");
+    // Behind a proxy the operator names the header.
+    assert_eq!(
+        address_stored_for_a_forged_header(&[("ROCKET_IP_HEADER", "X-Real-IP")]).await,
+        "203.0.113.9"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
