@@ -312,9 +312,9 @@ impl Db {
             .build(manager.clone())
             .map_err(|e| format!("cannot open the database: {e}"))?;
         let sqlite = if sqlite {
-            // The migrating connection becomes the writer. Each job of a group
-            // commit runs in a savepoint, whose undo pages go to a statement
-            // journal: in memory, not a temp file written per page. The WAL
+            // The migrating connection becomes the writer. Statement journals
+            // (a statement's undo pages; and a job's savepoint when a batch is
+            // run again) stay in memory, not a temp file written per page. The WAL
             // may reach 32 MB (not SQLite's 4 MB) before the writer restarts
             // it; the checkpointer copies frames back meanwhile (see `writer`).
             first
