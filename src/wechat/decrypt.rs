@@ -21,10 +21,11 @@ pub enum DecryptError {
     Iv,
     #[error("the session's session_key is unusable")]
     SessionKey,
-    #[error("decryption failed: wrong session_key or iv, or tampered data (bad PKCS#7 padding)")]
-    Padding,
-    #[error("the decrypted data is not a JSON object")]
-    NotJson,
+    /// Bad padding and a plaintext that is not a JSON object are one error
+    /// with one message: told apart, they would let a client that tampers
+    /// with ciphertext learn the plaintext block by block (a padding oracle).
+    #[error("decryption failed: wrong session_key or iv, tampered data, or not a JSON object")]
+    Undecryptable,
     #[error("watermark.appid does not match this session's app")]
     Watermark,
     #[error("signature does not match sha1(rawData + session_key)")]
@@ -56,11 +57,11 @@ pub fn decrypt(
     }
     let plain = Aes128CbcDec::new(&key.into(), &iv.into())
         .decrypt_padded_vec_mut::<Pkcs7>(&data)
-        .map_err(|_| DecryptError::Padding)?;
+        .map_err(|_| DecryptError::Undecryptable)?;
     let value: serde_json::Value =
-        serde_json::from_slice(&plain).map_err(|_| DecryptError::NotJson)?;
+        serde_json::from_slice(&plain).map_err(|_| DecryptError::Undecryptable)?;
     let serde_json::Value::Object(object) = value else {
-        return Err(DecryptError::NotJson);
+        return Err(DecryptError::Undecryptable);
     };
     let watermark = object
         .get("watermark")
@@ -139,7 +140,7 @@ mod tests {
         let other_key = STANDARD.encode([7u8; 16]);
         assert_eq!(
             decrypt(&other_key, DATA, IV, APPID).unwrap_err(),
-            DecryptError::Padding
+            DecryptError::Undecryptable
         );
     }
 

@@ -276,7 +276,7 @@ async fn decryption_opens_data_sealed_with_the_session_key(backend: Backend) {
     bytes[at] ^= 0x5a;
     refused(
         json!({ "encryptedData": STANDARD.encode(&bytes), "iv": iv_b64 }),
-        "padding",
+        "decryption failed",
     )
     .await;
     // Wrong padding: a whole block whose last byte is 0.
@@ -288,9 +288,29 @@ async fn decryption_opens_data_sealed_with_the_session_key(backend: Backend) {
     let bad_padding = openssl_encrypt(&key, &iv, &unpadded, true);
     refused(
         json!({ "encryptedData": bad_padding, "iv": iv_b64 }),
-        "padding",
+        "decryption failed",
     )
     .await;
+    // Bad padding, a plaintext that is not JSON and JSON that is not an
+    // object all answer the same message: the endpoint is no padding oracle.
+    let message_of = |body: Value| {
+        let app = &app;
+        let token = s.token();
+        async move {
+            let reply = app.post_with_token("decrypt", &token, body).await;
+            reply.expect(-501, 400);
+            reply.body["message"].as_str().unwrap().to_string()
+        }
+    };
+    let padding_message = message_of(json!({ "encryptedData": bad_padding, "iv": iv_b64 })).await;
+    for plaintext in [&b"not json at all"[..], b"[1, 2, 3]", b"\xff\xfe"] {
+        let sealed = openssl_encrypt(&key, &iv, plaintext, false);
+        assert_eq!(
+            message_of(json!({ "encryptedData": sealed, "iv": iv_b64 })).await,
+            padding_message,
+            "{plaintext:?}"
+        );
+    }
     // Another app's watermark.
     let foreign =
         json!({ "nickName": "X", "watermark": { "timestamp": 1, "appid": "wxsomeoneelse" } });
