@@ -58,6 +58,16 @@ impl Secret {
     }
 }
 
+/// A key's raw bytes, which never show themselves in `Debug` output either.
+#[derive(Clone)]
+pub struct KeyBytes(pub [u8; 32]);
+
+impl fmt::Debug for KeyBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyBytes(***)")
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
@@ -202,7 +212,7 @@ pub struct AppConfig {
     pub jwt_secret: Secret,
     pub jwt_issuer: String,
     /// AES-256-GCM key for session keys (and other sealed values) at rest.
-    pub session_key_secret: [u8; 32],
+    pub session_key_secret: KeyBytes,
     pub access_token_ttl: i64,
     pub session_ttl: i64,
     pub session_idle_timeout: i64,
@@ -330,7 +340,7 @@ impl AppConfig {
             database_pool_size: raw.database_pool_size,
             jwt_secret,
             jwt_issuer: raw.jwt_issuer,
-            session_key_secret,
+            session_key_secret: KeyBytes(session_key_secret),
             access_token_ttl: raw.access_token_ttl,
             session_ttl: raw.session_ttl,
             session_idle_timeout: raw.session_idle_timeout,
@@ -358,4 +368,37 @@ fn decode_key(encoded: &str) -> Result<[u8; 32], ConfigError> {
     bytes.try_into().map_err(|_| {
         ConfigError("session_key_secret must be the base64 of exactly 32 bytes".into())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rocket::figment::Figment;
+
+    use super::AppConfig;
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        // The key is the base64 of the bytes 0..32; the app secret is plain.
+        let figment = Figment::from(rocket::Config::default())
+            .merge(("jwt_secret", "jwt-secret-that-must-never-be-printed-0123"))
+            .merge((
+                "session_key_secret",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ))
+            .merge((
+                "wechat.apps",
+                serde_json::json!([{ "appid": "wx1", "secret": "app-secret-never-printed" }]),
+            ));
+        let config = AppConfig::from_figment(&figment).unwrap();
+        let shown = format!("{config:?}");
+        assert!(shown.contains("wx1"), "the rest is shown: {shown}");
+        for hidden in [
+            "jwt-secret-that-must-never-be-printed",
+            "app-secret-never-printed",
+            "AAECAwQF",
+            "0, 1, 2, 3",
+        ] {
+            assert!(!shown.contains(hidden), "{hidden} in {shown}");
+        }
+    }
 }

@@ -46,6 +46,10 @@ pub struct Sealer {
 #[error("sealed value cannot be opened")]
 pub struct OpenError;
 
+#[derive(Debug, thiserror::Error)]
+#[error("a value could not be sealed")]
+pub struct SealError;
+
 impl Sealer {
     pub fn new(key: &[u8; 32]) -> Self {
         Sealer {
@@ -53,21 +57,22 @@ impl Sealer {
         }
     }
 
-    /// `base64(nonce || ciphertext || tag)`.
-    pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> String {
+    /// `base64(nonce || ciphertext || tag)`. AES-GCM refuses only inputs
+    /// beyond its 64 GiB limit; such a refusal is an error, never an empty
+    /// "sealed" value stored in place of the secret.
+    pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Result<String, SealError> {
         let nonce = random_bytes::<12>();
         let payload = Payload {
             msg: plaintext,
             aad: purpose.as_bytes(),
         };
-        // Encryption with a valid key and in-memory buffers cannot fail.
         let ciphertext = self
             .cipher
             .encrypt(Nonce::from_slice(&nonce), payload)
-            .unwrap_or_default();
+            .map_err(|_| SealError)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ciphertext);
-        STANDARD.encode(out)
+        Ok(STANDARD.encode(out))
     }
 
     pub fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>, OpenError> {
@@ -93,7 +98,7 @@ mod tests {
     #[test]
     fn sealed_values_open_only_with_the_same_key_and_purpose() {
         let sealer = Sealer::new(&[7u8; 32]);
-        let sealed = sealer.seal("session_key", b"secret");
+        let sealed = sealer.seal("session_key", b"secret").unwrap();
         assert_eq!(sealer.open("session_key", &sealed).unwrap(), b"secret");
         assert!(sealer.open("refresh_pair", &sealed).is_err());
         assert!(Sealer::new(&[8u8; 32])
@@ -105,7 +110,7 @@ mod tests {
     #[test]
     fn tampered_sealed_values_are_refused() {
         let sealer = Sealer::new(&[7u8; 32]);
-        let sealed = sealer.seal("p", b"secret");
+        let sealed = sealer.seal("p", b"secret").unwrap();
         let mut bytes = STANDARD.decode(&sealed).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;

@@ -119,6 +119,12 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+impl From<crate::crypto::SealError> for ApiError {
+    fn from(e: crate::crypto::SealError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
 impl From<r2d2::Error> for ApiError {
     fn from(e: r2d2::Error) -> Self {
         ApiError::Unavailable(e.to_string())

@@ -110,11 +110,11 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
             &config.jwt_issuer,
             config.access_token_ttl,
         )),
-        refresh: Arc::new(RefreshTokens::new(&config.session_key_secret)),
+        refresh: Arc::new(RefreshTokens::new(&config.session_key_secret.0)),
     };
     let state = AppState {
         keys,
-        sealer: Sealer::new(&config.session_key_secret),
+        sealer: Sealer::new(&config.session_key_secret.0),
         wechat,
         exchanges: CodeExchanges::default(),
         limits,

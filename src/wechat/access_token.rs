@@ -86,7 +86,7 @@ impl AccessTokens<'_> {
         let appid = app.appid.clone();
         match fetched {
             Ok((token, expires_in)) => {
-                let sealed = self.sealer.seal(PURPOSE, token.as_bytes());
+                let sealed = self.sealer.seal(PURPOSE, token.as_bytes())?;
                 let stored = sealed.clone();
                 self.db
                     .run(move |conn| {

@@ -274,7 +274,11 @@ where
     }
 }
 
-async fn read_body(response: reqwest::Response) -> Result<(u16, Vec<u8>), Attempt> {
+/// WeChat's answers are a few hundred bytes; more than this is not WeChat
+/// (a captive portal, a misrouted proxy) and is not read into memory.
+const MAX_BODY: usize = 64 * 1024;
+
+async fn read_body(mut response: reqwest::Response) -> Result<(u16, Vec<u8>), Attempt> {
     let status = response.status();
     if status.is_server_error() {
         return Err(Failed(ApiError::WechatUnavailable(format!(
@@ -282,11 +286,30 @@ async fn read_body(response: reqwest::Response) -> Result<(u16, Vec<u8>), Attemp
             status.as_u16()
         ))));
     }
-    let bytes = response
-        .bytes()
+    let too_long = || {
+        Failed(ApiError::Wechat(format!(
+            "WeChat answered more than {} KiB",
+            MAX_BODY / 1024
+        )))
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| Failed(transport_error(&e)))?;
-    Ok((status.as_u16(), bytes.to_vec()))
+        .map_err(|e| Failed(transport_error(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status.as_u16(), body))
 }
 
 /// WeChat's JSON, whatever the Content-Type says.

@@ -17,6 +17,7 @@
 //! | `busyonce`  | errcode -1 the first time, then success        |
 //! | `slow`      | success, after 30 s (beyond any sane time-out) |
 //! | `garbage`   | HTTP 200 with a body that is not JSON          |
+//! | `huge`      | success, padded to 100 KiB                     |
 //! | `http500`   | HTTP 500                                       |
 //! | `unknown`   | errcode 40999 (an error wxauth has no name for) |
 //! | `nounion…`  | success without a unionid                      |
@@ -146,6 +147,9 @@ async fn jscode2session(
     });
     if !code.starts_with("nounion") {
         body["unionid"] = json!(unionid_for(code));
+    }
+    if kind == "huge" {
+        body["padding"] = json!("x".repeat(100 * 1024));
     }
     wechat_json(body)
 }

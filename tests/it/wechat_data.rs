@@ -107,7 +107,9 @@ fn cache_stale_token(db: &TestDb) {
         .unwrap()
         .try_into()
         .unwrap();
-    let sealed = wxauth::crypto::Sealer::new(&key).seal("wechat_access_token", b"stale-token");
+    let sealed = wxauth::crypto::Sealer::new(&key)
+        .seal("wechat_access_token", b"stale-token")
+        .unwrap();
     let now = wxauth::timestamp::now();
     let mut conn = db.conn();
     diesel::insert_into(t::table)

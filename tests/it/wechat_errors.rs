@@ -18,6 +18,10 @@ async fn wechat_errcodes_map_to_result_codes() {
     authorize(&app, "ratelimit").await.expect(-602, 429);
     authorize(&app, "blocked").await.expect(-603, 403);
     authorize(&app, "garbage").await.expect(-600, 502);
+    // An answer beyond 64 KiB is not read (WeChat's are a few hundred bytes).
+    let huge = authorize(&app, "huge").await;
+    huge.expect(-600, 502);
+    assert!(huge.body["message"].as_str().unwrap().contains("64 KiB"));
     authorize(&app, "unknown").await.expect(-600, 502);
     authorize(&app, "http500").await.expect(-604, 503);
     assert_eq!(app.db.count("users"), 0);

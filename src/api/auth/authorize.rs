@@ -79,7 +79,7 @@ pub async fn authorize(
         profile,
         session_key_sealed: state
             .sealer
-            .seal(crate::SESSION_KEY_PURPOSE, wx.session_key.as_bytes()),
+            .seal(crate::SESSION_KEY_PURPOSE, wx.session_key.as_bytes())?,
         session_ttl: state.config.session_ttl,
         ip: client.ip,
         user_agent: client.user_agent,
