@@ -42,8 +42,9 @@ pub enum Login {
 
 pub async fn open(db: &Db, keys: Keys, login: NewLogin) -> Result<Login, ApiError> {
     let now = crate::timestamp::now();
-    // PostgreSQL: a user seen for the first time in one statement; a known
-    // one (or SQLite) takes the general flow below.
+    // The new session's id, whichever path opens it. PostgreSQL: a user seen
+    // for the first time in one statement; a known one (or SQLite) takes the
+    // general flow below.
     let session_id = sessions::new_id();
     let first = FirstLogin {
         appid: &login.appid,
@@ -80,7 +81,7 @@ pub async fn open(db: &Db, keys: Keys, login: NewLogin) -> Result<Login, ApiErro
             is_new: true,
         });
     }
-    db.write(move |conn| open_in(conn, &keys, &login, now))
+    db.write(move |conn| open_in(conn, &keys, &login, &session_id, now))
         .await
 }
 
@@ -92,6 +93,7 @@ fn open_in(
     conn: &mut AnyConnection,
     keys: &Keys,
     login: &NewLogin,
+    session_id: &str,
     now: i64,
 ) -> Result<Login, ApiError> {
     let (user, is_new) = users::upsert_for_login(
@@ -134,11 +136,10 @@ fn open_in(
             }
         }
     }
-    let session_id = sessions::new_id();
     sessions::insert(
         conn,
         &sessions::NewSession {
-            id: &session_id,
+            id: session_id,
             user_id: user.id,
             appid: &login.appid,
             session_key_sealed: &login.session_key_sealed,
@@ -155,7 +156,7 @@ fn open_in(
         &keys.refresh,
         PairFacts {
             user_id: user.id,
-            session_id: &session_id,
+            session_id,
             appid: &login.appid,
             generation: 0,
             issued_at: now,
@@ -166,13 +167,13 @@ fn open_in(
         conn,
         &NewEvent::new(Kind::Login, now)
             .user(user.id)
-            .session(&session_id)
+            .session(session_id)
             .ip(login.ip.clone())
             .detail(if is_new { NEW_USER } else { RETURNING_USER }),
     )?;
     Ok(Login::Opened {
         pair,
-        session_id,
+        session_id: session_id.to_string(),
         user_id: user.id,
         is_new,
     })
