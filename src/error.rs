@@ -6,7 +6,6 @@ use std::io::Cursor;
 use rocket::http::{ContentType, Header, Status};
 use rocket::response::{self, Responder, Response};
 use rocket::Request;
-use serde_json::json;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
@@ -131,13 +130,11 @@ impl From<r2d2::Error> for ApiError {
     }
 }
 
-/// The envelope body for a result.
-pub fn envelope(result_code: i32, message: &str, data: Option<serde_json::Value>) -> String {
-    let mut body = json!({ "result_code": result_code, "message": message });
-    if let Some(data) = data {
-        body["data"] = data;
-    }
-    body.to_string()
+/// The envelope body of an error.
+fn error_body(result_code: i32, message: &str) -> String {
+    // An i32 and a string always serialize; the fallback is never used.
+    crate::api::envelope::body::<()>(result_code, message, None)
+        .unwrap_or_else(|_| r#"{"result_code":-100,"message":"internal server error"}"#.into())
 }
 
 impl<'r> Responder<'r, 'static> for ApiError {
@@ -148,7 +145,7 @@ impl<'r> Responder<'r, 'static> for ApiError {
             }
             _ => {}
         }
-        let body = envelope(self.result_code(), &self.public_message(), None);
+        let body = error_body(self.result_code(), &self.public_message());
         let mut response = Response::build();
         response
             .status(self.status())
@@ -164,6 +161,7 @@ impl<'r> Responder<'r, 'static> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn internal_details_are_not_public() {
@@ -176,14 +174,14 @@ mod tests {
     #[test]
     fn envelope_reads_in_the_original_order() {
         assert_eq!(
-            envelope(0, "success", Some(json!({ "b": 1, "a": 2 }))),
+            crate::api::envelope::body(0, "success", Some(json!({ "b": 1, "a": 2 }))).unwrap(),
             r#"{"result_code":0,"message":"success","data":{"b":1,"a":2}}"#
         );
     }
 
     #[test]
     fn envelope_omits_missing_data() {
-        let body: serde_json::Value = serde_json::from_str(&envelope(0, "success", None)).unwrap();
-        assert_eq!(body, json!({"result_code": 0, "message": "success"}));
+        let body: serde_json::Value = serde_json::from_str(&error_body(-500, "bad")).unwrap();
+        assert_eq!(body, json!({"result_code": -500, "message": "bad"}));
     }
 }

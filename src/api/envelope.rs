@@ -7,27 +7,52 @@ use rocket::response::{self, Responder, Response};
 use rocket::Request;
 use serde::Serialize;
 
-use crate::error::{envelope, ApiError};
+use crate::error::ApiError;
 
-pub struct Success(Option<serde_json::Value>);
+/// The whole envelope, serialized once straight into the body.
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    result_code: i32,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+}
+
+/// The envelope body, in the original design's key order.
+pub fn body<T: Serialize>(
+    result_code: i32,
+    message: &str,
+    data: Option<T>,
+) -> Result<String, serde_json::Error> {
+    serde_json::to_string(&Envelope {
+        result_code,
+        message,
+        data,
+    })
+}
+
+/// A success envelope, already serialized.
+pub struct Success(String);
 
 pub type ApiResult = Result<Success, ApiError>;
 
 impl Success {
     pub fn data(data: impl Serialize) -> ApiResult {
-        serde_json::to_value(data)
-            .map(|v| Success(Some(v)))
+        body(0, "success", Some(data))
+            .map(Success)
             .map_err(ApiError::internal)
     }
 
     pub fn empty() -> ApiResult {
-        Ok(Success(None))
+        body::<()>(0, "success", None)
+            .map(Success)
+            .map_err(ApiError::internal)
     }
 }
 
 impl<'r> Responder<'r, 'static> for Success {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let body = envelope(0, "success", self.0);
+        let body = self.0;
         Response::build()
             .status(Status::Ok)
             .header(ContentType::JSON)

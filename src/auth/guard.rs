@@ -4,13 +4,16 @@
 //! requests, so a revocation written by any instance is seen by the next
 //! request.
 
+use std::sync::Arc;
+
 use rocket::http::{Method, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 
 use crate::auth::session_cookie;
 use crate::auth::token::{Claims, Expiry};
 use crate::client::is_cross_site;
-use crate::db::sessions::{self, Session};
+use crate::db::live_session::LiveSession;
+use crate::db::sessions;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -73,7 +76,7 @@ fn cookie_request_allowed(req: &Request<'_>) -> Result<(), ApiError> {
 /// logout is idempotent), or a session cookie, checked against its session by
 /// the logout flow.
 pub enum Caller {
-    Token(Claims),
+    Token(Arc<Claims>),
     Cookie { session_id: String, secret: String },
 }
 
@@ -109,7 +112,7 @@ impl<'r> FromRequest<'r> for Caller {
 /// banned.
 pub struct AuthSession {
     pub user_id: i64,
-    pub session: Session,
+    pub session: LiveSession,
     /// Until when the credential is good: the token's `exp`, or for the
     /// cookie the session's own expiry.
     pub expires_at: i64,
@@ -142,8 +145,8 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
             let claims = state.keys.access.verify(token, Expiry::Enforce)?;
             let user_id = claims.user_id()?;
             let expected = Expected {
-                session_id: claims.sid,
-                claims: Some((user_id, claims.aud)),
+                session_id: claims.sid.clone(),
+                claims: Some((user_id, claims.aud.clone())),
                 cookie_secret: None,
             };
             (expected, Some(claims.exp))
@@ -161,10 +164,7 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
         }
     };
     let idle_timeout = state.config.session_idle_timeout;
-    let found = state
-        .db
-        .session_with_ban(expected.session_id.clone())
-        .await?;
+    let found = state.db.live_session(&expected.session_id).await?;
     let Some((session, banned_at)) = found else {
         return Err(match expected.claims {
             Some(_) => ApiError::SessionExpired("session has ended".into()),
@@ -177,7 +177,7 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
         }
     }
     if let Some((user_id, aud)) = &expected.claims {
-        check_claims(*user_id, aud, &session)?;
+        check_claims(*user_id, aud, session.user_id, &session.appid)?;
     }
     check_live(&session, banned_at, idle_timeout)?;
     let now = crate::timestamp::now();
@@ -197,13 +197,18 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
 }
 
 /// The token must name the session's user and app.
-pub fn check_claims(user_id: i64, aud: &str, session: &Session) -> Result<(), ApiError> {
-    if session.user_id != user_id {
+pub fn check_claims(
+    user_id: i64,
+    aud: &str,
+    session_user_id: i64,
+    session_appid: &str,
+) -> Result<(), ApiError> {
+    if session_user_id != user_id {
         return Err(ApiError::Unauthorized(
             "token session does not belong to its subject".into(),
         ));
     }
-    if session.appid != aud {
+    if session_appid != aud {
         return Err(ApiError::Unauthorized("token audience is invalid".into()));
     }
     Ok(())
@@ -212,7 +217,7 @@ pub fn check_claims(user_id: i64, aud: &str, session: &Session) -> Result<(), Ap
 /// The user must not be banned (said first: a ban also revokes the sessions,
 /// and -503 is the useful answer); the session must be live.
 pub fn check_live(
-    session: &Session,
+    session: &LiveSession,
     banned_at: Option<i64>,
     idle_timeout: i64,
 ) -> Result<(), ApiError> {

@@ -5,3 +5,4 @@ pub mod pair;
 pub mod refresh_token;
 pub mod session_cookie;
 pub mod token;
+pub mod verified_tokens;

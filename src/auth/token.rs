@@ -5,7 +5,9 @@
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
+use crate::auth::verified_tokens::VerifiedTokens;
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,9 +34,10 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     issuer: String,
     ttl: i64,
-    /// Built once: verification runs on every authenticated request.
-    strict: Validation,
-    lenient: Validation,
+    /// Built once. It leaves `exp` alone: [`TokenKeys::verify`] checks it,
+    /// for fresh and remembered tokens alike.
+    validation: Validation,
+    verified: VerifiedTokens,
 }
 
 /// How strictly a token is checked.
@@ -48,23 +51,20 @@ pub enum Expiry {
 
 impl TokenKeys {
     pub fn new(secret: &str, issuer: &str, ttl: i64) -> Self {
-        let validation = |expiry: Expiry| {
-            let mut v = Validation::new(Algorithm::HS256);
-            v.leeway = 0;
-            v.validate_exp = expiry == Expiry::Enforce;
-            v.set_issuer(&[issuer]);
-            // `aud` must equal the session's app, which only the session row knows.
-            v.validate_aud = false;
-            v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-            v
-        };
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.validate_exp = false;
+        validation.set_issuer(&[issuer]);
+        // `aud` must equal the session's app, which only the session row knows.
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
         TokenKeys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             issuer: issuer.to_string(),
             ttl,
-            strict: validation(Expiry::Enforce),
-            lenient: validation(Expiry::Ignore),
+            validation,
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -96,15 +96,31 @@ impl TokenKeys {
         Ok((token, claims))
     }
 
-    pub fn verify(&self, token: &str, expiry: Expiry) -> Result<Claims, ApiError> {
-        let validation = match expiry {
-            Expiry::Enforce => &self.strict,
-            Expiry::Ignore => &self.lenient,
+    /// The token's claims if we signed it (and, with [`Expiry::Enforce`], it
+    /// has not expired). A token verified before is recognised without
+    /// checking its signature again; its expiry is checked every time.
+    pub fn verify(&self, token: &str, expiry: Expiry) -> Result<Arc<Claims>, ApiError> {
+        let claims = match self.verified.get(token) {
+            Some(claims) => claims,
+            None => {
+                // Expiry is checked below, the same way for both paths.
+                let claims = Arc::new(self.verify_signed(token)?);
+                self.verified.insert(token, Arc::clone(&claims));
+                claims
+            }
         };
-        match decode::<Claims>(token, &self.decoding, validation) {
+        // As jsonwebtoken does with no leeway: good through the second of `exp`.
+        if expiry == Expiry::Enforce && claims.exp < crate::timestamp::now() {
+            return Err(ApiError::SessionExpired("token has expired".into()));
+        }
+        Ok(claims)
+    }
+
+    /// The full check: algorithm, signature, issuer, required claims.
+    fn verify_signed(&self, token: &str) -> Result<Claims, ApiError> {
+        match decode::<Claims>(token, &self.decoding, &self.validation) {
             Ok(data) => Ok(data.claims),
             Err(e) => Err(match e.kind() {
-                ErrorKind::ExpiredSignature => ApiError::SessionExpired("token has expired".into()),
                 ErrorKind::InvalidSignature => {
                     ApiError::Unauthorized("token signature is invalid".into())
                 }
@@ -154,6 +170,32 @@ mod tests {
         let err = keys.verify(&token, Expiry::Enforce).unwrap_err();
         assert_eq!(err.result_code(), -502);
         assert!(keys.verify(&token, Expiry::Ignore).is_ok());
+        // Remembered from the calls above, and still refused as expired.
+        let err = keys.verify(&token, Expiry::Enforce).unwrap_err();
+        assert_eq!(err.result_code(), -502);
+    }
+
+    #[test]
+    fn a_remembered_token_is_only_good_under_its_own_key() {
+        let keys = TokenKeys::new(SECRET, "wxauth", 60);
+        let other = TokenKeys::new("another-secret-another-secret-123", "wxauth", 60);
+        let (token, _) = keys
+            .issue(7, "sid", "wxapp", crate::timestamp::now(), "jti".into())
+            .unwrap();
+        assert!(keys.verify(&token, Expiry::Enforce).is_ok());
+        assert!(keys.verify(&token, Expiry::Enforce).is_ok());
+        assert_eq!(
+            other
+                .verify(&token, Expiry::Enforce)
+                .unwrap_err()
+                .result_code(),
+            -500
+        );
+        // One changed character of a remembered token is a different token.
+        let at = token.len() - 10;
+        let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
+        let tampered = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
+        assert!(keys.verify(&tampered, Expiry::Enforce).is_err());
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //!   calling task with a connection of its own (microseconds: cheaper than a
 //!   hop to the blocking pool); on PostgreSQL, which answers over the network,
 //!   it goes to the blocking pool. The hottest read of all, the session behind
-//!   a token ([`Db::session_with_ban`]), is asynchronous on PostgreSQL
-//!   (diesel-async): no thread hop, many lookups in flight on few connections.
+//!   a token ([`Db::live_session`]), is asynchronous on PostgreSQL
+//!   (diesel-async): no thread hop, many lookups in flight on few connections;
+//!   on SQLite it is an inline read of its own (`live_session`).
 //! - [`Db::write`]: a flow's transaction. On SQLite it goes to the one writer
 //!   thread, which commits whatever is queued together ([`writer`]); on
 //!   PostgreSQL it is a pooled transaction.
@@ -18,6 +19,7 @@ pub mod admins;
 pub mod apps;
 pub mod audit;
 pub mod first_login;
+pub mod live_session;
 pub mod schema;
 pub mod sessions;
 pub mod stats;
@@ -270,13 +272,17 @@ const ASYNC_TIMEOUT: Duration = Duration::from_secs(10);
 struct SqliteSide {
     manager: ConnectionManager,
     readers: Mutex<Vec<AnyConnection>>,
+    lookups: live_session::SqliteLookups,
     writer: writer::Writer,
 }
 
 impl Db {
     pub fn connect(url: &str, pool_size: u32) -> Result<Self, String> {
         let url = DatabaseUrl::parse(url)?;
-        let sqlite = url.is_sqlite();
+        let sqlite_path = match &url {
+            DatabaseUrl::Sqlite(path) => Some(path.clone()),
+            DatabaseUrl::Postgres(_) => None,
+        };
         let manager = ConnectionManager::new(url);
         // Open and migrate with one connection first, so a bad URL or a failed
         // migration is one clear error instead of a pool time-out.
@@ -311,7 +317,7 @@ impl Db {
             .test_on_check_out(false)
             .build(manager.clone())
             .map_err(|e| format!("cannot open the database: {e}"))?;
-        let sqlite = if sqlite {
+        let sqlite = if let Some(path) = &sqlite_path {
             // The migrating connection becomes the writer. Statement journals
             // (a statement's undo pages; and a job's savepoint when a batch is
             // run again) stay in memory, not a temp file written per page. The WAL
@@ -328,6 +334,7 @@ impl Db {
                 .establish()
                 .map_err(|e| format!("cannot open the database: {e}"))?;
             Some(Arc::new(SqliteSide {
+                lookups: live_session::SqliteLookups::new(path),
                 manager,
                 readers: Mutex::new(Vec::new()),
                 writer: writer::Writer::start(first, checkpoints)?,
@@ -342,22 +349,23 @@ impl Db {
         })
     }
 
-    /// The session `id` with its user's ban time: the token check of every
-    /// authenticated request.
-    pub async fn session_with_ban(
+    /// The session `id` as the token check needs it, with its user's ban
+    /// time: the read of every authenticated request.
+    pub async fn live_session(
         &self,
-        id: String,
-    ) -> Result<Option<(sessions::Session, Option<i64>)>, ApiError> {
+        id: &str,
+    ) -> Result<Option<(live_session::LiveSession, Option<i64>)>, ApiError> {
+        if let Some(side) = &self.sqlite {
+            return side.lookups.find(id);
+        }
         let Some(pool) = &self.pg_async else {
-            return self
-                .read(move |conn| Ok(sessions::find_with_ban(conn, &id)?))
-                .await;
+            return Err(ApiError::internal("no database for the session check"));
         };
         let lookup = async {
             let mut conn = pool.get().await.map_err(|e| {
                 ApiError::Unavailable(format!("cannot get a database connection: {e}"))
             })?;
-            Ok::<_, ApiError>(sessions::find_with_ban_async(&mut conn, &id).await?)
+            Ok::<_, ApiError>(live_session::find_async(&mut conn, id).await?)
         };
         tokio::time::timeout(ASYNC_TIMEOUT, lookup)
             .await

@@ -50,15 +50,32 @@ impl Dead {
 impl Session {
     /// `None` when the session is live at `now`.
     pub fn dead(&self, now: i64, idle_timeout: i64) -> Option<Dead> {
-        if self.revoked_at.is_some() {
-            Some(Dead::Revoked)
-        } else if now >= self.expires_at {
-            Some(Dead::Expired)
-        } else if now >= self.last_seen_at + idle_timeout {
-            Some(Dead::Idle)
-        } else {
-            None
-        }
+        liveness(
+            self.revoked_at,
+            self.expires_at,
+            self.last_seen_at,
+            now,
+            idle_timeout,
+        )
+    }
+}
+
+/// The rule itself: revoked, past its absolute end, or idle too long.
+pub fn liveness(
+    revoked_at: Option<i64>,
+    expires_at: i64,
+    last_seen_at: i64,
+    now: i64,
+    idle_timeout: i64,
+) -> Option<Dead> {
+    if revoked_at.is_some() {
+        Some(Dead::Revoked)
+    } else if now >= expires_at {
+        Some(Dead::Expired)
+    } else if now >= last_seen_at + idle_timeout {
+        Some(Dead::Idle)
+    } else {
+        None
     }
 }
 
@@ -102,8 +119,8 @@ pub fn insert(conn: &mut AnyConnection, row: &NewSession<'_>) -> QueryResult<()>
     .map(|_| ())
 }
 
-/// The session with its user's ban time, in one query: the hot path of every
-/// authenticated request.
+/// The whole session with its user's ban time, in one query (the refresh
+/// flow; the token check reads less, see `live_session`).
 pub fn find_with_ban(
     conn: &mut AnyConnection,
     id: &str,
@@ -114,20 +131,6 @@ pub fn find_with_ban(
         .select((Session::as_select(), users::banned_at))
         .get_result(c)
         .optional())
-}
-
-/// [`find_with_ban`] on an asynchronous PostgreSQL connection.
-pub async fn find_with_ban_async(
-    conn: &mut diesel_async::AsyncPgConnection,
-    id: &str,
-) -> QueryResult<Option<(Session, Option<i64>)>> {
-    let query = sessions::table
-        .inner_join(users::table)
-        .filter(sessions::id.eq(id))
-        .select((Session::as_select(), users::banned_at));
-    diesel_async::RunQueryDsl::get_result(query, conn)
-        .await
-        .optional()
 }
 
 /// Records activity, unless it was recorded within the touch interval. The
@@ -299,6 +302,16 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Session>> 
     sessions::table
         .find(id)
         .select(Session::as_select())
+        .get_result(conn)
+        .optional()
+}
+
+/// The sealed WeChat session_key of a session (the decrypt call's; the token
+/// check does not read it).
+pub fn sealed_key(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<String>> {
+    sessions::table
+        .find(id)
+        .select(sessions::session_key_sealed)
         .get_result(conn)
         .optional()
 }

@@ -31,7 +31,12 @@ pub async fn logout(
         let found = sessions::find(conn, session_id)?;
         let session = match (&caller, found) {
             (Caller::Token(claims), Some(session)) => {
-                check_claims(claims.user_id()?, &claims.aud, &session)?;
+                check_claims(
+                    claims.user_id()?,
+                    &claims.aud,
+                    session.user_id,
+                    &session.appid,
+                )?;
                 session
             }
             (Caller::Cookie { secret, .. }, Some(session))

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::guard::AuthSession;
+use crate::db::sessions;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::wechat::decrypt as wx;
@@ -50,9 +51,16 @@ pub async fn decrypt(
             ))
         }
     };
+    let id = auth.session.id.clone();
+    let sealed = state
+        .db
+        .read(move |conn| Ok(sessions::sealed_key(conn, &id)?))
+        .await?
+        // Gone since the check a moment ago: purged with its user.
+        .ok_or_else(|| ApiError::SessionExpired("session has ended".into()))?;
     let session_key = state
         .sealer
-        .open(crate::SESSION_KEY_PURPOSE, &auth.session.session_key_sealed)
+        .open(crate::SESSION_KEY_PURPOSE, &sealed)
         .map_err(ApiError::internal)?;
     let session_key = String::from_utf8(session_key).map_err(ApiError::internal)?;
     let broken = |e: wx::DecryptError| ApiError::BrokenAuthorizedData(e.to_string());
