@@ -157,7 +157,9 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
                     let host = loopback_for(config.address);
                     let base = format!("http://{host}:{}{MOCK_WECHAT_BASE}", config.port);
                     if let Some(state) = rocket.state::<AppState>() {
-                        state.wechat.set_api_base(&base);
+                        if let Err(e) = state.wechat.set_api_base(&base) {
+                            tracing::error!("cannot point at the built-in mock WeChat: {e}");
+                        }
                     }
                     tracing::warn!(
                         "wechat.mock is on: logins go to the built-in mock WeChat at {base}"
