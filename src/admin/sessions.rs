@@ -12,9 +12,9 @@ use super::guard::{self, AdminUser};
 use super::page::PageContext;
 use super::views::SessionRow;
 use crate::client::ClientInfo;
-use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::sessions;
 use crate::error::ApiError;
+use crate::flows::console_actions::{self, Operator};
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
@@ -83,28 +83,16 @@ pub async fn revoke(
     if !guard::csrf_ok(cookies, &form.csrf_token) {
         return Err(Status::Forbidden);
     }
-    let actor = admin.username.clone();
-    let found = state
-        .db
-        .run(move |conn| {
-            let now = crate::timestamp::now();
-            let Some(session) = sessions::find(conn, &id)? else {
-                return Ok(false);
-            };
-            if sessions::revoke(conn, &id, "admin_revoke", now)? {
-                audit::record(
-                    conn,
-                    &NewEvent::new(Kind::Revoke, now)
-                        .user(session.user_id)
-                        .session(&id)
-                        .actor(&actor)
-                        .ip(client.ip.clone()),
-                )?;
-            }
-            Ok(true)
-        })
+    let by = Operator {
+        username: admin.username,
+        ip: client.ip,
+    };
+    let found = console_actions::revoke_session(&state.db, id, by)
         .await
-        .map_err(|_| Status::InternalServerError)?;
+        .map_err(|e| {
+            tracing::error!("console revoke failed: {e}");
+            Status::InternalServerError
+        })?;
     if !found {
         return Err(Status::NotFound);
     }

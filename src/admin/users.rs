@@ -12,9 +12,10 @@ use super::guard::{self, AdminUser};
 use super::page::PageContext;
 use super::views::{EventRow, SessionRow, UserRow};
 use crate::client::ClientInfo;
-use crate::db::audit::{self, Kind, NewEvent};
+use crate::db::audit;
 use crate::db::{sessions, users};
 use crate::error::ApiError;
+use crate::flows::console_actions::{self, Operator};
 use crate::state::AppState;
 
 pub const PAGE_SIZE: i64 = 50;
@@ -164,45 +165,21 @@ pub async fn user_action(
         .reason
         .map(|r| r.trim().chars().take(200).collect())
         .filter(|r: &String| !r.is_empty());
-    let actor = admin.username.clone();
-    let found = state
-        .db
-        .run(move |conn| {
-            crate::db::write_transaction::<_, ApiError, _>(conn, |conn| {
-                let now = crate::timestamp::now();
-                if users::find(conn, id)?.is_none() {
-                    return Ok(false);
-                }
-                let (kind, detail) = match action {
-                    // Details are codes the console translates, or the
-                    // operator's own words (a ban's reason).
-                    Action::SignOutAll => {
-                        sessions::revoke_all_of_user(conn, id, "admin_revoke", now)?;
-                        (Kind::Revoke, "all_sessions".to_string())
-                    }
-                    Action::Ban => {
-                        users::ban(conn, id, reason.as_deref(), now)?;
-                        sessions::revoke_all_of_user(conn, id, "ban", now)?;
-                        (Kind::Ban, reason.clone().unwrap_or_default())
-                    }
-                    Action::Unban => {
-                        users::unban(conn, id, now)?;
-                        (Kind::Unban, String::new())
-                    }
-                };
-                let mut event = NewEvent::new(kind, now)
-                    .user(id)
-                    .actor(&actor)
-                    .ip(client.ip.clone());
-                if !detail.is_empty() {
-                    event = event.detail(detail);
-                }
-                audit::record(conn, &event)?;
-                Ok(true)
-            })
-        })
+    let flow_action = match action {
+        Action::SignOutAll => console_actions::UserAction::SignOutAll,
+        Action::Ban => console_actions::UserAction::Ban { reason },
+        Action::Unban => console_actions::UserAction::Unban,
+    };
+    let by = Operator {
+        username: admin.username,
+        ip: client.ip,
+    };
+    let found = console_actions::act_on_user(&state.db, id, flow_action, by)
         .await
-        .map_err(|_| Status::InternalServerError)?;
+        .map_err(|e| {
+            tracing::error!("console action on user {id} failed: {e}");
+            Status::InternalServerError
+        })?;
     if !found {
         return Err(Status::NotFound);
     }

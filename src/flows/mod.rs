@@ -5,6 +5,7 @@
 //! On SQLite the flows run on the single writer thread, where many of them
 //! share one commit; on PostgreSQL each is a pooled transaction.
 
+pub mod console_actions;
 pub mod login;
 pub mod logout;
 pub mod refresh;

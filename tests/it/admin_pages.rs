@@ -12,6 +12,7 @@ both_backends!(
     a_large_database_shows_a_dated_snapshot,
     users_are_searched_and_paged_newest_first,
     revocation_from_the_console_stops_the_token_at_once,
+    a_console_revoke_that_cannot_be_audited_changes_nothing,
     ban_stops_tokens_and_new_logins_and_unban_lets_back_in,
     audit_log_filters_by_kind_and_user,
 );
@@ -221,6 +222,61 @@ async fn revocation_from_the_console_stops_the_token_at_once(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Makes every insert of an audit event of `kind` fail, as a full disk or a
+/// lost connection would between the change and its audit event.
+fn break_audit_of(app: &TestApp, backend: Backend, kind: &str) {
+    app.db.execute(&match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER no_audit BEFORE INSERT ON audit_events WHEN new.kind = '{kind}' \
+             BEGIN SELECT RAISE(ABORT, 'audit is down'); END;"
+        ),
+        Backend::Postgres => format!(
+            "CREATE FUNCTION no_audit() RETURNS trigger AS $$ BEGIN \
+               IF NEW.kind = '{kind}' THEN RAISE EXCEPTION 'audit is down'; END IF; \
+               RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER no_audit BEFORE INSERT ON audit_events \
+               FOR EACH ROW EXECUTE FUNCTION no_audit();"
+        ),
+    });
+}
+
+/// SPEC §4: a revocation and its audit event are one transaction — a revoke
+/// that cannot be audited does not happen.
+async fn a_console_revoke_that_cannot_be_audited_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.login("unaudited").await;
+    let browser = signed_in(&app).await;
+    let (_, _, html) = browser.get("/admin/sessions").await;
+    let csrf = csrf_in(&html);
+    let sid = crate::tokens::claims_of(&user.token())["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    break_audit_of(&app, backend, "revoke");
+
+    let (status, _, _) = browser
+        .post(
+            &format!("/admin/sessions/{sid}/revoke"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(app.is_authorized(&user.token()).await);
+    let (status, _, _) = browser
+        .post(
+            &format!("/admin/users/{}/signout-all", user.user_id()),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(app.is_authorized(&user.token()).await);
+    assert_eq!(
+        app.db.count("audit_events WHERE kind = 'revoke'"),
+        0,
+        "no event, and no revocation either"
+    );
 }
 
 async fn ban_stops_tokens_and_new_logins_and_unban_lets_back_in(backend: Backend) {

@@ -1,0 +1,89 @@
+//! What an operator does from the console: revoke one session, sign a user
+//! out everywhere, ban, unban. Each is one transaction with its audit event —
+//! a change that cannot be audited does not happen.
+
+use crate::db::audit::{self, Kind, NewEvent};
+use crate::db::{sessions, users, Db};
+use crate::error::ApiError;
+
+/// Who acts, and from where: the audit event's actor and address.
+#[derive(Clone)]
+pub struct Operator {
+    pub username: String,
+    pub ip: Option<String>,
+}
+
+/// Revokes session `id`. Ok(false) when there is no such session; revoking an
+/// ended one changes nothing and records nothing.
+pub async fn revoke_session(db: &Db, id: String, by: Operator) -> Result<bool, ApiError> {
+    db.write(move |conn| {
+        let now = crate::timestamp::now();
+        let Some(session) = sessions::find(conn, &id)? else {
+            return Ok(false);
+        };
+        if sessions::revoke(conn, &id, "admin_revoke", now)? {
+            audit::record(
+                conn,
+                &NewEvent::new(Kind::Revoke, now)
+                    .user(session.user_id)
+                    .session(&id)
+                    .actor(&by.username)
+                    .ip(by.ip.clone()),
+            )?;
+        }
+        Ok(true)
+    })
+    .await
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserAction {
+    SignOutAll,
+    /// With the operator's reason, if any (trimmed, at most 200 characters).
+    Ban {
+        reason: Option<String>,
+    },
+    Unban,
+}
+
+/// Applies `action` to user `id`. Ok(false) when there is no such user.
+pub async fn act_on_user(
+    db: &Db,
+    id: i64,
+    action: UserAction,
+    by: Operator,
+) -> Result<bool, ApiError> {
+    db.write(move |conn| {
+        let now = crate::timestamp::now();
+        if users::find(conn, id)?.is_none() {
+            return Ok(false);
+        }
+        // Details are codes the console translates, or the operator's own
+        // words (a ban's reason).
+        let (kind, detail) = match &action {
+            UserAction::SignOutAll => {
+                sessions::revoke_all_of_user(conn, id, "admin_revoke", now)?;
+                (Kind::Revoke, Some("all_sessions".to_string()))
+            }
+            UserAction::Ban { reason } => {
+                users::ban(conn, id, reason.as_deref(), now)?;
+                sessions::revoke_all_of_user(conn, id, "ban", now)?;
+                (Kind::Ban, reason.clone())
+            }
+            UserAction::Unban => {
+                users::unban(conn, id, now)?;
+                (Kind::Unban, None)
+            }
+        };
+        let mut event = NewEvent::new(kind, now)
+            .user(id)
+            .actor(&by.username)
+            .ip(by.ip.clone());
+        if let Some(detail) = detail {
+            event = event.detail(detail);
+        }
+        audit::record(conn, &event)?;
+        Ok(true)
+    })
+    .await
+}
