@@ -4,11 +4,11 @@ use rocket::{get, State};
 use rocket_dyn_templates::Template;
 use serde_json::json;
 
+use super::error::ConsoleResult;
 use super::guard::AdminUser;
 use super::page::PageContext;
 use super::views::EventRow;
 use crate::db::audit;
-use crate::error::ApiError;
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 100;
@@ -21,7 +21,7 @@ pub async fn list(
     kind: Option<String>,
     user: Option<String>,
     before: Option<i64>,
-) -> Result<Template, ApiError> {
+) -> ConsoleResult<Template> {
     let kind = kind.filter(|k| audit::KINDS.iter().any(|known| known.as_str() == k));
     let user_id = user.as_deref().and_then(|u| u.trim().parse::<i64>().ok());
     let filter_kind = kind.clone();

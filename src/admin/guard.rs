@@ -93,6 +93,15 @@ pub fn csrf_ok(cookies: &CookieJar<'_>, submitted: &str) -> bool {
     }
 }
 
+/// Back to where an action was started (`next`, when it is a console path),
+/// or to `fallback`.
+pub fn back_to(next: Option<&str>, fallback: String) -> rocket::response::Redirect {
+    rocket::response::Redirect::to(match next {
+        Some(next) if next.starts_with("/admin") => safe_next(Some(next)),
+        _ => fallback,
+    })
+}
+
 /// Where to go after signing in: only paths inside the console.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {

@@ -7,6 +7,8 @@ use rocket::response::Redirect;
 use rocket::{get, post, State};
 use serde_json::json;
 
+use super::csrf_form::{CsrfForm, HasCsrf};
+use super::error::ConsoleResult;
 use super::guard::{self, AdminUser, SESSION_COOKIE};
 use super::page::PageContext;
 use super::password;
@@ -15,7 +17,6 @@ use crate::client::Https;
 use crate::crypto;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::{admin_sessions, admins};
-use crate::error::ApiError;
 use crate::state::AppState;
 
 #[derive(FromForm)]
@@ -77,7 +78,7 @@ pub async fn login(
     https: Https,
     client: ClientInfo,
     form: Form<SignIn>,
-) -> Result<SignInOutcome, ApiError> {
+) -> ConsoleResult<SignInOutcome> {
     let form = form.into_inner();
     let next = guard::safe_next(form.next.as_deref());
     let form_page = |status: Status, error: String| {
@@ -187,33 +188,37 @@ pub struct CsrfOnly {
     csrf_token: String,
 }
 
-#[post("/logout", data = "<form>")]
+impl HasCsrf for CsrfOnly {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+/// Signs out: the console session ends with its audit event, in one
+/// transaction.
+#[post("/logout", data = "<_form>")]
 pub async fn logout(
     state: &State<AppState>,
     admin: AdminUser,
     cookies: &CookieJar<'_>,
     client: ClientInfo,
-    form: Form<CsrfOnly>,
-) -> Result<Redirect, Status> {
-    if !guard::csrf_ok(cookies, &form.csrf_token) {
-        return Err(Status::Forbidden);
-    }
+    _form: CsrfForm<CsrfOnly>,
+) -> ConsoleResult<Redirect> {
     let ip = client.ip.clone();
     state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let now = crate::timestamp::now();
             admin_sessions::revoke(conn, &admin.session_id, now)?;
             audit::record(
                 conn,
                 &NewEvent::new(Kind::AdminLogout, now)
                     .actor(&admin.username)
-                    .ip(ip),
+                    .ip(ip.clone()),
             )?;
             Ok(())
         })
-        .await
-        .map_err(|_| Status::InternalServerError)?;
+        .await?;
     cookies.remove(rocket::http::Cookie::build(SESSION_COOKIE).path("/admin"));
     Ok(Redirect::to("/admin/login?out=true"))
 }

@@ -4,6 +4,8 @@
 pub mod audit;
 pub mod bootstrap;
 pub mod chart;
+pub mod csrf_form;
+pub mod error;
 pub mod guard;
 pub mod headers;
 pub mod i18n;
@@ -15,7 +17,7 @@ pub mod sessions;
 pub mod users;
 pub mod views;
 
-use rocket::form::{Form, FromForm};
+use rocket::form::FromForm;
 use rocket::http::{ContentType, Cookie, CookieJar, SameSite, Status};
 use rocket::response::Redirect;
 use rocket::{catch, catchers, get, post, routes, Catcher, Request, Route};
@@ -86,15 +88,19 @@ struct LanguageChoice {
     csrf_token: String,
 }
 
+impl csrf_form::HasCsrf for LanguageChoice {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 /// Remembers the language in a cookie (a year), then goes back.
 #[post("/lang", data = "<form>")]
 fn switch_language(
     cookies: &CookieJar<'_>,
-    form: Form<LanguageChoice>,
+    form: csrf_form::CsrfForm<LanguageChoice>,
 ) -> Result<Redirect, Status> {
-    if !guard::csrf_ok(cookies, &form.csrf_token) {
-        return Err(Status::Forbidden);
-    }
+    let csrf_form::CsrfForm(form) = form;
     let lang = i18n::Lang::parse(&form.lang).ok_or(Status::BadRequest)?;
     let mut cookie = Cookie::build((i18n::LANG_COOKIE, lang.code()))
         .path("/admin")

@@ -16,6 +16,7 @@ use rocket_dyn_templates::Template;
 use serde_json::json;
 
 use super::chart;
+use super::error::ConsoleResult;
 use super::guard::AdminUser;
 use super::page::PageContext;
 use crate::db::stats::{self, DailyCounts, Overview};
@@ -132,7 +133,7 @@ pub async fn overview(
     cache: &State<Arc<OverviewCache>>,
     admin: AdminUser,
     page: PageContext,
-) -> Result<Template, ApiError> {
+) -> ConsoleResult<Template> {
     let view_cache = Arc::clone(cache);
     let (live, stale, from_snapshot, chart) = state
         .db

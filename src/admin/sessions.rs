@@ -1,19 +1,19 @@
 //! `/admin/sessions`: active sessions, newest activity first, with *revoke*
 //! per row (revoking all of a user goes through the user's action).
 
-use rocket::form::{Form, FromForm};
-use rocket::http::{CookieJar, Status};
+use rocket::form::FromForm;
 use rocket::response::Redirect;
 use rocket::{get, post, State};
 use rocket_dyn_templates::Template;
 use serde_json::json;
 
+use super::csrf_form::{CsrfForm, HasCsrf};
+use super::error::{ConsoleError, ConsoleResult};
 use super::guard::{self, AdminUser};
 use super::page::PageContext;
 use super::views::SessionRow;
 use crate::client::ClientInfo;
 use crate::db::sessions;
-use crate::error::ApiError;
 use crate::flows::console_actions::{self, Operator};
 use crate::state::AppState;
 
@@ -27,7 +27,7 @@ pub async fn list(
     seen: Option<i64>,
     sid: Option<String>,
     done: Option<String>,
-) -> Result<Template, ApiError> {
+) -> ConsoleResult<Template> {
     let before = seen.zip(sid);
     let paged = before.is_some();
     let idle = state.config.session_idle_timeout;
@@ -71,34 +71,30 @@ pub struct Revoke {
     next: Option<String>,
 }
 
+impl HasCsrf for Revoke {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 #[post("/sessions/<id>/revoke", data = "<form>")]
 pub async fn revoke(
     state: &State<AppState>,
     admin: AdminUser,
-    cookies: &CookieJar<'_>,
     client: ClientInfo,
     id: String,
-    form: Form<Revoke>,
-) -> Result<Redirect, Status> {
-    if !guard::csrf_ok(cookies, &form.csrf_token) {
-        return Err(Status::Forbidden);
-    }
+    form: CsrfForm<Revoke>,
+) -> ConsoleResult<Redirect> {
+    let CsrfForm(form) = form;
     let by = Operator {
         username: admin.username,
         ip: client.ip,
     };
-    let found = console_actions::revoke_session(&state.db, id, by)
-        .await
-        .map_err(|e| {
-            tracing::error!("console revoke failed: {e}");
-            Status::InternalServerError
-        })?;
-    if !found {
-        return Err(Status::NotFound);
+    if !console_actions::revoke_session(&state.db, id, by).await? {
+        return Err(ConsoleError::NotFound);
     }
-    let back = match form.next.as_deref() {
-        Some(next) if next.starts_with("/admin") => guard::safe_next(Some(next)),
-        _ => "/admin/sessions?done=revoked".to_string(),
-    };
-    Ok(Redirect::to(back))
+    Ok(guard::back_to(
+        form.next.as_deref(),
+        "/admin/sessions?done=revoked".into(),
+    ))
 }

@@ -1,20 +1,21 @@
 //! `/admin/users`: search and browse users (keyset pagination, newest first),
 //! a user's page, and the actions on a user: sign out everywhere, ban, unban.
 
-use rocket::form::{Form, FromForm};
-use rocket::http::{CookieJar, Status};
+use rocket::form::FromForm;
+use rocket::http::Status;
 use rocket::response::Redirect;
 use rocket::{get, post, State};
 use rocket_dyn_templates::Template;
 use serde_json::json;
 
+use super::csrf_form::{CsrfForm, HasCsrf};
+use super::error::{ConsoleError, ConsoleResult};
 use super::guard::{self, AdminUser};
 use super::page::PageContext;
 use super::views::{EventRow, SessionRow, UserRow};
 use crate::client::ClientInfo;
 use crate::db::audit;
 use crate::db::{sessions, users};
-use crate::error::ApiError;
 use crate::flows::console_actions::{self, Operator};
 use crate::state::AppState;
 
@@ -27,7 +28,7 @@ pub async fn list(
     page: PageContext,
     q: Option<String>,
     before: Option<i64>,
-) -> Result<Template, ApiError> {
+) -> ConsoleResult<Template> {
     let query = q
         .clone()
         .map(|q| q.trim().to_string())
@@ -78,7 +79,7 @@ pub async fn detail(
     page: PageContext,
     id: i64,
     done: Option<String>,
-) -> Result<Result<Template, (Status, Template)>, ApiError> {
+) -> ConsoleResult<Result<Template, (Status, Template)>> {
     let idle = state.config.session_idle_timeout;
     let found = state
         .db
@@ -126,6 +127,12 @@ pub struct UserAction {
     next: Option<String>,
 }
 
+impl HasCsrf for UserAction {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 #[derive(Clone, Copy)]
 pub enum Action {
     SignOutAll,
@@ -151,16 +158,12 @@ impl<'a> rocket::request::FromParam<'a> for Action {
 pub async fn user_action(
     state: &State<AppState>,
     admin: AdminUser,
-    cookies: &CookieJar<'_>,
     client: ClientInfo,
     id: i64,
     action: Action,
-    form: Form<UserAction>,
-) -> Result<Redirect, Status> {
-    let form = form.into_inner();
-    if !guard::csrf_ok(cookies, &form.csrf_token) {
-        return Err(Status::Forbidden);
-    }
+    form: CsrfForm<UserAction>,
+) -> ConsoleResult<Redirect> {
+    let CsrfForm(form) = form;
     let reason: Option<String> = form
         .reason
         .map(|r| r.trim().chars().take(200).collect())
@@ -174,23 +177,16 @@ pub async fn user_action(
         username: admin.username,
         ip: client.ip,
     };
-    let found = console_actions::act_on_user(&state.db, id, flow_action, by)
-        .await
-        .map_err(|e| {
-            tracing::error!("console action on user {id} failed: {e}");
-            Status::InternalServerError
-        })?;
-    if !found {
-        return Err(Status::NotFound);
+    if !console_actions::act_on_user(&state.db, id, flow_action, by).await? {
+        return Err(ConsoleError::NotFound);
     }
     let done = match action {
         Action::SignOutAll => "signed_out",
         Action::Ban => "banned",
         Action::Unban => "unbanned",
     };
-    let back = match form.next.as_deref() {
-        Some(next) if next.starts_with("/admin") => guard::safe_next(Some(next)),
-        _ => format!("/admin/users/{id}?done={done}"),
-    };
-    Ok(Redirect::to(back))
+    Ok(guard::back_to(
+        form.next.as_deref(),
+        format!("/admin/users/{id}?done={done}"),
+    ))
 }

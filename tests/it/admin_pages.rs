@@ -13,6 +13,7 @@ both_backends!(
     users_are_searched_and_paged_newest_first,
     revocation_from_the_console_stops_the_token_at_once,
     a_console_revoke_that_cannot_be_audited_changes_nothing,
+    console_failures_are_console_pages,
     ban_stops_tokens_and_new_logins_and_unban_lets_back_in,
     audit_log_filters_by_kind_and_user,
 );
@@ -277,6 +278,45 @@ async fn a_console_revoke_that_cannot_be_audited_changes_nothing(backend: Backen
         0,
         "no event, and no revocation either"
     );
+}
+
+/// A console request that fails answers the console's own page — not the
+/// API's JSON envelope — whatever the route and whatever went wrong.
+async fn console_failures_are_console_pages(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.login("console-fails").await;
+    let browser = signed_in(&app).await;
+    let (_, _, html) = browser.get("/admin/sessions").await;
+    let csrf = csrf_in(&html);
+    let is_console_page = |headers: &reqwest::header::HeaderMap, body: &str| {
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+            && body.contains("</html>")
+            && !body.contains("result_code")
+    };
+
+    // A form without its CSRF field does not parse; one with a wrong token
+    // is refused; neither reaches the action.
+    let action = format!("/admin/users/{}/signout-all", user.user_id());
+    let (status, headers, body) = browser.post(&action, &[("next", "/admin")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(is_console_page(&headers, &body), "{body}");
+    let (status, headers, body) = browser.post(&action, &[("csrf_token", "forged")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(is_console_page(&headers, &body), "{body}");
+    assert!(app.is_authorized(&user.token()).await);
+
+    // A failure of ours, on a page and on an action.
+    app.db.execute("DROP TABLE audit_events");
+    let (status, headers, body) = browser.get("/admin/audit").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(is_console_page(&headers, &body), "{body}");
+    let (status, headers, body) = browser.post(&action, &[("csrf_token", &csrf)]).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(is_console_page(&headers, &body), "{body}");
+    assert!(app.is_authorized(&user.token()).await);
 }
 
 async fn ban_stops_tokens_and_new_logins_and_unban_lets_back_in(backend: Backend) {
