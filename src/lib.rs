@@ -43,8 +43,6 @@ use crate::wechat::exchange::CodeExchanges;
 
 pub use crate::config::figment;
 
-/// Associated data for sealed WeChat session keys.
-pub const SESSION_KEY_PURPOSE: &str = "session_key";
 /// Where the built-in mock WeChat is mounted when `wechat.mock` is on.
 pub const MOCK_WECHAT_BASE: &str = "/mock-wechat";
 

@@ -49,7 +49,7 @@ impl Purger {
                 admin_sessions::purge_ended(
                     conn,
                     now - session_retention,
-                    crate::admin::guard::IDLE_TIMEOUT,
+                    admin_sessions::IDLE_TIMEOUT,
                 )?;
                 for _ in 0..MAX_BATCHES {
                     if sessions::purge_dead(conn, now - session_retention, BATCH)? < BATCH as usize

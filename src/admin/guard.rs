@@ -10,13 +10,11 @@ use rocket::request::{FromRequest, Outcome, Request};
 use subtle::ConstantTimeEq;
 
 use crate::crypto;
-use crate::db::admin_sessions;
+use crate::db::admin_sessions::{self, IDLE_TIMEOUT};
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "wxauth_admin";
 pub const CSRF_COOKIE: &str = "wxauth_csrf";
-/// Console sessions end after 30 minutes without a request.
-pub const IDLE_TIMEOUT: i64 = 30 * 60;
 
 pub struct AdminUser {
     pub session_id: String,

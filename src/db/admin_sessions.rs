@@ -6,6 +6,9 @@ use diesel::prelude::*;
 use super::schema::{admin_sessions, admins};
 use super::AnyConnection;
 
+/// Console sessions end after 30 minutes without a request.
+pub const IDLE_TIMEOUT: i64 = 30 * 60;
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = admin_sessions)]
 pub struct AdminSession {

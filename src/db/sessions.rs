@@ -7,6 +7,9 @@ use diesel::prelude::*;
 use super::schema::{sessions, users};
 use super::{on_backend, AnyConnection};
 
+/// The associated data `session_key_sealed` is sealed with.
+pub const SESSION_KEY_PURPOSE: &str = "session_key";
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sessions)]
 pub struct Session {

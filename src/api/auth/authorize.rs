@@ -77,9 +77,10 @@ pub async fn authorize(
         openid: wx.openid,
         unionid: wx.unionid,
         profile,
-        session_key_sealed: state
-            .sealer
-            .seal(crate::SESSION_KEY_PURPOSE, wx.session_key.as_bytes())?,
+        session_key_sealed: state.sealer.seal(
+            crate::db::sessions::SESSION_KEY_PURPOSE,
+            wx.session_key.as_bytes(),
+        )?,
         session_ttl: state.config.session_ttl,
         ip: client.ip,
         user_agent: client.user_agent,

@@ -60,7 +60,7 @@ pub async fn decrypt(
         .ok_or_else(|| ApiError::SessionExpired("session has ended".into()))?;
     let session_key = state
         .sealer
-        .open(crate::SESSION_KEY_PURPOSE, &sealed)
+        .open(sessions::SESSION_KEY_PURPOSE, &sealed)
         .map_err(ApiError::internal)?;
     let session_key = String::from_utf8(session_key).map_err(ApiError::internal)?;
     let broken = |e: wx::DecryptError| ApiError::BrokenAuthorizedData(e.to_string());
