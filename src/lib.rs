@@ -3,6 +3,8 @@
 //! [`rocket`] builds the whole server from a figment: configuration, database
 //! (migrated), WeChat client, and each area's routes.
 
+#![forbid(unsafe_code)]
+
 pub mod admin;
 pub mod api;
 pub mod auth;

@@ -1,5 +1,7 @@
 //! The `wxauth` binary: parse the command line, set up logging, hand over.
 
+#![forbid(unsafe_code)]
+
 use std::io::IsTerminal;
 
 use clap::Parser;
