@@ -1,6 +1,7 @@
 //! Figures for the console's overview, each one indexed query.
 
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 use serde::Serialize;
 
 use super::audit::{self, Kind};
@@ -60,22 +61,47 @@ pub fn daily(
 ) -> QueryResult<(DailyCounts, DailyCounts)> {
     let since = start_day * 86_400;
     let until = end_day * 86_400;
-    // Integers of our own, formatted in: the same SQL runs on both backends.
-    let logins = format!(
-        "SELECT CAST(created_at / 86400 AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS n \
-         FROM audit_events WHERE kind = 'login' AND created_at >= {since} AND created_at < {until} \
-         GROUP BY created_at / 86400"
-    );
-    let new_users = format!(
-        "SELECT CAST(created_at / 86400 AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS n \
-         FROM users WHERE created_at >= {since} AND created_at < {until} GROUP BY created_at / 86400"
-    );
-    let run = |conn: &mut AnyConnection, sql: &str| -> QueryResult<DailyCounts> {
-        let rows: Vec<DayCount> = match conn {
-            AnyConnection::Sqlite(c) => diesel::sql_query(sql).load(c)?,
-            AnyConnection::Postgresql(c) => diesel::sql_query(sql).load(c)?,
-        };
-        Ok(rows.into_iter().map(|r| (r.day, r.n)).collect())
+    Ok((
+        per_day(conn, LOGINS_PER_DAY, since, until)?,
+        per_day(conn, NEW_USERS_PER_DAY, since, until)?,
+    ))
+}
+
+/// A per-day count, spelled with each backend's placeholders (SQLite's,
+/// PostgreSQL's); the window's bounds are bound, not formatted in.
+type PerDaySql = [&'static str; 2];
+
+/// `'login'` is [`Kind::Login`]'s name, a constant of the query.
+const LOGINS_PER_DAY: PerDaySql = [
+    "SELECT CAST(created_at / 86400 AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS n \
+     FROM audit_events WHERE kind = 'login' AND created_at >= ?1 AND created_at < ?2 \
+     GROUP BY created_at / 86400",
+    "SELECT CAST(created_at / 86400 AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS n \
+     FROM audit_events WHERE kind = 'login' AND created_at >= $1 AND created_at < $2 \
+     GROUP BY created_at / 86400",
+];
+
+const NEW_USERS_PER_DAY: PerDaySql = [
+    "SELECT CAST(created_at / 86400 AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS n \
+     FROM users WHERE created_at >= ?1 AND created_at < ?2 GROUP BY created_at / 86400",
+    "SELECT CAST(created_at / 86400 AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS n \
+     FROM users WHERE created_at >= $1 AND created_at < $2 GROUP BY created_at / 86400",
+];
+
+fn per_day(
+    conn: &mut AnyConnection,
+    [sqlite, postgres]: PerDaySql,
+    since: i64,
+    until: i64,
+) -> QueryResult<DailyCounts> {
+    let query = |sql: &'static str| {
+        diesel::sql_query(sql)
+            .bind::<BigInt, _>(since)
+            .bind::<BigInt, _>(until)
     };
-    Ok((run(conn, &logins)?, run(conn, &new_users)?))
+    let rows: Vec<DayCount> = match conn {
+        AnyConnection::Sqlite(c) => query(sqlite).load(c)?,
+        AnyConnection::Postgresql(c) => query(postgres).load(c)?,
+    };
+    Ok(rows.into_iter().map(|r| (r.day, r.n)).collect())
 }
