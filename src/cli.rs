@@ -43,6 +43,9 @@ pub enum AdminAction {
     Create { username: String },
     /// Set an admin's password and end their console sessions.
     Passwd { username: String },
+    /// Clear an admin's failed sign-ins, so that a locked-out name can sign
+    /// in again at once (from every address).
+    Unlock { username: String },
 }
 
 /// Runs the command; the error is the one line to print before exiting 1.
@@ -92,7 +95,7 @@ pub async fn run(cli: Cli, figment: Figment) -> Result<(), String> {
 
 fn admin(action: AdminAction, figment: Figment) -> Result<(), String> {
     use crate::admin::{bootstrap, password};
-    use crate::db::{admin_sessions, admins};
+    use crate::db::{admin_sessions, admins, audit};
     let config = crate::config::AppConfig::from_figment(&figment).map_err(|e| e.to_string())?;
     let db = crate::db::Db::connect(&config.database_url, 1)?;
     let mut conn = db.get().map_err(|e| e.to_string())?;
@@ -115,6 +118,19 @@ fn admin(action: AdminAction, figment: Figment) -> Result<(), String> {
             admin_sessions::revoke_all_of_admin(&mut conn, admin.id, now)
                 .map_err(|e| e.to_string())?;
             println!("password of `{username}` changed; their console sessions were ended");
+        }
+        AdminAction::Unlock { username } => {
+            admins::find_by_username(&mut conn, &username)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("there is no admin named `{username}`"))?;
+            // The failures stay in the audit log; this event says from when
+            // they no longer count.
+            audit::record(
+                &mut conn,
+                &audit::NewEvent::new(audit::Kind::AdminUnlock, now).actor(&username),
+            )
+            .map_err(|e| e.to_string())?;
+            println!("failed sign-ins of `{username}` cleared: `{username}` can sign in again");
         }
     }
     Ok(())

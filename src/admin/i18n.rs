@@ -283,6 +283,7 @@ const WORDS: &[(&str, &str, &str)] = &[
         "管理员登录失败",
     ),
     ("kind_admin_logout", "admin sign-out", "管理员退出"),
+    ("kind_admin_unlock", "admin unlocked", "管理员解锁"),
 ];
 
 #[cfg(test)]

@@ -64,6 +64,10 @@ impl<'r> rocket::response::Responder<'r, 'static> for SignInOutcome {
     }
 }
 
+/// One address may fail this many times `admin.lockout_attempts` across all
+/// names before it is refused for every name.
+const PER_ADDRESS_FACTOR: i64 = 4;
+
 enum Verdict {
     LockedOut { minutes: i64 },
     Wrong,
@@ -108,12 +112,20 @@ pub async fn login(
         .run(move |conn| {
             let now = crate::timestamp::now();
             let since = now - window;
-            let by_user = audit::failed_signins_by_actor(conn, &username, since)?;
-            let by_ip = audit::failed_signins_by_ip(conn, &ip, since)?;
-            if by_user >= attempts || by_ip >= attempts {
-                let oldest =
-                    audit::oldest_failed_signin(conn, &username, &ip, since)?.unwrap_or(now);
-                let wait = (oldest + window - now).max(1);
+            // Failures count per (name, address), so that nobody can lock an
+            // admin out from elsewhere, and per address with a higher ceiling,
+            // against one address trying many names.
+            let unlocked_at = audit::last_unlock(conn, &username)?;
+            let failures = audit::signin_failures(conn, &username, &ip, since, unlocked_at)?;
+            let oldest = if failures.by_name_and_ip >= attempts {
+                Some(failures.oldest_by_name_and_ip)
+            } else if failures.by_ip >= attempts * PER_ADDRESS_FACTOR {
+                Some(failures.oldest_by_ip)
+            } else {
+                None
+            };
+            if let Some(oldest) = oldest {
+                let wait = (oldest.unwrap_or(now) + window - now).max(1);
                 return Ok(Verdict::LockedOut {
                     minutes: (wait + 59) / 60,
                 });

@@ -19,6 +19,8 @@ pub enum Kind {
     AdminLogin,
     AdminLoginFailed,
     AdminLogout,
+    /// `wxauth admin unlock NAME`: NAME's failed sign-ins stop counting.
+    AdminUnlock,
 }
 
 impl Kind {
@@ -35,6 +37,7 @@ impl Kind {
             Kind::AdminLogin => "admin_login",
             Kind::AdminLoginFailed => "admin_login_failed",
             Kind::AdminLogout => "admin_logout",
+            Kind::AdminUnlock => "admin_unlock",
         }
     }
 }
@@ -115,51 +118,75 @@ fn failed_signin() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
     diesel::dsl::sql("kind = 'admin_login_failed'")
 }
 
-/// How many failed console sign-ins there were since `since` as `actor`.
-pub fn failed_signins_by_actor(
-    conn: &mut AnyConnection,
-    actor: &str,
-    since: i64,
-) -> QueryResult<i64> {
-    audit_events::table
-        .filter(failed_signin())
-        .filter(audit_events::actor.eq(actor))
-        .filter(audit_events::created_at.ge(since))
-        .count()
-        .get_result(conn)
+/// The failed console sign-ins that count against `actor` signing in from
+/// `ip`: since `since`, and for `actor` only after `unlocked_at` (the last
+/// `wxauth admin unlock` of that name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigninFailures {
+    /// As `actor`, from `ip`.
+    pub by_name_and_ip: i64,
+    /// From `ip`, as any name.
+    pub by_ip: i64,
+    /// The oldest of each set: when it ages out of the window, a lockout ends.
+    pub oldest_by_name_and_ip: Option<i64>,
+    pub oldest_by_ip: Option<i64>,
 }
 
-/// How many failed console sign-ins there were since `since` from `ip`.
-pub fn failed_signins_by_ip(conn: &mut AnyConnection, ip: &str, since: i64) -> QueryResult<i64> {
-    audit_events::table
-        .filter(failed_signin())
-        .filter(audit_events::ip.eq(ip))
-        .filter(audit_events::created_at.ge(since))
-        .count()
-        .get_result(conn)
-}
-
-/// The oldest failed console sign-in since `since` as `actor` or from `ip`:
-/// when it ages out of the window, a lockout ends.
-pub fn oldest_failed_signin(
+pub fn signin_failures(
     conn: &mut AnyConnection,
     actor: &str,
     ip: &str,
     since: i64,
-) -> QueryResult<Option<i64>> {
-    let by_actor: Option<i64> = audit_events::table
-        .filter(failed_signin())
+    unlocked_at: Option<i64>,
+) -> QueryResult<SigninFailures> {
+    // Events of the unlock's own second count as before it.
+    let unlocked = unlocked_at.unwrap_or(i64::MIN);
+    let pair = || {
+        audit_events::table
+            .filter(failed_signin())
+            .filter(audit_events::actor.eq(actor))
+            .filter(audit_events::ip.eq(ip))
+            .filter(audit_events::created_at.ge(since))
+            .filter(audit_events::created_at.gt(unlocked))
+    };
+    let from_ip = || {
+        audit_events::table
+            .filter(failed_signin())
+            .filter(audit_events::ip.eq(ip))
+            .filter(audit_events::created_at.ge(since))
+            .filter(diesel::dsl::not(
+                audit_events::actor
+                    .eq(actor)
+                    .and(audit_events::created_at.le(unlocked)),
+            ))
+    };
+    let (by_name_and_ip, oldest_by_name_and_ip) = pair()
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(audit_events::created_at),
+        ))
+        .get_result(conn)?;
+    let (by_ip, oldest_by_ip) = from_ip()
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(audit_events::created_at),
+        ))
+        .get_result(conn)?;
+    Ok(SigninFailures {
+        by_name_and_ip,
+        by_ip,
+        oldest_by_name_and_ip,
+        oldest_by_ip,
+    })
+}
+
+/// When `actor`'s failed sign-ins were last cleared by `wxauth admin unlock`.
+pub fn last_unlock(conn: &mut AnyConnection, actor: &str) -> QueryResult<Option<i64>> {
+    audit_events::table
+        .filter(audit_events::kind.eq(Kind::AdminUnlock.as_str()))
         .filter(audit_events::actor.eq(actor))
-        .filter(audit_events::created_at.ge(since))
-        .select(diesel::dsl::min(audit_events::created_at))
-        .get_result(conn)?;
-    let by_ip: Option<i64> = audit_events::table
-        .filter(failed_signin())
-        .filter(audit_events::ip.eq(ip))
-        .filter(audit_events::created_at.ge(since))
-        .select(diesel::dsl::min(audit_events::created_at))
-        .get_result(conn)?;
-    Ok(by_actor.into_iter().chain(by_ip).min())
+        .select(diesel::dsl::max(audit_events::created_at))
+        .get_result(conn)
 }
 
 /// How many `kind` events there were since `since`.
@@ -184,7 +211,7 @@ pub struct Event {
     pub created_at: i64,
 }
 
-pub const KINDS: [Kind; 11] = [
+pub const KINDS: [Kind; 12] = [
     Kind::Login,
     Kind::LoginRefused,
     Kind::Logout,
@@ -196,6 +223,7 @@ pub const KINDS: [Kind; 11] = [
     Kind::AdminLogin,
     Kind::AdminLoginFailed,
     Kind::AdminLogout,
+    Kind::AdminUnlock,
 ];
 
 /// Events newest first, optionally of one kind and/or one user; keyset on id.
@@ -279,16 +307,33 @@ mod tests {
                 .ip(Some("10.0.0.1".into())),
         )
         .unwrap();
-        assert_eq!(failed_signins_by_actor(&mut conn, "admin", 0).unwrap(), 2);
-        assert_eq!(failed_signins_by_actor(&mut conn, "admin", 55).unwrap(), 1);
-        assert_eq!(failed_signins_by_ip(&mut conn, "10.0.0.1", 0).unwrap(), 2);
+        let counted = |conn: &mut AnyConnection, actor, ip, since, unlocked| {
+            signin_failures(conn, actor, ip, since, unlocked).unwrap()
+        };
+        let f = counted(&mut conn, "admin", "10.0.0.1", 0, None);
+        assert_eq!((f.by_name_and_ip, f.by_ip), (1, 2));
         assert_eq!(
-            oldest_failed_signin(&mut conn, "ops", "10.0.0.2", 0).unwrap(),
-            Some(60)
+            (f.oldest_by_name_and_ip, f.oldest_by_ip),
+            (Some(50), Some(50))
         );
-        assert_eq!(
-            oldest_failed_signin(&mut conn, "nobody", "10.9.9.9", 0).unwrap(),
-            None
-        );
+        let f = counted(&mut conn, "admin", "10.0.0.1", 55, None);
+        assert_eq!((f.by_name_and_ip, f.by_ip), (0, 1));
+        assert_eq!(f.oldest_by_ip, Some(70));
+        // An unlock of `admin` at 65 clears its failures, not those of `ops`.
+        let f = counted(&mut conn, "admin", "10.0.0.1", 0, Some(65));
+        assert_eq!((f.by_name_and_ip, f.by_ip), (0, 1));
+        let f = counted(&mut conn, "ops", "10.0.0.1", 0, None);
+        assert_eq!((f.by_name_and_ip, f.by_ip), (1, 2));
+        let f = counted(&mut conn, "nobody", "10.9.9.9", 0, None);
+        assert_eq!((f.by_name_and_ip, f.by_ip), (0, 0));
+        assert_eq!(f.oldest_by_ip, None);
+        assert_eq!(last_unlock(&mut conn, "admin").unwrap(), None);
+        record(
+            &mut conn,
+            &NewEvent::new(Kind::AdminUnlock, 90).actor("admin"),
+        )
+        .unwrap();
+        assert_eq!(last_unlock(&mut conn, "admin").unwrap(), Some(90));
+        assert_eq!(last_unlock(&mut conn, "ops").unwrap(), None);
     }
 }

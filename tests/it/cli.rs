@@ -414,3 +414,46 @@ async fn logs_never_show_tokens_secrets_or_session_keys() {
         assert!(leak.is_empty(), "the log shows the {what}: {leak:?}");
     }
 }
+
+crate::both_backends!(unlock_lets_a_locked_out_admin_in_at_once);
+
+/// `wxauth admin unlock NAME` clears NAME's failed sign-ins, while the server
+/// runs: the address that locked itself out signs in with the right password.
+async fn unlock_lets_a_locked_out_admin_in_at_once(backend: Backend) {
+    use crate::admin_sign_in::{create_admin, Browser, ADMIN, ADMIN_PASSWORD};
+    use reqwest::StatusCode;
+
+    let app = spawn_app_with(backend, |o| {
+        o.with("admin.lockout_attempts", 2)
+            .with("ip_header", "X-Real-IP")
+    })
+    .await;
+    create_admin(&app.db, ADMIN, ADMIN_PASSWORD);
+    let office = Browser::from_address(&app, "203.0.113.9");
+    for _ in 0..2 {
+        let (status, _, _) = office.sign_in(ADMIN, "typo typo typo").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, _) = office.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    let url = app.db.url.clone();
+    let cli = move |name: &'static str| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut envs: Vec<(&str, &str)> = GOOD.to_vec();
+            envs.push(("ROCKET_DATABASE_URL", &url));
+            wxauth(&envs, &["admin", "unlock", name])
+        })
+    };
+    let (code, _, stderr) = cli("ghost").await.unwrap();
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no admin named `ghost`"), "{stderr}");
+    let (code, stdout, stderr) = cli(ADMIN).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("can sign in again"), "{stdout}");
+
+    let (status, _, body) = office.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(app.db.count("audit_events WHERE kind = 'admin_unlock'"), 1);
+}
