@@ -68,15 +68,22 @@ impl<'r> rocket::response::Responder<'r, 'static> for SignInOutcome {
 /// names before it is refused for every name.
 const PER_ADDRESS_FACTOR: i64 = 4;
 
-enum Verdict {
-    LockedOut { minutes: i64 },
-    Wrong,
-    Ok { admin_id: i64 },
+enum Reservation {
+    LockedOut {
+        minutes: i64,
+    },
+    /// The attempt is recorded (as failed until the password proves right).
+    Attempt {
+        event_id: i64,
+        /// The admin's id and password hash, when the name exists.
+        admin: Option<(i64, String)>,
+    },
 }
 
 #[post("/login", data = "<form>")]
 pub async fn login(
     state: &State<AppState>,
+    checks: &State<password::PasswordChecks>,
     page: PageContext,
     cookies: &CookieJar<'_>,
     https: Https,
@@ -106,12 +113,14 @@ pub async fn login(
     let attempts = i64::from(state.config.admin.lockout_attempts.max(1));
     let window = state.config.admin.lockout_window.max(1) as i64;
     let ip = client.ip.clone().unwrap_or_default();
-    let password = form.password.clone();
-    let verdict = state
+    // 1. In one step, serialised per address: check the counts and record
+    //    this attempt as a failure. Parallel guesses each see the ones before.
+    let reservation = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let now = crate::timestamp::now();
             let since = now - window;
+            audit::serialize_signins_from(conn, &ip)?;
             // Failures count per (name, address), so that nobody can lock an
             // admin out from elsewhere, and per address with a higher ceiling,
             // against one address trying many names.
@@ -126,73 +135,72 @@ pub async fn login(
             };
             if let Some(oldest) = oldest {
                 let wait = (oldest.unwrap_or(now) + window - now).max(1);
-                return Ok(Verdict::LockedOut {
+                return Ok(Reservation::LockedOut {
                     minutes: (wait + 59) / 60,
                 });
             }
             let admin = admins::find_by_username(conn, &username)?;
-            // Verify against a decoy when the name is unknown: same time either way.
-            let hash = admin
-                .as_ref()
-                .map(|a| a.password_hash.as_str())
-                .unwrap_or_else(|| password::decoy_hash());
-            let good = password::verify(&password, hash) && admin.is_some();
-            let event = NewEvent::new(
-                if good {
-                    Kind::AdminLogin
-                } else {
-                    Kind::AdminLoginFailed
-                },
-                now,
-            )
-            .actor(&username)
-            .ip(Some(ip.clone()).filter(|i| !i.is_empty()));
-            audit::record(conn, &event)?;
-            Ok(match admin {
-                Some(a) if good => Verdict::Ok { admin_id: a.id },
-                _ => Verdict::Wrong,
+            let event_id = audit::record_returning_id(
+                conn,
+                &NewEvent::new(Kind::AdminLoginFailed, now)
+                    .actor(&username)
+                    .ip(Some(ip.clone()).filter(|i| !i.is_empty())),
+            )?;
+            Ok(Reservation::Attempt {
+                event_id,
+                admin: admin.map(|a| (a.id, a.password_hash)),
             })
         })
         .await?;
-    match verdict {
-        Verdict::LockedOut { minutes } => {
+    let (event_id, admin) = match reservation {
+        Reservation::LockedOut { minutes } => {
             let text = page
                 .lang
                 .get("locked_out")
                 .replace("{minutes}", &minutes.to_string());
-            Ok(form_page(Status::TooManyRequests, text))
+            return Ok(form_page(Status::TooManyRequests, text));
         }
-        Verdict::Wrong => Ok(form_page(
+        Reservation::Attempt { event_id, admin } => (event_id, admin),
+    };
+    // 2. The password, off the database connection and a few at a time.
+    //    An unknown name is checked against a decoy: same time either way.
+    let (admin_id, hash) = match admin {
+        Some((id, hash)) => (Some(id), hash),
+        None => (None, password::decoy_hash().to_string()),
+    };
+    let good = checks.verify(form.password.clone(), hash).await;
+    let Some(admin_id) = admin_id.filter(|_| good) else {
+        return Ok(form_page(
             Status::Unauthorized,
             page.lang.get("bad_credentials").into(),
-        )),
-        Verdict::Ok { admin_id } => {
-            let token = crypto::random_token(32);
-            let id = crypto::hash_token(&token);
-            let ua = client.user_agent.clone();
-            let ip = client.ip.clone();
-            state
-                .db
-                .run(move |conn| {
-                    let now = crate::timestamp::now();
-                    admin_sessions::insert(
-                        conn,
-                        &admin_sessions::NewAdminSession {
-                            id: &id,
-                            admin_id,
-                            created_at: now,
-                            last_seen_at: now,
-                            ip: ip.as_deref(),
-                            user_agent: ua.as_deref(),
-                        },
-                    )?;
-                    Ok(())
-                })
-                .await?;
-            cookies.add(guard::cookie(SESSION_COOKIE, token, https.0));
-            Ok(SignInOutcome::Redirect(Redirect::to(next)))
-        }
-    }
+        ));
+    };
+    // 3. A success: the attempt's event says so, and the session opens.
+    let token = crypto::random_token(32);
+    let id = crypto::hash_token(&token);
+    let ua = client.user_agent.clone();
+    let ip = client.ip.clone();
+    state
+        .db
+        .write(move |conn| {
+            let now = crate::timestamp::now();
+            audit::set_kind(conn, event_id, Kind::AdminLogin)?;
+            admin_sessions::insert(
+                conn,
+                &admin_sessions::NewAdminSession {
+                    id: &id,
+                    admin_id,
+                    created_at: now,
+                    last_seen_at: now,
+                    ip: ip.as_deref(),
+                    user_agent: ua.as_deref(),
+                },
+            )?;
+            Ok(())
+        })
+        .await?;
+    cookies.add(guard::cookie(SESSION_COOKIE, token, https.0));
+    Ok(SignInOutcome::Redirect(Redirect::to(next)))
 }
 
 #[derive(FromForm)]

@@ -33,6 +33,7 @@ pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("admin console", |rocket| async {
         rocket
             .manage(std::sync::Arc::new(overview::OverviewCache::default()))
+            .manage(password::PasswordChecks::default())
             .mount(BASE, routes())
             .register(BASE, catchers())
             .attach(headers::SecurityHeaders)

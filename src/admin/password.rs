@@ -35,6 +35,32 @@ pub fn verify(password: &str, hash: &str) -> bool {
 
 /// A hash of a random password, verified against when the username is unknown
 /// so that both cases take the same time.
+/// Password checks for the console's sign-in, off the database connection
+/// and at most [`PasswordChecks::AT_ONCE`] at a time: argon2 is meant to be
+/// slow, and a flood of sign-ins must not take every core (or any
+/// connection) from the API.
+pub struct PasswordChecks(tokio::sync::Semaphore);
+
+impl Default for PasswordChecks {
+    fn default() -> Self {
+        PasswordChecks(tokio::sync::Semaphore::new(Self::AT_ONCE))
+    }
+}
+
+impl PasswordChecks {
+    pub const AT_ONCE: usize = 2;
+
+    /// Whether `password` matches `hash`; false when it cannot be checked.
+    pub async fn verify(&self, password: String, hash: String) -> bool {
+        let Ok(_permit) = self.0.acquire().await else {
+            return false;
+        };
+        tokio::task::spawn_blocking(move || verify(&password, &hash))
+            .await
+            .unwrap_or(false)
+    }
+}
+
 pub fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash(&crate::crypto::random_token(16)).unwrap_or_default())

@@ -91,6 +91,36 @@ pub fn record(conn: &mut AnyConnection, event: &NewEvent) -> QueryResult<()> {
     .map(|_| ())
 }
 
+/// [`record`], answering the new event's id.
+pub fn record_returning_id(conn: &mut AnyConnection, event: &NewEvent) -> QueryResult<i64> {
+    on_backend!(conn, |c| diesel::insert_into(audit_events::table)
+        .values(event)
+        .returning(audit_events::id)
+        .get_result(c))
+}
+
+/// Settles the outcome of an event recorded before it was known (a console
+/// sign-in is recorded as failed until its password proves right).
+pub fn set_kind(conn: &mut AnyConnection, id: i64, kind: Kind) -> QueryResult<()> {
+    diesel::update(audit_events::table.find(id))
+        .set(audit_events::kind.eq(kind.as_str()))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Makes console sign-ins from `ip` take turns until the end of the
+/// transaction, so that each counts the failures recorded before it. SQLite's
+/// single writer already runs them one at a time; PostgreSQL takes an
+/// advisory lock on the address.
+pub fn serialize_signins_from(conn: &mut AnyConnection, ip: &str) -> QueryResult<()> {
+    if let AnyConnection::Postgresql(c) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(ip)
+            .execute(c)?;
+    }
+    Ok(())
+}
+
 /// Deletes up to `batch` of the oldest events, those older than `before`.
 /// Ids grow with time, so the oldest are first in id order: no index on the
 /// time is needed (nor written by every login).

@@ -131,7 +131,8 @@ pub async fn signed_in(app: &TestApp) -> Browser {
 
 both_backends!(
     sign_in_opens_a_server_side_session,
-    failed_sign_ins_lock_out_a_name_from_one_address
+    failed_sign_ins_lock_out_a_name_from_one_address,
+    the_lockout_holds_under_fifty_parallel_attempts
 );
 
 async fn sign_in_opens_a_server_side_session(backend: Backend) {
@@ -258,6 +259,50 @@ async fn failed_sign_ins_lock_out_a_name_from_one_address(backend: Backend) {
         .get_result(&mut conn)
         .unwrap();
     assert_eq!(failures, 12);
+}
+
+/// Security audit finding 2: the count is checked and the attempt recorded
+/// in one step before the password is hashed, so a burst of parallel guesses
+/// gets no more than `lockout_attempts` of them checked.
+async fn the_lockout_holds_under_fifty_parallel_attempts(backend: Backend) {
+    let app = spawn_app_with(backend, |o| o.with("admin.lockout_attempts", 3)).await;
+    create_admin(&app.db, ADMIN, ADMIN_PASSWORD);
+    let browsers: Vec<Browser> = (0..50).map(|_| Browser::new(&app)).collect();
+    let mut csrfs = Vec::new();
+    for b in &browsers {
+        csrfs.push(b.csrf("/admin/login").await);
+    }
+    let attempts = browsers.iter().zip(&csrfs).map(|(b, csrf)| async move {
+        b.post(
+            "/admin/login",
+            &[
+                ("username", ADMIN),
+                ("password", "a wrong guess"),
+                ("csrf_token", csrf),
+                ("next", "/admin"),
+            ],
+        )
+        .await
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|(status, _, _)| status)
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (3, 47), "{statuses:?}");
+    assert_eq!(
+        app.db
+            .count("audit_events WHERE kind = 'admin_login_failed'"),
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
