@@ -122,8 +122,10 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
         config,
     };
 
+    let csrf_key = admin::csrf::CsrfKey::new(&state.config.session_key_secret.0);
     let mut rocket = rocket::custom(figment)
         .manage(state)
+        .manage(csrf_key)
         .attach(request_log::RequestLog)
         .attach(api::stage())
         .attach(admin::stage())

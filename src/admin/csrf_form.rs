@@ -8,7 +8,7 @@ use rocket::form::{Form, FromForm};
 use rocket::http::Status;
 use rocket::Request;
 
-use super::guard;
+use super::csrf;
 
 /// A form that carries the console's CSRF token.
 pub trait HasCsrf {
@@ -32,7 +32,7 @@ where
                 return data::Outcome::Forward((data, status))
             }
         };
-        if guard::csrf_ok(req.cookies(), form.csrf_token()) {
+        if csrf::check(req, form.csrf_token()) {
             data::Outcome::Success(CsrfForm(form))
         } else {
             data::Outcome::Error((Status::Forbidden, ()))

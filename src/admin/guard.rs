@@ -1,13 +1,12 @@
-//! Who is signed in to the console, and the CSRF token of the browser.
+//! Who is signed in to the console, its cookies, and where to go next.
 //!
 //! The console cookie holds a random token; the database holds its SHA-256 as
 //! the session id, so sessions are revocable and a database leak does not hand
 //! out live cookies. A request without a live session fails with 401, which
 //! the `/admin` catcher turns into a trip to the sign-in page and back.
 
-use rocket::http::{Cookie, CookieJar, SameSite, Status};
+use rocket::http::{Cookie, SameSite, Status};
 use rocket::request::{FromRequest, Outcome, Request};
-use subtle::ConstantTimeEq;
 
 use crate::crypto;
 use crate::db::admin_sessions::{self, IDLE_TIMEOUT};
@@ -71,24 +70,6 @@ pub fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static
         .same_site(SameSite::Strict)
         .secure(secure)
         .build()
-}
-
-/// The browser's CSRF token (double-submit: an encrypted cookie, echoed by
-/// every form as `csrf_token`), made on first use.
-pub fn csrf_token(cookies: &CookieJar<'_>, secure: bool) -> String {
-    if let Some(c) = cookies.get_private(CSRF_COOKIE) {
-        return c.value().to_string();
-    }
-    let token = crypto::random_token(24);
-    cookies.add_private(cookie(CSRF_COOKIE, token.clone(), secure));
-    token
-}
-
-pub fn csrf_ok(cookies: &CookieJar<'_>, submitted: &str) -> bool {
-    match cookies.get_private(CSRF_COOKIE) {
-        Some(c) => !submitted.is_empty() && c.value().as_bytes().ct_eq(submitted.as_bytes()).into(),
-        None => false,
-    }
 }
 
 /// Back to where an action was started (`next`, when it is a console path),

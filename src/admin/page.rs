@@ -6,9 +6,7 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket_dyn_templates::Template;
 use serde_json::{json, Value};
 
-use super::guard::csrf_token;
 use super::i18n::{self, Lang};
-use crate::client::is_https;
 
 /// What every page needs to know about the request.
 pub struct PageContext {
@@ -31,7 +29,7 @@ impl PageContext {
         let cookies: &CookieJar<'_> = req.cookies();
         PageContext {
             lang: i18n::pick(cookies, req.headers().get_one("Accept-Language")),
-            csrf: csrf_token(cookies, is_https(req)),
+            csrf: super::csrf::token(req),
             path: req.uri().to_string(),
         }
     }

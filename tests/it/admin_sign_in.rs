@@ -339,6 +339,80 @@ async fn forms_without_the_csrf_token_are_refused() {
     assert_eq!(app.db.count("admin_sessions"), 1);
 }
 
+/// Security audit finding 7: a signed-in browser's CSRF token follows its
+/// console session. An attacker who plants their own CSRF cookie (from a
+/// sibling domain, say) and submits the token that goes with it is refused;
+/// so is a token of an earlier session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csrf_tokens_are_bound_to_the_console_session() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let victim_user = app.login("csrf-victim").await;
+    create_admin(&app.db, ADMIN, ADMIN_PASSWORD);
+
+    // The attacker's own, valid pair from a browser of theirs: the encrypted
+    // CSRF cookie and the token that goes with it.
+    let (planted, planted_token) = {
+        let r = reqwest::Client::new()
+            .get(format!("{}/admin/login", app.url))
+            .send()
+            .await
+            .unwrap();
+        let line = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|c| c.starts_with("wxauth_csrf="))
+            .expect("a CSRF cookie");
+        let body = r.text().await.unwrap();
+        (line.split(';').next().unwrap().to_string(), csrf_in(&body))
+    };
+
+    // The victim signs in.
+    let victim = Browser::new(&app);
+    let (status, headers, _) = victim.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let session = session_cookie(&headers);
+    let session = session.split(';').next().unwrap().to_string();
+
+    // A forged request in the victim's browser: their session cookie, the
+    // planted CSRF cookie, and the token that matches the planted cookie.
+    let forged = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+        .post(format!(
+            "{}/admin/users/{}/signout-all",
+            app.url,
+            victim_user.user_id()
+        ))
+        .header("Cookie", format!("{session}; {planted}"))
+        .form(&[("csrf_token", planted_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(app.is_authorized(&victim_user.token()).await);
+
+    // The victim's own pages carry the session's token, which works; after
+    // signing out and in again, the old token no longer does.
+    let old_token = victim.csrf("/admin/sessions").await;
+    let (status, _, _) = victim
+        .post("/admin/logout", &[("csrf_token", &old_token)])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = victim.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let action = format!("/admin/users/{}/signout-all", victim_user.user_id());
+    let (status, _, _) = victim.post(&action, &[("csrf_token", &old_token)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let new_token = victim.csrf("/admin/sessions").await;
+    assert_ne!(new_token, old_token);
+    let (status, _, _) = victim.post(&action, &[("csrf_token", &new_token)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(!app.is_authorized(&victim_user.token()).await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_pages_carry_security_headers() {
     let app = spawn_app(Backend::Sqlite).await;
