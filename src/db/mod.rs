@@ -267,6 +267,28 @@ type AsyncPgPool = diesel_async::pooled_connection::deadpool::Pool<diesel_async:
 /// How long the token check waits for PostgreSQL before answering 503.
 const ASYNC_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One of PostgreSQL's asynchronous connections; 503 when none can be had.
+async fn async_conn(
+    pool: &AsyncPgPool,
+) -> Result<
+    diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>,
+    ApiError,
+> {
+    pool.get()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("cannot get a database connection: {e}")))
+}
+
+/// `work` on the asynchronous pool, answered with 503 when PostgreSQL takes
+/// longer than [`ASYNC_TIMEOUT`] (no request hangs on a database that went away).
+async fn within_timeout<T>(
+    work: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(ASYNC_TIMEOUT, work)
+        .await
+        .map_err(|_| ApiError::Unavailable("the database did not answer in time".into()))?
+}
+
 /// What SQLite has besides the pool: connections for inline point reads, and
 /// the single writer.
 struct SqliteSide {
@@ -361,15 +383,11 @@ impl Db {
         let Some(pool) = &self.pg_async else {
             return Err(ApiError::internal("no database for the session check"));
         };
-        let lookup = async {
-            let mut conn = pool.get().await.map_err(|e| {
-                ApiError::Unavailable(format!("cannot get a database connection: {e}"))
-            })?;
-            Ok::<_, ApiError>(live_session::find_async(&mut conn, id).await?)
-        };
-        tokio::time::timeout(ASYNC_TIMEOUT, lookup)
-            .await
-            .map_err(|_| ApiError::Unavailable("the database did not answer in time".into()))?
+        within_timeout(async {
+            let mut conn = async_conn(pool).await?;
+            Ok(live_session::find_async(&mut conn, id).await?)
+        })
+        .await
     }
 
     /// PostgreSQL only: a new user's whole first login in one statement (see
@@ -382,15 +400,11 @@ impl Db {
         let Some(pool) = &self.pg_async else {
             return Ok(None);
         };
-        let insert = async {
-            let mut conn = pool.get().await.map_err(|e| {
-                ApiError::Unavailable(format!("cannot get a database connection: {e}"))
-            })?;
-            Ok::<_, ApiError>(first_login::insert(&mut conn, login).await?)
-        };
-        tokio::time::timeout(ASYNC_TIMEOUT, insert)
-            .await
-            .map_err(|_| ApiError::Unavailable("the database did not answer in time".into()))?
+        within_timeout(async {
+            let mut conn = async_conn(pool).await?;
+            Ok(first_login::insert(&mut conn, login).await?)
+        })
+        .await
     }
 
     pub fn is_sqlite(&self) -> bool {
