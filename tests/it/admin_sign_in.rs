@@ -1,5 +1,7 @@
 //! The console's sign-in: sessions, lockout, CSRF, headers, language.
 
+use std::sync::Mutex;
+
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 
@@ -9,22 +11,24 @@ use crate::common::*;
 pub const ADMIN: &str = "ops";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
-/// A browser: cookies kept, redirects not followed (so tests see them).
+/// A browser: cookies kept (by name and path, for this one site), redirects
+/// not followed (so tests see them). The jar is the test's own, so that
+/// reqwest's cookie feature stays out of the build the benchmark measures.
 pub struct Browser {
-    pub http: reqwest::Client,
+    http: reqwest::Client,
     pub base: String,
+    cookies: Mutex<Vec<KeptCookie>>,
+}
+
+struct KeptCookie {
+    name: String,
+    value: String,
+    path: String,
 }
 
 impl Browser {
     pub fn new(app: &TestApp) -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(Policy::none())
-                .build()
-                .unwrap(),
-            base: app.url.clone(),
-        }
+        Browser::with_headers(app, reqwest::header::HeaderMap::new())
     }
 
     /// A browser behind a proxy that names it `ip` in `X-Real-IP` (the app
@@ -32,26 +36,76 @@ impl Browser {
     pub fn from_address(app: &TestApp, ip: &str) -> Browser {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert("X-Real-IP", ip.parse().unwrap());
+        Browser::with_headers(app, headers)
+    }
+
+    fn with_headers(app: &TestApp, headers: reqwest::header::HeaderMap) -> Browser {
         Browser {
             http: reqwest::Client::builder()
-                .cookie_store(true)
                 .redirect(Policy::none())
                 .default_headers(headers)
                 .build()
                 .unwrap(),
             base: app.url.clone(),
+            cookies: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A request to `path` that carries the cookies kept for it.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        let cookies = self.cookies.lock().unwrap();
+        let header = cookies
+            .iter()
+            .filter(|c| path.starts_with(&c.path))
+            .map(|c| format!("{}={}", c.name, c.value))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if header.is_empty() {
+            request
+        } else {
+            request.header(reqwest::header::COOKIE, header)
+        }
+    }
+
+    /// Sends `request` and keeps the cookies that the answer sets or ends.
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let r = request.send().await.unwrap();
+        let (status, headers) = (r.status(), r.headers().clone());
+        self.keep(&headers);
+        (status, headers, r.text().await.unwrap())
+    }
+
+    fn keep(&self, headers: &reqwest::header::HeaderMap) {
+        let mut cookies = self.cookies.lock().unwrap();
+        for line in headers.get_all(reqwest::header::SET_COOKIE) {
+            let mut parts = line.to_str().unwrap().split(';').map(str::trim);
+            let (name, value) = parts.next().unwrap().split_once('=').unwrap();
+            let mut path = "/".to_string();
+            let mut ended = false;
+            for attribute in parts {
+                let lower = attribute.to_ascii_lowercase();
+                if let Some(p) = lower.strip_prefix("path=") {
+                    path = p.to_string();
+                }
+                ended |= lower == "max-age=0" || lower.starts_with("max-age=-");
+            }
+            cookies.retain(|c| !(c.name == name && c.path == path));
+            if !ended {
+                cookies.push(KeptCookie {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                    path,
+                });
+            }
         }
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let (status, headers) = (r.status(), r.headers().clone());
-        (status, headers, r.text().await.unwrap())
+        self.send(self.request(reqwest::Method::GET, path)).await
     }
 
     pub async fn post(
@@ -59,15 +113,8 @@ impl Browser {
         path: &str,
         form: &[(&str, &str)],
     ) -> (StatusCode, reqwest::header::HeaderMap, String) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .form(form)
-            .send()
+        self.send(self.request(reqwest::Method::POST, path).form(form))
             .await
-            .unwrap();
-        let (status, headers) = (r.status(), r.headers().clone());
-        (status, headers, r.text().await.unwrap())
     }
 
     /// The CSRF token of the forms on `path`.
@@ -432,16 +479,13 @@ async fn console_pages_carry_security_headers() {
 async fn language_follows_accept_language_and_the_remembered_switch() {
     let app = spawn_app(Backend::Sqlite).await;
     let browser = Browser::new(&app);
-    let zh = browser
-        .http
-        .get(format!("{}/admin/login", app.url))
-        .header("accept-language", "zh-CN,zh;q=0.9,en;q=0.5")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, _, zh) = browser
+        .send(
+            browser
+                .request(reqwest::Method::GET, "/admin/login")
+                .header("accept-language", "zh-CN,zh;q=0.9,en;q=0.5"),
+        )
+        .await;
     assert!(zh.contains("登录 wxauth 管理台"));
     assert!(zh.contains("<html lang=\"zh-CN\">"));
     let csrf = csrf_in(&zh);
@@ -457,16 +501,13 @@ async fn language_follows_accept_language_and_the_remembered_switch() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers["location"], "/admin/login");
-    let en = browser
-        .http
-        .get(format!("{}/admin/login", app.url))
-        .header("accept-language", "zh-CN")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, _, en) = browser
+        .send(
+            browser
+                .request(reqwest::Method::GET, "/admin/login")
+                .header("accept-language", "zh-CN"),
+        )
+        .await;
     assert!(
         en.contains("Sign in to the wxauth console"),
         "the switch is remembered"
