@@ -109,6 +109,9 @@ impl WechatClient {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(3)))
             .pool_max_idle_per_host(64)
+            // WeChat answers where it is asked; a redirect would carry the
+            // appsecret in the query string to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("wxauth/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -338,17 +341,19 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], status: u16) -> Result<T,
 }
 
 fn log_call<T>(call: &'static str, result: &Result<T, Attempt>, attempt: u32, started: Instant) {
-    let outcome = match result {
-        Ok(_) => "ok",
-        Err(e) => error_label(e),
-    };
-    tracing::info!(
-        target: "wxauth::wechat",
-        call,
-        outcome,
-        attempt,
-        ms = started.elapsed().as_millis() as u64,
-    );
+    let ms = started.elapsed().as_millis() as u64;
+    match result {
+        // Every login makes a call: a successful one is a debug line, so that
+        // the request line stays the one info line per request (SPEC §5).
+        Ok(_) => tracing::debug!(target: "wxauth::wechat", call, outcome = "ok", attempt, ms),
+        Err(e) => tracing::info!(
+            target: "wxauth::wechat",
+            call,
+            outcome = error_label(e),
+            attempt,
+            ms,
+        ),
+    }
 }
 
 enum Attempt {

@@ -107,7 +107,9 @@ pub async fn authorize(
                         .secure(https.0),
                 );
             }
-            tracing::info!(target: "wxauth::login", user_id, is_new, appid = %app.appid, "login");
+            // Debug: the request line is the one info line per request (SPEC §5);
+            // the audit log keeps every login.
+            tracing::debug!(target: "wxauth::login", user_id, is_new, appid = %app.appid, "login");
             Success::data(pair)
         }
         Login::Banned => Err(ApiError::UserBanned),
