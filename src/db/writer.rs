@@ -90,7 +90,10 @@ impl Writer {
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name("wxauth-sqlite-writer".into())
-            .spawn(move || run(&mut conn, queue))
+            .spawn(move || {
+                schedule_as_batch_work();
+                run(&mut conn, queue)
+            })
             .map_err(|e| format!("cannot start the database writer: {e}"))?;
         let (checkpoints, stop) = mpsc::channel::<()>();
         std::thread::Builder::new()
@@ -130,6 +133,32 @@ impl Writer {
         answer
             .await
             .map_err(|_| ApiError::internal("a database write was abandoned"))?
+    }
+}
+
+/// Puts this thread under Linux's SCHED_BATCH policy (same nice value, the
+/// same share of the CPU when busy). A job queued for the writer then no
+/// longer preempts the request threads the moment it arrives: under load the
+/// writer runs once they have queued several, and commits them together. The
+/// pages every login touches (each table's and index's tail) are written
+/// once per commit, so bigger batches cost less per login. Measured with the
+/// benchmark: POST authorize at 0.086/0.100 of the constant route without,
+/// 0.113/0.120 with (alternating runs).
+fn schedule_as_batch_work() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadPriority, ThreadPriorityOsValue, ThreadSchedulePolicy,
+        };
+        // Nice value 0 (`ThreadPriorityOsValue::default()`), as for any thread.
+        if let Err(e) = set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Os(ThreadPriorityOsValue::default()),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+        ) {
+            tracing::debug!("the database writer keeps the default scheduling: {e:?}");
+        }
     }
 }
 
@@ -336,5 +365,32 @@ mod tests {
             .collect();
         assert_eq!(ok.len(), 4, "all but one of the two 3s: {results:?}");
         assert_eq!(count(&path), 4, "each answered write is there once");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_writer_thread_runs_as_batch_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.sqlite").display().to_string();
+        let _writer = Writer::start(open(&path), open(&path)).unwrap();
+        // The writer sets its policy first thing; give it a moment.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let policies: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| {
+                let task = task.unwrap().path();
+                let name = std::fs::read_to_string(task.join("comm")).ok()?;
+                if name.trim() != "wxauth-sqlite-w" {
+                    return None;
+                }
+                // Field 41 of /proc/…/stat is the policy; the name in
+                // parentheses (field 2) has no spaces here.
+                let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+                stat.split_whitespace().nth(40).map(str::to_string)
+            })
+            .collect();
+        // SCHED_BATCH is 3. (Several writers may run in this test binary.)
+        assert!(!policies.is_empty(), "no writer thread found");
+        assert!(policies.iter().all(|p| p == "3"), "policies: {policies:?}");
     }
 }
