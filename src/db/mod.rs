@@ -257,6 +257,11 @@ pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// One permit per pooled connection: work queues here, not as a blocking
+    /// thread waiting for a connection (each such thread keeps a stack and an
+    /// allocator heap; a burst of PostgreSQL refreshes made 64 of them and
+    /// doubled the resident size).
+    blocking: Arc<tokio::sync::Semaphore>,
     sqlite: Option<Arc<SqliteSide>>,
     /// PostgreSQL's asynchronous connections, for the token check.
     pg_async: Option<AsyncPgPool>,
@@ -366,6 +371,7 @@ impl Db {
         };
         Ok(Db {
             pool,
+            blocking: Arc::new(tokio::sync::Semaphore::new(pool_size as usize)),
             sqlite,
             pg_async,
         })
@@ -422,12 +428,21 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
+        let permit = self
+            .blocking
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::internal("the database pool is closed"))?;
+        let outcome = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
             f(&mut conn)
         })
-        .await
-        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+        .await;
+        // Released once the thread is done, so that the next job finds it idle
+        // rather than starting another.
+        drop(permit);
+        outcome.map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
     }
 
     /// A short read (one indexed lookup): inline on SQLite, on the blocking
