@@ -432,31 +432,24 @@ fn nickname_matches(
             before
         };
         let floor = (top - SHORT_SEARCH_WINDOW).max(0);
-        let sql = match conn {
-            AnyConnection::Sqlite(_) => {
-                "SELECT id FROM users WHERE id < ? AND id >= ? AND nickname LIKE ? ESCAPE '\\' \
-                 ORDER BY id DESC LIMIT ?"
-            }
-            AnyConnection::Postgresql(_) => {
-                "SELECT id FROM users WHERE id < $1 AND id >= $2 AND nickname ILIKE $3 ESCAPE '\\' \
-                 ORDER BY id DESC LIMIT $4"
-            }
-        };
-        let mut rows: Vec<Id> = match conn {
-            AnyConnection::Sqlite(c) => diesel::sql_query(sql)
-                .bind::<BigInt, _>(top)
-                .bind::<BigInt, _>(floor)
-                .bind::<Text, _>(&pattern)
-                .bind::<BigInt, _>(fetch)
+        let window = users::table
+            .select(users::id)
+            .filter(users::id.lt(top))
+            .filter(users::id.ge(floor));
+        // SQLite's LIKE ignores ASCII case, as PostgreSQL's ILIKE does.
+        let mut ids: Vec<i64> = match conn {
+            AnyConnection::Sqlite(c) => window
+                .filter(users::nickname.like(&pattern).escape('\\'))
+                .order(users::id.desc())
+                .limit(fetch)
                 .load(c)?,
-            AnyConnection::Postgresql(c) => diesel::sql_query(sql)
-                .bind::<BigInt, _>(top)
-                .bind::<BigInt, _>(floor)
-                .bind::<Text, _>(&pattern)
-                .bind::<BigInt, _>(fetch)
+            AnyConnection::Postgresql(c) => window
+                .filter(users::nickname.ilike(&pattern).escape('\\'))
+                .order(users::id.desc())
+                .limit(fetch)
                 .load(c)?,
         };
-        let full = next_cursor(&mut rows, limit, |r| r.id);
+        let full = next_cursor(&mut ids, limit, |id| *id);
         let (next_before, searched_down_to) = match full {
             Some(next) => (Some(next), None),
             // Users below the window remain: the next page walks on from there.
@@ -464,7 +457,7 @@ fn nickname_matches(
             None => (None, None),
         };
         return Ok(NicknameMatches {
-            ids: rows.into_iter().map(|r| r.id).collect(),
+            ids,
             next_before,
             searched_down_to,
         });
