@@ -17,6 +17,8 @@ pub mod error;
 pub mod flows;
 pub mod log_writer;
 pub mod ops;
+#[cfg(test)]
+mod property_tests;
 pub mod purge;
 pub mod rate_limit;
 pub mod request_log;

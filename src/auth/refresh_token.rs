@@ -136,4 +136,46 @@ mod tests {
         }
         assert_eq!(keys.parse(&"a".repeat(10_000)), None);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(crate::property_tests::bounded())]
+
+            #[test]
+            fn any_string_is_refused_unless_this_server_made_it(s in "\\PC{0,200}") {
+                let keys = RefreshTokens::new(b"property key");
+                if let Some(p) = keys.parse(&s) {
+                    prop_assert_eq!(keys.token(&p.session_id, p.generation), s);
+                }
+            }
+
+            #[test]
+            fn tokens_made_here_name_their_session_and_generation(
+                session in "[A-Za-z0-9_-]{1,40}",
+                generation in 0i64..=999_999_999_999_999_999,
+            ) {
+                let keys = RefreshTokens::new(b"property key");
+                let parsed = keys.parse(&keys.token(&session, generation));
+                prop_assert_eq!(parsed, Some(Presented { session_id: session, generation }));
+            }
+
+            #[test]
+            fn one_changed_character_is_refused(
+                session in "[A-Za-z0-9_-]{1,40}",
+                generation in 0i64..1_000_000,
+                at in any::<prop::sample::Index>(),
+                c in any::<char>(),
+            ) {
+                let keys = RefreshTokens::new(b"property key");
+                let token = keys.token(&session, generation);
+                let changed = crate::property_tests::with_char_replaced(&token, at, c);
+                prop_assume!(changed != token);
+                prop_assert_eq!(keys.parse(&changed), None);
+            }
+        }
+    }
 }

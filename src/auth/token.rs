@@ -228,4 +228,45 @@ mod tests {
             -500
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(crate::property_tests::bounded())]
+
+            #[test]
+            fn any_string_is_refused(s in "\\PC{0,300}") {
+                let keys = TokenKeys::new(SECRET, "wxauth", 60);
+                prop_assert!(keys.verify(&s, Expiry::Enforce).is_err());
+                prop_assert!(keys.verify(&s, Expiry::Ignore).is_err());
+            }
+
+            #[test]
+            fn three_base64_parts_are_refused(
+                a in "[A-Za-z0-9_-]{0,80}",
+                b in "[A-Za-z0-9_-]{0,200}",
+                c in "[A-Za-z0-9_-]{0,60}",
+            ) {
+                let keys = TokenKeys::new(SECRET, "wxauth", 60);
+                let token = format!("{a}.{b}.{c}");
+                prop_assert!(keys.verify(&token, Expiry::Ignore).is_err());
+            }
+
+            #[test]
+            fn one_changed_character_of_a_signed_token_is_refused(
+                at in any::<prop::sample::Index>(),
+                c in any::<char>(),
+            ) {
+                let keys = TokenKeys::new(SECRET, "wxauth", 60);
+                let now = crate::timestamp::now();
+                let (token, _) = keys.issue(7, "sid", "wxapp", now, "jti".into()).unwrap();
+                let changed = crate::property_tests::with_char_replaced(&token, at, c);
+                prop_assume!(changed != token);
+                prop_assert!(keys.verify(&changed, Expiry::Ignore).is_err());
+            }
+        }
+    }
 }

@@ -156,4 +156,67 @@ mod tests {
             DecryptError::Signature
         );
     }
+
+    mod properties {
+        use aes::cipher::BlockEncryptMut;
+        use proptest::prelude::*;
+
+        use super::*;
+
+        type Aes128CbcEnc = cbc::Encryptor<aes::Aes128>;
+
+        fn encrypt(key: &[u8; 16], iv: &[u8; 16], plain: &[u8]) -> String {
+            STANDARD.encode(
+                Aes128CbcEnc::new(key.into(), iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plain),
+            )
+        }
+
+        proptest! {
+            #![proptest_config(crate::property_tests::bounded())]
+
+            #[test]
+            fn any_text_input_is_an_error_not_a_panic(
+                data in "\\PC{0,200}",
+                iv in "\\PC{0,40}",
+                key in "\\PC{0,40}",
+            ) {
+                prop_assert!(decrypt(&key, &data, &iv, APPID).is_err());
+                prop_assert!(decrypt(SESSION_KEY, &data, &iv, APPID).is_err());
+            }
+
+            #[test]
+            fn random_blocks_under_the_right_key_are_refused(
+                blocks in prop::collection::vec(any::<[u8; 16]>(), 1..8),
+                iv in any::<[u8; 16]>(),
+            ) {
+                let data = STANDARD.encode(blocks.concat());
+                let outcome = decrypt(SESSION_KEY, &data, &STANDARD.encode(iv), APPID);
+                prop_assert!(matches!(
+                    outcome,
+                    Err(DecryptError::Undecryptable | DecryptError::Watermark)
+                ), "{:?}", outcome);
+            }
+
+            #[test]
+            fn objects_encrypted_with_the_session_key_come_back(
+                fields in prop::collection::btree_map("[a-z]{1,8}", "\\PC{0,20}", 0..6),
+                key in any::<[u8; 16]>(),
+                iv in any::<[u8; 16]>(),
+            ) {
+                let mut object: serde_json::Map<String, serde_json::Value> = fields
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect();
+                object.insert("watermark".into(), serde_json::json!({ "appid": APPID }));
+                let plain = serde_json::to_vec(&object).unwrap();
+                let data = encrypt(&key, &iv, &plain);
+                let (key, iv) = (STANDARD.encode(key), STANDARD.encode(iv));
+                prop_assert_eq!(decrypt(&key, &data, &iv, APPID), Ok(object));
+                prop_assert_eq!(
+                    decrypt(&key, &data, &iv, "wxother"),
+                    Err(DecryptError::Watermark)
+                );
+            }
+        }
+    }
 }
