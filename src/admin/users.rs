@@ -21,6 +21,24 @@ use crate::state::AppState;
 
 pub const PAGE_SIZE: i64 = 50;
 
+/// The longest search the users page runs; longer input is cut (no
+/// nickname, openid or phone number comes near it).
+const MAX_QUERY_CHARS: usize = 100;
+
+/// What a search runs on: trimmed, without control characters (PostgreSQL
+/// refuses a NUL in text, and none occurs in what is searched), cut to
+/// [`MAX_QUERY_CHARS`]; `None` when nothing is left.
+fn search_text(q: &str) -> Option<String> {
+    let text: String = q
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_QUERY_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_string();
+    (!text.is_empty()).then_some(text)
+}
+
 #[get("/users?<q>&<before>")]
 pub async fn list(
     state: &State<AppState>,
@@ -29,10 +47,7 @@ pub async fn list(
     q: Option<String>,
     before: Option<i64>,
 ) -> ConsoleResult<Template> {
-    let query = q
-        .clone()
-        .map(|q| q.trim().to_string())
-        .filter(|q| !q.is_empty());
+    let query = q.as_deref().and_then(search_text);
     let search = query.clone();
     let (rows, next, searched_down_to) = state
         .db
@@ -189,4 +204,19 @@ pub async fn user_action(
         form.next.as_deref(),
         format!("/admin/users/{id}?done={done}"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{search_text, MAX_QUERY_CHARS};
+
+    #[test]
+    fn searches_lose_control_characters_and_are_bounded() {
+        assert_eq!(search_text("  lucy "), Some("lucy".into()));
+        assert_eq!(search_text("a\u{0}b\u{7f}"), Some("ab".into()));
+        assert_eq!(search_text("\u{0} \n"), None);
+        assert_eq!(search_text(""), None);
+        let long = search_text(&"明".repeat(1000)).unwrap();
+        assert_eq!(long.chars().count(), MAX_QUERY_CHARS);
+    }
 }

@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod cookie_clients;
 mod envelope;
+mod hostile_input;
 mod logout;
 mod migrations;
 mod multi_instance;
