@@ -238,12 +238,51 @@ pub struct AppConfig {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// The development secrets of `Rocket.toml`'s debug profile. They are
+/// public — in this repository — so they do for `cargo run` on a laptop and
+/// nowhere else.
+const PUBLIC_JWT_SECRET: &str = "dev-only-jwt-secret-change-me-0123456789";
+const PUBLIC_SESSION_KEY_SECRET: &str = "ZGV2LW9ubHktc2Vzc2lvbi1rZXktc2VjcmV0LTMyYiE=";
+
+/// What makes a server fit only for its own machine: the public development
+/// secrets (anyone can sign tokens, or open sealed session keys) or the mock
+/// WeChat (anyone logs in as anyone). `None` when neither is in use.
+fn development_only(raw: &RawConfig) -> Option<&'static str> {
+    let is = |secret: &Option<Secret>, public: &str| {
+        secret.as_ref().is_some_and(|s| s.expose() == public)
+    };
+    if is(&raw.jwt_secret, PUBLIC_JWT_SECRET) {
+        Some("jwt_secret is the public development one")
+    } else if is(&raw.session_key_secret, PUBLIC_SESSION_KEY_SECRET) {
+        Some("session_key_secret is the public development one")
+    } else if raw.wechat.mock {
+        Some("wechat.mock is on: the mock lets anyone log in as anyone")
+    } else {
+        None
+    }
+}
+
 impl AppConfig {
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
         let raw: RawConfig = figment
             .extract()
             .map_err(|e| ConfigError(format!("invalid configuration: {e}")))?;
         let release = *figment.profile() == Profile::new("release");
+        if let Some(why) = development_only(&raw) {
+            if release {
+                return Err(ConfigError(format!(
+                    "{why}; the release profile needs its own secrets and the real WeChat"
+                )));
+            }
+            let address = figment
+                .extract_inner::<std::net::IpAddr>("address")
+                .map_err(|e| ConfigError(format!("invalid configuration: {e}")))?;
+            if !address.is_loopback() {
+                return Err(ConfigError(format!(
+                    "{why}, so the debug profile serves only this machine: set address to 127.0.0.1 (or ::1), or use the release profile with secrets of your own"
+                )));
+            }
+        }
         let mut ephemeral_secrets = false;
 
         let jwt_secret = match raw.jwt_secret {
@@ -298,11 +337,6 @@ impl AppConfig {
                     "every entry of wechat.apps needs a non-empty appid and secret".into(),
                 ));
             }
-        }
-        if release && raw.wechat.mock {
-            return Err(ConfigError(
-                "wechat.mock is on in the release profile: the mock lets anyone log in as anyone; turn it off".into(),
-            ));
         }
         for (name, value) in [
             ("access_token_ttl", raw.access_token_ttl),
@@ -375,6 +409,16 @@ mod tests {
     use rocket::figment::Figment;
 
     use super::AppConfig;
+
+    #[test]
+    fn the_public_development_secrets_are_the_shipped_ones() {
+        let shipped = include_str!("../Rocket.toml");
+        assert!(shipped.contains(&format!("jwt_secret = \"{}\"", super::PUBLIC_JWT_SECRET)));
+        assert!(shipped.contains(&format!(
+            "session_key_secret = \"{}\"",
+            super::PUBLIC_SESSION_KEY_SECRET
+        )));
+    }
 
     #[test]
     fn debug_output_shows_no_secret() {

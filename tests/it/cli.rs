@@ -63,6 +63,61 @@ fn release_profile_refuses_to_start_without_what_it_needs() {
 }
 
 #[test]
+fn development_settings_serve_only_this_machine() {
+    const PUBLIC_JWT_SECRET: &str = "dev-only-jwt-secret-change-me-0123456789";
+    let dev_app = ("ROCKET_WECHAT", "{apps=[{appid=\"wxdev\",secret=\"s\"}]}");
+    let mock = (
+        "ROCKET_WECHAT",
+        "{mock=true,apps=[{appid=\"wxdev\",secret=\"s\"}]}",
+    );
+    let debug = ("ROCKET_PROFILE", "debug");
+    let anywhere = ("ROCKET_ADDRESS", "0.0.0.0");
+    let db = ("ROCKET_DATABASE_URL", "x.sqlite");
+    let one_line = |envs: &[(&str, &str)]| {
+        let (code, _, stderr) = wxauth(envs, &["migrate"]);
+        assert_eq!(code, 1, "must refuse: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        stderr
+    };
+    let line = one_line(&[debug, mock, anywhere, db]);
+    assert!(
+        line.contains("wechat.mock") && line.contains("127.0.0.1"),
+        "{line}"
+    );
+    let line = one_line(&[
+        debug,
+        dev_app,
+        ("ROCKET_JWT_SECRET", PUBLIC_JWT_SECRET),
+        anywhere,
+        db,
+    ]);
+    assert!(
+        line.contains("jwt_secret is the public development one"),
+        "{line}"
+    );
+    // IPv6 everywhere as well; loopback is fine, as are secrets of one's own.
+    let line = one_line(&[debug, mock, ("ROCKET_ADDRESS", "::"), db]);
+    assert!(line.contains("127.0.0.1"), "{line}");
+    for ok in [
+        vec![debug, mock, ("ROCKET_ADDRESS", "127.0.0.1"), db],
+        vec![debug, mock, ("ROCKET_ADDRESS", "::1"), db],
+        vec![
+            debug,
+            dev_app,
+            ("ROCKET_JWT_SECRET", JWT_SECRET),
+            anywhere,
+            db,
+        ],
+    ] {
+        let (code, _, stderr) = wxauth(&ok, &["migrate"]);
+        assert_eq!(code, 0, "{ok:?}: {stderr}");
+    }
+    // The release profile never takes them, whatever the address.
+    assert!(refusal("", &[("ROCKET_JWT_SECRET", PUBLIC_JWT_SECRET)])
+        .contains("jwt_secret is the public development one"));
+}
+
+#[test]
 fn migrate_creates_the_schema_with_release_settings() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("prod.sqlite").display().to_string();
