@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `mock-wechat`.
-//! Every command reads the same configuration.
+//! The command line: `serve` (the default), `migrate`, `admin`, `config
+//! check`, `mock-wechat`. Every command reads the same configuration.
 
 use clap::{Parser, Subcommand};
 use rocket::figment::Figment;
@@ -26,6 +26,11 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Check the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Run the mock WeChat alone, for tests and local development.
     MockWechat {
         /// Port to listen on (0 picks a free one).
@@ -46,6 +51,17 @@ pub enum AdminAction {
     /// Clear an admin's failed sign-ins, so that a locked-out name can sign
     /// in again at once (from every address).
     Unlock { username: String },
+    /// List the admins: name, creation time, live console sessions.
+    List,
+    /// Delete an admin and end their console sessions (not the last one).
+    Delete { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the effective configuration, secrets redacted; exit 1 with the
+    /// reason when the server would refuse to start with it.
+    Check,
 }
 
 /// Runs the command; the error is the one line to print before exiting 1.
@@ -74,6 +90,9 @@ pub async fn run(cli: Cli, figment: Figment) -> Result<(), String> {
         Command::Admin { action } => tokio::task::spawn_blocking(move || admin(action, figment))
             .await
             .map_err(|e| e.to_string())?,
+        Command::Config {
+            action: ConfigAction::Check,
+        } => config_check(&figment),
         Command::MockWechat { port, address } => {
             let figment = figment.merge(("port", port)).merge(("address", address));
             let rocket = crate::wechat::mock::rocket(figment).attach(
@@ -132,6 +151,56 @@ fn admin(action: AdminAction, figment: Figment) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
             println!("failed sign-ins of `{username}` cleared: `{username}` can sign in again");
         }
+        AdminAction::List => {
+            let all = admins::all(&mut conn).map_err(|e| e.to_string())?;
+            if all.is_empty() {
+                println!("no admins (the server makes `admin` at its next start)");
+            }
+            for admin in all {
+                let live = admin_sessions::live_count(&mut conn, admin.id, now)
+                    .map_err(|e| e.to_string())?;
+                println!(
+                    "{}\tcreated {}\t{live} live console session{}",
+                    admin.username,
+                    crate::timestamp::rfc3339(admin.created_at),
+                    if live == 1 { "" } else { "s" }
+                );
+            }
+        }
+        AdminAction::Delete { username } => {
+            let all = admins::all(&mut conn).map_err(|e| e.to_string())?;
+            if !all.iter().any(|a| a.username == username) {
+                return Err(format!("there is no admin named `{username}`"));
+            }
+            if all.len() == 1 {
+                return Err(format!(
+                    "`{username}` is the only admin; create another first (`wxauth admin create NAME`)"
+                ));
+            }
+            diesel::Connection::transaction(&mut *conn, |conn| {
+                admins::delete(conn, &username)?;
+                audit::record(
+                    conn,
+                    &audit::NewEvent::new(audit::Kind::AdminDelete, now).actor(&username),
+                )
+            })
+            .map_err(|e| e.to_string())?;
+            println!("deleted admin `{username}`; their console sessions are ended");
+        }
     }
+    Ok(())
+}
+
+/// `wxauth config check`: the configuration as the server would take it.
+fn config_check(figment: &Figment) -> Result<(), String> {
+    let config = crate::config::AppConfig::from_figment(figment).map_err(|e| e.to_string())?;
+    let rocket = figment
+        .extract::<rocket::Config>()
+        .map_err(|e| format!("invalid configuration: {e}"))?;
+    println!("profile: {}", figment.profile());
+    println!("listening on: {}:{}", rocket.address, rocket.port);
+    // The Debug form redacts every secret (see `config::Secret`).
+    println!("{config:#?}");
+    println!("the configuration is valid");
     Ok(())
 }

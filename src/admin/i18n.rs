@@ -284,6 +284,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("kind_admin_logout", "admin sign-out", "管理员退出"),
     ("kind_admin_unlock", "admin unlocked", "管理员解锁"),
+    ("kind_admin_delete", "admin deleted", "管理员删除"),
 ];
 
 #[cfg(test)]

@@ -65,6 +65,16 @@ pub fn find_live(
     Ok(found)
 }
 
+/// How many live console sessions `admin_id` has at `now`.
+pub fn live_count(conn: &mut AnyConnection, admin_id: i64, now: i64) -> QueryResult<i64> {
+    admin_sessions::table
+        .filter(admin_sessions::admin_id.eq(admin_id))
+        .filter(admin_sessions::revoked_at.is_null())
+        .filter(admin_sessions::last_seen_at.gt(now - IDLE_TIMEOUT))
+        .count()
+        .get_result(conn)
+}
+
 pub fn revoke(conn: &mut AnyConnection, id: &str, now: i64) -> QueryResult<()> {
     diesel::update(admin_sessions::table.find(id))
         .set(admin_sessions::revoked_at.eq(now))

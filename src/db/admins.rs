@@ -32,6 +32,21 @@ pub fn find_by_username(conn: &mut AnyConnection, username: &str) -> QueryResult
         .optional()
 }
 
+/// Every admin, by name.
+pub fn all(conn: &mut AnyConnection) -> QueryResult<Vec<Admin>> {
+    admins::table
+        .order(admins::username.asc())
+        .select(Admin::as_select())
+        .load(conn)
+}
+
+/// Deletes an admin (their console sessions go with the row); false when
+/// there is no such admin.
+pub fn delete(conn: &mut AnyConnection, username: &str) -> QueryResult<bool> {
+    let n = diesel::delete(admins::table.filter(admins::username.eq(username))).execute(conn)?;
+    Ok(n == 1)
+}
+
 pub fn any_exists(conn: &mut AnyConnection) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(admins::table.select(admins::id))).get_result(conn)
 }

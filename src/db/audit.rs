@@ -21,6 +21,8 @@ pub enum Kind {
     AdminLogout,
     /// `wxauth admin unlock NAME`: NAME's failed sign-ins stop counting.
     AdminUnlock,
+    /// `wxauth admin delete NAME`.
+    AdminDelete,
 }
 
 impl Kind {
@@ -38,6 +40,7 @@ impl Kind {
             Kind::AdminLoginFailed => "admin_login_failed",
             Kind::AdminLogout => "admin_logout",
             Kind::AdminUnlock => "admin_unlock",
+            Kind::AdminDelete => "admin_delete",
         }
     }
 }
@@ -241,7 +244,7 @@ pub struct Event {
     pub created_at: i64,
 }
 
-pub const KINDS: [Kind; 12] = [
+pub const KINDS: [Kind; 13] = [
     Kind::Login,
     Kind::LoginRefused,
     Kind::Logout,
@@ -254,6 +257,7 @@ pub const KINDS: [Kind; 12] = [
     Kind::AdminLoginFailed,
     Kind::AdminLogout,
     Kind::AdminUnlock,
+    Kind::AdminDelete,
 ];
 
 /// Events newest first, optionally of one kind and/or one user; keyset on id.

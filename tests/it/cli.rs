@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use diesel::prelude::*;
+
 use crate::common::*;
 
 fn wxauth(envs: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
@@ -137,6 +139,9 @@ fn every_command_has_help() {
         &["serve", "--help"],
         &["migrate", "--help"],
         &["mock-wechat", "--help"],
+        &["admin", "list", "--help"],
+        &["admin", "delete", "--help"],
+        &["config", "check", "--help"],
     ] {
         let (code, stdout, _) = wxauth(&[], args);
         assert_eq!(code, 0);
@@ -369,6 +374,80 @@ fn admin_accounts_are_made_and_reset_from_the_command_line() {
         "first password 1",
         &admin.password_hash
     ));
+}
+
+#[test]
+fn admins_are_listed_and_deleted_but_never_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("admins.sqlite").display().to_string();
+    let mut envs: Vec<(&str, &str)> = GOOD.to_vec();
+    envs.push(("ROCKET_DATABASE_URL", &path));
+    for name in ["ops", "night-shift"] {
+        let (code, _, stderr) =
+            wxauth_with_stdin(&envs, &["admin", "create", name], "a good password\n");
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let (code, stdout, stderr) = wxauth(&envs, &["admin", "list"]);
+    assert_eq!(code, 0, "{stderr}");
+    let names: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(names, ["night-shift", "ops"], "{stdout}");
+    assert!(stdout.contains("0 live console sessions"), "{stdout}");
+    assert!(!stdout.contains("argon2"), "no hash is shown: {stdout}");
+
+    let (code, _, stderr) = wxauth(&envs, &["admin", "delete", "ghost"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no admin named `ghost`"), "{stderr}");
+    let (code, stdout, stderr) = wxauth(&envs, &["admin", "delete", "night-shift"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("deleted admin `night-shift`"));
+    let (code, _, stderr) = wxauth(&envs, &["admin", "delete", "ops"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("the only admin"), "{stderr}");
+    let (_, stdout, _) = wxauth(&envs, &["admin", "list"]);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+
+    let url = wxauth::db::DatabaseUrl::parse(&path).unwrap();
+    let mut conn = wxauth::db::ConnectionManager::new(url).establish().unwrap();
+    let deleted: i64 = wxauth::db::schema::audit_events::table
+        .filter(wxauth::db::schema::audit_events::kind.eq("admin_delete"))
+        .filter(wxauth::db::schema::audit_events::actor.eq("night-shift"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(deleted, 1, "the deletion is audited");
+}
+
+#[test]
+fn config_check_shows_the_configuration_without_secrets() {
+    let mut envs: Vec<(&str, &str)> = GOOD.to_vec();
+    envs.push(("ROCKET_DATABASE_URL", "x.sqlite"));
+    let (code, stdout, stderr) = wxauth(&envs, &["config", "check"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("profile: release"), "{stdout}");
+    assert!(stdout.contains("wxprod"), "{stdout}");
+    assert!(stdout.contains("the configuration is valid"), "{stdout}");
+    for secret in [
+        JWT_SECRET,
+        SESSION_KEY_SECRET,
+        "s3cret",
+        "hPRYyVRiMyxpw5sBB1Xe",
+    ] {
+        assert!(!stdout.contains(secret), "{secret} shown: {stdout}");
+    }
+    // What the server would refuse, with the same one line.
+    let without: Vec<(&str, &str)> = envs
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "ROCKET_JWT_SECRET")
+        .collect();
+    let (code, stdout, stderr) = wxauth(&without, &["config", "check"]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("jwt_secret is missing"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
