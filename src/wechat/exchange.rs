@@ -14,16 +14,25 @@ use crate::error::ApiError;
 pub const REUSE_WINDOW: Duration = Duration::from_secs(10);
 
 type Outcome = (Result<Code2Session, ApiError>, Instant);
+type Cell = Arc<OnceCell<Outcome>>;
+type Key = (String, String);
 
 #[derive(Default)]
 pub struct CodeExchanges {
     inner: Mutex<Inner>,
 }
 
+/// Two generations of exchanges instead of one map swept for expired
+/// entries: at the morning peak the map holds every code of the last ten
+/// seconds, and sweeping it (with the rehashing that removals cause) was a
+/// percent of a login. Every [`REUSE_WINDOW`] the current generation becomes
+/// the previous one and the previous one is dropped whole, except the few
+/// exchanges still in flight or finished within the window, which move on.
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<(String, String), Arc<OnceCell<Outcome>>>,
-    last_sweep: Option<Instant>,
+    current: HashMap<Key, Cell>,
+    previous: HashMap<Key, Cell>,
+    rotated_at: Option<Instant>,
 }
 
 impl CodeExchanges {
@@ -34,7 +43,7 @@ impl CodeExchanges {
         secret: &str,
         code: &str,
     ) -> Result<Code2Session, ApiError> {
-        let cell = self.cell_for(appid, code);
+        let cell = self.cell_for(appid, code, Instant::now());
         let (result, _) = cell
             .get_or_init(|| async {
                 (
@@ -46,29 +55,97 @@ impl CodeExchanges {
         result.clone()
     }
 
-    fn cell_for(&self, appid: &str, code: &str) -> Arc<OnceCell<Outcome>> {
-        let now = Instant::now();
+    /// The exchange of (appid, code) to join at `now`, or a new one.
+    fn cell_for(&self, appid: &str, code: &str, now: Instant) -> Cell {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if inner
-            .last_sweep
-            .is_none_or(|t| now.duration_since(t) > Duration::from_secs(1))
-        {
-            inner.entries.retain(|_, cell| !expired(cell, now));
-            inner.last_sweep = Some(now);
+        match inner.rotated_at {
+            None => inner.rotated_at = Some(now),
+            Some(t) if now.duration_since(t) >= REUSE_WINDOW => inner.rotate(now),
+            Some(_) => {}
         }
         let key = (appid.to_string(), code.to_string());
-        match inner.entries.get(&key) {
-            Some(cell) if !expired(cell, now) => cell.clone(),
-            _ => {
-                let cell = Arc::new(OnceCell::new());
-                inner.entries.insert(key, cell.clone());
-                cell
-            }
-        }
+        let live = inner
+            .current
+            .get(&key)
+            .or_else(|| inner.previous.get(&key))
+            .filter(|cell| !expired(cell, now))
+            .cloned();
+        live.unwrap_or_else(|| {
+            let cell = Arc::new(OnceCell::new());
+            inner.current.insert(key, cell.clone());
+            cell
+        })
+    }
+}
+
+impl Inner {
+    fn rotate(&mut self, now: Instant) {
+        let older = std::mem::replace(&mut self.previous, std::mem::take(&mut self.current));
+        self.current = older
+            .into_iter()
+            .filter(|(key, cell)| !expired(cell, now) && !self.previous.contains_key(key))
+            .collect();
+        self.rotated_at = Some(now);
     }
 }
 
 fn expired(cell: &OnceCell<Outcome>, now: Instant) -> bool {
     cell.get()
-        .is_some_and(|(_, done)| now.duration_since(*done) > REUSE_WINDOW)
+        .is_some_and(|(_, done)| now.saturating_duration_since(*done) > REUSE_WINDOW)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(cell: &Cell, at: Instant) {
+        cell.set((Err(ApiError::internal("test")), at))
+            .expect("a new cell");
+    }
+
+    #[test]
+    fn the_same_code_joins_its_exchange_until_the_window_has_passed() {
+        let exchanges = CodeExchanges::default();
+        let t0 = Instant::now();
+        let first = exchanges.cell_for("wx1", "code", t0);
+        assert!(Arc::ptr_eq(&first, &exchanges.cell_for("wx1", "code", t0)));
+        assert!(!Arc::ptr_eq(&first, &exchanges.cell_for("wx2", "code", t0)));
+        done(&first, t0 + Duration::from_secs(1));
+        // Across a rotation, still within ten seconds of the answer.
+        let later = t0 + Duration::from_secs(11);
+        assert!(Arc::ptr_eq(
+            &first,
+            &exchanges.cell_for("wx1", "code", later)
+        ));
+        let expired = t0 + Duration::from_secs(12);
+        assert!(!Arc::ptr_eq(
+            &first,
+            &exchanges.cell_for("wx1", "code", expired)
+        ));
+    }
+
+    #[test]
+    fn an_exchange_in_flight_survives_every_rotation() {
+        let exchanges = CodeExchanges::default();
+        let t0 = Instant::now();
+        let slow = exchanges.cell_for("wx1", "slow", t0);
+        for seconds in [10, 20, 30, 40] {
+            let now = t0 + Duration::from_secs(seconds);
+            exchanges.cell_for("wx1", &format!("other{seconds}"), now);
+            assert!(Arc::ptr_eq(&slow, &exchanges.cell_for("wx1", "slow", now)));
+        }
+    }
+
+    #[test]
+    fn finished_exchanges_are_dropped_after_two_windows() {
+        let exchanges = CodeExchanges::default();
+        let t0 = Instant::now();
+        for n in 0..100 {
+            done(&exchanges.cell_for("wx1", &n.to_string(), t0), t0);
+        }
+        exchanges.cell_for("wx1", "a", t0 + Duration::from_secs(10));
+        exchanges.cell_for("wx1", "b", t0 + Duration::from_secs(20));
+        let inner = exchanges.inner.lock().unwrap();
+        assert_eq!(inner.current.len() + inner.previous.len(), 2);
+    }
 }
