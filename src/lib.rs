@@ -16,6 +16,7 @@ pub mod db;
 pub mod error;
 pub mod flows;
 pub mod log_writer;
+pub mod nickname_indexer;
 pub mod ops;
 #[cfg(test)]
 mod property_tests;
@@ -105,6 +106,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
         session_retention: config.session_retention,
         audit_retention: config.audit_retention,
     };
+    let indexed_db = db.clone();
     let mock = config.wechat.mock;
     let keys = flows::Keys {
         access: Arc::new(TokenKeys::new(
@@ -135,6 +137,11 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
         .attach(AdHoc::on_liftoff("background purge", move |rocket| {
             Box::pin(async move {
                 purger.spawn(rocket.shutdown());
+            })
+        }))
+        .attach(AdHoc::on_liftoff("nickname indexer", move |rocket| {
+            Box::pin(async move {
+                nickname_indexer::spawn(indexed_db, rocket.shutdown());
             })
         }))
         .attach(AdHoc::on_liftoff("announce", |rocket| {

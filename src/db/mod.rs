@@ -20,6 +20,7 @@ pub mod apps;
 pub mod audit;
 pub mod first_login;
 pub mod live_session;
+pub mod nickname_index;
 pub mod schema;
 pub mod sessions;
 pub mod stats;

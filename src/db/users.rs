@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::{apps, users};
-use super::{on_backend, AnyConnection};
+use super::{nickname_index, on_backend, AnyConnection};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -237,7 +237,7 @@ pub fn upsert_for_login(
             .optional()?,
     };
     if let Some(user) = inserted {
-        index_new_nickname(conn, &user)?;
+        // SQLite's nickname index takes the new user shortly (`nickname_index`).
         return Ok((user, true));
     }
     let mut user = find_by_openid(conn, appid, openid)?;
@@ -271,29 +271,6 @@ pub fn upsert_for_login(
     }
     user.last_login_at = Some(now);
     Ok((user, false))
-}
-
-// SQLite's nickname search index, as far as a new user's row goes.
-diesel::table! {
-    users_nickname_fts (rowid) {
-        rowid -> BigInt,
-        nickname -> Text,
-    }
-}
-
-/// Puts a new user's nickname into SQLite's search index. A trigger did this
-/// once; the migration that dropped it says why. (Updates and deletes keep
-/// their triggers. PostgreSQL's trigram index is an ordinary index.)
-fn index_new_nickname(conn: &mut AnyConnection, user: &User) -> QueryResult<()> {
-    if let (AnyConnection::Sqlite(c), Some(nickname)) = (conn, user.nickname.as_deref()) {
-        diesel::insert_into(users_nickname_fts::table)
-            .values((
-                users_nickname_fts::rowid.eq(user.id),
-                users_nickname_fts::nickname.eq(nickname),
-            ))
-            .execute(c)?;
-    }
-    Ok(())
 }
 
 /// An explicit profile update (`POST user`): every given field is stored.
@@ -462,16 +439,8 @@ fn nickname_matches(
             searched_down_to,
         });
     }
-    let mut rows: Vec<Id> = match conn {
-        // FTS5's trigram tokenizer finds any piece of three or more characters.
-        AnyConnection::Sqlite(c) => diesel::sql_query(
-            "SELECT rowid AS id FROM users_nickname_fts WHERE users_nickname_fts MATCH ? \
-             AND rowid < ? ORDER BY rowid DESC LIMIT ?",
-        )
-        .bind::<Text, _>(format!("\"{}\"", text.replace('"', "\"\"")))
-        .bind::<BigInt, _>(before)
-        .bind::<BigInt, _>(fetch)
-        .load(c)?,
+    let mut rows: Vec<i64> = match conn {
+        AnyConnection::Sqlite(c) => nickname_index::search(c, text, &pattern, before, fetch)?,
         // A common piece is found among the newest users at once; a rarer one
         // through pg_trgm's GIN index, whose matches are few. (Left to itself
         // the planner walks the primary key for rare pieces too.)
@@ -485,7 +454,7 @@ fn nickname_matches(
             .bind::<BigInt, _>(before)
             .bind::<BigInt, _>(fetch)
             .load(c)?;
-            if recent.len() as i64 >= fetch {
+            let found: Vec<Id> = if recent.len() as i64 >= fetch {
                 recent
             } else {
                 diesel::sql_query(
@@ -497,12 +466,13 @@ fn nickname_matches(
                 .bind::<BigInt, _>(before)
                 .bind::<BigInt, _>(fetch)
                 .load(c)?
-            }
+            };
+            found.into_iter().map(|r| r.id).collect()
         }
     };
-    let next_before = next_cursor(&mut rows, limit, |r| r.id);
+    let next_before = next_cursor(&mut rows, limit, |id| *id);
     Ok(NicknameMatches {
-        ids: rows.into_iter().map(|r| r.id).collect(),
+        ids: rows,
         next_before,
         searched_down_to: None,
     })
