@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
@@ -37,6 +38,7 @@ use rocket::{Build, Rocket};
 
 use crate::auth::refresh_token::RefreshTokens;
 use crate::auth::token::TokenKeys;
+use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::crypto::Sealer;
 use crate::db::Db;
@@ -65,6 +67,11 @@ impl From<config::ConfigError> for StartError {
 /// Builds the server: checks the configuration, opens and migrates the
 /// database, registers the apps, and mounts every area.
 pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
+    rocket_with_clock(figment, Clock::system())
+}
+
+/// [`rocket`] on a given clock (tests move an adjustable one forward).
+pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>, StartError> {
     let config = AppConfig::from_figment(&figment)?;
     let figment = with_template_dir(figment);
     // Rocket's own request lines show whole URIs, query strings included;
@@ -87,7 +94,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
     let db = Db::connect(&config.database_url, config.database_pool_size).map_err(StartError)?;
     {
         let mut conn = db.get().map_err(|e| StartError(e.to_string()))?;
-        db::apps::sync(&mut conn, &config.wechat.apps, timestamp::now())
+        db::apps::sync(&mut conn, &config.wechat.apps, clock.now())
             .map_err(|e| StartError(format!("cannot register the configured apps: {e}")))?;
         if debug_profile {
             admin::bootstrap::create_first_admin(&mut conn).map_err(StartError)?;
@@ -105,6 +112,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
         interval: Duration::from_secs(config.purge_interval),
         session_retention: config.session_retention,
         audit_retention: config.audit_retention,
+        clock: clock.clone(),
     };
     let indexed_db = db.clone();
     let mock = config.wechat.mock;
@@ -124,6 +132,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
         limits,
         db,
         config,
+        clock,
     };
 
     let csrf_key = admin::csrf::CsrfKey::new(&state.config.session_key_secret.0);

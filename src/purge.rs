@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rocket::Shutdown;
 
+use crate::clock::Clock;
 use crate::db::Db;
 use crate::db::{admin_sessions, audit, sessions};
 use crate::rate_limit::RateLimits;
@@ -21,6 +22,7 @@ pub struct Purger {
     pub interval: Duration,
     pub session_retention: i64,
     pub audit_retention: i64,
+    pub clock: Clock,
 }
 
 impl Purger {
@@ -43,9 +45,9 @@ impl Purger {
         self.limits.refresh.forget_idle();
         let session_retention = self.session_retention;
         let audit_retention = self.audit_retention;
+        let now = self.clock.now();
         self.db
             .run(move |conn| {
-                let now = crate::timestamp::now();
                 admin_sessions::purge_ended(
                     conn,
                     now - session_retention,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rocket::Request;
 
+use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::crypto::Sealer;
 use crate::db::Db;
@@ -23,6 +24,7 @@ pub struct AppState {
     pub wechat: WechatClient,
     pub exchanges: CodeExchanges,
     pub limits: Arc<RateLimits>,
+    pub clock: Clock,
 }
 
 impl AppState {

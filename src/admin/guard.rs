@@ -37,16 +37,10 @@ impl<'r> FromRequest<'r> for AdminUser {
             return Outcome::Error((Status::InternalServerError, ()));
         };
         let id = crypto::hash_token(&token);
+        let now = state.clock.now();
         let found = state
             .db
-            .run(move |conn| {
-                Ok(admin_sessions::find_live(
-                    conn,
-                    &id,
-                    crate::timestamp::now(),
-                    IDLE_TIMEOUT,
-                )?)
-            })
+            .run(move |conn| Ok(admin_sessions::find_live(conn, &id, now, IDLE_TIMEOUT)?))
             .await;
         match found {
             Ok(Some((session, username))) => Outcome::Success(AdminUser {

@@ -120,10 +120,10 @@ pub async fn login(
     let ip = client.ip.clone().unwrap_or_default();
     // 1. In one step, serialised per address: check the counts and record
     //    this attempt as a failure. Parallel guesses each see the ones before.
+    let now = state.clock.now();
     let reservation = state
         .db
         .write(move |conn| {
-            let now = crate::timestamp::now();
             let since = now - window;
             audit::serialize_signins_from(conn, &ip)?;
             // Failures count per (name, address), so that nobody can lock an
@@ -185,10 +185,10 @@ pub async fn login(
     let id = crypto::hash_token(&token);
     let ua = client.user_agent.clone();
     let ip = client.ip.clone();
+    let now = state.clock.now();
     state
         .db
         .write(move |conn| {
-            let now = crate::timestamp::now();
             audit::set_kind(conn, event_id, Kind::AdminLogin)?;
             admin_sessions::insert(
                 conn,
@@ -230,10 +230,10 @@ pub async fn logout(
     _form: CsrfForm<CsrfOnly>,
 ) -> ConsoleResult<Redirect> {
     let ip = client.ip.clone();
+    let now = state.clock.now();
     state
         .db
         .write(move |conn| {
-            let now = crate::timestamp::now();
             admin_sessions::revoke(conn, &admin.session_id, now)?;
             audit::record(
                 conn,

@@ -46,7 +46,7 @@ pub fn stage() -> rocket::fairing::AdHoc {
                         let cache = rocket.state::<std::sync::Arc<overview::OverviewCache>>();
                         let state = rocket.state::<crate::state::AppState>();
                         if let (Some(cache), Some(state)) = (cache, state) {
-                            overview::warm(state.db.clone(), cache.clone());
+                            overview::warm(state.db.clone(), cache.clone(), state.clock.clone());
                         }
                     })
                 },

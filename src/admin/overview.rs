@@ -109,14 +109,14 @@ fn figures_for_view(
 
 /// Counts the first snapshot of a large database in the background at start,
 /// so that the first view need not.
-pub fn warm(db: crate::db::Db, cache: Arc<OverviewCache>) {
+pub fn warm(db: crate::db::Db, cache: Arc<OverviewCache>, clock: crate::clock::Clock) {
     tokio::spawn(async move {
         let counted = db
-            .run(|conn| {
+            .run(move |conn| {
                 if stats::users_high_water(conn)? <= LARGE {
                     return Ok(None);
                 }
-                count_live(conn, crate::timestamp::now()).map(Some)
+                count_live(conn, clock.now()).map(Some)
             })
             .await;
         match counted {
@@ -135,10 +135,10 @@ pub async fn overview(
     page: PageContext,
 ) -> ConsoleResult<Template> {
     let view_cache = Arc::clone(cache);
+    let now = state.clock.now();
     let (live, stale, from_snapshot, chart) = state
         .db
         .run(move |conn| {
-            let now = crate::timestamp::now();
             let today = now.div_euclid(86_400);
             let (live, stale, from_snapshot) = figures_for_view(conn, &view_cache, now)?;
             let (mut logins, mut new_users) = view_cache.closed_days(conn, today)?;
@@ -149,11 +149,9 @@ pub async fn overview(
         })
         .await?;
     if stale && !cache.refreshing.swap(true, Ordering::AcqRel) {
-        let (db, cache) = (state.db.clone(), Arc::clone(cache));
+        let (db, cache, clock) = (state.db.clone(), Arc::clone(cache), state.clock.clone());
         tokio::spawn(async move {
-            let counted = db
-                .run(|conn| count_live(conn, crate::timestamp::now()))
-                .await;
+            let counted = db.run(move |conn| count_live(conn, clock.now())).await;
             match counted {
                 Ok(live) => cache.store(&live),
                 Err(e) => tracing::warn!("counting the overview figures failed: {e}"),

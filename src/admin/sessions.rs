@@ -31,10 +31,10 @@ pub async fn list(
     let before = seen.zip(sid);
     let paged = before.is_some();
     let idle = state.config.session_idle_timeout;
+    let now = state.clock.now();
     let (rows, next) = state
         .db
         .run(move |conn| {
-            let now = crate::timestamp::now();
             let mut found = sessions::active_page(conn, now, before, PAGE_SIZE + 1)?;
             let more = found.len() as i64 > PAGE_SIZE;
             found.truncate(PAGE_SIZE as usize);
@@ -90,7 +90,7 @@ pub async fn revoke(
         username: admin.username,
         ip: client.ip,
     };
-    if !console_actions::revoke_session(&state.db, id, by).await? {
+    if !console_actions::revoke_session(&state.db, id, by, state.clock.now()).await? {
         return Err(ConsoleError::NotFound);
     }
     Ok(guard::back_to(

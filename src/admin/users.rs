@@ -49,10 +49,10 @@ pub async fn list(
 ) -> ConsoleResult<Template> {
     let query = q.as_deref().and_then(search_text);
     let search = query.clone();
+    let now = state.clock.now();
     let (rows, next, searched_down_to) = state
         .db
         .run(move |conn| {
-            let now = crate::timestamp::now();
             let found = users::search_page(conn, search.as_deref(), before, PAGE_SIZE)?;
             let ids: Vec<i64> = found.users.iter().map(|u| u.id).collect();
             let counts = sessions::active_counts(conn, &ids, now)?;
@@ -96,10 +96,10 @@ pub async fn detail(
     done: Option<String>,
 ) -> ConsoleResult<Result<Template, (Status, Template)>> {
     let idle = state.config.session_idle_timeout;
+    let now = state.clock.now();
     let found = state
         .db
         .run(move |conn| {
-            let now = crate::timestamp::now();
             let Some(user) = users::find(conn, id)? else {
                 return Ok(None);
             };
@@ -192,7 +192,7 @@ pub async fn user_action(
         username: admin.username,
         ip: client.ip,
     };
-    if !console_actions::act_on_user(&state.db, id, flow_action, by).await? {
+    if !console_actions::act_on_user(&state.db, id, flow_action, by, state.clock.now()).await? {
         return Err(ConsoleError::NotFound);
     }
     let done = match action {

@@ -138,11 +138,12 @@ struct Expected {
 
 async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
     let state = AppState::from_request_state(req)?;
+    let now = state.clock.now();
     let (expected, token_exp) = match credential(req, state)
         .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?
     {
         Credential::Token(token) => {
-            let claims = state.keys.access.verify(token, Expiry::Enforce)?;
+            let claims = state.keys.access.verify(token, Expiry::At(now))?;
             let user_id = claims.user_id()?;
             let expected = Expected {
                 session_id: claims.sid.clone(),
@@ -179,8 +180,7 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
     if let Some((user_id, aud)) = &expected.claims {
         check_claims(*user_id, aud, session.user_id, &session.appid)?;
     }
-    check_live(&session, banned_at, idle_timeout)?;
-    let now = crate::timestamp::now();
+    check_live(&session, banned_at, idle_timeout, now)?;
     let interval = sessions::touch_interval(idle_timeout);
     if now - session.last_seen_at >= interval {
         let id = session.id.clone();
@@ -215,16 +215,17 @@ pub fn check_claims(
 }
 
 /// The user must not be banned (said first: a ban also revokes the sessions,
-/// and -503 is the useful answer); the session must be live.
+/// and -503 is the useful answer); the session must be live at `now`.
 pub fn check_live(
     session: &LiveSession,
     banned_at: Option<i64>,
     idle_timeout: i64,
+    now: i64,
 ) -> Result<(), ApiError> {
     if banned_at.is_some() {
         return Err(ApiError::UserBanned);
     }
-    if let Some(dead) = session.dead(crate::timestamp::now(), idle_timeout) {
+    if let Some(dead) = session.dead(now, idle_timeout) {
         return Err(ApiError::SessionExpired(dead.message().into()));
     }
     Ok(())

@@ -43,8 +43,9 @@ pub struct TokenKeys {
 /// How strictly a token is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
-    /// Expired tokens are refused (every call but logout).
-    Enforce,
+    /// Tokens expired at this time (Unix seconds) are refused (every call
+    /// but logout).
+    At(i64),
     /// Expired tokens are accepted (logout is idempotent).
     Ignore,
 }
@@ -96,7 +97,7 @@ impl TokenKeys {
         Ok((token, claims))
     }
 
-    /// The token's claims if we signed it (and, with [`Expiry::Enforce`], it
+    /// The token's claims if we signed it (and, with [`Expiry::At`], it
     /// has not expired). A token verified before is recognised without
     /// checking its signature again; its expiry is checked every time.
     pub fn verify(&self, token: &str, expiry: Expiry) -> Result<Arc<Claims>, ApiError> {
@@ -110,7 +111,7 @@ impl TokenKeys {
             }
         };
         // As jsonwebtoken does with no leeway: good through the second of `exp`.
-        if expiry == Expiry::Enforce && claims.exp < crate::timestamp::now() {
+        if matches!(expiry, Expiry::At(now) if claims.exp < now) {
             return Err(ApiError::SessionExpired("token has expired".into()));
         }
         Ok(claims)
@@ -147,7 +148,9 @@ mod tests {
         let keys = TokenKeys::new(SECRET, "wxauth", 60);
         let now = crate::timestamp::now();
         let (token, claims) = keys.issue(7, "sid", "wxapp", now, "jti".into()).unwrap();
-        let verified = keys.verify(&token, Expiry::Enforce).unwrap();
+        let verified = keys
+            .verify(&token, Expiry::At(crate::timestamp::now()))
+            .unwrap();
         assert_eq!(verified.sub, "7");
         assert_eq!(verified.sid, "sid");
         assert_eq!(verified.aud, "wxapp");
@@ -167,11 +170,15 @@ mod tests {
                 "jti".into(),
             )
             .unwrap();
-        let err = keys.verify(&token, Expiry::Enforce).unwrap_err();
+        let err = keys
+            .verify(&token, Expiry::At(crate::timestamp::now()))
+            .unwrap_err();
         assert_eq!(err.result_code(), -502);
         assert!(keys.verify(&token, Expiry::Ignore).is_ok());
         // Remembered from the calls above, and still refused as expired.
-        let err = keys.verify(&token, Expiry::Enforce).unwrap_err();
+        let err = keys
+            .verify(&token, Expiry::At(crate::timestamp::now()))
+            .unwrap_err();
         assert_eq!(err.result_code(), -502);
     }
 
@@ -182,11 +189,15 @@ mod tests {
         let (token, _) = keys
             .issue(7, "sid", "wxapp", crate::timestamp::now(), "jti".into())
             .unwrap();
-        assert!(keys.verify(&token, Expiry::Enforce).is_ok());
-        assert!(keys.verify(&token, Expiry::Enforce).is_ok());
+        assert!(keys
+            .verify(&token, Expiry::At(crate::timestamp::now()))
+            .is_ok());
+        assert!(keys
+            .verify(&token, Expiry::At(crate::timestamp::now()))
+            .is_ok());
         assert_eq!(
             other
-                .verify(&token, Expiry::Enforce)
+                .verify(&token, Expiry::At(crate::timestamp::now()))
                 .unwrap_err()
                 .result_code(),
             -500
@@ -195,7 +206,9 @@ mod tests {
         let at = token.len() - 10;
         let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
         let tampered = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
-        assert!(keys.verify(&tampered, Expiry::Enforce).is_err());
+        assert!(keys
+            .verify(&tampered, Expiry::At(crate::timestamp::now()))
+            .is_err());
     }
 
     #[test]
@@ -206,7 +219,7 @@ mod tests {
             .issue(7, "sid", "wxapp", crate::timestamp::now(), "jti".into())
             .unwrap();
         assert_eq!(
-            keys.verify(&token, Expiry::Enforce)
+            keys.verify(&token, Expiry::At(crate::timestamp::now()))
                 .unwrap_err()
                 .result_code(),
             -500
@@ -216,13 +229,13 @@ mod tests {
             .issue(7, "sid", "wxapp", crate::timestamp::now(), "jti".into())
             .unwrap();
         assert_eq!(
-            keys.verify(&token, Expiry::Enforce)
+            keys.verify(&token, Expiry::At(crate::timestamp::now()))
                 .unwrap_err()
                 .result_code(),
             -500
         );
         assert_eq!(
-            keys.verify("garbage", Expiry::Enforce)
+            keys.verify("garbage", Expiry::At(crate::timestamp::now()))
                 .unwrap_err()
                 .result_code(),
             -500
@@ -240,7 +253,7 @@ mod tests {
             #[test]
             fn any_string_is_refused(s in "\\PC{0,300}") {
                 let keys = TokenKeys::new(SECRET, "wxauth", 60);
-                prop_assert!(keys.verify(&s, Expiry::Enforce).is_err());
+                prop_assert!(keys.verify(&s, Expiry::At(crate::timestamp::now())).is_err());
                 prop_assert!(keys.verify(&s, Expiry::Ignore).is_err());
             }
 

@@ -15,9 +15,8 @@ pub struct Operator {
 
 /// Revokes session `id`. Ok(false) when there is no such session; revoking an
 /// ended one changes nothing and records nothing.
-pub async fn revoke_session(db: &Db, id: String, by: Operator) -> Result<bool, ApiError> {
+pub async fn revoke_session(db: &Db, id: String, by: Operator, now: i64) -> Result<bool, ApiError> {
     db.write(move |conn| {
-        let now = crate::timestamp::now();
         let Some(session) = sessions::find(conn, &id)? else {
             return Ok(false);
         };
@@ -52,9 +51,9 @@ pub async fn act_on_user(
     id: i64,
     action: UserAction,
     by: Operator,
+    now: i64,
 ) -> Result<bool, ApiError> {
     db.write(move |conn| {
-        let now = crate::timestamp::now();
         if users::find(conn, id)?.is_none() {
             return Ok(false);
         }

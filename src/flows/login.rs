@@ -40,8 +40,7 @@ pub enum Login {
     Banned,
 }
 
-pub async fn open(db: &Db, keys: Keys, login: NewLogin) -> Result<Login, ApiError> {
-    let now = crate::timestamp::now();
+pub async fn open(db: &Db, keys: Keys, login: NewLogin, now: i64) -> Result<Login, ApiError> {
     // The new session's id, whichever path opens it. PostgreSQL: a user seen
     // for the first time in one statement; a known one (or SQLite) takes the
     // general flow below.

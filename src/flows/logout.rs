@@ -21,9 +21,9 @@ pub async fn logout(
     caller: Caller,
     scope: Scope,
     ip: Option<String>,
+    now: i64,
 ) -> Result<(), ApiError> {
     db.write(move |conn| {
-        let now = crate::timestamp::now();
         let session_id = match &caller {
             Caller::Token(claims) => &claims.sid,
             Caller::Cookie { session_id, .. } => session_id,

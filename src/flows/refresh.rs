@@ -30,8 +30,8 @@ pub struct Rotate {
     pub ip: Option<String>,
 }
 
-pub async fn rotate(db: &Db, keys: Keys, request: Rotate) -> Result<Rotation, ApiError> {
-    db.write(move |conn| rotate_in(conn, &keys, &request, crate::timestamp::now()))
+pub async fn rotate(db: &Db, keys: Keys, request: Rotate, now: i64) -> Result<Rotation, ApiError> {
+    db.write(move |conn| rotate_in(conn, &keys, &request, now))
         .await
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
 use super::client::{Code2Session, WechatClient};
+use crate::clock::Clock;
 use crate::error::ApiError;
 
 pub const REUSE_WINDOW: Duration = Duration::from_secs(10);
@@ -38,17 +39,18 @@ struct Inner {
 impl CodeExchanges {
     pub async fn exchange(
         &self,
+        clock: &Clock,
         client: &WechatClient,
         appid: &str,
         secret: &str,
         code: &str,
     ) -> Result<Code2Session, ApiError> {
-        let cell = self.cell_for(appid, code, Instant::now());
+        let cell = self.cell_for(appid, code, clock.instant());
         let (result, _) = cell
             .get_or_init(|| async {
                 (
                     client.code2session(appid, secret, code).await,
-                    Instant::now(),
+                    clock.instant(),
                 )
             })
             .await;
@@ -80,11 +82,18 @@ impl CodeExchanges {
 
 impl Inner {
     fn rotate(&mut self, now: Instant) {
-        let older = std::mem::replace(&mut self.previous, std::mem::take(&mut self.current));
-        self.current = older
+        // The next generation will likely hold as many codes as this one:
+        // room for them up front rather than growing through every doubling.
+        let sized = HashMap::with_capacity(self.current.len());
+        let older = std::mem::replace(
+            &mut self.previous,
+            std::mem::replace(&mut self.current, sized),
+        );
+        let survivors: Vec<(Key, Cell)> = older
             .into_iter()
             .filter(|(key, cell)| !expired(cell, now) && !self.previous.contains_key(key))
             .collect();
+        self.current.extend(survivors);
         self.rotated_at = Some(now);
     }
 }

@@ -237,7 +237,7 @@ async fn the_cookie_ends_after_the_idle_timeout() {
     let app = spawn_app_with(Backend::Sqlite, |o| o.with("session_idle_timeout", 2)).await;
     let (_, stored) = tutorial_login(&app, "sleepy").await;
     assert_eq!(app.cookie_status(&stored).await["is_authorized"], 1);
-    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    app.clock.advance(Duration::from_secs(3));
     app.with_cookie(reqwest::Method::GET, "user", &stored)
         .await
         .expect(-502, 401);

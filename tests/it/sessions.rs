@@ -16,7 +16,7 @@ async fn session_expires_at_its_absolute_lifetime(backend: Backend) {
     let app = spawn_app_with(backend, |o| o.with("session_ttl", 2)).await;
     let s = app.login("vera").await;
     assert!(app.is_authorized(&s.token()).await);
-    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    app.clock.advance(Duration::from_secs(3));
     app.get_with_token("user", &s.token())
         .await
         .expect(-502, 401);
@@ -30,9 +30,9 @@ async fn idle_sessions_expire_and_active_ones_live(backend: Backend) {
     let app = spawn_app_with(backend, |o| o.with("session_idle_timeout", 4)).await;
     let active = app.login("walt").await;
     let idle = app.login("xena").await;
-    // Activity every 1.5 s keeps a session alive past its idle timeout.
+    // Activity every 2 s keeps a session alive past its idle timeout.
     for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        app.clock.advance(Duration::from_secs(2));
         assert!(app.is_authorized(&active.token()).await);
     }
     app.get_with_token("user", &idle.token())
@@ -55,7 +55,7 @@ async fn access_tokens_expire_without_leeway() {
     let app = spawn_app_with(Backend::Sqlite, |o| o.with("access_token_ttl", 1)).await;
     let s = app.login("yara").await;
     assert_eq!(s.data()["expires_in"], 1);
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    app.clock.advance(Duration::from_secs(2));
     app.get_with_token("user", &s.token())
         .await
         .expect(-502, 401);

@@ -68,7 +68,13 @@ pub async fn authorize(
 
     let wx = state
         .exchanges
-        .exchange(&state.wechat, &app.appid, app.secret.expose(), &code)
+        .exchange(
+            &state.clock,
+            &state.wechat,
+            &app.appid,
+            app.secret.expose(),
+            &code,
+        )
         .await?;
     let cookie_name = state.config.compat.cookie();
     let cookie_secret = cookie_name.map(|_| session_cookie::mint());
@@ -88,7 +94,7 @@ pub async fn authorize(
         session_limit: state.config.session_limit_per_user,
         idle_timeout: state.config.session_idle_timeout,
     };
-    match login::open(&state.db, state.keys.clone(), login).await? {
+    match login::open(&state.db, state.keys.clone(), login, state.clock.now()).await? {
         Login::Opened {
             pair,
             session_id,

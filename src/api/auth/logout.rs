@@ -38,7 +38,7 @@ pub async fn logout(
             ))
         }
     };
-    flows::logout::logout(&state.db, caller, scope, client.ip).await?;
+    flows::logout::logout(&state.db, caller, scope, client.ip, state.clock.now()).await?;
     Success::empty()
 }
 
@@ -50,6 +50,13 @@ pub async fn logout_get(
     caller: Result<Caller, ApiError>,
     client: ClientInfo,
 ) -> ApiResult {
-    flows::logout::logout(&state.db, caller?, Scope::Local, client.ip).await?;
+    flows::logout::logout(
+        &state.db,
+        caller?,
+        Scope::Local,
+        client.ip,
+        state.clock.now(),
+    )
+    .await?;
     Success::empty()
 }

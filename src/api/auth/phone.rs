@@ -48,6 +48,7 @@ pub async fn phone(
     let info = tokens.phone_number(app, &code).await?;
     let user_id = auth.user_id;
     let stored = info.clone();
+    let now = state.clock.now();
     state
         .db
         .run(move |conn| {
@@ -58,7 +59,7 @@ pub async fn phone(
                     &stored.phone_number,
                     &stored.pure_phone_number,
                     &stored.country_code,
-                    crate::timestamp::now(),
+                    now,
                 )
             })?;
             Ok(())

@@ -39,7 +39,7 @@ pub async fn refresh(
         idle_timeout: state.config.session_idle_timeout,
         ip: client.ip,
     };
-    match flows::refresh::rotate(&state.db, state.keys.clone(), request).await? {
+    match flows::refresh::rotate(&state.db, state.keys.clone(), request, state.clock.now()).await? {
         Rotation::Rotated(pair) | Rotation::Grace(pair) => Success::data(pair),
         Rotation::Reused => Err(ApiError::SessionExpired(
             "refresh token was already used; the session has been revoked".into(),

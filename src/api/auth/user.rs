@@ -30,11 +30,12 @@ pub async fn update_user(
     let user_id = auth?.user_id;
     let JsonBody(fields) = body?;
     let changes = fields.into_changes()?;
+    let now = state.clock.now();
     let user = state
         .db
         .run(move |conn| {
             Ok(crate::db::write_transaction(conn, |conn| {
-                users::update_profile(conn, user_id, &changes, crate::timestamp::now())
+                users::update_profile(conn, user_id, &changes, now)
             })?)
         })
         .await?

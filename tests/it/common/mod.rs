@@ -232,6 +232,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub db: Arc<TestDb>,
     pub mock: Arc<MockWechat>,
+    /// The server's clock: tests move it forward instead of sleeping.
+    pub clock: wxauth::clock::Clock,
     shutdown: rocket::Shutdown,
 }
 
@@ -264,16 +266,20 @@ pub async fn spawn_with(db: Arc<TestDb>, mock: Arc<MockWechat>, options: Options
         .with_env_filter("wxauth=error")
         .try_init();
     let figment = options.figment;
-    let rocket = tokio::task::spawn_blocking(move || wxauth::rocket(figment))
-        .await
-        .unwrap()
-        .expect("app builds");
+    let clock = wxauth::clock::Clock::adjustable();
+    let server_clock = clock.clone();
+    let rocket =
+        tokio::task::spawn_blocking(move || wxauth::rocket_with_clock(figment, server_clock))
+            .await
+            .unwrap()
+            .expect("app builds");
     let (url, shutdown) = launch(rocket).await;
     TestApp {
         url,
         http: reqwest::Client::new(),
         db,
         mock,
+        clock,
         shutdown,
     }
 }
