@@ -44,7 +44,6 @@ use crate::crypto::Sealer;
 use crate::db::Db;
 use crate::purge::Purger;
 use crate::rate_limit::{IpLimiter, RateLimits};
-use crate::state::AppState;
 use crate::wechat::client::WechatClient;
 use crate::wechat::exchange::CodeExchanges;
 
@@ -124,20 +123,17 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         )),
         refresh: Arc::new(RefreshTokens::new(&config.session_key_secret.0)),
     };
-    let state = AppState {
-        keys,
-        sealer: Sealer::new(&config.session_key_secret.0),
-        wechat,
-        exchanges: CodeExchanges::default(),
-        limits,
-        db,
-        config,
-        clock,
-    };
-
-    let csrf_key = admin::csrf::CsrfKey::new(&state.config.session_key_secret.0);
+    let csrf_key = admin::csrf::CsrfKey::new(&config.session_key_secret.0);
+    let sealer = Sealer::new(&config.session_key_secret.0);
     let mut rocket = rocket::custom(figment)
-        .manage(state)
+        .manage(keys)
+        .manage(sealer)
+        .manage(wechat)
+        .manage(CodeExchanges::default())
+        .manage(limits)
+        .manage(db)
+        .manage(config)
+        .manage(clock)
         .manage(csrf_key)
         .attach(request_log::RequestLog)
         .attach(api::stage())
@@ -176,8 +172,8 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
                     let config = rocket.config();
                     let host = loopback_for(config.address);
                     let base = format!("http://{host}:{}{MOCK_WECHAT_BASE}", config.port);
-                    if let Some(state) = rocket.state::<AppState>() {
-                        if let Err(e) = state.wechat.set_api_base(&base) {
+                    if let Some(wechat) = rocket.state::<WechatClient>() {
+                        if let Err(e) = wechat.set_api_base(&base) {
                             tracing::error!("cannot point at the built-in mock WeChat: {e}");
                         }
                     }

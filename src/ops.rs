@@ -1,12 +1,11 @@
 //! Operations endpoints: liveness and readiness.
 
+use crate::db::Db;
 use diesel::connection::SimpleConnection;
 use rocket::http::Status;
 use rocket::serde::json::Json;
 use rocket::{get, routes, Route, State};
 use serde_json::{json, Value};
-
-use crate::state::AppState;
 
 /// Liveness and readiness, at the root.
 pub fn stage() -> rocket::fairing::AdHoc {
@@ -25,9 +24,8 @@ fn healthz() -> Json<Value> {
 
 /// The database answers.
 #[get("/readyz")]
-async fn readyz(state: &State<AppState>) -> (Status, Json<Value>) {
-    let ping = state
-        .db
+async fn readyz(db: &State<Db>) -> (Status, Json<Value>) {
+    let ping = db
         .run(|conn| conn.batch_execute("SELECT 1").map_err(Into::into))
         .await;
     match ping {

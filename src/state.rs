@@ -1,36 +1,16 @@
-//! Everything a request handler shares, built once at start and managed by
-//! Rocket.
-
-use std::sync::Arc;
+//! What requests share lives in Rocket's managed state as narrow parts, each
+//! managed on its own — the configuration (`AppConfig`), the database (`Db`),
+//! the `Clock`, the token `Keys`, the `Sealer`, the WeChat client and its
+//! `CodeExchanges`, the `RateLimits` — so that a handler or guard asks for
+//! exactly what it uses (the token guard knows nothing of WeChat).
 
 use rocket::Request;
 
-use crate::clock::Clock;
-use crate::config::AppConfig;
-use crate::crypto::Sealer;
-use crate::db::Db;
 use crate::error::ApiError;
-use crate::flows::Keys;
-use crate::rate_limit::RateLimits;
-use crate::wechat::client::WechatClient;
-use crate::wechat::exchange::CodeExchanges;
 
-pub struct AppState {
-    pub config: AppConfig,
-    pub db: Db,
-    /// The access and refresh token keys.
-    pub keys: Keys,
-    pub sealer: Sealer,
-    pub wechat: WechatClient,
-    pub exchanges: CodeExchanges,
-    pub limits: Arc<RateLimits>,
-    pub clock: Clock,
-}
-
-impl AppState {
-    pub fn from_request_state<'r>(req: &'r Request<'_>) -> Result<&'r AppState, ApiError> {
-        req.rocket()
-            .state::<AppState>()
-            .ok_or_else(|| ApiError::internal("application state is not managed"))
-    }
+/// The managed part `T`, for request guards (handlers take `&State<T>`).
+pub fn managed<'r, T: Send + Sync + 'static>(req: &'r Request<'_>) -> Result<&'r T, ApiError> {
+    req.rocket()
+        .state::<T>()
+        .ok_or_else(|| ApiError::internal(format!("{} is not managed", std::any::type_name::<T>())))
 }

@@ -9,13 +9,13 @@ use super::guard::AdminUser;
 use super::page::PageContext;
 use super::views::EventRow;
 use crate::db::audit;
-use crate::state::AppState;
+use crate::db::Db;
 
 const PAGE_SIZE: i64 = 100;
 
 #[get("/audit?<kind>&<user>&<before>")]
 pub async fn list(
-    state: &State<AppState>,
+    db: &State<Db>,
     admin: AdminUser,
     page: PageContext,
     kind: Option<String>,
@@ -25,8 +25,7 @@ pub async fn list(
     let kind = kind.filter(|k| audit::KINDS.iter().any(|known| known.as_str() == k));
     let user_id = user.as_deref().and_then(|u| u.trim().parse::<i64>().ok());
     let filter_kind = kind.clone();
-    let (rows, next) = state
-        .db
+    let (rows, next) = db
         .run(move |conn| {
             let mut found =
                 audit::page(conn, filter_kind.as_deref(), user_id, before, PAGE_SIZE + 1)?;

@@ -8,9 +8,11 @@
 use rocket::http::{Cookie, SameSite, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 
+use crate::clock::Clock;
 use crate::crypto;
 use crate::db::admin_sessions::{self, IDLE_TIMEOUT};
-use crate::state::AppState;
+use crate::db::Db;
+use crate::state::managed;
 
 pub const SESSION_COOKIE: &str = "wxauth_admin";
 pub const CSRF_COOKIE: &str = "wxauth_csrf";
@@ -33,13 +35,12 @@ impl<'r> FromRequest<'r> for AdminUser {
         else {
             return Outcome::Error((Status::Unauthorized, ()));
         };
-        let Ok(state) = AppState::from_request_state(req) else {
+        let (Ok(db), Ok(clock)) = (managed::<Db>(req), managed::<Clock>(req)) else {
             return Outcome::Error((Status::InternalServerError, ()));
         };
         let id = crypto::hash_token(&token);
-        let now = state.clock.now();
-        let found = state
-            .db
+        let now = clock.now();
+        let found = db
             .run(move |conn| Ok(admin_sessions::find_live(conn, &id, now, IDLE_TIMEOUT)?))
             .await;
         match found {

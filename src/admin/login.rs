@@ -15,10 +15,12 @@ use super::page::PageContext;
 use super::password;
 use crate::client::ClientInfo;
 use crate::client::Https;
+use crate::clock::Clock;
+use crate::config::AppConfig;
 use crate::crypto;
 use crate::db::audit::{self, Kind, NewEvent};
+use crate::db::Db;
 use crate::db::{admin_sessions, admins};
-use crate::state::AppState;
 
 #[derive(FromForm)]
 pub struct SignIn {
@@ -86,7 +88,9 @@ enum Reservation {
 // hide which parts of the request the sign-in reads.
 #[allow(clippy::too_many_arguments)]
 pub async fn login(
-    state: &State<AppState>,
+    config: &State<AppConfig>,
+    clock: &State<Clock>,
+    db: &State<Db>,
     checks: &State<password::PasswordChecks>,
     csrf_key: &State<csrf::CsrfKey>,
     page: PageContext,
@@ -115,14 +119,13 @@ pub async fn login(
         ));
     }
     let username = form.username.trim().to_string();
-    let attempts = i64::from(state.config.admin.lockout_attempts.max(1));
-    let window = state.config.admin.lockout_window.max(1) as i64;
+    let attempts = i64::from(config.admin.lockout_attempts.max(1));
+    let window = config.admin.lockout_window.max(1) as i64;
     let ip = client.ip.clone().unwrap_or_default();
     // 1. In one step, serialised per address: check the counts and record
     //    this attempt as a failure. Parallel guesses each see the ones before.
-    let now = state.clock.now();
-    let reservation = state
-        .db
+    let now = clock.now();
+    let reservation = db
         .write(move |conn| {
             let since = now - window;
             audit::serialize_signins_from(conn, &ip)?;
@@ -185,25 +188,23 @@ pub async fn login(
     let id = crypto::hash_token(&token);
     let ua = client.user_agent.clone();
     let ip = client.ip.clone();
-    let now = state.clock.now();
-    state
-        .db
-        .write(move |conn| {
-            audit::set_kind(conn, event_id, Kind::AdminLogin)?;
-            admin_sessions::insert(
-                conn,
-                &admin_sessions::NewAdminSession {
-                    id: &id,
-                    admin_id,
-                    created_at: now,
-                    last_seen_at: now,
-                    ip: ip.as_deref(),
-                    user_agent: ua.as_deref(),
-                },
-            )?;
-            Ok(())
-        })
-        .await?;
+    let now = clock.now();
+    db.write(move |conn| {
+        audit::set_kind(conn, event_id, Kind::AdminLogin)?;
+        admin_sessions::insert(
+            conn,
+            &admin_sessions::NewAdminSession {
+                id: &id,
+                admin_id,
+                created_at: now,
+                last_seen_at: now,
+                ip: ip.as_deref(),
+                user_agent: ua.as_deref(),
+            },
+        )?;
+        Ok(())
+    })
+    .await?;
     cookies.add(guard::cookie(SESSION_COOKIE, token, https.0));
     Ok(SignInOutcome::Redirect(Redirect::to(next)))
 }
@@ -223,27 +224,26 @@ impl HasCsrf for CsrfOnly {
 /// transaction.
 #[post("/logout", data = "<_form>")]
 pub async fn logout(
-    state: &State<AppState>,
+    clock: &State<Clock>,
+    db: &State<Db>,
     admin: AdminUser,
     cookies: &CookieJar<'_>,
     client: ClientInfo,
     _form: CsrfForm<CsrfOnly>,
 ) -> ConsoleResult<Redirect> {
     let ip = client.ip.clone();
-    let now = state.clock.now();
-    state
-        .db
-        .write(move |conn| {
-            admin_sessions::revoke(conn, &admin.session_id, now)?;
-            audit::record(
-                conn,
-                &NewEvent::new(Kind::AdminLogout, now)
-                    .actor(&admin.username)
-                    .ip(ip.clone()),
-            )?;
-            Ok(())
-        })
-        .await?;
+    let now = clock.now();
+    db.write(move |conn| {
+        admin_sessions::revoke(conn, &admin.session_id, now)?;
+        audit::record(
+            conn,
+            &NewEvent::new(Kind::AdminLogout, now)
+                .actor(&admin.username)
+                .ip(ip.clone()),
+        )?;
+        Ok(())
+    })
+    .await?;
     cookies.remove(rocket::http::Cookie::build(SESSION_COOKIE).path("/admin"));
     Ok(Redirect::to("/admin/login?out=true"))
 }

@@ -44,9 +44,10 @@ pub fn stage() -> rocket::fairing::AdHoc {
                 |rocket| {
                     Box::pin(async move {
                         let cache = rocket.state::<std::sync::Arc<overview::OverviewCache>>();
-                        let state = rocket.state::<crate::state::AppState>();
-                        if let (Some(cache), Some(state)) = (cache, state) {
-                            overview::warm(state.db.clone(), cache.clone(), state.clock.clone());
+                        let db = rocket.state::<crate::db::Db>();
+                        let clock = rocket.state::<crate::clock::Clock>();
+                        if let (Some(cache), Some(db), Some(clock)) = (cache, db, clock) {
+                            overview::warm(db.clone(), cache.clone(), clock.clone());
                         }
                     })
                 },

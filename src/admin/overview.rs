@@ -19,10 +19,11 @@ use super::chart;
 use super::error::ConsoleResult;
 use super::guard::AdminUser;
 use super::page::PageContext;
+use crate::clock::Clock;
 use crate::db::stats::{self, DailyCounts, Overview};
 use crate::db::AnyConnection;
+use crate::db::Db;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Users (by the highest id) above which the figures come from a snapshot.
 pub const LARGE: i64 = 100_000;
@@ -129,15 +130,15 @@ pub fn warm(db: crate::db::Db, cache: Arc<OverviewCache>, clock: crate::clock::C
 
 #[get("/")]
 pub async fn overview(
-    state: &State<AppState>,
+    clock: &State<Clock>,
+    db: &State<Db>,
     cache: &State<Arc<OverviewCache>>,
     admin: AdminUser,
     page: PageContext,
 ) -> ConsoleResult<Template> {
     let view_cache = Arc::clone(cache);
-    let now = state.clock.now();
-    let (live, stale, from_snapshot, chart) = state
-        .db
+    let now = clock.now();
+    let (live, stale, from_snapshot, chart) = db
         .run(move |conn| {
             let today = now.div_euclid(86_400);
             let (live, stale, from_snapshot) = figures_for_view(conn, &view_cache, now)?;
@@ -149,7 +150,7 @@ pub async fn overview(
         })
         .await?;
     if stale && !cache.refreshing.swap(true, Ordering::AcqRel) {
-        let (db, cache, clock) = (state.db.clone(), Arc::clone(cache), state.clock.clone());
+        let (db, cache, clock) = (Db::clone(db), Arc::clone(cache), Clock::clone(clock));
         tokio::spawn(async move {
             let counted = db.run(move |conn| count_live(conn, clock.now())).await;
             match counted {

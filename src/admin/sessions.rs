@@ -13,15 +13,22 @@ use super::guard::{self, AdminUser};
 use super::page::PageContext;
 use super::views::SessionRow;
 use crate::client::ClientInfo;
+use crate::clock::Clock;
+use crate::config::AppConfig;
 use crate::db::sessions;
+use crate::db::Db;
 use crate::flows::console_actions::{self, Operator};
-use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
 
 #[get("/sessions?<seen>&<sid>&<done>")]
+// Rocket hands every managed part and request guard in as an argument of
+// its own; each says what this handler uses.
+#[allow(clippy::too_many_arguments)]
 pub async fn list(
-    state: &State<AppState>,
+    config: &State<AppConfig>,
+    clock: &State<Clock>,
+    db: &State<Db>,
     admin: AdminUser,
     page: PageContext,
     seen: Option<i64>,
@@ -30,10 +37,9 @@ pub async fn list(
 ) -> ConsoleResult<Template> {
     let before = seen.zip(sid);
     let paged = before.is_some();
-    let idle = state.config.session_idle_timeout;
-    let now = state.clock.now();
-    let (rows, next) = state
-        .db
+    let idle = config.session_idle_timeout;
+    let now = clock.now();
+    let (rows, next) = db
         .run(move |conn| {
             let mut found = sessions::active_page(conn, now, before, PAGE_SIZE + 1)?;
             let more = found.len() as i64 > PAGE_SIZE;
@@ -79,7 +85,8 @@ impl HasCsrf for Revoke {
 
 #[post("/sessions/<id>/revoke", data = "<form>")]
 pub async fn revoke(
-    state: &State<AppState>,
+    db: &State<Db>,
+    clock: &State<Clock>,
     admin: AdminUser,
     client: ClientInfo,
     id: String,
@@ -90,7 +97,7 @@ pub async fn revoke(
         username: admin.username,
         ip: client.ip,
     };
-    if !console_actions::revoke_session(&state.db, id, by, state.clock.now()).await? {
+    if !console_actions::revoke_session(db, id, by, clock.now()).await? {
         return Err(ConsoleError::NotFound);
     }
     Ok(guard::back_to(

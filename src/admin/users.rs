@@ -14,10 +14,12 @@ use super::guard::{self, AdminUser};
 use super::page::PageContext;
 use super::views::{EventRow, SessionRow, UserRow};
 use crate::client::ClientInfo;
+use crate::clock::Clock;
+use crate::config::AppConfig;
 use crate::db::audit;
+use crate::db::Db;
 use crate::db::{sessions, users};
 use crate::flows::console_actions::{self, Operator};
-use crate::state::AppState;
 
 pub const PAGE_SIZE: i64 = 50;
 
@@ -41,7 +43,8 @@ fn search_text(q: &str) -> Option<String> {
 
 #[get("/users?<q>&<before>")]
 pub async fn list(
-    state: &State<AppState>,
+    clock: &State<Clock>,
+    db: &State<Db>,
     admin: AdminUser,
     page: PageContext,
     q: Option<String>,
@@ -49,9 +52,8 @@ pub async fn list(
 ) -> ConsoleResult<Template> {
     let query = q.as_deref().and_then(search_text);
     let search = query.clone();
-    let now = state.clock.now();
-    let (rows, next, searched_down_to) = state
-        .db
+    let now = clock.now();
+    let (rows, next, searched_down_to) = db
         .run(move |conn| {
             let found = users::search_page(conn, search.as_deref(), before, PAGE_SIZE)?;
             let ids: Vec<i64> = found.users.iter().map(|u| u.id).collect();
@@ -89,16 +91,17 @@ pub async fn list(
 
 #[get("/users/<id>?<done>")]
 pub async fn detail(
-    state: &State<AppState>,
+    config: &State<AppConfig>,
+    clock: &State<Clock>,
+    db: &State<Db>,
     admin: AdminUser,
     page: PageContext,
     id: i64,
     done: Option<String>,
 ) -> ConsoleResult<Result<Template, (Status, Template)>> {
-    let idle = state.config.session_idle_timeout;
-    let now = state.clock.now();
-    let found = state
-        .db
+    let idle = config.session_idle_timeout;
+    let now = clock.now();
+    let found = db
         .run(move |conn| {
             let Some(user) = users::find(conn, id)? else {
                 return Ok(None);
@@ -171,7 +174,8 @@ impl<'a> rocket::request::FromParam<'a> for Action {
 /// `POST /admin/users/<id>/signout-all | ban | unban`.
 #[post("/users/<id>/<action>", data = "<form>")]
 pub async fn user_action(
-    state: &State<AppState>,
+    db: &State<Db>,
+    clock: &State<Clock>,
     admin: AdminUser,
     client: ClientInfo,
     id: i64,
@@ -192,7 +196,7 @@ pub async fn user_action(
         username: admin.username,
         ip: client.ip,
     };
-    if !console_actions::act_on_user(&state.db, id, flow_action, by, state.clock.now()).await? {
+    if !console_actions::act_on_user(db, id, flow_action, by, clock.now()).await? {
         return Err(ConsoleError::NotFound);
     }
     let done = match action {

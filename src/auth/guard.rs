@@ -12,10 +12,14 @@ use rocket::request::{FromRequest, Outcome, Request};
 use crate::auth::session_cookie;
 use crate::auth::token::{Claims, Expiry};
 use crate::client::is_cross_site;
+use crate::clock::Clock;
+use crate::config::AppConfig;
 use crate::db::live_session::LiveSession;
 use crate::db::sessions;
+use crate::db::Db;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::flows::Keys;
+use crate::state::managed;
 
 /// The raw token: `Authorization: Bearer <token>`, or the original design's
 /// `token: <token>` header. Never a query parameter.
@@ -41,11 +45,11 @@ enum Credential<'r> {
     Cookie(&'r str),
 }
 
-fn credential<'r>(req: &'r Request<'_>, state: &AppState) -> Option<Credential<'r>> {
+fn credential<'r>(req: &'r Request<'_>, config: &AppConfig) -> Option<Credential<'r>> {
     if let Some(token) = token_from_headers(req) {
         return Some(Credential::Token(token));
     }
-    let name = state.config.compat.cookie()?;
+    let name = config.compat.cookie()?;
     session_cookie::find(req.headers().get("Cookie"), name).map(Credential::Cookie)
 }
 
@@ -85,23 +89,20 @@ impl<'r> FromRequest<'r> for Caller {
     type Error = ApiError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ApiError> {
-        let result = (|| {
-            let state = AppState::from_request_state(req)?;
-            match credential(req, state)
-                .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?
-            {
-                Credential::Token(token) => Ok(Caller::Token(
-                    state.keys.access.verify(token, Expiry::Ignore)?,
-                )),
-                Credential::Cookie(value) => {
-                    cookie_request_allowed(req)?;
-                    let (session_id, secret) = session_cookie::split(value)
-                        .ok_or_else(|| ApiError::Unauthorized("malformed session cookie".into()))?;
-                    Ok(Caller::Cookie {
-                        session_id: session_id.into(),
-                        secret: secret.into(),
-                    })
-                }
+        let result = (|| match credential(req, managed::<AppConfig>(req)?)
+            .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?
+        {
+            Credential::Token(token) => Ok(Caller::Token(
+                managed::<Keys>(req)?.access.verify(token, Expiry::Ignore)?,
+            )),
+            Credential::Cookie(value) => {
+                cookie_request_allowed(req)?;
+                let (session_id, secret) = session_cookie::split(value)
+                    .ok_or_else(|| ApiError::Unauthorized("malformed session cookie".into()))?;
+                Ok(Caller::Cookie {
+                    session_id: session_id.into(),
+                    secret: secret.into(),
+                })
             }
         })();
         into_outcome(result)
@@ -137,13 +138,16 @@ struct Expected {
 }
 
 async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
-    let state = AppState::from_request_state(req)?;
-    let now = state.clock.now();
-    let (expected, token_exp) = match credential(req, state)
+    let config = managed::<AppConfig>(req)?;
+    let db = managed::<Db>(req)?;
+    let now = managed::<Clock>(req)?.now();
+    let (expected, token_exp) = match credential(req, config)
         .ok_or_else(|| ApiError::Unauthorized("missing token".into()))?
     {
         Credential::Token(token) => {
-            let claims = state.keys.access.verify(token, Expiry::At(now))?;
+            let claims = managed::<Keys>(req)?
+                .access
+                .verify(token, Expiry::At(now))?;
             let user_id = claims.user_id()?;
             let expected = Expected {
                 session_id: claims.sid.clone(),
@@ -164,8 +168,8 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
             (expected, None)
         }
     };
-    let idle_timeout = state.config.session_idle_timeout;
-    let found = state.db.live_session(&expected.session_id).await?;
+    let idle_timeout = config.session_idle_timeout;
+    let found = db.live_session(&expected.session_id).await?;
     let Some((session, banned_at)) = found else {
         return Err(match expected.claims {
             Some(_) => ApiError::SessionExpired("session has ended".into()),
@@ -184,9 +188,7 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
     let interval = sessions::touch_interval(idle_timeout);
     if now - session.last_seen_at >= interval {
         let id = session.id.clone();
-        state
-            .db
-            .write(move |conn| Ok(sessions::touch(conn, &id, now, interval)?))
+        db.write(move |conn| Ok(sessions::touch(conn, &id, now, interval)?))
             .await?;
     }
     Ok(AuthSession {

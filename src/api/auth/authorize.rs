@@ -11,10 +11,18 @@ use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::session_cookie;
 use crate::client::{ClientInfo, Https};
+use crate::clock::Clock;
+use crate::config::AppConfig;
 use crate::config::AppEntry;
+use crate::crypto::Sealer;
+use crate::db::Db;
 use crate::error::ApiError;
 use crate::flows::login::{self, Login, NewLogin};
-use crate::state::AppState;
+use crate::flows::Keys;
+use crate::rate_limit::RateLimits;
+use crate::wechat::client::WechatClient;
+use crate::wechat::exchange::CodeExchanges;
+use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
 pub struct AuthorizeRequest {
@@ -38,11 +46,10 @@ fn check_code(code: Option<String>) -> Result<String, ApiError> {
     Ok(code)
 }
 
-fn pick_app<'a>(state: &'a AppState, app_id: Option<&str>) -> Result<&'a AppEntry, ApiError> {
-    let apps = &state.config.wechat.apps;
+fn pick_app<'a>(config: &'a AppConfig, app_id: Option<&str>) -> Result<&'a AppEntry, ApiError> {
+    let apps = &config.wechat.apps;
     match app_id {
-        Some(id) => state
-            .config
+        Some(id) => config
             .app(id)
             .ok_or_else(|| ApiError::BrokenAuthorizedData("unknown appId".into())),
         None if apps.len() == 1 => Ok(&apps[0]),
@@ -53,48 +60,51 @@ fn pick_app<'a>(state: &'a AppState, app_id: Option<&str>) -> Result<&'a AppEntr
 }
 
 #[post("/authorize", data = "<body>")]
+// Rocket hands every managed part and request guard in as an argument of
+// its own; each says what this handler uses.
+#[allow(clippy::too_many_arguments)]
 pub async fn authorize(
-    state: &State<AppState>,
+    limits: &State<Arc<RateLimits>>,
+    exchanges: &State<CodeExchanges>,
+    clock: &State<Clock>,
+    wechat: &State<WechatClient>,
+    config: &State<AppConfig>,
+    sealer: &State<Sealer>,
+    db: &State<Db>,
+    keys: &State<Keys>,
     client: ClientInfo,
     https: Https,
     cookies: &CookieJar<'_>,
     body: Result<JsonBody<AuthorizeRequest>, ApiError>,
 ) -> ApiResult {
-    state.limits.authorize.check(client.ip_addr())?;
+    limits.authorize.check(client.ip_addr())?;
     let JsonBody(request) = body?;
     let code = check_code(request.code)?;
     let profile = request.profile.into_changes()?;
-    let app = pick_app(state, request.app_id.as_deref())?;
+    let app = pick_app(config, request.app_id.as_deref())?;
 
-    let wx = state
-        .exchanges
-        .exchange(
-            &state.clock,
-            &state.wechat,
-            &app.appid,
-            app.secret.expose(),
-            &code,
-        )
+    let wx = exchanges
+        .exchange(clock, wechat, &app.appid, app.secret.expose(), &code)
         .await?;
-    let cookie_name = state.config.compat.cookie();
+    let cookie_name = config.compat.cookie();
     let cookie_secret = cookie_name.map(|_| session_cookie::mint());
     let login = NewLogin {
         appid: app.appid.clone(),
         openid: wx.openid,
         unionid: wx.unionid,
         profile,
-        session_key_sealed: state.sealer.seal(
+        session_key_sealed: sealer.seal(
             crate::db::sessions::SESSION_KEY_PURPOSE,
             wx.session_key.as_bytes(),
         )?,
-        session_ttl: state.config.session_ttl,
+        session_ttl: config.session_ttl,
         ip: client.ip,
         user_agent: client.user_agent,
         cookie_hash: cookie_secret.as_ref().map(|(_, hash)| hash.clone()),
-        session_limit: state.config.session_limit_per_user,
-        idle_timeout: state.config.session_idle_timeout,
+        session_limit: config.session_limit_per_user,
+        idle_timeout: config.session_idle_timeout,
     };
-    match login::open(&state.db, state.keys.clone(), login, state.clock.now()).await? {
+    match login::open(db, Keys::clone(keys), login, clock.now()).await? {
         Login::Opened {
             pair,
             session_id,
@@ -109,7 +119,7 @@ pub async fn authorize(
                         .path("/")
                         .http_only(true)
                         .same_site(SameSite::Strict)
-                        .max_age(rocket::time::Duration::seconds(state.config.session_ttl))
+                        .max_age(rocket::time::Duration::seconds(config.session_ttl))
                         .secure(https.0),
                 );
             }

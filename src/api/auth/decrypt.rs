@@ -9,9 +9,10 @@ use serde::Deserialize;
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::guard::AuthSession;
+use crate::crypto::Sealer;
 use crate::db::sessions;
+use crate::db::Db;
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::wechat::decrypt as wx;
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +35,8 @@ fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
 
 #[post("/decrypt", data = "<body>")]
 pub async fn decrypt(
-    state: &State<AppState>,
+    db: &State<Db>,
+    sealer: &State<Sealer>,
     auth: Result<AuthSession, ApiError>,
     body: Result<JsonBody<DecryptRequest>, ApiError>,
 ) -> ApiResult {
@@ -52,14 +54,12 @@ pub async fn decrypt(
         }
     };
     let id = auth.session.id.clone();
-    let sealed = state
-        .db
+    let sealed = db
         .read(move |conn| Ok(sessions::sealed_key(conn, &id)?))
         .await?
         // Gone since the check a moment ago: purged with its user.
         .ok_or_else(|| ApiError::SessionExpired("session has ended".into()))?;
-    let session_key = state
-        .sealer
+    let session_key = sealer
         .open(sessions::SESSION_KEY_PURPOSE, &sealed)
         .map_err(ApiError::internal)?;
     let session_key = String::from_utf8(session_key).map_err(ApiError::internal)?;

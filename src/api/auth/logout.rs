@@ -9,10 +9,11 @@ use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::guard::Caller;
 use crate::client::ClientInfo;
+use crate::clock::Clock;
+use crate::db::Db;
 use crate::error::ApiError;
 use crate::flows;
 use crate::flows::logout::Scope;
-use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct LogoutRequest {
@@ -22,7 +23,8 @@ pub struct LogoutRequest {
 
 #[post("/logout", data = "<body>")]
 pub async fn logout(
-    state: &State<AppState>,
+    db: &State<Db>,
+    clock: &State<Clock>,
     caller: Result<Caller, ApiError>,
     client: ClientInfo,
     body: Result<JsonBody<LogoutRequest>, ApiError>,
@@ -38,7 +40,7 @@ pub async fn logout(
             ))
         }
     };
-    flows::logout::logout(&state.db, caller, scope, client.ip, state.clock.now()).await?;
+    flows::logout::logout(db, caller, scope, client.ip, clock.now()).await?;
     Success::empty()
 }
 
@@ -46,17 +48,11 @@ pub async fn logout(
 /// with `wx.request`'s default GET: the local session ends.
 #[get("/logout")]
 pub async fn logout_get(
-    state: &State<AppState>,
+    db: &State<Db>,
+    clock: &State<Clock>,
     caller: Result<Caller, ApiError>,
     client: ClientInfo,
 ) -> ApiResult {
-    flows::logout::logout(
-        &state.db,
-        caller?,
-        Scope::Local,
-        client.ip,
-        state.clock.now(),
-    )
-    .await?;
+    flows::logout::logout(db, caller?, Scope::Local, client.ip, clock.now()).await?;
     Success::empty()
 }

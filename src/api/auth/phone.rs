@@ -8,10 +8,14 @@ use serde::Deserialize;
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::guard::AuthSession;
+use crate::clock::Clock;
+use crate::config::AppConfig;
+use crate::crypto::Sealer;
 use crate::db::users;
+use crate::db::Db;
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::wechat::access_token::AccessTokens;
+use crate::wechat::client::WechatClient;
 
 #[derive(Debug, Deserialize)]
 pub struct PhoneRequest {
@@ -21,7 +25,11 @@ pub struct PhoneRequest {
 
 #[post("/phone", data = "<body>")]
 pub async fn phone(
-    state: &State<AppState>,
+    config: &State<AppConfig>,
+    db: &State<Db>,
+    sealer: &State<Sealer>,
+    wechat: &State<WechatClient>,
+    clock: &State<Clock>,
     auth: Result<AuthSession, ApiError>,
     body: Result<JsonBody<PhoneRequest>, ApiError>,
 ) -> ApiResult {
@@ -36,34 +44,32 @@ pub async fn phone(
             "code must be 1 to 128 printable ASCII characters",
         ));
     }
-    let app = state.config.app(&auth.session.appid).ok_or_else(|| {
+    let app = config.app(&auth.session.appid).ok_or_else(|| {
         ApiError::BrokenAuthorizedData("this session's app is no longer configured".into())
     })?;
     let tokens = AccessTokens {
-        db: &state.db,
-        sealer: &state.sealer,
-        client: &state.wechat,
-        timeout_ms: state.config.wechat.timeout_ms,
+        db,
+        sealer,
+        client: wechat,
+        timeout_ms: config.wechat.timeout_ms,
     };
     let info = tokens.phone_number(app, &code).await?;
     let user_id = auth.user_id;
     let stored = info.clone();
-    let now = state.clock.now();
-    state
-        .db
-        .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| {
-                users::set_phone(
-                    conn,
-                    user_id,
-                    &stored.phone_number,
-                    &stored.pure_phone_number,
-                    &stored.country_code,
-                    now,
-                )
-            })?;
-            Ok(())
-        })
-        .await?;
+    let now = clock.now();
+    db.run(move |conn| {
+        crate::db::write_transaction(conn, |conn| {
+            users::set_phone(
+                conn,
+                user_id,
+                &stored.phone_number,
+                &stored.pure_phone_number,
+                &stored.country_code,
+                now,
+            )
+        })?;
+        Ok(())
+    })
+    .await?;
     Success::data(info)
 }

@@ -6,10 +6,15 @@ use serde::Deserialize;
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::client::ClientInfo;
+use crate::clock::Clock;
+use crate::config::AppConfig;
+use crate::db::Db;
 use crate::error::ApiError;
 use crate::flows;
 use crate::flows::refresh::{Rotate, Rotation};
-use crate::state::AppState;
+use crate::flows::Keys;
+use crate::rate_limit::RateLimits;
+use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
 pub struct RefreshRequest {
@@ -19,27 +24,30 @@ pub struct RefreshRequest {
 
 #[post("/refresh", data = "<body>")]
 pub async fn refresh(
-    state: &State<AppState>,
+    limits: &State<Arc<RateLimits>>,
+    keys: &State<Keys>,
+    config: &State<AppConfig>,
+    db: &State<Db>,
+    clock: &State<Clock>,
     client: ClientInfo,
     body: Result<JsonBody<RefreshRequest>, ApiError>,
 ) -> ApiResult {
-    state.limits.refresh.check(client.ip_addr())?;
+    limits.refresh.check(client.ip_addr())?;
     let JsonBody(request) = body?;
     let presented = request
         .refresh_token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::bad_request("refresh_token is required"))?;
-    let presented = state
-        .keys
+    let presented = keys
         .refresh
         .parse(&presented)
         .ok_or_else(|| ApiError::Unauthorized("unknown refresh token".into()))?;
     let request = Rotate {
         presented,
-        idle_timeout: state.config.session_idle_timeout,
+        idle_timeout: config.session_idle_timeout,
         ip: client.ip,
     };
-    match flows::refresh::rotate(&state.db, state.keys.clone(), request, state.clock.now()).await? {
+    match flows::refresh::rotate(db, Keys::clone(keys), request, clock.now()).await? {
         Rotation::Rotated(pair) | Rotation::Grace(pair) => Success::data(pair),
         Rotation::Reused => Err(ApiError::SessionExpired(
             "refresh token was already used; the session has been revoked".into(),

@@ -6,15 +6,15 @@ use super::profile::{ProfileFields, ProfileView};
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::guard::AuthSession;
+use crate::clock::Clock;
 use crate::db::users;
+use crate::db::Db;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 #[get("/user")]
-pub async fn get_user(state: &State<AppState>, auth: Result<AuthSession, ApiError>) -> ApiResult {
+pub async fn get_user(db: &State<Db>, auth: Result<AuthSession, ApiError>) -> ApiResult {
     let user_id = auth?.user_id;
-    let user = state
-        .db
+    let user = db
         .run(move |conn| Ok(users::find(conn, user_id)?))
         .await?
         .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
@@ -23,16 +23,16 @@ pub async fn get_user(state: &State<AppState>, auth: Result<AuthSession, ApiErro
 
 #[post("/user", data = "<body>")]
 pub async fn update_user(
-    state: &State<AppState>,
+    clock: &State<Clock>,
+    db: &State<Db>,
     auth: Result<AuthSession, ApiError>,
     body: Result<JsonBody<ProfileFields>, ApiError>,
 ) -> ApiResult {
     let user_id = auth?.user_id;
     let JsonBody(fields) = body?;
     let changes = fields.into_changes()?;
-    let now = state.clock.now();
-    let user = state
-        .db
+    let now = clock.now();
+    let user = db
         .run(move |conn| {
             Ok(crate::db::write_transaction(conn, |conn| {
                 users::update_profile(conn, user_id, &changes, now)
