@@ -445,26 +445,26 @@ fn nickname_matches(
         // through pg_trgm's GIN index, whose matches are few. (Left to itself
         // the planner walks the primary key for rare pieces too.)
         AnyConnection::Postgresql(c) => {
-            let recent: Vec<Id> = diesel::sql_query(
+            let bound = |sql: &'static str| {
+                diesel::sql_query(sql)
+                    .bind::<Text, _>(&pattern)
+                    .bind::<BigInt, _>(before)
+                    .bind::<BigInt, _>(fetch)
+            };
+            let recent: Vec<Id> = bound(
                 "SELECT id FROM (SELECT id, nickname FROM users WHERE id < $2 \
                  ORDER BY id DESC LIMIT 20000) AS recent WHERE nickname ILIKE $1 ESCAPE '\\' \
                  ORDER BY id DESC LIMIT $3",
             )
-            .bind::<Text, _>(&pattern)
-            .bind::<BigInt, _>(before)
-            .bind::<BigInt, _>(fetch)
             .load(c)?;
             let found: Vec<Id> = if recent.len() as i64 >= fetch {
                 recent
             } else {
-                diesel::sql_query(
+                bound(
                     "WITH found AS MATERIALIZED (SELECT id FROM users \
                      WHERE nickname ILIKE $1 ESCAPE '\\' AND id < $2) \
                      SELECT id FROM found ORDER BY id DESC LIMIT $3",
                 )
-                .bind::<Text, _>(&pattern)
-                .bind::<BigInt, _>(before)
-                .bind::<BigInt, _>(fetch)
                 .load(c)?
             };
             found.into_iter().map(|r| r.id).collect()

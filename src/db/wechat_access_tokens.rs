@@ -32,8 +32,41 @@ pub fn find(conn: &mut AnyConnection, appid: &str) -> QueryResult<Option<CachedT
         .optional()
 }
 
+/// What a caller that wants the app's token should do next.
+pub enum Lookup {
+    /// The cached token is good for more than `refresh_ahead` seconds.
+    Fresh(CachedToken),
+    /// The cached row as it was (if any), and whether this caller took the
+    /// lease to refresh it until `lease_until`.
+    Stale {
+        row: Option<CachedToken>,
+        leased: bool,
+    },
+}
+
+/// The app's token if it is fresh; else the row and, when nobody else is
+/// refreshing, the lease (a row is made first for an app never seen).
+pub fn fresh_or_lease(
+    conn: &mut AnyConnection,
+    appid: &str,
+    now: i64,
+    lease_until: i64,
+    refresh_ahead: i64,
+) -> QueryResult<Lookup> {
+    let row = find(conn, appid)?;
+    match &row {
+        Some(r) if r.token_sealed.is_some() && r.expires_at - refresh_ahead > now => {
+            return Ok(Lookup::Fresh(r.clone()));
+        }
+        Some(_) => {}
+        None => ensure_row(conn, appid, now)?,
+    }
+    let leased = take_lease(conn, appid, now, lease_until, now + refresh_ahead)?;
+    Ok(Lookup::Stale { row, leased })
+}
+
 /// Makes sure the app has its (empty) row, so leases can be taken on it.
-pub fn ensure_row(conn: &mut AnyConnection, appid: &str, now: i64) -> QueryResult<()> {
+fn ensure_row(conn: &mut AnyConnection, appid: &str, now: i64) -> QueryResult<()> {
     let row = NewRow {
         appid,
         expires_at: 0,
@@ -47,7 +80,7 @@ pub fn ensure_row(conn: &mut AnyConnection, appid: &str, now: i64) -> QueryResul
 /// the token no longer needs a refresh (it expires after `stale_before`,
 /// because someone just refreshed it). The conditional UPDATE makes this safe
 /// across instances.
-pub fn take_lease(
+fn take_lease(
     conn: &mut AnyConnection,
     appid: &str,
     now: i64,

@@ -38,23 +38,23 @@ impl AccessTokens<'_> {
         let give_up = Instant::now() + Duration::from_millis(self.timeout_ms * 3 + 2000);
         loop {
             let appid = app.appid.clone();
-            let (row, leased) = self
+            let lookup = self
                 .db
                 .run(move |conn| {
                     let now = crate::timestamp::now();
-                    let row = cache::find(conn, &appid)?;
-                    if let Some(row) = &row {
-                        if row.token_sealed.is_some() && row.expires_at - REFRESH_AHEAD > now {
-                            return Ok((Some(row.clone()), false));
-                        }
-                    } else {
-                        cache::ensure_row(conn, &appid, now)?;
-                    }
-                    let leased =
-                        cache::take_lease(conn, &appid, now, now + lease, now + REFRESH_AHEAD)?;
-                    Ok((row, leased))
+                    Ok(cache::fresh_or_lease(
+                        conn,
+                        &appid,
+                        now,
+                        now + lease,
+                        REFRESH_AHEAD,
+                    )?)
                 })
                 .await?;
+            let (row, leased) = match lookup {
+                cache::Lookup::Fresh(row) => (Some(row), false),
+                cache::Lookup::Stale { row, leased } => (row, leased),
+            };
             let now = crate::timestamp::now();
             if let Some(row) = &row {
                 if let Some(sealed) = &row.token_sealed {
