@@ -72,7 +72,7 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
 /// [`rocket`] on a given clock (tests move an adjustable one forward).
 pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>, StartError> {
     let config = AppConfig::from_figment(&figment)?;
-    let figment = with_template_dir(figment);
+    let templates = load_templates(&figment)?;
     // Rocket's own request lines show whole URIs, query strings included;
     // wxauth logs one line per request itself, so Rocket stays quiet unless
     // configured otherwise.
@@ -135,6 +135,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(config)
         .manage(clock)
         .manage(csrf_key)
+        .manage(templates)
         .attach(request_log::RequestLog)
         .attach(api::stage())
         .attach(admin::stage())
@@ -186,18 +187,17 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     Ok(rocket)
 }
 
-/// Templates come from `template_dir` when it is set; else from `templates/`
-/// in the working directory, or the one this binary was built from.
-fn with_template_dir(figment: Figment) -> Figment {
-    if figment.find_value("template_dir").is_ok() {
-        return figment;
-    }
-    let dir = if std::path::Path::new("templates").is_dir() {
-        "templates".to_string()
-    } else {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/templates").to_string()
+/// The console's templates: built in, overridden file by file from
+/// `template_dir` when it is set (relative to the configuration file that
+/// sets it, as Rocket reads paths).
+fn load_templates(figment: &Figment) -> Result<admin::templates::Templates, StartError> {
+    use rocket::figment::value::magic::RelativePathBuf;
+    let dir = match figment.extract_inner::<RelativePathBuf>("template_dir") {
+        Ok(path) => Some(path.relative()),
+        Err(e) if e.missing() => None,
+        Err(e) => return Err(StartError(format!("template_dir: {e}"))),
     };
-    figment.merge(("template_dir", dir))
+    admin::templates::Templates::load(dir.as_deref()).map_err(StartError)
 }
 
 /// The address to reach this server from itself.

@@ -1,7 +1,7 @@
 //! `/admin/audit`: the audit log, newest first, filterable by kind and user.
 
+use super::templates::Template;
 use rocket::{get, State};
-use rocket_dyn_templates::Template;
 use serde_json::json;
 
 use super::error::ConsoleResult;

@@ -36,7 +36,7 @@ pub async fn login_page(
     admin: Option<AdminUser>,
     next: Option<&str>,
     out: Option<bool>,
-) -> Result<rocket_dyn_templates::Template, Redirect> {
+) -> Result<super::templates::Template, Redirect> {
     if admin.is_some() {
         return Err(Redirect::to(guard::safe_next(next)));
     }
@@ -55,7 +55,7 @@ pub async fn login_page(
 
 pub enum SignInOutcome {
     Redirect(Redirect),
-    Page(Status, rocket_dyn_templates::Template),
+    Page(Status, super::templates::Template),
 }
 
 impl<'r> rocket::response::Responder<'r, 'static> for SignInOutcome {

@@ -15,14 +15,15 @@ pub mod overview;
 pub mod page;
 pub mod password;
 pub mod sessions;
+pub mod templates;
 pub mod users;
 pub mod views;
 
+use self::templates::{Template, Templates};
 use rocket::form::FromForm;
 use rocket::http::{ContentType, Cookie, CookieJar, SameSite, Status};
 use rocket::response::Redirect;
 use rocket::{catch, catchers, get, post, routes, Catcher, Request, Route};
-use rocket_dyn_templates::Template;
 
 use self::guard::safe_next;
 use self::page::PageContext;
@@ -38,7 +39,6 @@ pub fn stage() -> rocket::fairing::AdHoc {
             .mount(BASE, routes())
             .register(BASE, catchers())
             .attach(headers::SecurityHeaders)
-            .attach(Template::fairing())
             .attach(rocket::fairing::AdHoc::on_liftoff(
                 "overview snapshot",
                 |rocket| {
@@ -77,11 +77,8 @@ pub fn catchers() -> Vec<Catcher> {
 }
 
 #[get("/static/admin.css")]
-fn stylesheet() -> (ContentType, &'static str) {
-    (
-        ContentType::CSS,
-        include_str!("../../templates/admin/admin.css"),
-    )
+fn stylesheet(templates: &rocket::State<Templates>) -> (ContentType, &str) {
+    (ContentType::CSS, templates.stylesheet())
 }
 
 #[derive(FromForm)]

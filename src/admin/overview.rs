@@ -11,8 +11,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::templates::Template;
 use rocket::{get, State};
-use rocket_dyn_templates::Template;
 use serde_json::json;
 
 use super::chart;

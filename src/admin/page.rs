@@ -1,9 +1,9 @@
 //! Rendering a console page: the template plus what every page shows (the
 //! words of the chosen language, the CSRF token, who is signed in).
 
+use super::templates::Template;
 use rocket::http::{CookieJar, Status};
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket_dyn_templates::Template;
 use serde_json::{json, Value};
 
 use super::i18n::{self, Lang};

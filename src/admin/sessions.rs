@@ -1,10 +1,10 @@
 //! `/admin/sessions`: active sessions, newest activity first, with *revoke*
 //! per row (revoking all of a user goes through the user's action).
 
+use super::templates::Template;
 use rocket::form::FromForm;
 use rocket::response::Redirect;
 use rocket::{get, post, State};
-use rocket_dyn_templates::Template;
 use serde_json::json;
 
 use super::csrf_form::{CsrfForm, HasCsrf};

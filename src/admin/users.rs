@@ -1,11 +1,11 @@
 //! `/admin/users`: search and browse users (keyset pagination, newest first),
 //! a user's page, and the actions on a user: sign out everywhere, ban, unban.
 
+use super::templates::Template;
 use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::response::Redirect;
 use rocket::{get, post, State};
-use rocket_dyn_templates::Template;
 use serde_json::json;
 
 use super::csrf_form::{CsrfForm, HasCsrf};

@@ -177,8 +177,20 @@ fn start_server_with(
     filter: &str,
     envs: &[(&str, &str)],
 ) -> (std::process::Child, String, Vec<String>, LogLines) {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_wxauth"));
+    start_binary(bin, db_path, dir, filter, envs)
+}
+
+/// Like `start_server_with`, running the binary at `bin`.
+fn start_binary(
+    bin: &std::path::Path,
+    db_path: &str,
+    dir: &std::path::Path,
+    filter: &str,
+    envs: &[(&str, &str)],
+) -> (std::process::Child, String, Vec<String>, LogLines) {
     use std::io::{BufRead, BufReader};
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxauth"));
+    let mut cmd = Command::new(bin);
     cmd.envs(envs.iter().copied());
     cmd.current_dir(dir)
         .env("ROCKET_CONFIG", dir.join("absent.toml"))
@@ -214,6 +226,60 @@ fn start_server_with(
         }
     });
     (child, url, before, kept)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_alone_serves_the_console() {
+    // The binary in a directory of its own, run from there. A `templates/`
+    // lying in the working directory is not picked up by itself (only
+    // `template_dir` names one): the pages are the built-in ones.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("wxauth");
+    std::fs::copy(env!("CARGO_BIN_EXE_wxauth"), &bin).unwrap();
+    std::fs::create_dir_all(dir.path().join("templates/admin")).unwrap();
+    std::fs::write(dir.path().join("templates/admin/login.html.tera"), "DECOY").unwrap();
+    let db = dir.path().join("alone.sqlite").display().to_string();
+    let (mut server, url, _, _) = start_binary(&bin, &db, dir.path(), "info", &[]);
+    let http = reqwest::Client::new();
+    let page = http.get(format!("{url}/admin/login")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("name=\"password\""), "{html}");
+    assert!(!html.contains("DECOY"));
+    let css = http
+        .get(format!("{url}/admin/static/admin.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let mut made: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with("alone.sqlite"))
+        .collect();
+    made.sort();
+    assert_eq!(made, ["templates", "wxauth"], "nothing else was needed or made");
+}
+
+#[test]
+fn a_template_dir_that_is_missing_stops_the_start() {
+    let mut envs: Vec<(&str, &str)> = GOOD.to_vec();
+    envs.push(("ROCKET_DATABASE_URL", "x.sqlite"));
+    envs.push(("ROCKET_TEMPLATE_DIR", "/nonexistent/wxauth-templates"));
+    let (code, _, stderr) = wxauth(&envs, &["serve"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("template_dir"), "{stderr}");
+    assert!(stderr.contains("is not a directory"), "{stderr}");
 }
 
 /// The address a login from `X-Real-IP: 203.0.113.9` is stored with, by a
