@@ -32,5 +32,15 @@ if ! command -v chromedriver >/dev/null 2>&1 || ! [ -x /usr/bin/chromium ] \
   apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk openssl >/dev/null
 fi
 
+# tests/it/deploy.rs runs the nginx site of deploy/ in front of a server, and
+# checks the systemd unit with systemd-analyze.
+if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ] \
+   || ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "test.sh: installing nginx and systemd's tools" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq nginx systemd >/dev/null
+fi
+export PATH="$PATH:/usr/sbin"
+
 export WXAUTH_TEST_POSTGRES_URL="$pg_url"
 cargo test --locked "$@"

@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod flows;
+pub mod log_bridge;
 pub mod log_writer;
 pub mod nickname_indexer;
 pub mod ops;
@@ -73,9 +74,9 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
 pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>, StartError> {
     let config = AppConfig::from_figment(&figment)?;
     let templates = load_templates(&figment)?;
-    // Rocket's own request lines show whole URIs, query strings included;
     // wxauth logs one line per request itself, so Rocket stays quiet unless
-    // configured otherwise.
+    // configured otherwise; what it says goes through `log_bridge`, which
+    // cuts the query strings its request lines would show.
     let log_level_is_default = figment
         .find_metadata("log_level")
         .is_none_or(|m| m.name.starts_with("rocket::Config"));
@@ -84,6 +85,10 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     } else {
         figment
     };
+    let log_level = figment
+        .extract_inner::<rocket::config::LogLevel>("log_level")
+        .map_err(|e| StartError(format!("log_level: {e}")))?;
+    log_bridge::install(log_level);
     let debug_profile = *figment.profile() == rocket::figment::Profile::new("debug");
     if config.ephemeral_secrets {
         tracing::warn!(

@@ -26,12 +26,25 @@ fn main() {
             std::process::exit(1);
         }
     };
-    tracing_subscriber::fmt()
+    // Text for people, or one JSON object per line for log collectors.
+    let subscriber = tracing_subscriber::fmt()
         .with_writer(writer)
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+        .with_env_filter(filter);
+    match std::env::var("WXAUTH_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("text") => subscriber
+            .with_target(false)
+            .with_ansi(std::io::stdout().is_terminal())
+            .init(),
+        Ok("json") => subscriber
+            .json()
+            .flatten_event(false)
+            .with_current_span(false)
+            .init(),
+        Ok(other) => {
+            eprintln!("wxauth: WXAUTH_LOG_FORMAT must be text or json, not {other:?}");
+            std::process::exit(1);
+        }
+    }
 
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

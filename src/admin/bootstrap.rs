@@ -14,8 +14,10 @@ pub fn create_first_admin(conn: &mut AnyConnection) -> Result<(), String> {
     let secret = crate::crypto::random_token(12);
     let hash = password::hash(&secret)?;
     if admins::create(conn, "admin", &hash, crate::timestamp::now()).map_err(|e| e.to_string())? {
-        println!(
-            "wxauth: created the console admin `admin` with password `{secret}` (shown once) — \
+        // A line of the log (JSON when the log is), shown once: the debug
+        // profile only, for the newcomer at the terminal.
+        tracing::warn!(
+            "created the console admin `admin` with password `{secret}` (shown once) — \
              sign in at /admin; change it with `wxauth admin passwd admin`"
         );
     }

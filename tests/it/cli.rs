@@ -191,7 +191,6 @@ fn start_binary(
 ) -> (std::process::Child, String, Vec<String>, LogLines) {
     use std::io::{BufRead, BufReader};
     let mut cmd = Command::new(bin);
-    cmd.envs(envs.iter().copied());
     cmd.current_dir(dir)
         .env("ROCKET_CONFIG", dir.join("absent.toml"))
         .env("ROCKET_PROFILE", "debug")
@@ -204,6 +203,8 @@ fn start_binary(
             format!("{{mock=true,apps=[{{appid=\"{APP_ID}\",secret=\"s\"}}]}}"),
         )
         .env("WXAUTH_LOG", filter)
+        // The caller's settings last: they override the ones above.
+        .envs(envs.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
@@ -213,7 +214,8 @@ fn start_binary(
     let url = loop {
         let line = lines.next().expect("server printed its address").unwrap();
         if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.trim().to_string();
+            // A text line ends with the URL; a JSON one closes its string.
+            break rest.split('"').next().unwrap().trim().to_string();
         }
         before.push(line);
     };
@@ -268,7 +270,11 @@ async fn the_binary_alone_serves_the_console() {
         .filter(|name| !name.starts_with("alone.sqlite"))
         .collect();
     made.sort();
-    assert_eq!(made, ["templates", "wxauth"], "nothing else was needed or made");
+    assert_eq!(
+        made,
+        ["templates", "wxauth"],
+        "nothing else was needed or made"
+    );
 }
 
 #[test]
@@ -320,6 +326,56 @@ async fn the_client_address_header_is_trusted_only_when_configured() {
     assert_eq!(
         address_stored_for_a_forged_header(&[("ROCKET_IP_HEADER", "X-Real-IP")]).await,
         "203.0.113.9"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_requests_in_flight_finish_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("wxauth.sqlite").display().to_string();
+    // WeChat (a mock of its own, as in production) keeps `slow` codes
+    // waiting; the call gives up after 1.5 s, within Rocket's 2 s grace.
+    let mock = MockWechat::spawn().await;
+    let wechat = format!(
+        "{{api_base=\"{}\",timeout_ms=1500,apps=[{{appid=\"{APP_ID}\",secret=\"s\"}}]}}",
+        mock.url
+    );
+    let (mut server, url, _, _) =
+        start_server_with(&db_path, dir.path(), "info", &[("ROCKET_WECHAT", &wechat)]);
+    let http = reqwest::Client::new();
+    let api = |call: &str| format!("{url}/api/v1.0/auth/{call}");
+    let in_flight: Vec<_> = (0..3)
+        .map(|i| {
+            let request = http
+                .post(api("authorize"))
+                .json(&serde_json::json!({ "code": format!("slow-{i}") }));
+            tokio::spawn(async move { read(request.send().await.unwrap()).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let sent = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    // Each request in flight is answered, in the envelope: WeChat timed out.
+    for reply in in_flight {
+        let reply = reply.await.unwrap();
+        reply.expect(-604, 503);
+    }
+    let exit = tokio::task::spawn_blocking(move || server.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "stopped within the grace and mercy periods: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        http.get(api("status")).send().await.is_err(),
+        "nothing listens any more"
     );
 }
 
@@ -520,7 +576,13 @@ fn config_check_shows_the_configuration_without_secrets() {
 async fn logs_never_show_tokens_secrets_or_session_keys() {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("wxauth.sqlite").display().to_string();
-    let (mut server, url, _, log) = start_server_logging(&db_path, dir.path(), "trace");
+    // The most verbose there is: wxauth at trace, Rocket at debug.
+    let (mut server, url, _, log) = start_server_with(
+        &db_path,
+        dir.path(),
+        "trace",
+        &[("ROCKET_LOG_LEVEL", "debug")],
+    );
     let http = reqwest::Client::new();
     let api = |path: &str| format!("{url}/api/v1.0/auth/{path}");
     let login = read(
@@ -551,6 +613,28 @@ async fn logs_never_show_tokens_secrets_or_session_keys() {
     )
     .await
     .expect(0, 200);
+    // Clients that wrongly put tokens in URLs.
+    read(
+        http.get(format!("{}?token={}", api("status"), refreshed.token()))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .expect(0, 200);
+    read(
+        http.post(format!(
+            "{}?refresh_token={}",
+            api("refresh"),
+            refreshed.refresh_token()
+        ))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await
+    .expect(-101, 400);
     read(
         http.post(api("logout"))
             .bearer_auth(refreshed.token())
@@ -600,6 +684,10 @@ async fn logs_never_show_tokens_secrets_or_session_keys() {
         log.contains("/api/v1.0/auth/authorize"),
         "requests are logged: {log}"
     );
+    assert!(
+        log.contains("/api/v1.0/auth/status?[redacted]"),
+        "Rocket's own request lines are there, without their query: {log}"
+    );
     for (what, secret) in [
         ("access token", login.token()),
         ("refreshed access token", refreshed.token()),
@@ -613,6 +701,58 @@ async fn logs_never_show_tokens_secrets_or_session_keys() {
         let leak: Vec<&str> = log.lines().filter(|l| l.contains(&secret)).collect();
         assert!(leak.is_empty(), "the log shows the {what}: {leak:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("wxauth.sqlite").display().to_string();
+    let (mut server, url, before, log) = start_server_with(
+        &db_path,
+        dir.path(),
+        "info",
+        &[("WXAUTH_LOG_FORMAT", "json")],
+    );
+    let http = reqwest::Client::new();
+    let reply = read(
+        http.post(format!("{url}/api/v1.0/auth/authorize"))
+            .json(&serde_json::json!({ "code": "json-logs" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    reply.expect(0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let after = log.lock().unwrap().clone();
+    let lines: Vec<&String> = before.iter().chain(after.iter()).collect();
+    let mut request_lines = 0;
+    for line in &lines {
+        let object: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+        for key in ["timestamp", "level", "target", "fields"] {
+            assert!(object.get(key).is_some(), "no {key} in {line}");
+        }
+        // (The built-in mock WeChat's requests have lines of their own.)
+        if object["target"] == "wxauth::request"
+            && object["fields"]["path"] == "/api/v1.0/auth/authorize"
+        {
+            request_lines += 1;
+            assert_eq!(object["fields"]["status"], 200);
+            assert_eq!(object["fields"]["method"], "POST");
+            assert_eq!(object["level"], "INFO");
+        }
+    }
+    assert_eq!(request_lines, 1, "{lines:?}");
+
+    let (code, _, stderr) = wxauth(&[("WXAUTH_LOG_FORMAT", "yaml")], &["migrate"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("WXAUTH_LOG_FORMAT must be text or json"),
+        "{stderr}"
+    );
 }
 
 crate::both_backends!(unlock_lets_a_locked_out_admin_in_at_once);

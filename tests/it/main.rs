@@ -9,6 +9,7 @@ mod authorize;
 mod browser;
 mod cli;
 mod cookie_clients;
+mod deploy;
 mod envelope;
 mod hostile_input;
 mod logout;

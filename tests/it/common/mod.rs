@@ -402,3 +402,12 @@ impl TestApp {
         self.status(token).await["is_authorized"] == 1
     }
 }
+
+/// A port nothing listens on (for servers the tests start themselves).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
