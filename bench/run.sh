@@ -2,12 +2,12 @@
 # wxauth's benchmark (SPEC §6). Builds the release binary and the constant-JSON
 # yardstick (examples/constant_json.rs), pins the server under test to core 0
 # and wrk plus the mock WeChat to core 1, and measures, on SQLite and on
-# PostgreSQL: GET status, POST authorize (each request a new user), POST
-# refresh, resident memory after that load and start-up time. Then it seeds a
-# million users, live sessions and audit events and times every console page.
+# PostgreSQL: GET status (on SQLite also with the metrics off), POST authorize
+# (each request a new user), POST refresh, resident memory after that load and
+# start-up time. Then it seeds a million users, live sessions and audit events and times every console page.
 # Prints one table with ratios and PASS/FAIL and writes target/bench/results.json.
 #
-#   bash bench/run.sh                 everything (about 10 minutes)
+#   bash bench/run.sh                 everything (about 11 minutes)
 #   bash bench/run.sh --no-console    skip the million-row console part
 #   bash bench/run.sh --only sqlite   one backend (sqlite | postgres)
 #   DURATION=5 bash bench/run.sh      seconds per wrk run (default 10)
@@ -216,6 +216,14 @@ for backend in $backends; do
   rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")
   record "$backend.rss_mb" "$(awk -v kb="$rss_kb" 'BEGIN {printf "%.1f", kb / 1024}')"
   stop_server
+  if [ "$backend" = sqlite ]; then
+    # What the metrics cost: `status` again with them off (SPEC: at most 3%).
+    ROCKET_METRICS=false start_server "$db_url"
+    token=$(curl -s -X POST "$api/authorize" -H 'Content-Type: application/json' \
+      -d '{"code":"bench-status-off"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])')
+    compare "$backend.status_metrics_off" "$api/status" -H "Authorization: Bearer $token"
+    stop_server
+  fi
   # Start-up with the migrations applied: from exec to a listening socket.
   started=$(date +%s%N)
   start_server "$db_url"

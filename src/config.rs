@@ -173,6 +173,7 @@ struct RawConfig {
     session_idle_timeout: i64,
     session_limit_per_user: i64,
     purge_interval: u64,
+    metrics: bool,
     session_retention: i64,
     audit_retention: i64,
     wechat: WechatConfig,
@@ -194,6 +195,7 @@ impl Default for RawConfig {
             session_idle_timeout: 7 * 86400,
             session_limit_per_user: 50,
             purge_interval: 300,
+            metrics: true,
             session_retention: 30 * 86400,
             audit_retention: 180 * 86400,
             wechat: WechatConfig::default(),
@@ -221,6 +223,8 @@ pub struct AppConfig {
     pub session_limit_per_user: i64,
     /// Seconds between background purges of dead sessions and old audit events.
     pub purge_interval: u64,
+    /// Prometheus metrics at `/metrics`.
+    pub metrics: bool,
     /// How long revoked and expired sessions are kept (for the console) before purging.
     pub session_retention: i64,
     pub audit_retention: i64,
@@ -380,6 +384,7 @@ impl AppConfig {
             session_idle_timeout: raw.session_idle_timeout,
             session_limit_per_user: raw.session_limit_per_user,
             purge_interval: raw.purge_interval.max(1),
+            metrics: raw.metrics,
             session_retention: raw.session_retention.max(0),
             audit_retention: raw.audit_retention.max(0),
             wechat: raw.wechat,

@@ -18,6 +18,7 @@ pub mod error;
 pub mod flows;
 pub mod log_bridge;
 pub mod log_writer;
+pub mod metrics;
 pub mod nickname_indexer;
 pub mod ops;
 #[cfg(test)]
@@ -43,6 +44,7 @@ use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::crypto::Sealer;
 use crate::db::Db;
+use crate::metrics::Metrics;
 use crate::purge::Purger;
 use crate::rate_limit::{IpLimiter, RateLimits};
 use crate::wechat::client::WechatClient;
@@ -104,8 +106,17 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
             admin::bootstrap::create_first_admin(&mut conn).map_err(StartError)?;
         }
     }
-    let wechat =
-        WechatClient::new(&config.wechat.api_base, config.wechat.timeout_ms).map_err(StartError)?;
+    let metrics = if config.metrics {
+        Metrics::new().map_err(|e| StartError(format!("cannot set up the metrics: {e}")))?
+    } else {
+        Metrics::disabled()
+    };
+    let wechat = WechatClient::new(
+        &config.wechat.api_base,
+        config.wechat.timeout_ms,
+        metrics.clone(),
+    )
+    .map_err(StartError)?;
     let limits = Arc::new(RateLimits {
         authorize: IpLimiter::per_minute(config.rate_limit.authorize_per_minute),
         refresh: IpLimiter::per_minute(config.rate_limit.refresh_per_minute),
@@ -141,7 +152,16 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(clock)
         .manage(csrf_key)
         .manage(templates)
-        .attach(request_log::RequestLog)
+        .mount(
+            "/",
+            if metrics.is_enabled() {
+                metrics::routes()
+            } else {
+                Vec::new()
+            },
+        )
+        .attach(request_log::RequestLog::new(metrics.clone()))
+        .manage(metrics)
         .attach(api::stage())
         .attach(admin::stage())
         .attach(ops::stage())

@@ -6,7 +6,18 @@ use std::time::Instant;
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Data, Request, Response};
 
-pub struct RequestLog;
+use crate::metrics::Metrics;
+
+/// Also counts each request in the metrics.
+pub struct RequestLog {
+    metrics: Metrics,
+}
+
+impl RequestLog {
+    pub fn new(metrics: Metrics) -> Self {
+        RequestLog { metrics }
+    }
+}
 
 struct Started(Instant);
 
@@ -25,12 +36,18 @@ impl Fairing for RequestLog {
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
         let started = req.local_cache(|| Started(Instant::now()));
+        let elapsed = started.0.elapsed();
+        let status = res.status().code;
         tracing::info!(
             target: "wxauth::request",
             method = %req.method(),
             path = %req.uri().path(),
-            status = res.status().code,
-            us = started.0.elapsed().as_micros() as u64,
+            status,
+            us = elapsed.as_micros() as u64,
         );
+        // By route template (never the path itself: unbounded label values).
+        let route = req.route().map_or("unmatched", |r| r.uri.as_str());
+        self.metrics
+            .request(route, req.method().as_str(), status, elapsed);
     }
 }

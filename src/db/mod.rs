@@ -418,6 +418,27 @@ impl Db {
         self.sqlite.is_some()
     }
 
+    /// (pool, state, connections) for the metrics: the blocking pool's
+    /// connections in use and idle, and PostgreSQL's asynchronous ones.
+    pub fn pool_state(&self) -> Vec<(&'static str, &'static str, u32)> {
+        let state = self.pool.state();
+        let mut out = vec![
+            (
+                "blocking",
+                "in_use",
+                state.connections - state.idle_connections,
+            ),
+            ("blocking", "idle", state.idle_connections),
+        ];
+        if let Some(pool) = &self.pg_async {
+            let status = pool.status();
+            let idle = status.available as u32;
+            out.push(("async", "in_use", (status.size as u32).saturating_sub(idle)));
+            out.push(("async", "idle", idle));
+        }
+        out
+    }
+
     pub fn get(&self) -> Result<PooledConn, ApiError> {
         Ok(self.pool.get()?)
     }

@@ -24,13 +24,18 @@ pub fn overview(conn: &mut AnyConnection, now: i64) -> QueryResult<Overview> {
             .filter(users::created_at.ge(midnight))
             .count()
             .get_result(conn)?,
-        active_sessions: sessions::table
-            .filter(sessions::revoked_at.is_null())
-            .filter(sessions::expires_at.gt(now))
-            .count()
-            .get_result(conn)?,
+        active_sessions: live_sessions(conn, now)?,
         logins_24h: audit::count_since(conn, Kind::Login, now - 86_400)?,
     })
+}
+
+/// Sessions neither revoked nor expired at `now`.
+pub fn live_sessions(conn: &mut AnyConnection, now: i64) -> QueryResult<i64> {
+    sessions::table
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .count()
+        .get_result(conn)
 }
 
 /// The highest user id: an index look, a cheap bound on the number of users.

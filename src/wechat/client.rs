@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// What `code2Session` gives for a valid code.
 #[derive(Clone)]
@@ -84,6 +85,7 @@ const BUSY_BACKOFF: Duration = Duration::from_millis(100);
 pub struct WechatClient {
     http: reqwest::Client,
     api: RwLock<Endpoints>,
+    metrics: Metrics,
 }
 
 /// Where WeChat is. The login exchange's URL is parsed once, not per login
@@ -103,7 +105,7 @@ impl Endpoints {
 }
 
 impl WechatClient {
-    pub fn new(api_base: &str, timeout_ms: u64) -> Result<Self, String> {
+    pub fn new(api_base: &str, timeout_ms: u64, metrics: Metrics) -> Result<Self, String> {
         let timeout = Duration::from_millis(timeout_ms.max(1));
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -118,6 +120,7 @@ impl WechatClient {
         Ok(WechatClient {
             http,
             api: RwLock::new(Endpoints::new(api_base)?),
+            metrics,
         })
     }
 
@@ -153,9 +156,11 @@ impl WechatClient {
             .append_pair("secret", secret)
             .append_pair("js_code", code)
             .append_pair("grant_type", "authorization_code");
-        retrying("jscode2session", || self.code2session_once(url.clone()))
-            .await
-            .map_err(Attempt::into_api_error)
+        retrying(&self.metrics, "jscode2session", || {
+            self.code2session_once(url.clone())
+        })
+        .await
+        .map_err(Attempt::into_api_error)
     }
 
     async fn code2session_once(&self, url: reqwest::Url) -> Result<Code2Session, Attempt> {
@@ -195,7 +200,7 @@ impl WechatClient {
             "secret": secret,
             "force_refresh": false,
         });
-        retrying("stable_token", || async {
+        retrying(&self.metrics, "stable_token", || async {
             let response = self
                 .http
                 .post(&url)
@@ -231,7 +236,7 @@ impl WechatClient {
         code: &str,
     ) -> Result<PhoneInfo, ServerCallError> {
         let url = format!("{}/wxa/business/getuserphonenumber", self.api_base());
-        let parsed = retrying("getuserphonenumber", || async {
+        let parsed = retrying(&self.metrics, "getuserphonenumber", || async {
             let response = self
                 .http
                 .post(&url)
@@ -273,7 +278,11 @@ impl WechatClient {
 }
 
 /// Runs one call, retrying errcode -1 twice with backoff; logs each attempt.
-async fn retrying<T, F, Fut>(call: &'static str, mut once: F) -> Result<T, Attempt>
+async fn retrying<T, F, Fut>(
+    metrics: &Metrics,
+    call: &'static str,
+    mut once: F,
+) -> Result<T, Attempt>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Attempt>>,
@@ -283,6 +292,11 @@ where
         let started = Instant::now();
         let result = once().await;
         log_call(call, &result, attempt, started);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => error_label(e),
+        };
+        metrics.wechat_call(call, outcome, started.elapsed());
         match result {
             Err(Busy) if attempt < BUSY_RETRIES => {
                 attempt += 1;
@@ -438,14 +452,15 @@ pub fn map_errcode(errcode: i64, errmsg: Option<&str>) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::{map_errcode, WechatClient};
+    use crate::metrics::Metrics;
 
     #[test]
     fn an_api_base_that_is_no_url_is_refused_at_start() {
-        let err = WechatClient::new("api.weixin.qq.com", 1000)
+        let err = WechatClient::new("api.weixin.qq.com", 1000, Metrics::disabled())
             .err()
             .expect("a bare host name is not a URL");
         assert!(err.contains("is not a URL"), "{err}");
-        let client = WechatClient::new("http://127.0.0.1:9/", 1000).unwrap();
+        let client = WechatClient::new("http://127.0.0.1:9/", 1000, Metrics::disabled()).unwrap();
         assert_eq!(client.api_base(), "http://127.0.0.1:9");
         assert!(client.set_api_base("nope").is_err());
         assert_eq!(client.api_base(), "http://127.0.0.1:9");

@@ -201,6 +201,14 @@ async fn the_nginx_site_serves_wxauth_over_tls() {
     assert!(log.contains(logged), "{log}");
     assert!(!log.contains("QUERYSECRET"), "{log}");
 
+    // The metrics stay inside.
+    let metrics = http
+        .get(format!("https://127.0.0.1:{https_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 404);
+
     // Plain HTTP is sent to HTTPS.
     let plain = http
         .get(format!("http://127.0.0.1:{http_port}/admin/login"))

@@ -13,6 +13,7 @@ mod deploy;
 mod envelope;
 mod hostile_input;
 mod logout;
+mod metrics;
 mod migrations;
 mod multi_instance;
 mod refresh;

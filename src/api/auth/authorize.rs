@@ -19,6 +19,7 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::flows::login::{self, Login, NewLogin};
 use crate::flows::Keys;
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use crate::wechat::client::WechatClient;
 use crate::wechat::exchange::CodeExchanges;
@@ -72,6 +73,7 @@ pub async fn authorize(
     sealer: &State<Sealer>,
     db: &State<Db>,
     keys: &State<Keys>,
+    metrics: &State<Metrics>,
     client: ClientInfo,
     https: Https,
     cookies: &CookieJar<'_>,
@@ -85,7 +87,8 @@ pub async fn authorize(
 
     let wx = exchanges
         .exchange(clock, wechat, &app.appid, app.secret.expose(), &code)
-        .await?;
+        .await
+        .inspect_err(|e| metrics.login("wechat_error", Some(e.result_code())))?;
     let cookie_name = config.compat.cookie();
     let cookie_secret = cookie_name.map(|_| session_cookie::mint());
     let login = NewLogin {
@@ -126,9 +129,13 @@ pub async fn authorize(
             // Debug: the request line is the one info line per request (SPEC §5);
             // the audit log keeps every login.
             tracing::debug!(target: "wxauth::login", user_id, is_new, appid = %app.appid, "login");
+            metrics.login(if is_new { "new_user" } else { "returning_user" }, None);
             Success::data(pair)
         }
-        Login::Banned => Err(ApiError::UserBanned),
+        Login::Banned => {
+            metrics.login("refused", None);
+            Err(ApiError::UserBanned)
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::flows;
 use crate::flows::refresh::{Rotate, Rotation};
 use crate::flows::Keys;
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use std::sync::Arc;
 
@@ -23,12 +24,16 @@ pub struct RefreshRequest {
 }
 
 #[post("/refresh", data = "<body>")]
+// Rocket hands every managed part and request guard in as an argument of
+// its own; each says what this handler uses.
+#[allow(clippy::too_many_arguments)]
 pub async fn refresh(
     limits: &State<Arc<RateLimits>>,
     keys: &State<Keys>,
     config: &State<AppConfig>,
     db: &State<Db>,
     clock: &State<Clock>,
+    metrics: &State<Metrics>,
     client: ClientInfo,
     body: Result<JsonBody<RefreshRequest>, ApiError>,
 ) -> ApiResult {
@@ -48,9 +53,19 @@ pub async fn refresh(
         ip: client.ip,
     };
     match flows::refresh::rotate(db, Keys::clone(keys), request, clock.now()).await? {
-        Rotation::Rotated(pair) | Rotation::Grace(pair) => Success::data(pair),
-        Rotation::Reused => Err(ApiError::SessionExpired(
-            "refresh token was already used; the session has been revoked".into(),
-        )),
+        Rotation::Rotated(pair) => {
+            metrics.refresh("rotated");
+            Success::data(pair)
+        }
+        Rotation::Grace(pair) => {
+            metrics.refresh("grace");
+            Success::data(pair)
+        }
+        Rotation::Reused => {
+            metrics.refresh("reused");
+            Err(ApiError::SessionExpired(
+                "refresh token was already used; the session has been revoked".into(),
+            ))
+        }
     }
 }
