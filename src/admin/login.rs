@@ -18,9 +18,10 @@ use crate::client::Https;
 use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::crypto;
+use crate::db::admin_sessions;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::Db;
-use crate::db::{admin_sessions, admins};
+use crate::flows::console_sign_in::{self, Attempt, Opening, Reservation};
 
 #[derive(FromForm)]
 pub struct SignIn {
@@ -67,22 +68,6 @@ impl<'r> rocket::response::Responder<'r, 'static> for SignInOutcome {
     }
 }
 
-/// One address may fail this many times `admin.lockout_attempts` across all
-/// names before it is refused for every name.
-const PER_ADDRESS_FACTOR: i64 = 4;
-
-enum Reservation {
-    LockedOut {
-        minutes: i64,
-    },
-    /// The attempt is recorded (as failed until the password proves right).
-    Attempt {
-        event_id: i64,
-        /// The admin's id and password hash, when the name exists.
-        admin: Option<(i64, String)>,
-    },
-}
-
 #[post("/login", data = "<form>")]
 // Each argument is a request guard Rocket resolves; grouping them would only
 // hide which parts of the request the sign-in reads.
@@ -118,49 +103,15 @@ pub async fn login(
             page.lang.get("csrf_failed").into(),
         ));
     }
-    let username = form.username.trim().to_string();
-    let attempts = i64::from(config.admin.lockout_attempts.max(1));
-    let window = config.admin.lockout_window.max(1) as i64;
-    let ip = client.ip.clone().unwrap_or_default();
-    // 1. In one step, serialised per address: check the counts and record
-    //    this attempt as a failure. Parallel guesses each see the ones before.
-    let now = clock.now();
-    let reservation = db
-        .write(move |conn| {
-            let since = now - window;
-            audit::serialize_signins_from(conn, &ip)?;
-            // Failures count per (name, address), so that nobody can lock an
-            // admin out from elsewhere, and per address with a higher ceiling,
-            // against one address trying many names.
-            let unlocked_at = audit::last_unlock(conn, &username)?;
-            let failures = audit::signin_failures(conn, &username, &ip, since, unlocked_at)?;
-            let oldest = if failures.by_name_and_ip >= attempts {
-                Some(failures.oldest_by_name_and_ip)
-            } else if failures.by_ip >= attempts * PER_ADDRESS_FACTOR {
-                Some(failures.oldest_by_ip)
-            } else {
-                None
-            };
-            if let Some(oldest) = oldest {
-                let wait = (oldest.unwrap_or(now) + window - now).max(1);
-                return Ok(Reservation::LockedOut {
-                    minutes: (wait + 59) / 60,
-                });
-            }
-            let admin = admins::find_by_username(conn, &username)?;
-            let event_id = audit::record_returning_id(
-                conn,
-                &NewEvent::new(Kind::AdminLoginFailed, now)
-                    .actor(&username)
-                    .ip(Some(ip.clone()).filter(|i| !i.is_empty())),
-            )?;
-            Ok(Reservation::Attempt {
-                event_id,
-                admin: admin.map(|a| (a.id, a.password_hash)),
-            })
-        })
-        .await?;
-    let (event_id, admin) = match reservation {
+    // 1. The attempt, reserved against the lockout and recorded as failed.
+    let attempt = Attempt {
+        username: form.username.trim().to_string(),
+        ip: client.ip.clone().unwrap_or_default(),
+        now: clock.now(),
+        attempts: i64::from(config.admin.lockout_attempts.max(1)),
+        window: config.admin.lockout_window.max(1) as i64,
+    };
+    let (event_id, admin) = match console_sign_in::reserve(db, attempt).await? {
         Reservation::LockedOut { minutes } => {
             let text = page
                 .lang
@@ -168,7 +119,7 @@ pub async fn login(
                 .replace("{minutes}", &minutes.to_string());
             return Ok(form_page(Status::TooManyRequests, text));
         }
-        Reservation::Attempt { event_id, admin } => (event_id, admin),
+        Reservation::Recorded { event_id, admin } => (event_id, admin),
     };
     // 2. The password, off the database connection and a few at a time.
     //    An unknown name is checked against a decoy: same time either way.
@@ -185,26 +136,15 @@ pub async fn login(
     };
     // 3. A success: the attempt's event says so, and the session opens.
     let token = crypto::random_token(32);
-    let id = crypto::hash_token(&token);
-    let ua = client.user_agent.clone();
-    let ip = client.ip.clone();
-    let now = clock.now();
-    db.write(move |conn| {
-        audit::set_kind(conn, event_id, Kind::AdminLogin)?;
-        admin_sessions::insert(
-            conn,
-            &admin_sessions::NewAdminSession {
-                id: &id,
-                admin_id,
-                created_at: now,
-                last_seen_at: now,
-                ip: ip.as_deref(),
-                user_agent: ua.as_deref(),
-            },
-        )?;
-        Ok(())
-    })
-    .await?;
+    let opening = Opening {
+        event_id,
+        admin_id,
+        session_id: crypto::hash_token(&token),
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        now: clock.now(),
+    };
+    console_sign_in::open_session(db, opening).await?;
     cookies.add(guard::cookie(SESSION_COOKIE, token, https.0));
     Ok(SignInOutcome::Redirect(Redirect::to(next)))
 }

@@ -6,6 +6,7 @@
 //! share one commit; on PostgreSQL each is a pooled transaction.
 
 pub mod console_actions;
+pub mod console_sign_in;
 pub mod login;
 pub mod logout;
 pub mod refresh;
