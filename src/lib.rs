@@ -130,6 +130,8 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         clock: clock.clone(),
     };
     let indexed_db = db.clone();
+    let exchanges = CodeExchanges::default();
+    let tidied = (exchanges.clone(), clock.clone());
     let mock = config.wechat.mock;
     let keys = flows::Keys {
         access: Arc::new(TokenKeys::new(
@@ -145,7 +147,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(keys)
         .manage(sealer)
         .manage(wechat)
-        .manage(CodeExchanges::default())
+        .manage(exchanges)
         .manage(limits)
         .manage(db)
         .manage(config)
@@ -168,6 +170,12 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .attach(AdHoc::on_liftoff("background purge", move |rocket| {
             Box::pin(async move {
                 purger.spawn(rocket.shutdown());
+            })
+        }))
+        .attach(AdHoc::on_liftoff("login-code tidier", move |rocket| {
+            Box::pin(async move {
+                let (exchanges, clock) = tidied;
+                exchanges.spawn_tidier(clock, rocket.shutdown());
             })
         }))
         .attach(AdHoc::on_liftoff("nickname indexer", move |rocket| {

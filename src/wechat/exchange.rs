@@ -18,17 +18,21 @@ type Outcome = (Result<Code2Session, ApiError>, Instant);
 type Cell = Arc<OnceCell<Outcome>>;
 type Key = (String, String);
 
-#[derive(Default)]
+/// Shared by clones: the managed one and the tidier's.
+#[derive(Clone, Default)]
 pub struct CodeExchanges {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
 }
 
 /// Two generations of exchanges instead of one map swept for expired
 /// entries: at the morning peak the map holds every code of the last ten
-/// seconds, and sweeping it (with the rehashing that removals cause) was a
-/// percent of a login. Every [`REUSE_WINDOW`] the current generation becomes
-/// the previous one and the previous one is dropped whole, except the few
-/// exchanges still in flight or finished within the window, which move on.
+/// seconds, and sweeping it (with the rehashing that removals cause) held
+/// every login waiting on the lock. Every [`REUSE_WINDOW`] the current
+/// generation becomes the previous one and the previous one is dropped
+/// whole, except the few exchanges still in flight or finished within the
+/// window, which move on. A login rotates when it is due; so does a tidier
+/// every window (see [`CodeExchanges::spawn_tidier`]), so that the codes of a
+/// burst do not stay in memory until the next login.
 #[derive(Default)]
 struct Inner {
     current: HashMap<Key, Cell>,
@@ -77,6 +81,32 @@ impl CodeExchanges {
             inner.current.insert(key, cell.clone());
             cell
         })
+    }
+}
+
+impl CodeExchanges {
+    /// Rotates if a window has passed since the last rotation.
+    fn tidy(&self, now: Instant) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner
+            .rotated_at
+            .is_some_and(|t| now.duration_since(t) >= REUSE_WINDOW)
+        {
+            inner.rotate(now);
+        }
+    }
+
+    /// Tidies every [`REUSE_WINDOW`] until shutdown.
+    pub fn spawn_tidier(&self, clock: Clock, mut shutdown: rocket::Shutdown) {
+        let exchanges = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(REUSE_WINDOW) => exchanges.tidy(clock.instant()),
+                }
+            }
+        });
     }
 }
 
@@ -156,5 +186,24 @@ mod tests {
         exchanges.cell_for("wx1", "b", t0 + Duration::from_secs(20));
         let inner = exchanges.inner.lock().unwrap();
         assert_eq!(inner.current.len() + inner.previous.len(), 2);
+    }
+
+    #[test]
+    fn the_tidier_drops_a_burst_without_waiting_for_a_login() {
+        let exchanges = CodeExchanges::default();
+        let t0 = Instant::now();
+        for n in 0..100 {
+            done(&exchanges.cell_for("wx1", &n.to_string(), t0), t0);
+        }
+        exchanges.tidy(t0 + Duration::from_secs(5));
+        assert_eq!(
+            exchanges.inner.lock().unwrap().current.len(),
+            100,
+            "not due"
+        );
+        exchanges.tidy(t0 + Duration::from_secs(10));
+        exchanges.tidy(t0 + Duration::from_secs(20));
+        let inner = exchanges.inner.lock().unwrap();
+        assert_eq!(inner.current.len() + inner.previous.len(), 0);
     }
 }
