@@ -14,8 +14,7 @@ use rocket::Request;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::guard::{cookie, CSRF_COOKIE, SESSION_COOKIE};
-use crate::client::is_https;
+use super::guard::ConsoleCookies;
 use crate::crypto;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -48,32 +47,39 @@ impl CsrfKey {
 /// The token the forms of this response carry.
 pub fn token(req: &Request<'_>) -> String {
     let cookies = req.cookies();
-    if let (Some(key), Some(session)) =
-        (req.rocket().state::<CsrfKey>(), cookies.get(SESSION_COOKIE))
-    {
+    let names = ConsoleCookies::of(req);
+    if let (Some(key), Some(session)) = (
+        req.rocket().state::<CsrfKey>(),
+        cookies.get(names.session()),
+    ) {
         return key.bound_to(session.value());
     }
-    if let Some(c) = cookies.get_private(CSRF_COOKIE) {
+    if let Some(c) = cookies.get_private(names.csrf()) {
         return c.value().to_string();
     }
     let token = crypto::random_token(24);
-    cookies.add_private(cookie(CSRF_COOKIE, token.clone(), is_https(req)));
+    cookies.add_private(names.make(names.csrf(), token.clone()));
     token
 }
 
 /// Whether `submitted` is this browser's token.
 pub fn check(req: &Request<'_>, submitted: &str) -> bool {
     match req.rocket().state::<CsrfKey>() {
-        Some(key) => check_cookies(req.cookies(), key, submitted),
+        Some(key) => check_cookies(req.cookies(), ConsoleCookies::of(req), key, submitted),
         None => false,
     }
 }
 
 /// [`check`], for a handler that has the cookies and the key.
-pub fn check_cookies(cookies: &CookieJar<'_>, key: &CsrfKey, submitted: &str) -> bool {
-    let expected = match cookies.get(SESSION_COOKIE) {
+pub fn check_cookies(
+    cookies: &CookieJar<'_>,
+    names: ConsoleCookies,
+    key: &CsrfKey,
+    submitted: &str,
+) -> bool {
+    let expected = match cookies.get(names.session()) {
         Some(session) => key.bound_to(session.value()),
-        None => match cookies.get_private(CSRF_COOKIE) {
+        None => match cookies.get_private(names.csrf()) {
             Some(c) => c.value().to_string(),
             None => return false,
         },

@@ -14,8 +14,65 @@ use crate::db::admin_sessions::{self, IDLE_TIMEOUT};
 use crate::db::Db;
 use crate::state::managed;
 
-pub const SESSION_COOKIE: &str = "wxauth_admin";
-pub const CSRF_COOKIE: &str = "wxauth_csrf";
+/// The console's cookies by the scheme the browser came over. Over HTTPS
+/// they take `__Host-` names, which browsers accept only when `Secure`, with
+/// `Path=/` and no `Domain`: a sibling subdomain can neither plant nor shadow
+/// them. Over plain HTTP (a laptop) the plain names, scoped to `/admin`.
+#[derive(Clone, Copy)]
+pub struct ConsoleCookies {
+    https: bool,
+}
+
+impl ConsoleCookies {
+    pub fn of(req: &Request<'_>) -> ConsoleCookies {
+        ConsoleCookies::over_https(crate::client::is_https(req))
+    }
+
+    pub fn over_https(https: bool) -> ConsoleCookies {
+        ConsoleCookies { https }
+    }
+
+    /// The console session's cookie.
+    pub fn session(self) -> &'static str {
+        if self.https {
+            "__Host-wxauth_admin"
+        } else {
+            "wxauth_admin"
+        }
+    }
+
+    /// The sign-in form's CSRF cookie (before there is a session).
+    pub fn csrf(self) -> &'static str {
+        if self.https {
+            "__Host-wxauth_csrf"
+        } else {
+            "wxauth_csrf"
+        }
+    }
+
+    fn path(self) -> &'static str {
+        if self.https {
+            "/"
+        } else {
+            "/admin"
+        }
+    }
+
+    /// The cookie `name` holding `value`: HttpOnly, SameSite=Strict.
+    pub fn make(self, name: &'static str, value: String) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .path(self.path())
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(self.https)
+            .build()
+    }
+
+    /// What ends the cookie `name`.
+    pub fn removal(self, name: &'static str) -> Cookie<'static> {
+        Cookie::build(name).path(self.path()).build()
+    }
+}
 
 pub struct AdminUser {
     pub session_id: String,
@@ -30,7 +87,7 @@ impl<'r> FromRequest<'r> for AdminUser {
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
         let Some(token) = req
             .cookies()
-            .get(SESSION_COOKIE)
+            .get(ConsoleCookies::of(req).session())
             .map(|c| c.value().to_string())
         else {
             return Outcome::Error((Status::Unauthorized, ()));
@@ -56,15 +113,6 @@ impl<'r> FromRequest<'r> for AdminUser {
             }
         }
     }
-}
-
-pub fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
-    Cookie::build((name, value))
-        .path("/admin")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(secure)
-        .build()
 }
 
 /// Back to where an action was started (`next`, when it is a console path),

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::csrf;
 use super::csrf_form::{CsrfForm, HasCsrf};
 use super::error::ConsoleResult;
-use super::guard::{self, AdminUser, SESSION_COOKIE};
+use super::guard::{self, AdminUser, ConsoleCookies};
 use super::page::PageContext;
 use super::password;
 use crate::client::ClientInfo;
@@ -97,7 +97,8 @@ pub async fn login(
             ),
         )
     };
-    if !csrf::check_cookies(cookies, csrf_key, &form.csrf_token) {
+    let names = ConsoleCookies::over_https(https.0);
+    if !csrf::check_cookies(cookies, names, csrf_key, &form.csrf_token) {
         return Ok(form_page(
             Status::Forbidden,
             page.lang.get("csrf_failed").into(),
@@ -145,7 +146,7 @@ pub async fn login(
         now: clock.now(),
     };
     console_sign_in::open_session(db, opening).await?;
-    cookies.add(guard::cookie(SESSION_COOKIE, token, https.0));
+    cookies.add(names.make(names.session(), token));
     Ok(SignInOutcome::Redirect(Redirect::to(next)))
 }
 
@@ -168,6 +169,7 @@ pub async fn logout(
     db: &State<Db>,
     admin: AdminUser,
     cookies: &CookieJar<'_>,
+    https: Https,
     client: ClientInfo,
     _form: CsrfForm<CsrfOnly>,
 ) -> ConsoleResult<Redirect> {
@@ -184,6 +186,7 @@ pub async fn logout(
         Ok(())
     })
     .await?;
-    cookies.remove(rocket::http::Cookie::build(SESSION_COOKIE).path("/admin"));
+    let names = ConsoleCookies::over_https(https.0);
+    cookies.remove(names.removal(names.session()));
     Ok(Redirect::to("/admin/login?out=true"))
 }

@@ -148,7 +148,7 @@ fn session_cookie(headers: &reqwest::header::HeaderMap) -> String {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("wxauth_admin="))
+        .find(|c| c.starts_with("wxauth_admin=") || c.starts_with("__Host-wxauth_admin="))
         .expect("a session cookie")
 }
 
@@ -545,7 +545,18 @@ async fn console_cookies_are_secure_behind_https() {
         .await
         .unwrap();
     let csrf_cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    // `__Host-` names: Secure, Path=/, no Domain, so a sibling subdomain can
+    // neither plant nor shadow them.
+    assert!(
+        csrf_cookie.starts_with("__Host-wxauth_csrf="),
+        "{csrf_cookie}"
+    );
     assert!(csrf_cookie.contains("Secure"), "{csrf_cookie}");
+    assert!(
+        csrf_cookie.contains("Path=/;") || csrf_cookie.ends_with("Path=/"),
+        "{csrf_cookie}"
+    );
+    assert!(!csrf_cookie.contains("Domain"), "{csrf_cookie}");
     let pair = csrf_cookie.split(';').next().unwrap().to_string();
     let csrf = csrf_in(&login.text().await.unwrap());
     let signed = http
@@ -563,9 +574,35 @@ async fn console_cookies_are_secure_behind_https() {
     assert_eq!(signed.status(), StatusCode::SEE_OTHER);
     let cookie = session_cookie(signed.headers());
     assert!(
-        cookie.contains("Secure")
+        cookie.starts_with("__Host-wxauth_admin=")
+            && cookie.contains("Secure")
             && cookie.contains("HttpOnly")
-            && cookie.contains("SameSite=Strict"),
+            && cookie.contains("SameSite=Strict")
+            && !cookie.contains("Path=/admin")
+            && !cookie.contains("Domain"),
         "{cookie}"
     );
+    // The session works under its `__Host-` name, and only over HTTPS: a
+    // plain-HTTP request does not read that name.
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let page = |https: bool| {
+        let mut request = http
+            .get(format!("{}/admin/users", app.url))
+            .header("cookie", pair.clone());
+        if https {
+            request = request.header("x-forwarded-proto", "https");
+        }
+        request.send()
+    };
+    assert_eq!(page(true).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(page(false).await.unwrap().status(), StatusCode::SEE_OTHER);
+    // Over plain HTTP the plain names stay, scoped to the console.
+    let plain = http
+        .get(format!("{}/admin/login", app.url))
+        .send()
+        .await
+        .unwrap();
+    let plain_cookie = plain.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(plain_cookie.starts_with("wxauth_csrf="), "{plain_cookie}");
+    assert!(plain_cookie.contains("Path=/admin"), "{plain_cookie}");
 }
