@@ -112,6 +112,118 @@ impl ApiError {
     }
 }
 
+/// A result_code as the OpenAPI document names it (SPEC §1.1): its name, what
+/// it means and the HTTP statuses it is answered with. Handlers list the
+/// failures they can answer with these; a test holds every `ApiError` to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResultCode {
+    pub code: i32,
+    pub name: &'static str,
+    pub statuses: &'static [u16],
+    pub meaning: &'static str,
+}
+
+pub mod codes {
+    use super::ResultCode;
+
+    pub const FAILED: ResultCode = ResultCode {
+        code: -100,
+        name: "FAILED",
+        statuses: &[500, 503],
+        meaning: "unexpected server error (503: the database is unreachable)",
+    };
+    pub const WRONG_PARAMS: ResultCode = ResultCode {
+        code: -101,
+        name: "WRONG_PARAMS",
+        statuses: &[400, 413, 415, 422],
+        meaning: "missing or invalid field, malformed JSON, wrong content type, body over 64 KiB",
+    };
+    pub const RESOURCE_NOT_FOUND: ResultCode = ResultCode {
+        code: -102,
+        name: "RESOURCE_NOT_FOUND",
+        statuses: &[404],
+        meaning: "unknown path or object",
+    };
+    pub const TOO_MANY_REQUESTS: ResultCode = ResultCode {
+        code: -103,
+        name: "TOO_MANY_REQUESTS",
+        statuses: &[429],
+        meaning: "rate limit hit; Retry-After says when to try again",
+    };
+    pub const UNAUTHORIZED: ResultCode = ResultCode {
+        code: -500,
+        name: "UNAUTHORIZED",
+        statuses: &[401, 403],
+        meaning: "no token, bad signature, malformed or unknown token (403: the session cookie from another site)",
+    };
+    pub const BROKEN_AUTHORIZED_DATA: ResultCode = ResultCode {
+        code: -501,
+        name: "BROKEN_AUTHORIZED_DATA",
+        statuses: &[400],
+        meaning:
+            "a payload that cannot be used: unknown appId, bad base64, iv, watermark or signature",
+    };
+    pub const SESSION_EXPIRED: ResultCode = ResultCode {
+        code: -502,
+        name: "SESSION_EXPIRED",
+        statuses: &[401],
+        meaning: "token or session expired, idle, revoked, logged out, or a refresh token reused",
+    };
+    pub const USER_BANNED: ResultCode = ResultCode {
+        code: -503,
+        name: "USER_BANNED",
+        statuses: &[403],
+        meaning: "the user is banned by an operator",
+    };
+    pub const WECHAT_ERROR: ResultCode = ResultCode {
+        code: -600,
+        name: "WECHAT_ERROR",
+        statuses: &[502],
+        meaning: "WeChat answered with another error, or garbage",
+    };
+    pub const WECHAT_INVALID_CODE: ResultCode = ResultCode {
+        code: -601,
+        name: "WECHAT_INVALID_CODE",
+        statuses: &[401],
+        meaning: "WeChat refused the code (40029 invalid, 40163 already used)",
+    };
+    pub const WECHAT_RATE_LIMITED: ResultCode = ResultCode {
+        code: -602,
+        name: "WECHAT_RATE_LIMITED",
+        statuses: &[429],
+        meaning: "WeChat's rate limit (45011)",
+    };
+    pub const WECHAT_USER_BLOCKED: ResultCode = ResultCode {
+        code: -603,
+        name: "WECHAT_USER_BLOCKED",
+        statuses: &[403],
+        meaning: "WeChat flags the user as high-risk (40226)",
+    };
+    pub const WECHAT_UNAVAILABLE: ResultCode = ResultCode {
+        code: -604,
+        name: "WECHAT_UNAVAILABLE",
+        statuses: &[503],
+        meaning: "WeChat busy after retries, timed out, unreachable or HTTP 5xx",
+    };
+
+    /// Every failure code, in the order of SPEC §1.1.
+    pub const ALL: &[ResultCode] = &[
+        FAILED,
+        WRONG_PARAMS,
+        RESOURCE_NOT_FOUND,
+        TOO_MANY_REQUESTS,
+        UNAUTHORIZED,
+        BROKEN_AUTHORIZED_DATA,
+        SESSION_EXPIRED,
+        USER_BANNED,
+        WECHAT_ERROR,
+        WECHAT_INVALID_CODE,
+        WECHAT_RATE_LIMITED,
+        WECHAT_USER_BLOCKED,
+        WECHAT_UNAVAILABLE,
+    ];
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         ApiError::Internal(format!("database: {e}"))
@@ -177,6 +289,51 @@ mod tests {
             crate::api::envelope::body(0, "success", Some(json!({ "b": 1, "a": 2 }))).unwrap(),
             r#"{"result_code":0,"message":"success","data":{"b":1,"a":2}}"#
         );
+    }
+
+    #[test]
+    fn every_error_is_a_documented_code_and_status() {
+        let unprocessable = ApiError::unprocessable("x");
+        let too_large = ApiError::WrongParams {
+            status: Status::PayloadTooLarge,
+            message: "x".into(),
+        };
+        let media = ApiError::WrongParams {
+            status: Status::UnsupportedMediaType,
+            message: "x".into(),
+        };
+        let every = [
+            ApiError::internal("x"),
+            ApiError::Unavailable("x".into()),
+            ApiError::bad_request("x"),
+            unprocessable,
+            too_large,
+            media,
+            ApiError::NotFound("x".into()),
+            ApiError::TooManyRequests { retry_after: 1 },
+            ApiError::Unauthorized("x".into()),
+            ApiError::Forbidden("x".into()),
+            ApiError::BrokenAuthorizedData("x".into()),
+            ApiError::SessionExpired("x".into()),
+            ApiError::UserBanned,
+            ApiError::Wechat("x".into()),
+            ApiError::WechatInvalidCode("x".into()),
+            ApiError::WechatRateLimited("x".into()),
+            ApiError::WechatUserBlocked("x".into()),
+            ApiError::WechatUnavailable("x".into()),
+        ];
+        for e in every {
+            let documented = codes::ALL
+                .iter()
+                .find(|c| c.code == e.result_code())
+                .unwrap_or_else(|| panic!("{e:?}: result_code not in codes::ALL"));
+            assert!(
+                documented.statuses.contains(&e.status().code),
+                "{e:?}: HTTP {} not documented for {}",
+                e.status().code,
+                documented.name
+            );
+        }
     }
 
     #[test]

@@ -142,6 +142,8 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         refresh: Arc::new(RefreshTokens::new(&config.session_key_secret.0)),
     };
     let csrf_key = admin::csrf::CsrfKey::new(&config.session_key_secret.0);
+    let api_document = api::openapi::ApiDocument::build(config.compat.cookie())
+        .map_err(|e| StartError(format!("cannot build the OpenAPI document: {e}")))?;
     let sealer = Sealer::new(&config.session_key_secret.0);
     let mut rocket = rocket::custom(figment)
         .manage(keys)
@@ -154,6 +156,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(clock)
         .manage(csrf_key)
         .manage(templates)
+        .manage(api_document)
         .mount(
             "/",
             if metrics.is_enabled() {

@@ -1,9 +1,11 @@
-//! The JSON API under `/api`: the auth routes, the body guard, the envelope.
+//! The JSON API under `/api`: the auth routes, the body guard, the envelope,
+//! and the OpenAPI document that describes them.
 
 pub mod auth;
 pub mod catchers;
 pub mod envelope;
 pub mod json_body;
+pub mod openapi;
 
 pub const AUTH_BASE: &str = "/api/v1.0/auth";
 
@@ -12,6 +14,7 @@ pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("JSON API", |rocket| async {
         rocket
             .mount(AUTH_BASE, auth::routes())
+            .mount("/api", openapi::routes())
             .register("/api", catchers::catchers())
     })
 }

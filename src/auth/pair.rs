@@ -1,18 +1,25 @@
 //! The token pair that `authorize` and `refresh` hand out.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::refresh_token::RefreshTokens;
 use crate::auth::token::TokenKeys;
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A new access token and refresh token.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenPair {
+    /// The access token (a JWT): `Authorization: Bearer <token>`.
     pub token: String,
+    /// Opaque; spent by `refresh`.
     pub refresh_token: String,
+    #[schema(example = "Bearer", pattern = "^Bearer$")]
     pub token_type: String,
+    /// Seconds the access token lives.
     pub expires_in: i64,
     pub user_id: i64,
+    /// Whether this login created the user.
     pub is_new_user: bool,
 }
 

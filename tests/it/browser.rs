@@ -223,17 +223,14 @@ async fn operator_signs_in_searches_and_revokes_in_chromium() {
     ];
     let mut tokens = Vec::new();
     for (code, nick) in people {
-        let reply = read(
+        let reply = send(
             app.http
                 .post(app.api("authorize"))
                 .header(
                     "user-agent",
                     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4) MicroMessenger/8.0.50",
                 )
-                .json(&json!({ "code": code, "nickName": nick, "gender": 1, "city": "Hangzhou" }))
-                .send()
-                .await
-                .unwrap(),
+                .json(&json!({ "code": code, "nickName": nick, "gender": 1, "city": "Hangzhou" })),
         )
         .await;
         reply.expect(0, 200);

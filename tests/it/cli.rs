@@ -296,14 +296,11 @@ async fn address_stored_for_a_forged_header(envs: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("wxauth.sqlite").display().to_string();
     let (mut server, url, _, _) = start_server_with(&db_path, dir.path(), "info", envs);
-    let reply = read(
+    let reply = send(
         reqwest::Client::new()
             .post(format!("{url}/api/v1.0/auth/authorize"))
             .header("X-Real-IP", "203.0.113.9")
-            .json(&serde_json::json!({ "code": "forged" }))
-            .send()
-            .await
-            .unwrap(),
+            .json(&serde_json::json!({ "code": "forged" })),
     )
     .await;
     reply.expect(0, 200);
@@ -349,7 +346,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_cleanly() {
             let request = http
                 .post(api("authorize"))
                 .json(&serde_json::json!({ "code": format!("slow-{i}") }));
-            tokio::spawn(async move { read(request.send().await.unwrap()).await })
+            tokio::spawn(async move { send(request).await })
         })
         .collect();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -394,12 +391,9 @@ async fn sigkill_loses_no_committed_login() {
     let http = reqwest::Client::new();
     let mut tokens = Vec::new();
     for i in 0..20 {
-        let reply = read(
+        let reply = send(
             http.post(format!("{url}/api/v1.0/auth/authorize"))
-                .json(&serde_json::json!({ "code": format!("kill{i}") }))
-                .send()
-                .await
-                .unwrap(),
+                .json(&serde_json::json!({ "code": format!("kill{i}") })),
         )
         .await;
         reply.expect(0, 200);
@@ -413,12 +407,9 @@ async fn sigkill_loses_no_committed_login() {
         .iter()
         .any(|l| l.contains("created the console admin")));
     for token in &tokens {
-        let reply = read(
+        let reply = send(
             http.get(format!("{url}/api/v1.0/auth/status"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap(),
+                .bearer_auth(token),
         )
         .await;
         assert_eq!(reply.data()["is_authorized"], 1, "{}", reply.text);
@@ -585,65 +576,42 @@ async fn logs_never_show_tokens_secrets_or_session_keys() {
     );
     let http = reqwest::Client::new();
     let api = |path: &str| format!("{url}/api/v1.0/auth/{path}");
-    let login = read(
+    let login = send(
         http.post(api("authorize"))
-            .json(&serde_json::json!({ "code": "quiet" }))
-            .send()
-            .await
-            .unwrap(),
+            .json(&serde_json::json!({ "code": "quiet" })),
     )
     .await;
     login.expect(0, 200);
-    let refreshed = read(
+    let refreshed = send(
         http.post(api("refresh"))
-            .json(&serde_json::json!({ "refresh_token": login.refresh_token() }))
-            .send()
-            .await
-            .unwrap(),
+            .json(&serde_json::json!({ "refresh_token": login.refresh_token() })),
     )
     .await;
     refreshed.expect(0, 200);
-    read(
+    send(
         http.post(api("phone"))
             .bearer_auth(refreshed.token())
-            .json(&serde_json::json!({ "code": "p" }))
-            .send()
-            .await
-            .unwrap(),
+            .json(&serde_json::json!({ "code": "p" })),
     )
     .await
     .expect(0, 200);
     // Clients that wrongly put tokens in URLs.
-    read(
-        http.get(format!("{}?token={}", api("status"), refreshed.token()))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .expect(0, 200);
-    read(
+    send(http.get(format!("{}?token={}", api("status"), refreshed.token())))
+        .await
+        .expect(0, 200);
+    send(
         http.post(format!(
             "{}?refresh_token={}",
             api("refresh"),
             refreshed.refresh_token()
         ))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap(),
+        .json(&serde_json::json!({})),
     )
     .await
     .expect(-101, 400);
-    read(
-        http.post(api("logout"))
-            .bearer_auth(refreshed.token())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .expect(0, 200);
+    send(http.post(api("logout")).bearer_auth(refreshed.token()))
+        .await
+        .expect(0, 200);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     server.kill().unwrap();
     server.wait().unwrap();
@@ -714,12 +682,9 @@ async fn json_logs_are_one_object_per_line() {
         &[("WXAUTH_LOG_FORMAT", "json")],
     );
     let http = reqwest::Client::new();
-    let reply = read(
+    let reply = send(
         http.post(format!("{url}/api/v1.0/auth/authorize"))
-            .json(&serde_json::json!({ "code": "json-logs" }))
-            .send()
-            .await
-            .unwrap(),
+            .json(&serde_json::json!({ "code": "json-logs" })),
     )
     .await;
     reply.expect(0, 200);

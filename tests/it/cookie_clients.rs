@@ -42,7 +42,7 @@ impl TestApp {
             // wx.request's default content type.
             request = request.json(&json!({}));
         }
-        read(request.send().await.unwrap()).await
+        send(request).await
     }
 
     async fn cookie_status(&self, cookie: &str) -> serde_json::Value {
@@ -178,15 +178,12 @@ async fn a_cross_site_request_cannot_use_the_cookie(backend: Backend) {
     ];
     for (header, value) in cross_site {
         for method in [reqwest::Method::GET, reqwest::Method::POST] {
-            let reply = read(
+            let reply = send(
                 app.http
                     .request(method.clone(), app.api("logout"))
                     .header("Cookie", &stored)
                     .header(header, value)
-                    .json(&json!({}))
-                    .send()
-                    .await
-                    .unwrap(),
+                    .json(&json!({})),
             )
             .await;
             reply.expect(-500, 403);
@@ -195,15 +192,12 @@ async fn a_cross_site_request_cannot_use_the_cookie(backend: Backend) {
     assert_eq!(app.cookie_status(&stored).await["is_authorized"], 1);
     // The server's own origin is fine.
     let own = app.url.trim_start_matches("http://").to_string();
-    let reply = read(
+    let reply = send(
         app.http
             .get(app.api("user"))
             .header("Cookie", &stored)
             .header("Origin", format!("http://{own}"))
-            .header("Sec-Fetch-Site", "same-origin")
-            .send()
-            .await
-            .unwrap(),
+            .header("Sec-Fetch-Site", "same-origin"),
     )
     .await;
     reply.expect(0, 200);
@@ -218,7 +212,7 @@ async fn a_cross_site_request_cannot_use_the_cookie(backend: Backend) {
         if let Some(content_type) = content_type {
             request = request.header("Content-Type", content_type);
         }
-        async move { read(request.send().await.unwrap()).await }
+        async move { send(request).await }
     };
     for content_type in [
         Some("text/plain"),
@@ -247,14 +241,11 @@ async fn the_cookie_ends_after_the_idle_timeout() {
 async fn a_token_header_comes_before_the_cookie() {
     let app = spawn_app(Backend::Sqlite).await;
     let (_, stored) = tutorial_login(&app, "both").await;
-    let reply = read(
+    let reply = send(
         app.http
             .get(app.api("user"))
             .header("Cookie", &stored)
-            .bearer_auth("not-a-token")
-            .send()
-            .await
-            .unwrap(),
+            .bearer_auth("not-a-token"),
     )
     .await;
     reply.expect(-500, 401);
@@ -285,14 +276,11 @@ async fn the_cookie_can_be_renamed_or_turned_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cookie_is_secure_over_https() {
     let app = spawn_app(Backend::Sqlite).await;
-    let reply = read(
+    let reply = send(
         app.http
             .post(app.api("authorize"))
             .header("X-Forwarded-Proto", "https")
-            .json(&json!({ "code": "tls" }))
-            .send()
-            .await
-            .unwrap(),
+            .json(&json!({ "code": "tls" })),
     )
     .await;
     reply.expect(0, 200);

@@ -12,86 +12,47 @@ async fn rocket_failures_are_enveloped(backend: Backend) {
     let http = &app.http;
 
     // Unknown paths and methods.
-    read(
-        http.get(format!("{}/api/nope", app.url))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .expect(-102, 404);
-    read(http.get(app.api("authorize")).send().await.unwrap())
+    send(http.get(format!("{}/api/nope", app.url)))
         .await
         .expect(-102, 404);
-    read(http.delete(app.api("status")).send().await.unwrap())
-        .await
-        .expect(-102, 404);
+    send(http.get(app.api("authorize"))).await.expect(-102, 404);
+    send(http.delete(app.api("status"))).await.expect(-102, 404);
 
     // Malformed JSON, wrong content type, oversized body.
-    read(
+    send(
         http.post(app.api("authorize"))
             .header("content-type", "application/json")
-            .body("{\"code\": ")
-            .send()
-            .await
-            .unwrap(),
+            .body("{\"code\": "),
     )
     .await
     .expect(-101, 400);
-    read(
+    send(
         http.post(app.api("authorize"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body("code=abc")
-            .send()
-            .await
-            .unwrap(),
+            .body("code=abc"),
     )
     .await
     .expect(-101, 415);
     let huge = json!({ "code": "abc", "nickName": "x".repeat(70 * 1024) });
-    read(
-        http.post(app.api("authorize"))
-            .json(&huge)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .expect(-101, 413);
+    send(http.post(app.api("authorize")).json(&huge))
+        .await
+        .expect(-101, 413);
 
     // No token where one is needed.
-    read(http.get(app.api("user")).send().await.unwrap())
-        .await
-        .expect(-500, 401);
-    read(http.post(app.api("logout")).send().await.unwrap())
-        .await
-        .expect(-500, 401);
+    send(http.get(app.api("user"))).await.expect(-500, 401);
+    send(http.post(app.api("logout"))).await.expect(-500, 401);
     assert_eq!(app.db.count("users"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ops_endpoints_answer() {
     let app = spawn_app(Backend::Sqlite).await;
-    let health = read(
-        app.http
-            .get(format!("{}/healthz", app.url))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let health = send(app.http.get(format!("{}/healthz", app.url))).await;
     assert_eq!(
         (health.status, health.body["status"].as_str()),
         (200, Some("ok"))
     );
-    let ready = read(
-        app.http
-            .get(format!("{}/readyz", app.url))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let ready = send(app.http.get(format!("{}/readyz", app.url))).await;
     assert_eq!(
         (ready.status, ready.body["database"].as_str()),
         (200, Some("ok"))

@@ -16,6 +16,7 @@ mod logout;
 mod metrics;
 mod migrations;
 mod multi_instance;
+mod openapi;
 mod refresh;
 mod sessions;
 mod templates;

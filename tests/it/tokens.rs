@@ -40,18 +40,10 @@ async fn token_travels_in_either_header(backend: Backend) {
     assert_eq!(status["user_id"], s.user_id());
     let exp = claims_of(&s.token())["exp"].as_i64().unwrap();
     assert_eq!(status["expires_at"], wxauth::timestamp::rfc3339(exp));
-    let via_token_header = read(
-        app.http
-            .get(app.api("user"))
-            .header("token", s.token())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let via_token_header = send(app.http.get(app.api("user")).header("token", s.token())).await;
     via_token_header.expect(0, 200);
     // Without a token, status still answers 200 / 0.
-    let anonymous = read(app.http.get(app.api("status")).send().await.unwrap()).await;
+    let anonymous = send(app.http.get(app.api("status"))).await;
     anonymous.expect(0, 200);
     assert_eq!(anonymous.data(), &json!({ "is_authorized": 0 }));
 }

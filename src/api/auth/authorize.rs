@@ -5,6 +5,7 @@
 use rocket::http::{Cookie, CookieJar, SameSite};
 use rocket::{post, State};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::profile::ProfileFields;
 use crate::api::envelope::{ApiResult, Success};
@@ -16,7 +17,7 @@ use crate::config::AppConfig;
 use crate::config::AppEntry;
 use crate::crypto::Sealer;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{codes, ApiError, ResultCode};
 use crate::flows::login::{self, Login, NewLogin};
 use crate::flows::Keys;
 use crate::metrics::Metrics;
@@ -25,10 +26,15 @@ use crate::wechat::client::WechatClient;
 use crate::wechat::exchange::CodeExchanges;
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+/// A login: the code of `wx.login`, and optionally the profile fields the
+/// mini-program has (they update the stored profile).
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct AuthorizeRequest {
+    /// From `wx.login`; valid once, for five minutes.
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
     code: Option<String>,
+    /// The mini-program's appid; may be left out when only one is configured.
     #[serde(default, rename = "appId", alias = "appid", alias = "app_id")]
     app_id: Option<String>,
     #[serde(flatten)]
@@ -60,6 +66,27 @@ fn pick_app<'a>(config: &'a AppConfig, app_id: Option<&str>) -> Result<&'a AppEn
     }
 }
 
+/// What `authorize` answers besides success.
+pub const FAILS: &[ResultCode] = &[
+    codes::FAILED,
+    codes::WRONG_PARAMS,
+    codes::TOO_MANY_REQUESTS,
+    codes::BROKEN_AUTHORIZED_DATA,
+    codes::USER_BANNED,
+    codes::WECHAT_ERROR,
+    codes::WECHAT_INVALID_CODE,
+    codes::WECHAT_RATE_LIMITED,
+    codes::WECHAT_USER_BLOCKED,
+    codes::WECHAT_UNAVAILABLE,
+];
+
+/// Log in with a `wx.login` code.
+///
+/// Exchanges the code with WeChat (a code sent again within 10 seconds shares
+/// the first exchange), finds or creates the user and opens a session. The
+/// answer also sets the tutorial's session cookie (unless it is turned off).
+#[utoipa::path(post, path = "/api/v1.0/auth/authorize", tag = "auth", operation_id = "authorize",
+    request_body = AuthorizeRequest)]
 #[post("/authorize", data = "<body>")]
 // Rocket hands every managed part and request guard in as an argument of
 // its own; each says what this handler uses.

@@ -5,6 +5,7 @@
 
 use rocket::{post, State};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
@@ -12,20 +13,37 @@ use crate::auth::guard::AuthSession;
 use crate::crypto::Sealer;
 use crate::db::sessions;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{codes, ApiError, ResultCode};
 use crate::wechat::decrypt as wx;
 
-#[derive(Debug, Deserialize)]
+/// WeChat's encrypted data as the mini-program got it; `rawData` and
+/// `signature` go together (both or neither).
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct DecryptRequest {
+    /// Base64.
     #[serde(default, rename = "encryptedData", alias = "encrypted_data")]
+    #[schema(value_type = String, required = true, min_length = 1)]
     encrypted_data: Option<String>,
+    /// Base64, 16 bytes.
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1)]
     iv: Option<String>,
     #[serde(default, rename = "rawData", alias = "raw_data")]
     raw_data: Option<String>,
+    /// `sha1(rawData + session_key)`, lowercase hex.
     #[serde(default)]
     signature: Option<String>,
 }
+
+/// What `decrypt` answers besides success.
+pub const FAILS: &[ResultCode] = &[
+    codes::FAILED,
+    codes::WRONG_PARAMS,
+    codes::UNAUTHORIZED,
+    codes::BROKEN_AUTHORIZED_DATA,
+    codes::SESSION_EXPIRED,
+    codes::USER_BANNED,
+];
 
 fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
     value
@@ -33,6 +51,12 @@ fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
 }
 
+/// Open WeChat's encrypted user data with this session's session_key.
+///
+/// Call it without a `wx.login` in between: a new login means a new
+/// session_key. Answers the decrypted JSON object.
+#[utoipa::path(post, path = "/api/v1.0/auth/decrypt", tag = "auth", operation_id = "decrypt",
+    request_body = DecryptRequest, security(("bearer" = []), ("token" = []), ("session_cookie" = [])))]
 #[post("/decrypt", data = "<body>")]
 pub async fn decrypt(
     db: &State<Db>,

@@ -4,6 +4,7 @@
 
 use rocket::{get, post, State};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
@@ -11,16 +12,39 @@ use crate::auth::guard::Caller;
 use crate::client::ClientInfo;
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{codes, ApiError, ResultCode};
 use crate::flows;
 use crate::flows::logout::Scope;
 
-#[derive(Debug, Default, Deserialize)]
+/// Which sessions end; the body may be left out (`local`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct LogoutRequest {
+    /// `local` (the default): this session; `global`: every session of the user.
     #[serde(default)]
+    #[schema(value_type = Option<LogoutScope>)]
     scope: Option<String>,
 }
 
+/// The values `scope` takes (read as a string, so that another value is a
+/// clear -101 rather than a parse error).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum LogoutScope {
+    Local,
+    Global,
+}
+
+/// What `logout` answers besides success.
+pub const FAILS: &[ResultCode] = &[codes::FAILED, codes::WRONG_PARAMS, codes::UNAUTHORIZED];
+
+/// End this session, or every session of the user.
+///
+/// Idempotent: any token this server signed is accepted, even an expired one
+/// or one already logged out. With the session cookie alone, a request that
+/// carries a browser's cross-site marks is refused (-500, HTTP 403).
+#[utoipa::path(post, path = "/api/v1.0/auth/logout", tag = "auth", operation_id = "logout",
+    request_body(content = Option<LogoutRequest>), security(("bearer" = []), ("token" = []), ("session_cookie" = [])))]
 #[post("/logout", data = "<body>")]
 pub async fn logout(
     db: &State<Db>,
@@ -46,6 +70,9 @@ pub async fn logout(
 
 /// The tutorial's `logout` view answered any method, and its clients call it
 /// with `wx.request`'s default GET: the local session ends.
+/// End this session (the tutorial's clients call logout with GET).
+#[utoipa::path(get, path = "/api/v1.0/auth/logout", tag = "auth", operation_id = "logout_get",
+    security(("bearer" = []), ("token" = []), ("session_cookie" = [])))]
 #[get("/logout")]
 pub async fn logout_get(
     db: &State<Db>,

@@ -4,7 +4,9 @@
 
 use rocket::{post, State};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
+use super::profile::PhoneView;
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::guard::AuthSession;
@@ -13,16 +15,36 @@ use crate::config::AppConfig;
 use crate::crypto::Sealer;
 use crate::db::users;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{codes, ApiError, ResultCode};
 use crate::wechat::access_token::AccessTokens;
 use crate::wechat::client::WechatClient;
 
-#[derive(Debug, Deserialize)]
+/// The code of `<button open-type="getPhoneNumber">`'s event.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PhoneRequest {
     #[serde(default)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
     code: Option<String>,
 }
 
+/// What `phone` answers besides success.
+pub const FAILS: &[ResultCode] = &[
+    codes::FAILED,
+    codes::WRONG_PARAMS,
+    codes::UNAUTHORIZED,
+    codes::BROKEN_AUTHORIZED_DATA,
+    codes::SESSION_EXPIRED,
+    codes::USER_BANNED,
+    codes::WECHAT_ERROR,
+    codes::WECHAT_INVALID_CODE,
+    codes::WECHAT_RATE_LIMITED,
+    codes::WECHAT_USER_BLOCKED,
+    codes::WECHAT_UNAVAILABLE,
+];
+
+/// Bind the user's phone number: the getPhoneNumber code in, the number out.
+#[utoipa::path(post, path = "/api/v1.0/auth/phone", tag = "auth", operation_id = "phone",
+    request_body = PhoneRequest, security(("bearer" = []), ("token" = []), ("session_cookie" = [])))]
 #[post("/phone", data = "<body>")]
 pub async fn phone(
     config: &State<AppConfig>,
@@ -71,5 +93,9 @@ pub async fn phone(
         Ok(())
     })
     .await?;
-    Success::data(info)
+    Success::data(PhoneView {
+        phone_number: info.phone_number,
+        pure_phone_number: info.pure_phone_number,
+        country_code: info.country_code,
+    })
 }

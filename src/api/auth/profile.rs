@@ -3,27 +3,40 @@
 //! as the API shows it.
 
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
 
 use crate::db::users::{ProfileChanges, User};
 use crate::error::ApiError;
 use crate::timestamp::rfc3339;
 
-#[derive(Debug, Default, Deserialize)]
+/// Profile fields as `wx` APIs name them; snake_case aliases (`nick_name`,
+/// `nickname`, `avatar_url`) are accepted too. WeChat's placeholders (nickname
+/// `微信用户`) never overwrite a real stored value.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ProfileFields {
     #[serde(default, alias = "nick_name", alias = "nickname")]
     #[serde(rename = "nickName")]
+    #[schema(max_length = 64)]
     pub nick_name: Option<String>,
+    /// An http(s) URL.
     #[serde(default, rename = "avatarUrl", alias = "avatar_url")]
+    #[schema(max_length = 1024)]
     pub avatar_url: Option<String>,
+    /// 0 unknown, 1 male, 2 female (a string of the number is accepted too).
     #[serde(default, deserialize_with = "gender")]
+    #[schema(minimum = 0, maximum = 2)]
     pub gender: Option<i32>,
     #[serde(default)]
+    #[schema(max_length = 16)]
     pub language: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub city: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub province: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub country: Option<String>,
 }
 
@@ -91,14 +104,18 @@ impl ProfileFields {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A phone number bound to the user, as `POST phone` answers it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Phone)]
 pub struct PhoneView {
     pub phone_number: String,
     pub pure_phone_number: String,
     pub country_code: String,
 }
 
-#[derive(Debug, Serialize)]
+/// The user's profile; timestamps are RFC 3339 UTC.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Profile)]
 pub struct ProfileView {
     pub user_id: i64,
     pub nickname: Option<String>,
@@ -108,8 +125,11 @@ pub struct ProfileView {
     pub city: Option<String>,
     pub province: Option<String>,
     pub country: Option<String>,
+    /// Null until a phone number is bound.
     pub phone: Option<PhoneView>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub last_login_at: Option<String>,
 }
 

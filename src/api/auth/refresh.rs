@@ -2,6 +2,7 @@
 
 use rocket::{post, State};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
@@ -9,7 +10,7 @@ use crate::client::ClientInfo;
 use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{codes, ApiError, ResultCode};
 use crate::flows;
 use crate::flows::refresh::{Rotate, Rotation};
 use crate::flows::Keys;
@@ -17,12 +18,31 @@ use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+/// The refresh token of the last pair (`refreshToken` is accepted too).
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
     #[serde(default, alias = "refreshToken")]
+    #[schema(value_type = String, required = true, min_length = 1)]
     refresh_token: Option<String>,
 }
 
+/// What `refresh` answers besides success.
+pub const FAILS: &[ResultCode] = &[
+    codes::FAILED,
+    codes::WRONG_PARAMS,
+    codes::TOO_MANY_REQUESTS,
+    codes::UNAUTHORIZED,
+    codes::SESSION_EXPIRED,
+    codes::USER_BANNED,
+];
+
+/// Trade a refresh token for a new pair.
+///
+/// The presented refresh token is spent. Presented again within 10 seconds it
+/// answers the same pair; later, it is taken for theft: the session is
+/// revoked and the answer is -502.
+#[utoipa::path(post, path = "/api/v1.0/auth/refresh", tag = "auth", operation_id = "refresh",
+    request_body = RefreshRequest)]
 #[post("/refresh", data = "<body>")]
 // Rocket hands every managed part and request guard in as an argument of
 // its own; each says what this handler uses.

@@ -9,8 +9,30 @@ use crate::auth::guard::AuthSession;
 use crate::clock::Clock;
 use crate::db::users;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{codes, ApiError, ResultCode};
 
+/// What `GET user` answers besides success.
+pub const GET_FAILS: &[ResultCode] = &[
+    codes::FAILED,
+    codes::RESOURCE_NOT_FOUND,
+    codes::UNAUTHORIZED,
+    codes::SESSION_EXPIRED,
+    codes::USER_BANNED,
+];
+
+/// What `POST user` answers besides success.
+pub const UPDATE_FAILS: &[ResultCode] = &[
+    codes::FAILED,
+    codes::WRONG_PARAMS,
+    codes::RESOURCE_NOT_FOUND,
+    codes::UNAUTHORIZED,
+    codes::SESSION_EXPIRED,
+    codes::USER_BANNED,
+];
+
+/// The caller's profile.
+#[utoipa::path(get, path = "/api/v1.0/auth/user", tag = "auth", operation_id = "get_user",
+    security(("bearer" = []), ("token" = []), ("session_cookie" = [])))]
 #[get("/user")]
 pub async fn get_user(db: &State<Db>, auth: Result<AuthSession, ApiError>) -> ApiResult {
     let user_id = auth?.user_id;
@@ -21,6 +43,12 @@ pub async fn get_user(db: &State<Db>, auth: Result<AuthSession, ApiError>) -> Ap
     Success::data(ProfileView::from(user))
 }
 
+/// Update the caller's profile with any of the fields; answers the profile.
+///
+/// With the session cookie alone the body must be JSON (`Content-Type:
+/// application/json`), which a cross-site form cannot send.
+#[utoipa::path(post, path = "/api/v1.0/auth/user", tag = "auth", operation_id = "update_user",
+    request_body = ProfileFields, security(("bearer" = []), ("token" = []), ("session_cookie" = [])))]
 #[post("/user", data = "<body>")]
 pub async fn update_user(
     clock: &State<Clock>,

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod openapi;
+
 use std::sync::Arc;
 
 use diesel::connection::SimpleConnection;
@@ -330,6 +332,18 @@ impl Reply {
     }
 }
 
+/// Sends `request` and reads the answer; an answer under `/api` is checked
+/// against the OpenAPI document.
+pub async fn send(request: reqwest::RequestBuilder) -> Reply {
+    let (client, request) = request.build_split();
+    let request = request.expect("a request that builds");
+    let method = request.method().to_string();
+    let path = request.url().path().to_string();
+    let reply = read(client.execute(request).await.unwrap()).await;
+    openapi::check(&method, &path, reply.status, &reply.body, &reply.text);
+    reply
+}
+
 pub async fn read(response: reqwest::Response) -> Reply {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
@@ -349,40 +363,21 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
-        read(
-            self.http
-                .post(self.api(path))
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        send(self.http.post(self.api(path)).json(&body)).await
     }
 
     pub async fn post_with_token(&self, path: &str, token: &str, body: Value) -> Reply {
-        read(
+        send(
             self.http
                 .post(self.api(path))
                 .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
+                .json(&body),
         )
         .await
     }
 
     pub async fn get_with_token(&self, path: &str, token: &str) -> Reply {
-        read(
-            self.http
-                .get(self.api(path))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        send(self.http.get(self.api(path)).bearer_auth(token)).await
     }
 
     /// Logs in with `code` and asserts success.
