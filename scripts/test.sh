@@ -44,3 +44,8 @@ export PATH="$PATH:/usr/sbin"
 
 export WXAUTH_TEST_POSTGRES_URL="$pg_url"
 cargo test --locked "$@"
+# The whole suite (no filter given) also fuzzes the live API from its
+# OpenAPI document.
+if [ $# -eq 0 ]; then
+  bash scripts/fuzz_api.sh
+fi

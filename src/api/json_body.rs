@@ -1,6 +1,7 @@
 //! The JSON request body guard. Unlike Rocket's `Json`, its failures are
 //! values (`ApiError`) that the route answers in the envelope: wrong content
-//! type 415, over 64 KiB 413, malformed 400, wrong shape 422. An empty body
+//! type 415, over 64 KiB 413, malformed 400, wrong shape 422 (an array or
+//! a scalar too: serde would read an array into a struct). An empty body
 //! reads as `{}`, so optional bodies (logout) need nothing.
 
 use rocket::data::{self, Data, FromData, ToByteUnit};
@@ -50,10 +51,16 @@ async fn read<T: DeserializeOwned>(req: &Request<'_>, data: Data<'_>) -> Result<
         });
     }
     let bytes = bytes.into_inner();
-    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        &bytes
+    let text: &[u8] = match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None if bytes.is_empty() => b"{}",
+        // Whitespace alone is not JSON: serde says so (400).
+        None | Some(b'{') => &bytes,
+        // serde would read an array into a struct field by field.
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "request body must be a JSON object",
+            ))
+        }
     };
     serde_json::from_slice(text).map_err(|e| {
         use serde_json::error::Category;

@@ -24,7 +24,7 @@ pub struct ProfileFields {
     pub avatar_url: Option<String>,
     /// 0 unknown, 1 male, 2 female (a string of the number is accepted too).
     #[serde(default, deserialize_with = "gender")]
-    #[schema(minimum = 0, maximum = 2)]
+    #[schema(schema_with = gender_schema)]
     pub gender: Option<i32>,
     #[serde(default)]
     #[schema(max_length = 16)]
@@ -38,6 +38,27 @@ pub struct ProfileFields {
     #[serde(default)]
     #[schema(max_length = 64)]
     pub country: Option<String>,
+}
+
+/// `gender` as the API reads it: 0, 1 or 2, as a number or a string of one.
+fn gender_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0))
+                    .maximum(Some(2)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^\s*\+?0*[0-2]\s*$")),
+            )
+            .build(),
+    )
 }
 
 /// WeChat sends gender as a number (0 unknown, 1 male, 2 female); some clients
@@ -64,12 +85,13 @@ fn gender<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
 
 fn text(field: &str, value: Option<String>, max_chars: usize) -> Result<Option<String>, ApiError> {
     let Some(value) = value else { return Ok(None) };
-    let value = value.trim().to_string();
+    // Counted before trimming, as the OpenAPI document's maxLength counts.
     if value.chars().count() > max_chars {
         return Err(ApiError::bad_request(format!(
             "{field} is longer than {max_chars} characters"
         )));
     }
+    let value = value.trim().to_string();
     if value.chars().any(char::is_control) {
         return Err(ApiError::bad_request(format!(
             "{field} contains control characters"

@@ -48,7 +48,7 @@ pub async fn get_user(db: &State<Db>, auth: Result<AuthSession, ApiError>) -> Ap
 /// With the session cookie alone the body must be JSON (`Content-Type:
 /// application/json`), which a cross-site form cannot send.
 #[utoipa::path(post, path = "/api/v1.0/auth/user", tag = "auth", operation_id = "update_user",
-    request_body = ProfileFields, security(("bearer" = []), ("token" = []), ("session_cookie" = [])))]
+    request_body = Option<ProfileFields>, security(("bearer" = []), ("token" = []), ("session_cookie" = [])))]
 #[post("/user", data = "<body>")]
 pub async fn update_user(
     clock: &State<Clock>,
