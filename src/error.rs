@@ -60,6 +60,20 @@ impl ApiError {
         }
     }
 
+    /// An error told by its result code and public message (as another
+    /// instance recorded it): WeChat's failures come back as themselves,
+    /// anything else as an internal error.
+    pub fn from_result_code(result_code: i32, message: String) -> Self {
+        match result_code {
+            -600 => ApiError::Wechat(message),
+            -601 => ApiError::WechatInvalidCode(message),
+            -602 => ApiError::WechatRateLimited(message),
+            -603 => ApiError::WechatUserBlocked(message),
+            -604 => ApiError::WechatUnavailable(message),
+            _ => ApiError::Internal(message),
+        }
+    }
+
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         ApiError::Internal(detail.to_string())
     }

@@ -49,6 +49,7 @@ use crate::purge::Purger;
 use crate::rate_limit::{IpLimiter, RateLimits};
 use crate::wechat::client::WechatClient;
 use crate::wechat::exchange::CodeExchanges;
+use crate::wechat::shared_exchange::SharedCodes;
 
 pub use crate::config::figment;
 
@@ -130,7 +131,16 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         clock: clock.clone(),
     };
     let indexed_db = db.clone();
-    let exchanges = CodeExchanges::default();
+    // Several instances share a PostgreSQL database; SQLite serves one.
+    let exchanges = if db.is_sqlite() {
+        CodeExchanges::default()
+    } else {
+        CodeExchanges::shared(SharedCodes::new(
+            db.clone(),
+            Sealer::new(&config.session_key_secret.0),
+            config.wechat.timeout_ms,
+        ))
+    };
     let tidied = (exchanges.clone(), clock.clone());
     let mock = config.wechat.mock;
     let keys = flows::Keys {
@@ -175,12 +185,15 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
                 purger.spawn(rocket.shutdown());
             })
         }))
-        .attach(AdHoc::on_liftoff("login-code tidier", move |rocket| {
-            Box::pin(async move {
-                let (exchanges, clock) = tidied;
-                exchanges.spawn_tidier(clock, rocket.shutdown());
-            })
-        }))
+        .attach(AdHoc::on_liftoff(
+            "login codes: tidier, heartbeat",
+            move |rocket| {
+                Box::pin(async move {
+                    let (exchanges, clock) = tidied;
+                    exchanges.spawn_tidier(clock, rocket.shutdown());
+                })
+            },
+        ))
         .attach(AdHoc::on_liftoff("nickname indexer", move |rocket| {
             Box::pin(async move {
                 nickname_indexer::spawn(indexed_db, rocket.shutdown());

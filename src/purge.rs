@@ -1,4 +1,4 @@
-//! The background purge: dead sessions (and ended console sessions) after their retention, old audit events, idle rate-limit
+//! The background purge: dead sessions (and ended console sessions) after their retention, old audit events, shared login codes, idle rate-limit
 //! buckets. Works in bounded batches so it never holds the database long.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use rocket::Shutdown;
 
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::db::{admin_sessions, audit, sessions};
+use crate::db::{admin_sessions, audit, login_codes, sessions};
 use crate::rate_limit::RateLimits;
 
 const BATCH: i64 = 1000;
@@ -53,6 +53,9 @@ impl Purger {
                     now - session_retention,
                     admin_sessions::IDLE_TIMEOUT,
                 )?;
+                // Shared login codes matter for seconds; an hour is plenty
+                // for any exchange still being waited on.
+                login_codes::purge_before(conn, now - 3600)?;
                 for _ in 0..MAX_BATCHES {
                     if sessions::purge_dead(conn, now - session_retention, BATCH)? < BATCH as usize
                     {

@@ -19,7 +19,9 @@ pub mod admins;
 pub mod apps;
 pub mod audit;
 pub mod first_login;
+pub mod instances;
 pub mod live_session;
+pub mod login_codes;
 pub mod nickname_index;
 pub mod schema;
 pub mod sessions;
@@ -395,6 +397,26 @@ impl Db {
             Ok(live_session::find_async(&mut conn, id).await?)
         })
         .await
+    }
+
+    /// PostgreSQL's asynchronous connection for `work`, within the timeout
+    /// that answers 503; None on SQLite.
+    pub async fn on_pg<T>(
+        &self,
+        work: impl for<'c> FnOnce(
+            &'c mut diesel_async::AsyncPgConnection,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = diesel::QueryResult<T>> + Send + 'c>,
+        >,
+    ) -> Option<Result<T, ApiError>> {
+        let pool = self.pg_async.as_ref()?;
+        Some(
+            within_timeout(async {
+                let mut conn = async_conn(pool).await?;
+                Ok(work(&mut conn).await?)
+            })
+            .await,
+        )
     }
 
     /// PostgreSQL only: a new user's whole first login in one statement (see

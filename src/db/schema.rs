@@ -103,3 +103,24 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    login_codes (appid, code_hash) {
+        appid -> Text,
+        code_hash -> Text,
+        claimed_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+        openid -> Nullable<Text>,
+        unionid -> Nullable<Text>,
+        session_key_sealed -> Nullable<Text>,
+        error_code -> Nullable<Integer>,
+        error_message -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    instances (id) {
+        id -> Text,
+        seen_at -> BigInt,
+    }
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
 use super::client::{Code2Session, WechatClient};
+use super::shared_exchange::SharedCodes;
 use crate::clock::Clock;
 use crate::error::ApiError;
 
@@ -22,6 +23,9 @@ type Key = (String, String);
 #[derive(Clone, Default)]
 pub struct CodeExchanges {
     inner: Arc<Mutex<Inner>>,
+    /// PostgreSQL: the first request of a code in this instance also claims
+    /// it across instances.
+    shared: Option<SharedCodes>,
 }
 
 /// Two generations of exchanges instead of one map swept for expired
@@ -41,6 +45,14 @@ struct Inner {
 }
 
 impl CodeExchanges {
+    /// De-duplicated across every instance on the database, too.
+    pub fn shared(shared: SharedCodes) -> CodeExchanges {
+        CodeExchanges {
+            inner: Arc::default(),
+            shared: Some(shared),
+        }
+    }
+
     pub async fn exchange(
         &self,
         clock: &Clock,
@@ -52,10 +64,11 @@ impl CodeExchanges {
         let cell = self.cell_for(appid, code, clock.instant());
         let (result, _) = cell
             .get_or_init(|| async {
-                (
-                    client.code2session(appid, secret, code).await,
-                    clock.instant(),
-                )
+                let result = match &self.shared {
+                    Some(shared) => shared.exchange(clock, client, appid, secret, code).await,
+                    None => client.code2session(appid, secret, code).await,
+                };
+                (result, clock.instant())
             })
             .await;
         result.clone()
@@ -96,8 +109,12 @@ impl CodeExchanges {
         }
     }
 
-    /// Tidies every [`REUSE_WINDOW`] until shutdown.
+    /// Tidies every [`REUSE_WINDOW`] until shutdown; when shared, also
+    /// starts the heartbeat that tells whether other instances are alive.
     pub fn spawn_tidier(&self, clock: Clock, mut shutdown: rocket::Shutdown) {
+        if let Some(shared) = &self.shared {
+            shared.spawn_heartbeat(shutdown.clone());
+        }
         let exchanges = self.clone();
         tokio::spawn(async move {
             loop {

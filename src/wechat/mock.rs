@@ -16,6 +16,7 @@
 //! | `busy`      | errcode -1, every time                         |
 //! | `busyonce`  | errcode -1 the first time, then success        |
 //! | `slow`      | success, after 30 s (beyond any sane time-out) |
+//! | `lag`       | success, after 0.5 s (a code still in exchange) |
 //! | `garbage`   | HTTP 200 with a body that is not JSON          |
 //! | `huge`      | success, padded to 100 KiB                     |
 //! | `http500`   | HTTP 500                                       |
@@ -123,6 +124,7 @@ async fn jscode2session(
         "busy" => return errcode(-1, "system error"),
         "busyonce" if attempt == 1 => return errcode(-1, "system error"),
         "slow" => tokio::time::sleep(Duration::from_secs(30)).await,
+        "lag" => tokio::time::sleep(Duration::from_millis(500)).await,
         "garbage" => {
             return (
                 Status::Ok,

@@ -59,3 +59,113 @@ async fn first_logins_racing_on_two_instances_create_one_user() {
     assert_eq!(db.count("users"), 1);
     assert_eq!(db.count("sessions"), 16);
 }
+
+/// Instances learn of each other by a heartbeat every half second (real
+/// time: it is about processes being alive, not about the clock of the
+/// sessions); the first instance started learns of the later ones at its
+/// next beat.
+async fn see_each_other() {
+    tokio::time::sleep(wxauth::wechat::shared_exchange::HEARTBEAT * 3 / 2).await;
+}
+
+/// A lone instance pays no round trip for sharing codes: it keeps them in
+/// memory, and learns of a second instance by the heartbeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_instance_keeps_its_codes_in_memory() {
+    let db = TestDb::new(Backend::Postgres);
+    let mock = Arc::new(MockWechat::spawn().await);
+    let a = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
+    see_each_other().await;
+    a.login("alone").await;
+    assert_eq!(db.count("login_codes"), 0);
+    assert_eq!(db.count("instances"), 1);
+    let b = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
+    see_each_other().await;
+    a.login("together").await;
+    assert_eq!(db.count("login_codes"), 1);
+    assert_eq!(db.count("instances"), 2);
+    drop(b);
+    // A stopped instance takes its heartbeat with it.
+    for _ in 0..50 {
+        if db.count("instances") == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(db.count("instances"), 1);
+}
+
+/// A retry that the load balancer sends to another instance while the first
+/// is still exchanging the code: WeChat sees the code once (it would answer
+/// the second exchange 40163), both requests succeed for one user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_in_exchange_on_one_instance_is_shared_with_the_other() {
+    let db = TestDb::new(Backend::Postgres);
+    let mock = Arc::new(MockWechat::spawn().await);
+    let a = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
+    let b = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
+    let c = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
+    see_each_other().await;
+    let (first, second, third) = tokio::join!(
+        a.post("authorize", json!({ "code": "lag-retried" })),
+        async {
+            // Lands while the first instance waits for WeChat.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            b.post("authorize", json!({ "code": "lag-retried" })).await
+        },
+        c.post("authorize", json!({ "code": "lag-retried" })),
+    );
+    for reply in [&first, &second, &third] {
+        reply.expect(0, 200);
+    }
+    assert_eq!(mock.calls("lag-retried").await, 1);
+    assert_eq!(first.user_id(), second.user_id());
+    assert_eq!(first.user_id(), third.user_id());
+    assert_eq!(db.count("users"), 1);
+    assert_eq!(db.count("sessions"), 3);
+    // The code is kept only as its hash, the session_key only sealed.
+    let mut conn = db.conn();
+    let kept: Vec<(String, Option<String>)> = {
+        use diesel::prelude::*;
+        use wxauth::db::schema::login_codes::dsl as c;
+        let wxauth::db::AnyConnection::Postgresql(pg) = &mut conn else {
+            unreachable!()
+        };
+        c::login_codes
+            .select((c::code_hash, c::session_key_sealed))
+            .load(pg)
+            .unwrap()
+    };
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].0, wxauth::db::login_codes::code_hash("lag-retried"));
+    assert!(!kept[0].0.contains("lag"));
+    assert!(kept[0].1.as_deref().is_some_and(|s| !s.is_empty()));
+
+    // After the window, the code goes to WeChat again (which would answer
+    // 40163 for a real code; the mock exchanges it).
+    a.clock.advance(std::time::Duration::from_secs(11));
+    b.clock.advance(std::time::Duration::from_secs(11));
+    b.post("authorize", json!({ "code": "lag-retried" }))
+        .await
+        .expect(0, 200);
+    assert_eq!(mock.calls("lag-retried").await, 2);
+}
+
+/// A failed exchange is shared too: the retry on another instance gets the
+/// same answer without asking WeChat again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_code_is_refused_on_the_other_instance_too() {
+    let db = TestDb::new(Backend::Postgres);
+    let mock = Arc::new(MockWechat::spawn().await);
+    let a = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
+    let b = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
+    see_each_other().await;
+    a.post("authorize", json!({ "code": "invalid-shared" }))
+        .await
+        .expect(-601, 401);
+    b.post("authorize", json!({ "code": "invalid-shared" }))
+        .await
+        .expect(-601, 401);
+    assert_eq!(mock.calls("invalid-shared").await, 1);
+    assert_eq!(db.count("users"), 0);
+}

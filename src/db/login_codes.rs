@@ -1,0 +1,168 @@
+//! Login codes in exchange, shared through PostgreSQL by every instance (see
+//! the migration `shared_login_codes`): an instance claims (appid, code)
+//! before asking WeChat, records the outcome, and the others read it.
+
+use diesel::{
+    BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, Queryable,
+};
+use diesel_async::RunQueryDsl;
+use sha2::{Digest, Sha256};
+
+use super::schema::login_codes;
+
+/// The code as it is kept: its SHA-256, hex.
+pub fn code_hash(code: &str) -> String {
+    let digest = Sha256::digest(code.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Claims the exchange of (appid, code) at `now` for this instance: true
+/// when it is ours to ask WeChat. It is ours when nobody has it, when its
+/// outcome is older than `finished_before` (the reuse window has passed),
+/// or when its claimant went quiet before `claimed_before` (died, or lost
+/// its connection). One statement, so two claimants cannot both win.
+pub async fn claim(
+    conn: &mut diesel_async::AsyncPgConnection,
+    appid: &str,
+    code_hash: &str,
+    now: i64,
+    finished_before: i64,
+    claimed_before: i64,
+) -> QueryResult<bool> {
+    // The upsert's WHERE (`ON CONFLICT … DO UPDATE … WHERE`).
+    use diesel::query_dsl::methods::FilterDsl;
+    use login_codes::dsl as c;
+    let n = diesel::insert_into(login_codes::table)
+        .values((
+            c::appid.eq(appid),
+            c::code_hash.eq(code_hash),
+            c::claimed_at.eq(now),
+        ))
+        .on_conflict((c::appid, c::code_hash))
+        .do_update()
+        .set((
+            c::claimed_at.eq(now),
+            c::finished_at.eq(None::<i64>),
+            c::openid.eq(None::<String>),
+            c::unionid.eq(None::<String>),
+            c::session_key_sealed.eq(None::<String>),
+            c::error_code.eq(None::<i32>),
+            c::error_message.eq(None::<String>),
+        ))
+        .filter(
+            c::finished_at.lt(finished_before).or(c::finished_at
+                .is_null()
+                .and(c::claimed_at.lt(claimed_before))),
+        )
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// How an exchange ended, as the other instances read it.
+pub enum Outcome<'a> {
+    Exchanged {
+        openid: &'a str,
+        unionid: Option<&'a str>,
+        session_key_sealed: &'a str,
+    },
+    Failed {
+        result_code: i32,
+        message: &'a str,
+    },
+}
+
+/// Records the outcome of the exchange this instance claimed at `claimed_at`
+/// (nothing when another instance has taken it over since).
+pub async fn finish(
+    conn: &mut diesel_async::AsyncPgConnection,
+    appid: &str,
+    code_hash: &str,
+    claimed_at: i64,
+    now: i64,
+    outcome: Outcome<'_>,
+) -> QueryResult<()> {
+    use login_codes::dsl as c;
+    let ours = login_codes::table.filter(
+        c::appid
+            .eq(appid)
+            .and(c::code_hash.eq(code_hash))
+            .and(c::claimed_at.eq(claimed_at))
+            .and(c::finished_at.is_null()),
+    );
+    let update = diesel::update(ours);
+    match outcome {
+        Outcome::Exchanged {
+            openid,
+            unionid,
+            session_key_sealed,
+        } => {
+            update
+                .set((
+                    c::finished_at.eq(now),
+                    c::openid.eq(openid),
+                    c::unionid.eq(unionid),
+                    c::session_key_sealed.eq(session_key_sealed),
+                ))
+                .execute(conn)
+                .await?
+        }
+        Outcome::Failed {
+            result_code,
+            message,
+        } => {
+            update
+                .set((
+                    c::finished_at.eq(now),
+                    c::error_code.eq(result_code),
+                    c::error_message.eq(message),
+                ))
+                .execute(conn)
+                .await?
+        }
+    };
+    Ok(())
+}
+
+/// A claimed exchange as it stands.
+#[derive(Queryable, Debug)]
+pub struct Row {
+    pub claimed_at: i64,
+    pub finished_at: Option<i64>,
+    pub openid: Option<String>,
+    pub unionid: Option<String>,
+    pub session_key_sealed: Option<String>,
+    pub error_code: Option<i32>,
+    pub error_message: Option<String>,
+}
+
+pub async fn read(
+    conn: &mut diesel_async::AsyncPgConnection,
+    appid: &str,
+    code_hash: &str,
+) -> QueryResult<Option<Row>> {
+    use login_codes::dsl as c;
+    login_codes::table
+        .filter(c::appid.eq(appid).and(c::code_hash.eq(code_hash)))
+        .select((
+            c::claimed_at,
+            c::finished_at,
+            c::openid,
+            c::unionid,
+            c::session_key_sealed,
+            c::error_code,
+            c::error_message,
+        ))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Drops codes claimed before `before` (the purge; both backends).
+pub fn purge_before(conn: &mut super::AnyConnection, before: i64) -> QueryResult<usize> {
+    use login_codes::dsl as c;
+    diesel::RunQueryDsl::execute(
+        diesel::delete(login_codes::table.filter(c::claimed_at.lt(before))),
+        conn,
+    )
+}
