@@ -21,6 +21,7 @@ pub mod log_writer;
 pub mod metrics;
 pub mod nickname_indexer;
 pub mod ops;
+pub mod peers;
 #[cfg(test)]
 mod property_tests;
 pub mod purge;
@@ -45,6 +46,7 @@ use crate::config::AppConfig;
 use crate::crypto::Sealer;
 use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::peers::Peers;
 use crate::purge::Purger;
 use crate::rate_limit::{IpLimiter, RateLimits};
 use crate::wechat::client::WechatClient;
@@ -132,15 +134,17 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     };
     let indexed_db = db.clone();
     // Several instances share a PostgreSQL database; SQLite serves one.
-    let exchanges = if db.is_sqlite() {
-        CodeExchanges::default()
-    } else {
-        CodeExchanges::shared(SharedCodes::new(
+    let peers = (!db.is_sqlite()).then(|| Peers::new(db.clone()));
+    let exchanges = match &peers {
+        None => CodeExchanges::default(),
+        Some(peers) => CodeExchanges::shared(SharedCodes::new(
             db.clone(),
             Sealer::new(&config.session_key_secret.0),
+            peers.clone(),
             config.wechat.timeout_ms,
-        ))
+        )),
     };
+    let beating = (peers, limits.clone());
     let tidied = (exchanges.clone(), clock.clone());
     let mock = config.wechat.mock;
     let keys = flows::Keys {
@@ -185,15 +189,20 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
                 purger.spawn(rocket.shutdown());
             })
         }))
-        .attach(AdHoc::on_liftoff(
-            "login codes: tidier, heartbeat",
-            move |rocket| {
-                Box::pin(async move {
-                    let (exchanges, clock) = tidied;
-                    exchanges.spawn_tidier(clock, rocket.shutdown());
-                })
-            },
-        ))
+        .attach(AdHoc::on_liftoff("heartbeat", move |rocket| {
+            Box::pin(async move {
+                let (peers, limits) = beating;
+                if let Some(peers) = peers {
+                    peers.spawn(limits, rocket.shutdown());
+                }
+            })
+        }))
+        .attach(AdHoc::on_liftoff("login-code tidier", move |rocket| {
+            Box::pin(async move {
+                let (exchanges, clock) = tidied;
+                exchanges.spawn_tidier(clock, rocket.shutdown());
+            })
+        }))
         .attach(AdHoc::on_liftoff("nickname indexer", move |rocket| {
             Box::pin(async move {
                 nickname_indexer::spawn(indexed_db, rocket.shutdown());

@@ -1,5 +1,8 @@
 //! Per-client-address rate limits for the calls that reach WeChat or mint
-//! tokens (`authorize`, `refresh`). Kept in memory per instance.
+//! tokens (`authorize`, `refresh`). Kept in memory; while other instances
+//! share the database, each half second the admissions are added to the
+//! deployment's buckets there and the buckets read back (`crate::peers`), so
+//! the limit holds for the deployment, give or take half a second.
 //!
 //! Each address has a GCRA bucket: one number, the time at which its bucket
 //! will be full again. An IPv6 client counts per /64 (one subscriber's
@@ -14,6 +17,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -38,6 +42,8 @@ struct Limit {
     started: Instant,
     hasher: RandomState,
     shards: Vec<Mutex<Shard>>,
+    /// Other instances are alive: admissions are counted for them.
+    sharing: AtomicBool,
 }
 
 #[derive(Default)]
@@ -47,6 +53,8 @@ struct Shard {
     /// When full buckets were last dropped because the shard was full: at
     /// most once a second, so a flood does not scan the shard per request.
     swept_at: Option<u64>,
+    /// Admissions since the last sync with the other instances, while sharing.
+    admitted: HashMap<IpAddr, u32>,
 }
 
 const SWEEP_EVERY: u64 = 1_000_000_000;
@@ -63,6 +71,7 @@ impl IpLimiter {
                 started: Instant::now(),
                 hasher: RandomState::new(),
                 shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+                sharing: AtomicBool::new(false),
             }
         });
         IpLimiter { limit }
@@ -86,6 +95,55 @@ impl IpLimiter {
         if let Some(limit) = &self.limit {
             limit.forget_idle_at(limit.now());
         }
+    }
+
+    /// Starts or stops counting admissions for the other instances.
+    pub fn set_sharing(&self, on: bool) {
+        if let Some(limit) = &self.limit {
+            limit.sharing.store(on, Ordering::Relaxed);
+            if !on {
+                for shard in &limit.shards {
+                    lock(shard).admitted.clear();
+                }
+            }
+        }
+    }
+
+    /// The admissions since the last call, per bucket: at most `max` buckets
+    /// (under a flood from more addresses the rest stay local).
+    pub fn take_admitted(&self, max: usize) -> Vec<(IpAddr, u32)> {
+        let Some(limit) = &self.limit else {
+            return Vec::new();
+        };
+        let mut taken = Vec::new();
+        for shard in &limit.shards {
+            let mut shard = lock(shard);
+            taken.extend(shard.admitted.drain());
+        }
+        taken.truncate(max);
+        taken
+    }
+
+    /// What one admission costs a bucket, in milliseconds (None: no limit).
+    pub fn interval_ms(&self) -> Option<i64> {
+        self.limit
+            .as_ref()
+            .map(|l| (l.interval / 1_000_000).max(1) as i64)
+    }
+
+    /// Takes in the deployment's bucket of `key`: full again at
+    /// `full_at_ms` (Unix milliseconds; now is `now_ms`). The local bucket
+    /// only moves later, never earlier.
+    pub fn merge(&self, key: IpAddr, full_at_ms: i64, now_ms: i64) {
+        let Some(limit) = &self.limit else { return };
+        let ahead_ms = full_at_ms - now_ms;
+        if ahead_ms <= 0 {
+            return;
+        }
+        let full_at = limit.now() + ahead_ms as u64 * 1_000_000;
+        let mut shard = lock(&limit.shards[limit.hasher.hash_one(key) as usize % SHARDS]);
+        let bucket = shard.buckets.entry(key).or_insert(0);
+        *bucket = (*bucket).max(full_at);
     }
 
     /// How many buckets are kept.
@@ -131,6 +189,9 @@ impl Limit {
             return Err(full_at - now - self.tolerance);
         }
         shard.buckets.insert(key, full_at);
+        if self.sharing.load(Ordering::Relaxed) {
+            *shard.admitted.entry(key).or_default() += 1;
+        }
         Ok(())
     }
 }
@@ -141,7 +202,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The bucket an address counts in: IPv4 as is, IPv6 per /64.
-fn bucket_of(ip: Option<IpAddr>) -> IpAddr {
+pub fn bucket_of(ip: Option<IpAddr>) -> IpAddr {
     match ip {
         None => IpAddr::from([0, 0, 0, 0]),
         Some(IpAddr::V4(v4)) => IpAddr::V4(v4),
@@ -168,6 +229,27 @@ mod tests {
 
     fn limit(per_minute: u32) -> Limit {
         IpLimiter::per_minute(per_minute).limit.unwrap()
+    }
+
+    #[test]
+    fn admissions_are_counted_only_while_sharing_and_merged_buckets_refuse() {
+        let limiter = IpLimiter::per_minute(6);
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        limiter.check(Some(ip)).unwrap();
+        assert!(limiter.take_admitted(10).is_empty());
+        limiter.set_sharing(true);
+        limiter.check(Some(ip)).unwrap();
+        limiter.check(Some(ip)).unwrap();
+        assert_eq!(limiter.take_admitted(10), vec![(ip, 2)]);
+        assert!(limiter.take_admitted(10).is_empty(), "taken once");
+        // The other instances used the rest of the minute: refused here too.
+        assert_eq!(limiter.interval_ms(), Some(10_000));
+        limiter.merge(ip, 1_000_000 + 70_000, 1_000_000);
+        assert!(limiter.check(Some(ip)).is_err());
+        // A bucket in the past changes nothing.
+        let other: IpAddr = "198.51.100.8".parse().unwrap();
+        limiter.merge(other, 999_000, 1_000_000);
+        limiter.check(Some(other)).unwrap();
     }
 
     #[test]

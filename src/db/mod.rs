@@ -23,6 +23,7 @@ pub mod instances;
 pub mod live_session;
 pub mod login_codes;
 pub mod nickname_index;
+pub mod rate_limits;
 pub mod schema;
 pub mod sessions;
 pub mod stats;

@@ -124,3 +124,11 @@ diesel::table! {
         seen_at -> BigInt,
     }
 }
+
+diesel::table! {
+    rate_limits (limiter, bucket) {
+        limiter -> Text,
+        bucket -> Text,
+        full_at -> BigInt,
+    }
+}

@@ -109,12 +109,8 @@ impl CodeExchanges {
         }
     }
 
-    /// Tidies every [`REUSE_WINDOW`] until shutdown; when shared, also
-    /// starts the heartbeat that tells whether other instances are alive.
+    /// Tidies every [`REUSE_WINDOW`] until shutdown.
     pub fn spawn_tidier(&self, clock: Clock, mut shutdown: rocket::Shutdown) {
-        if let Some(shared) = &self.shared {
-            shared.spawn_heartbeat(shutdown.clone());
-        }
         let exchanges = self.clone();
         tokio::spawn(async move {
             loop {

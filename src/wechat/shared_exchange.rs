@@ -7,33 +7,23 @@
 //!
 //! The claim and the outcome are two round trips per login, which on the
 //! benchmark halved a lone instance's logins (0.065 → 0.028 of the
-//! yardstick). So each instance writes a heartbeat every
-//! [`HEARTBEAT`], and while it sees no other instance alive it exchanges
-//! codes in memory only. An instance that starts is seen by the others
-//! within a heartbeat; a retry sent to it within that first half second
-//! may still reach WeChat twice.
+//! yardstick): while no other instance is alive ([`Peers`]) codes stay in
+//! memory only.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::client::{Code2Session, WechatClient};
 use super::exchange::REUSE_WINDOW;
 use crate::clock::Clock;
 use crate::crypto::Sealer;
-use crate::db::instances;
 use crate::db::login_codes::{self, Outcome, Row};
 use crate::db::sessions::SESSION_KEY_PURPOSE;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::peers::Peers;
 
 /// How often a waiting instance looks for the claimant's outcome.
 const POLL: Duration = Duration::from_millis(25);
-/// How often an instance says it is alive, and how long one that has not
-/// said so for a while still counts.
-pub const HEARTBEAT: Duration = Duration::from_millis(500);
-const ALIVE_FOR: Duration = Duration::from_secs(2);
-
 #[derive(Clone)]
 pub struct SharedCodes {
     db: Db,
@@ -42,64 +32,18 @@ pub struct SharedCodes {
     /// this without an outcome is abandoned (its instance died), and a
     /// waiter gives up after it.
     patience: Duration,
-    /// This instance's name in `instances`.
-    id: String,
-    /// Whether another instance was alive at the last heartbeat.
-    peers: Arc<AtomicBool>,
+    peers: Peers,
 }
 
 impl SharedCodes {
-    pub fn new(db: Db, sealer: Sealer, wechat_timeout_ms: u64) -> SharedCodes {
+    pub fn new(db: Db, sealer: Sealer, peers: Peers, wechat_timeout_ms: u64) -> SharedCodes {
         // Three attempts (errcode -1 is retried twice) plus their backoff.
         let patience = Duration::from_millis(wechat_timeout_ms) * 3 + Duration::from_secs(2);
         SharedCodes {
             db,
             sealer,
             patience,
-            id: crate::crypto::random_token(12),
-            peers: Arc::default(),
-        }
-    }
-
-    /// Writes the heartbeat every [`HEARTBEAT`] until shutdown, then leaves.
-    pub fn spawn_heartbeat(&self, mut shutdown: rocket::Shutdown) {
-        let shared = self.clone();
-        tokio::spawn(async move {
-            loop {
-                shared.beat().await;
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = tokio::time::sleep(HEARTBEAT) => {}
-                }
-            }
-            let id = shared.id.clone();
-            let left = shared
-                .pg(move |conn| Box::pin(async move { instances::leave(conn, &id).await }))
-                .await;
-            if let Err(e) = left {
-                tracing::debug!("cannot remove this instance's heartbeat: {e}");
-            }
-        });
-    }
-
-    async fn beat(&self) {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let fresh_since = now_ms - ALIVE_FOR.as_millis() as i64;
-        let id = self.id.clone();
-        let others = self
-            .pg(move |conn| {
-                Box::pin(async move { instances::heartbeat(conn, &id, now_ms, fresh_since).await })
-            })
-            .await;
-        match others {
-            Ok(n) => self.peers.store(n > 0, Ordering::Relaxed),
-            // Unsure: share, which is right whatever the others do.
-            Err(e) => {
-                tracing::debug!("heartbeat failed: {e}");
-                self.peers.store(true, Ordering::Relaxed);
-            }
+            peers,
         }
     }
 
@@ -111,7 +55,7 @@ impl SharedCodes {
         secret: &str,
         code: &str,
     ) -> Result<Code2Session, ApiError> {
-        if !self.peers.load(Ordering::Relaxed) {
+        if !self.peers.present() {
             return client.code2session(appid, secret, code).await;
         }
         let hash = login_codes::code_hash(code);

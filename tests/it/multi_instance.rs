@@ -65,7 +65,7 @@ async fn first_logins_racing_on_two_instances_create_one_user() {
 /// sessions); the first instance started learns of the later ones at its
 /// next beat.
 async fn see_each_other() {
-    tokio::time::sleep(wxauth::wechat::shared_exchange::HEARTBEAT * 3 / 2).await;
+    tokio::time::sleep(wxauth::peers::HEARTBEAT * 3 / 2).await;
 }
 
 /// A lone instance pays no round trip for sharing codes: it keeps them in
@@ -168,4 +168,49 @@ async fn a_refused_code_is_refused_on_the_other_instance_too() {
         .expect(-601, 401);
     assert_eq!(mock.calls("invalid-shared").await, 1);
     assert_eq!(db.count("users"), 0);
+}
+
+/// Instances that share a database share the rate limit: what one admitted
+/// is charged to the others at their next heartbeat, so a deployment of
+/// three is not three times as generous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_holds_for_the_deployment() {
+    let db = TestDb::new(Backend::Postgres);
+    let mock = Arc::new(MockWechat::spawn().await);
+    let limited = || Options::new(&db, &mock).with("rate_limit.authorize_per_minute", 6);
+    let a = spawn_with(db.clone(), mock.clone(), limited()).await;
+    let b = spawn_with(db.clone(), mock.clone(), limited()).await;
+    see_each_other().await;
+    for n in 0..6 {
+        a.post("authorize", json!({ "code": format!("rl-a-{n}") }))
+            .await
+            .expect(0, 200);
+    }
+    a.post("authorize", json!({ "code": "rl-a-6" }))
+        .await
+        .expect(-103, 429);
+    // a adds its six to the deployment's bucket at its next heartbeat; b
+    // learns of the bucket at the heartbeat after its own first admission.
+    see_each_other().await;
+    let mut admitted_on_b = 0;
+    let mut refused = false;
+    for n in 0..15 {
+        let reply = b
+            .post("authorize", json!({ "code": format!("rl-b-{n}") }))
+            .await;
+        match reply.code() {
+            0 => admitted_on_b += 1,
+            -103 => {
+                reply.expect(-103, 429);
+                refused = true;
+                break;
+            }
+            other => panic!("unexpected {other}: {}", reply.text),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(refused, "b never refused");
+    // Alone, b would have admitted a whole minute's six.
+    assert!(admitted_on_b <= 4, "b admitted {admitted_on_b}");
+    assert!(db.count("rate_limits") >= 1);
 }
