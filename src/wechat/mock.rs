@@ -20,6 +20,8 @@
 //! | `garbage`   | HTTP 200 with a body that is not JSON          |
 //! | `huge`      | success, padded to 100 KiB                     |
 //! | `http500`   | HTTP 500                                       |
+//! | `truncated` | HTTP 200 with JSON cut off half-way            |
+//! | `noopenid`  | HTTP 200 with a session_key but no openid      |
 //! | `unknown`   | errcode 40999 (an error wxauth has no name for) |
 //! | `nounion…`  | success without a unionid                      |
 //!
@@ -83,8 +85,12 @@ pub fn unionid_for(code: &str) -> String {
 type Answer = (Status, (ContentType, String));
 
 fn wechat_json(value: Value) -> Answer {
+    wechat_json_text(value.to_string())
+}
+
+fn wechat_json_text(text: String) -> Answer {
     // WeChat labels its JSON text/plain; the client must parse the bytes anyway.
-    (Status::Ok, (ContentType::Plain, value.to_string()))
+    (Status::Ok, (ContentType::Plain, text))
 }
 
 fn errcode(code: i64, msg: &str) -> Answer {
@@ -141,6 +147,12 @@ async fn jscode2session(
             )
         }
         "unknown" => return errcode(40999, "something new"),
+        "truncated" => return wechat_json_text(r#"{"openid":"oTrunc","session_key":"#.into()),
+        "noopenid" => {
+            return wechat_json(json!({
+                "session_key": STANDARD.encode(crate::crypto::random_bytes::<16>()),
+            }))
+        }
         _ => {}
     }
     let mut body = json!({

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::both_backends;
 use crate::common::*;
 
 async fn authorize(app: &TestApp, code: &str) -> Reply {
@@ -57,4 +58,41 @@ async fn unreachable_wechat_is_unavailable() {
     })
     .await;
     authorize(&app, "zoe").await.expect(-604, 503);
+}
+
+both_backends!(every_fault_is_answered_in_time_creates_nothing_and_the_server_serves_on);
+
+/// Each of WeChat's faults gets its code within the time budget (a time-out
+/// is not retried; errcode -1 is, twice, with backoff), writes nothing, and
+/// the next login is served as usual.
+async fn every_fault_is_answered_in_time_creates_nothing_and_the_server_serves_on(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |o| o.with("wechat.timeout_ms", 300)).await;
+    for (code, result_code, status) in [
+        ("slow-f", -604, 503),
+        ("http500-f", -604, 503),
+        ("garbage-f", -600, 502),
+        ("truncated-f", -600, 502),
+        ("noopenid-f", -600, 502),
+        ("busy-f", -604, 503),
+        ("busyonce-f", 0, 200),
+    ] {
+        let started = std::time::Instant::now();
+        authorize(&app, code).await.expect(result_code, status);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(3 * 300 + 1_500),
+            "{code} took {took:?}"
+        );
+        if result_code != 0 {
+            assert_eq!(app.db.count("users"), 0, "{code} created a user");
+            assert_eq!(app.db.count("sessions"), 0, "{code} opened a session");
+        }
+        let fine = authorize(&app, &format!("fine-after-{code}")).await;
+        fine.expect(0, 200);
+        assert!(app.is_authorized(&fine.token()).await);
+        app.db
+            .execute("DELETE FROM audit_events; DELETE FROM sessions; DELETE FROM users;");
+    }
 }
