@@ -74,6 +74,16 @@ impl ApiError {
         }
     }
 
+    /// A database failure told only by its message (the SQLite writer's
+    /// commit): 503 when the database is out of reach, else internal.
+    pub fn database(message: String) -> Self {
+        if SQLITE_UNAVAILABLE.iter().any(|m| message.contains(m)) {
+            ApiError::Unavailable(message)
+        } else {
+            ApiError::Internal(message)
+        }
+    }
+
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         ApiError::Internal(detail.to_string())
     }
@@ -238,9 +248,31 @@ pub mod codes {
     ];
 }
 
+/// SQLite's messages for a database that is there but cannot be used now.
+const SQLITE_UNAVAILABLE: &[&str] = &[
+    "database is locked",
+    "database table is locked",
+    "database or disk is full",
+    "disk I/O error",
+    "unable to open database file",
+];
+
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
-        ApiError::Internal(format!("database: {e}"))
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            // The database went away under a connection: 503, not a bug.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => ApiError::Unavailable(format!("database connection lost: {e}")),
+            // SQLite out of reach: locked past the busy timeout, a full or
+            // failing disk. Nothing was half-made (the statement failed).
+            Error::DatabaseError(DatabaseErrorKind::Unknown, _) => {
+                ApiError::database(format!("database: {e}"))
+            }
+            e => ApiError::Internal(format!("database: {e}")),
+        }
     }
 }
 
@@ -348,6 +380,30 @@ mod tests {
                 documented.name
             );
         }
+    }
+
+    #[test]
+    fn a_database_out_of_reach_is_unavailable_not_a_bug() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let db = |kind, message: &str| {
+            ApiError::from(Error::DatabaseError(kind, Box::new(message.to_string())))
+        };
+        for message in ["database is locked", "database or disk is full"] {
+            let e = db(DatabaseErrorKind::Unknown, message);
+            assert_eq!((e.result_code(), e.status().code), (-100, 503), "{message}");
+        }
+        let lost = db(
+            DatabaseErrorKind::ClosedConnection,
+            "server closed the connection",
+        );
+        assert_eq!(lost.status().code, 503);
+        let bug = db(DatabaseErrorKind::Unknown, "no such column: x");
+        assert_eq!(bug.status().code, 500);
+        let unique = db(
+            DatabaseErrorKind::UniqueViolation,
+            "UNIQUE constraint failed",
+        );
+        assert_eq!(unique.status().code, 500);
     }
 
     #[test]

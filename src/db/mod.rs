@@ -31,6 +31,7 @@ pub mod users;
 pub mod wechat_access_tokens;
 pub mod writer;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -140,6 +141,12 @@ impl DatabaseUrl {
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    /// A query failed for want of a connection (PostgreSQL went away): until
+    /// a connection answers again, each one coming back to the pool is
+    /// checked and dropped if dead. Diesel's synchronous PostgreSQL
+    /// connection cannot tell that its socket closed, and a check on every
+    /// checkout would cost a round trip per request.
+    suspect: Arc<AtomicBool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +159,10 @@ pub enum ConnectError {
 
 impl ConnectionManager {
     pub fn new(url: DatabaseUrl) -> Self {
-        ConnectionManager { url }
+        ConnectionManager {
+            url,
+            suspect: Arc::default(),
+        }
     }
 
     pub fn establish(&self) -> Result<AnyConnection, ConnectError> {
@@ -192,8 +202,17 @@ impl r2d2::ManageConnection for ConnectionManager {
         conn.batch_execute("SELECT 1").map_err(Into::into)
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        if !self.suspect.load(Ordering::Relaxed) || matches!(conn, AnyConnection::Sqlite(_)) {
+            return false;
+        }
+        match conn.batch_execute("SELECT 1") {
+            Ok(()) => {
+                self.suspect.store(false, Ordering::Relaxed);
+                false
+            }
+            Err(_) => true,
+        }
     }
 }
 
@@ -261,6 +280,8 @@ pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// The pool manager's flag: connections may be dead.
+    suspect: Arc<AtomicBool>,
     /// One permit per pooled connection: work queues here, not as a blocking
     /// thread waiting for a connection (each such thread keeps a stack and an
     /// allocator heap; a burst of PostgreSQL refreshes made 64 of them and
@@ -315,6 +336,7 @@ impl Db {
             DatabaseUrl::Postgres(_) => None,
         };
         let manager = ConnectionManager::new(url);
+        let suspect = manager.suspect.clone();
         // Open and migrate with one connection first, so a bad URL or a failed
         // migration is one clear error instead of a pool time-out.
         let mut first = manager
@@ -374,6 +396,7 @@ impl Db {
             None
         };
         Ok(Db {
+            suspect,
             pool,
             blocking: Arc::new(tokio::sync::Semaphore::new(pool_size as usize)),
             sqlite,
@@ -473,6 +496,7 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let suspect = self.suspect.clone();
         let permit = self
             .blocking
             .clone()
@@ -481,7 +505,13 @@ impl Db {
             .map_err(|_| ApiError::internal("the database pool is closed"))?;
         let outcome = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            // Failed for want of the database: the pool checks its
+            // connections as they come back (see `ConnectionManager`).
+            if matches!(result, Err(ApiError::Unavailable(_))) {
+                suspect.store(true, Ordering::Relaxed);
+            }
+            result
         })
         .await;
         // Released once the thread is done, so that the next job finds it idle

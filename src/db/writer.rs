@@ -59,7 +59,7 @@ where
         let result = match (committed, self.result) {
             (Ok(()), Some(result)) => result,
             (Ok(()), None) => Err(ApiError::internal("a database write never ran")),
-            (Err(e), _) => Err(ApiError::internal(format!("commit failed: {e}"))),
+            (Err(e), _) => Err(ApiError::database(format!("commit failed: {e}"))),
         };
         let _ = self.reply.send(result);
     }

@@ -17,6 +17,7 @@ mod metrics;
 mod migrations;
 mod multi_instance;
 mod openapi;
+mod outage;
 mod refresh;
 mod sessions;
 mod templates;

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod openapi;
+pub mod relay;
 
 use std::sync::Arc;
 
