@@ -19,6 +19,7 @@ mod multi_instance;
 mod openapi;
 mod outage;
 mod refresh;
+mod scale_out;
 mod sessions;
 mod templates;
 mod tokens;
