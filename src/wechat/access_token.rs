@@ -65,6 +65,18 @@ impl AccessTokens<'_> {
                     }
                 }
             }
+            // No usable token, and a fetch failed a moment ago: its answer,
+            // rather than another attempt per waiting caller, one after the
+            // other (a stampede of time-outs).
+            if let Some(e) = self.client.recent_token_failure(&app.appid) {
+                if leased {
+                    let appid = app.appid.clone();
+                    self.db
+                        .run(move |conn| Ok(cache::release_lease(conn, &appid)?))
+                        .await?;
+                }
+                return Err(e);
+            }
             if leased {
                 return self.refresh(app).await;
             }
@@ -97,6 +109,7 @@ impl AccessTokens<'_> {
                 Ok(Token { token, sealed })
             }
             Err(e) => {
+                self.client.note_token_failure(&app.appid, &e);
                 self.db
                     .run(move |conn| Ok(cache::release_lease(conn, &appid)?))
                     .await?;

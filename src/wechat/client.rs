@@ -86,7 +86,14 @@ pub struct WechatClient {
     http: reqwest::Client,
     api: RwLock<Endpoints>,
     metrics: Metrics,
+    /// The token endpoint's last failure per app, and when: callers within
+    /// [`TOKEN_BACKOFF`] of it share it instead of asking again, one after
+    /// the other (see `access_token`).
+    token_failures: std::sync::Mutex<std::collections::HashMap<String, (Instant, ApiError)>>,
 }
+
+/// How long a failed access_token fetch is the answer for everyone.
+pub const TOKEN_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Where WeChat is. The login exchange's URL is parsed once, not per login
 /// (parsing it was 3% of a login's time).
@@ -121,6 +128,7 @@ impl WechatClient {
             http,
             api: RwLock::new(Endpoints::new(api_base)?),
             metrics,
+            token_failures: Default::default(),
         })
     }
 
@@ -161,6 +169,26 @@ impl WechatClient {
         })
         .await
         .map_err(Attempt::into_api_error)
+    }
+
+    /// The failure of `appid`'s access_token fetch within the last
+    /// [`TOKEN_BACKOFF`], if any.
+    pub fn recent_token_failure(&self, appid: &str) -> Option<ApiError> {
+        let failures = self
+            .token_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        failures
+            .get(appid)
+            .filter(|(at, _)| at.elapsed() < TOKEN_BACKOFF)
+            .map(|(_, e)| e.clone())
+    }
+
+    pub fn note_token_failure(&self, appid: &str, error: &ApiError) {
+        self.token_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(appid.to_string(), (Instant::now(), error.clone()));
     }
 
     async fn code2session_once(&self, url: reqwest::Url) -> Result<Code2Session, Attempt> {

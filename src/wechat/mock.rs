@@ -55,6 +55,8 @@ pub struct MockWechat {
     tokens: Mutex<(std::collections::HashSet<String>, u64)>,
     /// getuserphonenumber calls.
     phone_calls: std::sync::atomic::AtomicU64,
+    /// How `stable_token` fails, when a test has said so.
+    token_fault: Mutex<Option<String>>,
 }
 
 impl MockWechat {
@@ -67,7 +69,13 @@ impl MockWechat {
 }
 
 pub fn routes() -> Vec<Route> {
-    routes![jscode2session, stable_token, user_phone_number, calls]
+    routes![
+        jscode2session,
+        stable_token,
+        user_phone_number,
+        calls,
+        stable_token_fault
+    ]
 }
 
 /// The openid the mock gives `code` in `appid`.
@@ -176,7 +184,7 @@ struct StableTokenRequest {
 }
 
 #[post("/cgi-bin/stable_token", data = "<body>")]
-fn stable_token(mock: &State<MockWechat>, body: Option<Json<StableTokenRequest>>) -> Answer {
+async fn stable_token(mock: &State<MockWechat>, body: Option<Json<StableTokenRequest>>) -> Answer {
     let Some(Json(body)) = body else {
         return errcode(44002, "empty post data");
     };
@@ -189,10 +197,31 @@ fn stable_token(mock: &State<MockWechat>, body: Option<Json<StableTokenRequest>>
     if body.secret.as_deref().is_none_or(str::is_empty) {
         return errcode(40125, "invalid appsecret");
     }
+    mock.tokens.lock().unwrap_or_else(|p| p.into_inner()).1 += 1;
+    let fault = mock
+        .token_fault
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    match fault.as_deref() {
+        Some("slow") => tokio::time::sleep(Duration::from_secs(3)).await,
+        Some("http500") => {
+            return (
+                Status::InternalServerError,
+                (ContentType::Plain, "oops".into()),
+            )
+        }
+        Some("garbage") => return (Status::Ok, (ContentType::HTML, "<html>502</html>".into())),
+        Some("truncated") => return wechat_json_text(r#"{"access_token":"#.into()),
+        Some("busy") => return errcode(-1, "system error"),
+        _ => {}
+    }
     let token = format!("mock-access-token-{}", crate::crypto::random_token(12));
-    let mut tokens = mock.tokens.lock().unwrap_or_else(|p| p.into_inner());
-    tokens.0.insert(token.clone());
-    tokens.1 += 1;
+    mock.tokens
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .0
+        .insert(token.clone());
     wechat_json(json!({ "access_token": token, "expires_in": 7200 }))
 }
 
@@ -257,6 +286,13 @@ fn user_phone_number(
             "watermark": { "timestamp": crate::timestamp::now(), "appid": "mock" },
         },
     }))
+}
+
+/// Makes `stable_token` fail from now on (`slow`, `http500`, `garbage`,
+/// `truncated`, `busy`), or work again (anything else).
+#[post("/__mock/stable_token_fault", data = "<fault>")]
+fn stable_token_fault(mock: &State<MockWechat>, fault: String) {
+    *mock.token_fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault);
 }
 
 #[get("/__mock/calls")]
