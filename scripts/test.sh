@@ -44,8 +44,10 @@ export PATH="$PATH:/usr/sbin"
 
 export WXAUTH_TEST_POSTGRES_URL="$pg_url"
 cargo test --locked "$@"
-# The whole suite (no filter given) also fuzzes the live API from its
-# OpenAPI document.
+# The whole suite (no filter given) also runs the mini-program client's
+# tests (Node's test runner against a live debug server, and tsc on its type
+# declarations), and fuzzes the live API from its OpenAPI document.
 if [ $# -eq 0 ]; then
+  bash scripts/test_client.sh
   bash scripts/fuzz_api.sh
 fi

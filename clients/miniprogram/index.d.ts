@@ -1,0 +1,128 @@
+// Type declarations of wxauth's mini-program client (index.js).
+
+/** The pair `authorize` and `refresh` answer. */
+export interface TokenPair {
+  token: string;
+  refresh_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  user_id: number;
+  is_new_user: boolean;
+}
+
+/** What the client keeps in storage. */
+export interface KeptSession {
+  token: string;
+  refresh_token: string;
+  /** Unix milliseconds. */
+  expires_at: number;
+  refresh_at: number;
+  user_id: number;
+}
+
+/** Profile fields as `wx` APIs name them. */
+export interface ProfileFields {
+  nickName?: string;
+  avatarUrl?: string;
+  gender?: 0 | 1 | 2;
+  language?: string;
+  city?: string;
+  province?: string;
+  country?: string;
+}
+
+export interface Phone {
+  phone_number: string;
+  pure_phone_number: string;
+  country_code: string;
+}
+
+export interface Profile {
+  user_id: number;
+  nickname: string | null;
+  avatar_url: string | null;
+  gender: number | null;
+  language: string | null;
+  city: string | null;
+  province: string | null;
+  country: string | null;
+  phone: Phone | null;
+  /** RFC 3339. */
+  created_at: string;
+  last_login_at: string | null;
+}
+
+export type Verdict =
+  | { is_authorized: 1; user_id: number; expires_at: string }
+  | { is_authorized: 0 };
+
+export interface DecryptPayload {
+  encryptedData: string;
+  iv: string;
+  rawData?: string;
+  signature?: string;
+}
+
+export interface RequestOptions {
+  /** Your backend's URL; the token goes in the Authorization header, never in the URL. */
+  url: string;
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD' | 'OPTIONS';
+  data?: unknown;
+  header?: Record<string, string>;
+}
+
+/** wx.request's answer. */
+export interface RequestResult {
+  statusCode: number;
+  data: unknown;
+  header: Record<string, string>;
+}
+
+/** The part of `wx` the client uses. */
+export interface WxLike {
+  login(options: { success?: (res: { code: string }) => void; fail?: (err: { errMsg: string }) => void }): void;
+  request(options: {
+    url: string;
+    method?: string;
+    data?: unknown;
+    header?: Record<string, string>;
+    success?: (res: RequestResult) => void;
+    fail?: (err: { errMsg: string }) => void;
+  }): void;
+  getStorageSync(key: string): unknown;
+  setStorageSync(key: string, value: unknown): void;
+  removeStorageSync(key: string): void;
+}
+
+export interface ClientOptions {
+  /** Where wxauth is, e.g. https://auth.example.com */
+  baseUrl: string;
+  /** The mini-program's appid, when the server serves several. */
+  appId?: string;
+  /** The storage key of the kept session (default "wxauth"). */
+  storageKey?: string;
+  /** `wx` itself by default; pass one outside a mini-program. */
+  wx?: WxLike;
+}
+
+/** Every failure: the envelope's result_code and message, and the HTTP status (0: no answer). */
+export class WxAuthError extends Error {
+  readonly name: 'WxAuthError';
+  readonly result_code: number;
+  readonly status: number;
+  constructor(message: string, resultCode: number, status: number);
+}
+
+export interface Client {
+  login(profile?: ProfileFields): Promise<TokenPair>;
+  request(options: RequestOptions): Promise<RequestResult>;
+  logout(options?: { global?: boolean }): Promise<void>;
+  status(): Promise<Verdict>;
+  getUser(): Promise<Profile>;
+  updateUser(fields: ProfileFields): Promise<Profile>;
+  bindPhone(code: string): Promise<Phone>;
+  decrypt(payload: DecryptPayload): Promise<Record<string, unknown>>;
+  session(): KeptSession | null;
+}
+
+export function createClient(options: ClientOptions): Client;

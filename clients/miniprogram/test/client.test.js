@@ -1,0 +1,212 @@
+// The client against a live wxauth debug server (built-in mock WeChat),
+// through a `wx` shim backed by real HTTP. The server's access tokens live
+// two seconds, so that expiry is reached within a test.
+'use strict';
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const { createClient, WxAuthError } = require('..');
+const { createWx } = require('./wx_shim');
+
+const BIN = process.env.WXAUTH_BIN || path.join(__dirname, '..', '..', '..', 'target', 'debug', 'wxauth');
+let server;
+let base;
+let dir;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxauth-client-'));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(BIN, [], {
+    cwd: dir,
+    env: Object.assign({}, process.env, {
+      ROCKET_CONFIG: path.join(dir, 'absent.toml'),
+      ROCKET_PROFILE: 'debug',
+      ROCKET_ADDRESS: '127.0.0.1',
+      ROCKET_PORT: String(port),
+      ROCKET_DATABASE_URL: path.join(dir, 'wxauth.sqlite'),
+      ROCKET_ACCESS_TOKEN_TTL: '2',
+      ROCKET_WECHAT: '{mock=true,apps=[{appid="wxclienttest00001",secret="s"}]}',
+      ROCKET_RATE_LIMIT: '{authorize_per_minute=0,refresh_per_minute=0}',
+      WXAUTH_LOG: 'error',
+    }),
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 400; i++) {
+    try {
+      const res = await fetch(base + '/healthz');
+      if (res.ok) return;
+    } catch (e) { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('wxauth did not start (' + BIN + ')');
+});
+
+after(() => {
+  server.kill();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const calls = (wx, name) => wx.sent.filter((r) => r.url.endsWith('/auth/' + name)).length;
+
+function noTokenInUrls(wx) {
+  const kept = [];
+  for (const r of wx.sent) {
+    if (r.header.Authorization) kept.push(r.header.Authorization.slice('Bearer '.length));
+  }
+  for (const r of wx.sent) {
+    assert.ok(!/[?&]token=/i.test(r.url), r.url);
+    for (const t of kept) assert.ok(!r.url.includes(t), 'a token in ' + r.url);
+  }
+}
+
+test('login, status, profile, logout', async () => {
+  const wx = createWx();
+  const client = createClient({ baseUrl: base, wx });
+  const pair = await client.login({ nickName: 'Mei' });
+  assert.equal(pair.token_type, 'Bearer');
+  assert.ok(client.session().token);
+  const status = await client.status();
+  assert.equal(status.is_authorized, 1);
+  assert.equal(status.user_id, pair.user_id);
+  const user = await client.getUser();
+  assert.equal(user.nickname, 'Mei');
+  const updated = await client.updateUser({ city: 'Hangzhou' });
+  assert.equal(updated.city, 'Hangzhou');
+  const token = client.session().token;
+  await client.logout();
+  assert.equal(client.session(), null);
+  const after = await fetch(base + '/api/v1.0/auth/status', { headers: { Authorization: 'Bearer ' + token } });
+  assert.equal((await after.json()).data.is_authorized, 0);
+  noTokenInUrls(wx);
+});
+
+test('a call before any login logs in first', async () => {
+  const wx = createWx();
+  const client = createClient({ baseUrl: base, wx });
+  const user = await client.getUser();
+  assert.ok(user.user_id > 0);
+  assert.equal(calls(wx, 'authorize'), 1);
+});
+
+test('concurrent calls with an expired token make exactly one refresh', async () => {
+  const wx = createWx();
+  const client = createClient({ baseUrl: base, wx });
+  await client.login();
+  await sleep(2200);
+  const users = await Promise.all(Array.from({ length: 8 }, () => client.getUser()));
+  assert.equal(new Set(users.map((u) => u.user_id)).size, 1);
+  assert.equal(calls(wx, 'refresh'), 1);
+  assert.equal(calls(wx, 'authorize'), 1);
+  noTokenInUrls(wx);
+});
+
+test('a refused token is renewed once even when the client thought it good', async () => {
+  const wx = createWx();
+  const client = createClient({ baseUrl: base, wx });
+  await client.login();
+  // The server says the token expired before the client's clock does.
+  const kept = client.session();
+  wx.setStorageSync('wxauth', Object.assign({}, kept, { refresh_at: Date.now() + 60000 }));
+  // Past `exp`, which the server counts in whole seconds.
+  await sleep(3100);
+  const results = await Promise.all(Array.from({ length: 6 }, () => client.getUser()));
+  assert.equal(results.length, 6);
+  assert.equal(calls(wx, 'refresh'), 1);
+});
+
+test('a revoked session logs in again, once', async () => {
+  const wx = createWx();
+  const client = createClient({ baseUrl: base, wx });
+  const first = await client.login();
+  // Ended elsewhere (another device's global logout, a console revoke).
+  const res = await fetch(base + '/api/v1.0/auth/logout', {
+    method: 'POST',
+    headers: { Authorization: 'Bearer ' + first.token, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ scope: 'global' }),
+  });
+  assert.equal(res.status, 200);
+  const user = await client.getUser();
+  assert.ok(user.user_id > 0);
+  assert.equal(calls(wx, 'refresh'), 1, 'the refresh is refused (-502)');
+  assert.equal(calls(wx, 'authorize'), 2, 'one new login');
+  assert.notEqual(client.session().token, first.token);
+});
+
+test('a login that fails surfaces once, with no loop', async () => {
+  const wx = createWx();
+  wx.login = (o) => setImmediate(() => o.success({ code: 'invalid-' + Date.now() }));
+  const client = createClient({ baseUrl: base, wx });
+  await assert.rejects(client.getUser(), (e) => {
+    assert.ok(e instanceof WxAuthError);
+    assert.equal(e.result_code, -601);
+    assert.equal(e.status, 401);
+    return true;
+  });
+  assert.equal(calls(wx, 'authorize'), 1);
+});
+
+test('every error path is one WxAuthError with result_code, message and status', async () => {
+  const wx = createWx();
+  const client = createClient({ baseUrl: base, wx });
+  await client.login();
+  const expectError = async (promise, resultCode, status) => {
+    await assert.rejects(promise, (e) => {
+      assert.ok(e instanceof WxAuthError, String(e));
+      assert.equal(e.result_code, resultCode, e.message);
+      assert.equal(e.status, status);
+      assert.ok(e.message.length > 0);
+      return true;
+    });
+  };
+  await expectError(client.updateUser({ gender: 7 }), -101, 400);
+  await expectError(client.bindPhone('invalid-1'), -601, 401);
+  await expectError(client.decrypt({ encryptedData: 'bm90IGRhdGE=', iv: 'AAAAAAAAAAAAAAAAAAAAAA==' }), -501, 400);
+  await expectError(client.decrypt({ iv: 'x' }), -101, 400);
+  const phone = await client.bindPhone('13800001111');
+  assert.ok(phone.phone_number);
+  // No server at all: status 0.
+  const offline = createClient({ baseUrl: 'http://127.0.0.1:9', wx: createWx() });
+  await expectError(offline.login(), -100, 0);
+});
+
+test('request() sends the token to your backend and renews it on wxauth\'s 401', async () => {
+  const wx = createWx();
+  const client = createClient({ baseUrl: base, wx });
+  await client.login();
+  // wxauth's own `user` stands in for a backend that relays status's verdict.
+  const res = await client.request({ url: base + '/api/v1.0/auth/user' });
+  assert.equal(res.statusCode, 200);
+  assert.equal(res.data.result_code, 0);
+  await sleep(2200);
+  const again = await client.request({ url: base + '/api/v1.0/auth/user' });
+  assert.equal(again.data.result_code, 0);
+  assert.equal(calls(wx, 'refresh'), 1);
+  noTokenInUrls(wx);
+});
+
+test('logout({ global: true }) ends every session of the user', async () => {
+  const wx = createWx();
+  const client = createClient({ baseUrl: base, wx });
+  await client.login();
+  await client.logout({ global: true });
+  const logout = wx.sent.find((r) => r.url.endsWith('/auth/logout'));
+  assert.ok(logout);
+  assert.equal(client.session(), null);
+});

@@ -1,0 +1,31 @@
+// Type-checked in CI (tsc --noEmit): the declarations as a developer uses them.
+import { createClient, WxAuthError, type Verdict, type WxLike } from '..';
+
+declare const wx: WxLike;
+
+async function page(): Promise<void> {
+  const auth = createClient({ baseUrl: 'https://auth.example.com', wx });
+  const pair = await auth.login({ nickName: 'Mei', gender: 2 });
+  const id: number = pair.user_id;
+  const verdict: Verdict = await auth.status();
+  if (verdict.is_authorized === 1) {
+    const until: string = verdict.expires_at;
+    void until;
+  }
+  const user = await auth.getUser();
+  const city: string | null = user.city;
+  const phone = await auth.bindPhone('code-from-getPhoneNumber');
+  const res = await auth.request({ url: 'https://api.example.com/orders', method: 'POST', data: { id } });
+  const code: number = res.statusCode;
+  try {
+    await auth.decrypt({ encryptedData: '…', iv: '…' });
+  } catch (e) {
+    if (e instanceof WxAuthError) {
+      const which: number = e.result_code + e.status;
+      void which;
+    }
+  }
+  await auth.logout({ global: true });
+  void city; void phone; void code;
+}
+void page;
