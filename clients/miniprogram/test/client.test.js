@@ -210,3 +210,22 @@ test('logout({ global: true }) ends every session of the user', async () => {
   assert.ok(logout);
   assert.equal(client.session(), null);
 });
+
+test('the module logs nothing (a token can never reach a log through it)', async () => {
+  const source = fs.readFileSync(path.join(__dirname, '..', 'index.js'), 'utf8');
+  assert.ok(!/\bconsole\s*\./.test(source), 'index.js writes to the console');
+  const wx = createWx();
+  const seen = [];
+  const original = { log: console.log, info: console.info, warn: console.warn, error: console.error, debug: console.debug };
+  for (const k of Object.keys(original)) console[k] = (...args) => seen.push(args.join(' '));
+  try {
+    const client = createClient({ baseUrl: base, wx });
+    await client.login();
+    await sleep(2200);
+    await client.getUser();
+    await client.logout();
+  } finally {
+    Object.assign(console, original);
+  }
+  assert.deepEqual(seen, []);
+});
