@@ -100,3 +100,32 @@ async fn postgres_going_away_is_503_and_its_return_is_served() {
     .await
     .expect(0, 200);
 }
+
+/// SQLite locked by another process past the busy timeout: a login answers
+/// 503 in the envelope and writes nothing; reads go on (WAL); once the lock
+/// is gone the same process writes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_sqlite_database_is_503_and_nothing_half_made() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app(Backend::Sqlite).await;
+    let before = app.login("before-the-lock").await;
+    let users = app.db.count("users");
+
+    let mut locker = app.db.conn();
+    locker.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    let started = Instant::now();
+    let reply = app
+        .post("authorize", json!({ "code": "while-locked" }))
+        .await;
+    reply.expect(-100, 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(app.is_authorized(&before.token()).await, "reads go on");
+    locker.batch_execute("ROLLBACK").unwrap();
+
+    assert_eq!(app.db.count("users"), users, "nothing half-made");
+    app.login("after-the-lock").await;
+}
