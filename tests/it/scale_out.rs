@@ -46,6 +46,19 @@ fn start_instance(dir: &std::path::Path, port: u16, db_url: &str, mock_url: &str
         .unwrap()
 }
 
+/// The instance processes, killed however the test ends (a failed
+/// assertion included).
+struct Instances(Vec<Child>);
+
+impl Drop for Instances {
+    fn drop(&mut self) {
+        for instance in &mut self.0 {
+            let _ = instance.kill();
+            let _ = instance.wait();
+        }
+    }
+}
+
 async fn wait_listening(port: u16) {
     for _ in 0..400 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -143,10 +156,12 @@ async fn three_instances_behind_nginx_lose_nothing_when_one_is_killed() {
     let ports = [free_port(), free_port(), free_port()];
     // All at once on the fresh database: one applies the migrations while
     // the others wait for its lock.
-    let mut instances: Vec<Child> = ports
-        .iter()
-        .map(|p| start_instance(dir.path(), *p, &db.url, &mock.url))
-        .collect();
+    let mut instances = Instances(
+        ports
+            .iter()
+            .map(|p| start_instance(dir.path(), *p, &db.url, &mock.url))
+            .collect(),
+    );
     for port in ports {
         wait_listening(port).await;
     }
@@ -221,10 +236,10 @@ async fn three_instances_behind_nginx_lose_nothing_when_one_is_killed() {
         .collect();
 
     tokio::time::sleep(KILL_AT).await;
-    instances[1].kill().unwrap();
-    instances[1].wait().unwrap();
+    instances.0[1].kill().unwrap();
+    instances.0[1].wait().unwrap();
     tokio::time::sleep(RESTART_AT - KILL_AT).await;
-    instances[1] = start_instance(dir.path(), ports[1], &db.url, &mock.url);
+    instances.0[1] = start_instance(dir.path(), ports[1], &db.url, &mock.url);
     wait_listening(ports[1]).await;
     for client in clients {
         client.await.unwrap();
@@ -291,8 +306,5 @@ async fn three_instances_behind_nginx_lose_nothing_when_one_is_killed() {
             assert_eq!(body["data"]["is_authorized"], 0, "on {port}");
         }
     }
-    for mut instance in instances {
-        let _ = instance.kill();
-        let _ = instance.wait();
-    }
+    drop(instances);
 }
