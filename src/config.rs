@@ -9,6 +9,8 @@ use rocket::figment::providers::Env;
 use rocket::figment::{Figment, Profile};
 use serde::Deserialize;
 
+use crate::auth::signing_keys::{self, JwtAlgorithm, PreviousKey, SigningKeys};
+
 /// The nested keys that may also be set as flat `ROCKET_<SECTION>_<KEY>`
 /// variables (`ROCKET_WECHAT_API_BASE`), besides Rocket's own dict form
 /// (`ROCKET_WECHAT={api_base="…"}`).
@@ -166,6 +168,10 @@ struct RawConfig {
     database_url: String,
     database_pool_size: u32,
     jwt_secret: Option<Secret>,
+    jwt_algorithm: JwtAlgorithm,
+    jwt_private_key: Option<Secret>,
+    jwt_key_id: Option<String>,
+    jwt_previous_keys: Vec<PreviousKey>,
     jwt_issuer: String,
     session_key_secret: Option<Secret>,
     access_token_ttl: i64,
@@ -188,6 +194,10 @@ impl Default for RawConfig {
             database_url: "wxauth.sqlite".into(),
             database_pool_size: 16,
             jwt_secret: None,
+            jwt_algorithm: JwtAlgorithm::default(),
+            jwt_private_key: None,
+            jwt_key_id: None,
+            jwt_previous_keys: Vec::new(),
             jwt_issuer: "wxauth".into(),
             session_key_secret: None,
             access_token_ttl: 7200,
@@ -211,7 +221,8 @@ impl Default for RawConfig {
 pub struct AppConfig {
     pub database_url: String,
     pub database_pool_size: u32,
-    pub jwt_secret: Secret,
+    /// The access tokens' signing key and the keys still accepted.
+    pub jwt_keys: SigningKeys,
     pub jwt_issuer: String,
     /// AES-256-GCM key for session keys (and other sealed values) at rest.
     pub session_key_secret: KeyBytes,
@@ -289,23 +300,35 @@ impl AppConfig {
         }
         let mut ephemeral_secrets = false;
 
-        let jwt_secret = match raw.jwt_secret {
-            Some(secret) if secret.expose().len() >= 32 => secret,
-            Some(_) => {
-                return Err(ConfigError(
-                    "jwt_secret is too weak: it must be at least 32 bytes".into(),
-                ))
-            }
-            None if release => {
+        let key_id = raw.jwt_key_id.as_deref().map(str::trim);
+        if key_id.is_some_and(str::is_empty) {
+            return Err(ConfigError("jwt_key_id must not be empty".into()));
+        }
+        let jwt_keys = match (raw.jwt_algorithm, &raw.jwt_secret, &raw.jwt_private_key) {
+            (JwtAlgorithm::Hs256, Some(secret), _) => SigningKeys::hs256(secret.expose(), key_id),
+            (JwtAlgorithm::Hs256, None, _) if release => {
                 return Err(ConfigError(
                     "jwt_secret is missing: set it (at least 32 bytes) in Rocket.toml or ROCKET_JWT_SECRET".into(),
                 ))
             }
-            None => {
+            (JwtAlgorithm::Hs256, None, _) => {
                 ephemeral_secrets = true;
-                Secret::new(crate::crypto::random_token(32))
+                SigningKeys::hs256(&crate::crypto::random_token(32), key_id)
             }
-        };
+            (JwtAlgorithm::EdDsa, _, Some(key)) => signing_keys::read_private_key(key.expose())
+                .and_then(|der| SigningKeys::ed25519(&der, key_id)),
+            (JwtAlgorithm::EdDsa, _, None) if release => {
+                return Err(ConfigError(
+                    "jwt_private_key is missing: jwt_algorithm = \"EdDSA\" needs an Ed25519 key in PKCS#8 PEM (`openssl genpkey -algorithm ed25519`), or the path of its file".into(),
+                ))
+            }
+            (JwtAlgorithm::EdDsa, _, None) => {
+                ephemeral_secrets = true;
+                SigningKeys::ephemeral_ed25519()
+            }
+        }
+        .and_then(|keys| keys.with_previous(&raw.jwt_previous_keys))
+        .map_err(ConfigError)?;
 
         let session_key_secret = match raw.session_key_secret {
             Some(secret) => decode_key(secret.expose())?,
@@ -376,7 +399,7 @@ impl AppConfig {
         Ok(AppConfig {
             database_url: raw.database_url,
             database_pool_size: raw.database_pool_size,
-            jwt_secret,
+            jwt_keys,
             jwt_issuer: raw.jwt_issuer,
             session_key_secret: KeyBytes(session_key_secret),
             access_token_ttl: raw.access_token_ttl,

@@ -30,6 +30,7 @@ pub mod request_log;
 pub mod state;
 pub mod timestamp;
 pub mod wechat;
+pub mod well_known;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -97,7 +98,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     let debug_profile = *figment.profile() == rocket::figment::Profile::new("debug");
     if config.ephemeral_secrets {
         tracing::warn!(
-            "jwt_secret or session_key_secret is not set: using random ones, so tokens and sessions end with this process"
+            "a JWT key or session_key_secret is not set: using random ones, so tokens and sessions end with this process"
         );
     }
     let db = Db::connect(&config.database_url, config.database_pool_size).map_err(StartError)?;
@@ -149,7 +150,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     let mock = config.wechat.mock;
     let keys = flows::Keys {
         access: Arc::new(TokenKeys::new(
-            config.jwt_secret.expose(),
+            config.jwt_keys.clone(),
             &config.jwt_issuer,
             config.access_token_ttl,
         )),
@@ -184,6 +185,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .attach(api::stage())
         .attach(admin::stage())
         .attach(ops::stage())
+        .attach(well_known::stage())
         .attach(AdHoc::on_liftoff("background purge", move |rocket| {
             Box::pin(async move {
                 purger.spawn(rocket.shutdown());

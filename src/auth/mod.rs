@@ -4,5 +4,6 @@ pub mod guard;
 pub mod pair;
 pub mod refresh_token;
 pub mod session_cookie;
+pub mod signing_keys;
 pub mod token;
 pub mod verified_tokens;

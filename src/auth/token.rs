@@ -1,12 +1,15 @@
-//! Access tokens: HS256 JWTs with `sub`, `sid`, `aud`, `iss`, `iat`, `exp`,
-//! `jti`. Verification pins the algorithm and checks `exp` with no leeway;
-//! that `aud` is the session's app is checked against the session row.
+//! Access tokens: JWTs (HS256, or EdDSA) with `sub`, `sid`, `aud`, `iss`,
+//! `iat`, `exp`, `jti`, and the signing key's `kid` in the header.
+//! Verification picks the key by `kid`, pins that key's algorithm and checks
+//! `exp` with no leeway; that `aud` is the session's app is checked against
+//! the session row.
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{decode, decode_header, encode, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+use crate::auth::signing_keys::SigningKeys;
 use crate::auth::verified_tokens::VerifiedTokens;
 use crate::error::ApiError;
 
@@ -30,13 +33,15 @@ impl Claims {
 }
 
 pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: SigningKeys,
+    /// The header of every new token: the algorithm and the current kid.
+    header: Header,
     issuer: String,
     ttl: i64,
-    /// Built once. It leaves `exp` alone: [`TokenKeys::verify`] checks it,
-    /// for fresh and remembered tokens alike.
-    validation: Validation,
+    /// One per verifying key, in the same order, built once. They leave
+    /// `exp` alone: [`TokenKeys::verify`] checks it, for fresh and
+    /// remembered tokens alike.
+    validations: Vec<Validation>,
     verified: VerifiedTokens,
 }
 
@@ -51,22 +56,36 @@ pub enum Expiry {
 }
 
 impl TokenKeys {
-    pub fn new(secret: &str, issuer: &str, ttl: i64) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.validate_exp = false;
-        validation.set_issuer(&[issuer]);
-        // `aud` must equal the session's app, which only the session row knows.
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    pub fn new(keys: SigningKeys, issuer: &str, ttl: i64) -> Self {
+        let validations = keys
+            .verifying
+            .iter()
+            .map(|key| {
+                let mut validation = Validation::new(key.algorithm);
+                validation.leeway = 0;
+                validation.validate_exp = false;
+                validation.set_issuer(&[issuer]);
+                // `aud` must equal the session's app, which only the session row knows.
+                validation.validate_aud = false;
+                validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+                validation
+            })
+            .collect();
+        let mut header = Header::new(keys.algorithm);
+        header.kid = Some(keys.kid.clone());
         TokenKeys {
-            encoding: EncodingKey::from_secret(secret.as_bytes()),
-            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            keys,
+            header,
             issuer: issuer.to_string(),
             ttl,
-            validation,
+            validations,
             verified: VerifiedTokens::default(),
         }
+    }
+
+    /// The public keys for `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.keys.jwks()
     }
 
     pub fn ttl(&self) -> i64 {
@@ -92,8 +111,8 @@ impl TokenKeys {
             exp: iat + self.ttl,
             jti,
         };
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(ApiError::internal)?;
+        let token =
+            encode(&self.header, &claims, &self.keys.encoding).map_err(ApiError::internal)?;
         Ok((token, claims))
     }
 
@@ -117,23 +136,49 @@ impl TokenKeys {
         Ok(claims)
     }
 
-    /// The full check: algorithm, signature, issuer, required claims.
+    /// The full check: key, algorithm, signature, issuer, required claims.
+    ///
+    /// A token names its key by `kid`. Tokens from before kids were
+    /// introduced carry none; they are tried under every key of their
+    /// header's algorithm (HS256 secrets: the current one and the previous
+    /// ones), so that the upgrade logs nobody out.
     fn verify_signed(&self, token: &str) -> Result<Claims, ApiError> {
-        match decode::<Claims>(token, &self.decoding, &self.validation) {
-            Ok(data) => Ok(data.claims),
-            Err(e) => Err(match e.kind() {
-                ErrorKind::InvalidSignature => {
-                    ApiError::Unauthorized("token signature is invalid".into())
+        let header =
+            decode_header(token).map_err(|_| ApiError::Unauthorized("malformed token".into()))?;
+        let candidates = self.keys.verifying.iter().zip(&self.validations);
+        let mut first_error = None;
+        for (key, validation) in candidates {
+            let matches = match header.kid.as_deref() {
+                Some(kid) => key.kid == kid,
+                None => key.algorithm == header.alg,
+            };
+            if !matches {
+                continue;
+            }
+            match decode::<Claims>(token, &key.decoding, validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) => {
+                    first_error.get_or_insert(e);
                 }
-                ErrorKind::InvalidIssuer => {
-                    ApiError::Unauthorized("token issuer is invalid".into())
-                }
-                ErrorKind::InvalidAlgorithm => {
-                    ApiError::Unauthorized("token algorithm is not accepted".into())
-                }
-                _ => ApiError::Unauthorized("malformed token".into()),
-            }),
+            }
         }
+        let Some(e) = first_error else {
+            return Err(ApiError::Unauthorized(if header.kid.is_some() {
+                "token key is not known".into()
+            } else {
+                "token algorithm is not accepted".into()
+            }));
+        };
+        Err(match e.kind() {
+            ErrorKind::InvalidSignature => {
+                ApiError::Unauthorized("token signature is invalid".into())
+            }
+            ErrorKind::InvalidIssuer => ApiError::Unauthorized("token issuer is invalid".into()),
+            ErrorKind::InvalidAlgorithm => {
+                ApiError::Unauthorized("token algorithm is not accepted".into())
+            }
+            _ => ApiError::Unauthorized("malformed token".into()),
+        })
     }
 }
 
@@ -141,11 +186,145 @@ impl TokenKeys {
 mod tests {
     use super::*;
 
+    use crate::auth::signing_keys::{self, PreviousKey};
+    use crate::config::Secret;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const OLD_SECRET: &str = "old-secret-old-secret-old-secret-0";
+
+    fn hs(secret: &str, issuer: &str) -> TokenKeys {
+        TokenKeys::new(SigningKeys::hs256(secret, None).unwrap(), issuer, 60)
+    }
+
+    fn ed() -> SigningKeys {
+        let der = signing_keys::read_private_key(signing_keys::tests::OPENSSL_PRIVATE_PEM).unwrap();
+        SigningKeys::ed25519(&der, None).unwrap()
+    }
+
+    fn now() -> Expiry {
+        Expiry::At(crate::timestamp::now())
+    }
+
+    fn mint(keys: &TokenKeys) -> String {
+        keys.issue(7, "sid", "wxapp", crate::timestamp::now(), "jti".into())
+            .unwrap()
+            .0
+    }
+
+    fn header(token: &str) -> Header {
+        jsonwebtoken::decode_header(token).unwrap()
+    }
+
+    #[test]
+    fn tokens_name_their_key() {
+        let keys = hs(SECRET, "wxauth");
+        let h = header(&mint(&keys));
+        assert_eq!(h.alg, Algorithm::HS256);
+        assert_eq!(h.kid, Some(SigningKeys::hs256(SECRET, None).unwrap().kid));
+        let eddsa = TokenKeys::new(ed(), "wxauth", 60);
+        let token = mint(&eddsa);
+        assert_eq!(header(&token).alg, Algorithm::EdDSA);
+        assert_eq!(header(&token).kid.as_deref(), Some(ed().kid.as_str()));
+        assert_eq!(eddsa.verify(&token, now()).unwrap().sub, "7");
+        // A secret-keyed server does not take it, nor the other way round.
+        assert!(hs(SECRET, "wxauth").verify(&token, now()).is_err());
+        assert!(eddsa.verify(&mint(&keys), now()).is_err());
+    }
+
+    #[test]
+    fn a_rotated_key_still_verifies_its_tokens_until_it_is_dropped() {
+        let before = hs(OLD_SECRET, "wxauth");
+        let old_token = mint(&before);
+        let old_kid = header(&old_token).kid.unwrap();
+        let previous = [PreviousKey {
+            kid: old_kid.clone(),
+            secret: Some(Secret::new(OLD_SECRET)),
+            public_key: None,
+        }];
+        // Rotated to an Ed25519 key, the old secret kept for verification.
+        let after = TokenKeys::new(ed().with_previous(&previous).unwrap(), "wxauth", 60);
+        assert_eq!(after.verify(&old_token, now()).unwrap().sub, "7");
+        let new_token = mint(&after);
+        assert_eq!(header(&new_token).alg, Algorithm::EdDSA);
+        assert!(after.verify(&new_token, now()).is_ok());
+        // Once the old key is removed, its tokens are refused.
+        let later = TokenKeys::new(ed(), "wxauth", 60);
+        let err = later.verify(&old_token, now()).unwrap_err();
+        assert_eq!(err.result_code(), -500);
+        assert!(err.to_string().contains("key is not known"), "{err}");
+    }
+
+    #[test]
+    fn tokens_from_before_kids_verify_under_the_secrets() {
+        // As wxauth signed before tokens carried a kid.
+        let legacy = |secret: &str| {
+            let keys = hs(secret, "wxauth");
+            let (_, claims) = keys
+                .issue(7, "sid", "wxapp", crate::timestamp::now(), "jti".into())
+                .unwrap();
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(secret.as_bytes()),
+            )
+            .unwrap()
+        };
+        assert!(hs(SECRET, "wxauth").verify(&legacy(SECRET), now()).is_ok());
+        let previous = [PreviousKey {
+            kid: "old".into(),
+            secret: Some(Secret::new(OLD_SECRET)),
+            public_key: None,
+        }];
+        let rotated = TokenKeys::new(
+            SigningKeys::hs256(SECRET, None)
+                .unwrap()
+                .with_previous(&previous)
+                .unwrap(),
+            "wxauth",
+            60,
+        );
+        assert!(rotated.verify(&legacy(OLD_SECRET), now()).is_ok());
+        assert!(rotated.verify(&legacy(SECRET), now()).is_ok());
+        let err = rotated
+            .verify(&legacy("some-other-secret-some-other-secret"), now())
+            .unwrap_err();
+        assert!(err.to_string().contains("signature"), "{err}");
+        // Without a kid, an EdDSA server has no key for an HS256 token.
+        let eddsa = TokenKeys::new(ed(), "wxauth", 60);
+        assert!(eddsa
+            .verify(&legacy(SECRET), now())
+            .unwrap_err()
+            .to_string()
+            .contains("algorithm"));
+    }
+
+    #[test]
+    fn a_token_cannot_pick_another_algorithm_for_a_key() {
+        // The classic confusion: an HS256 token "signed" with the Ed25519
+        // public key's bytes as the secret, naming the Ed25519 key.
+        let keys = ed();
+        let x = keys.jwks()["keys"][0]["x"].as_str().unwrap().to_string();
+        let eddsa = TokenKeys::new(keys, "wxauth", 60);
+        let (_, claims) = eddsa
+            .issue(7, "sid", "wxapp", crate::timestamp::now(), "jti".into())
+            .unwrap();
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some(ed().kid);
+        for secret in [
+            x.as_bytes().to_vec(),
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &x).unwrap(),
+        ] {
+            let forged =
+                jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(&secret)).unwrap();
+            let err = eddsa.verify(&forged, now()).unwrap_err();
+            assert!(err.to_string().contains("algorithm"), "{err}");
+        }
+    }
 
     #[test]
     fn issued_tokens_verify() {
-        let keys = TokenKeys::new(SECRET, "wxauth", 60);
+        let keys = hs(SECRET, "wxauth");
         let now = crate::timestamp::now();
         let (token, claims) = keys.issue(7, "sid", "wxapp", now, "jti".into()).unwrap();
         let verified = keys
@@ -160,7 +339,7 @@ mod tests {
 
     #[test]
     fn expired_tokens_are_session_expired_unless_ignored() {
-        let keys = TokenKeys::new(SECRET, "wxauth", 60);
+        let keys = hs(SECRET, "wxauth");
         let (token, _) = keys
             .issue(
                 7,
@@ -184,8 +363,8 @@ mod tests {
 
     #[test]
     fn a_remembered_token_is_only_good_under_its_own_key() {
-        let keys = TokenKeys::new(SECRET, "wxauth", 60);
-        let other = TokenKeys::new("another-secret-another-secret-123", "wxauth", 60);
+        let keys = hs(SECRET, "wxauth");
+        let other = hs("another-secret-another-secret-123", "wxauth");
         let (token, _) = keys
             .issue(7, "sid", "wxapp", crate::timestamp::now(), "jti".into())
             .unwrap();
@@ -213,8 +392,8 @@ mod tests {
 
     #[test]
     fn wrong_key_or_issuer_is_unauthorized() {
-        let keys = TokenKeys::new(SECRET, "wxauth", 60);
-        let other = TokenKeys::new("another-secret-another-secret-123", "wxauth", 60);
+        let keys = hs(SECRET, "wxauth");
+        let other = hs("another-secret-another-secret-123", "wxauth");
         let (token, _) = other
             .issue(7, "sid", "wxapp", crate::timestamp::now(), "jti".into())
             .unwrap();
@@ -224,7 +403,7 @@ mod tests {
                 .result_code(),
             -500
         );
-        let foreign = TokenKeys::new(SECRET, "someone-else", 60);
+        let foreign = hs(SECRET, "someone-else");
         let (token, _) = foreign
             .issue(7, "sid", "wxapp", crate::timestamp::now(), "jti".into())
             .unwrap();
@@ -252,7 +431,7 @@ mod tests {
 
             #[test]
             fn any_string_is_refused(s in "\\PC{0,300}") {
-                let keys = TokenKeys::new(SECRET, "wxauth", 60);
+                let keys = hs(SECRET, "wxauth");
                 prop_assert!(keys.verify(&s, Expiry::At(crate::timestamp::now())).is_err());
                 prop_assert!(keys.verify(&s, Expiry::Ignore).is_err());
             }
@@ -263,7 +442,7 @@ mod tests {
                 b in "[A-Za-z0-9_-]{0,200}",
                 c in "[A-Za-z0-9_-]{0,60}",
             ) {
-                let keys = TokenKeys::new(SECRET, "wxauth", 60);
+                let keys = hs(SECRET, "wxauth");
                 let token = format!("{a}.{b}.{c}");
                 prop_assert!(keys.verify(&token, Expiry::Ignore).is_err());
             }
@@ -273,7 +452,7 @@ mod tests {
                 at in any::<prop::sample::Index>(),
                 c in any::<char>(),
             ) {
-                let keys = TokenKeys::new(SECRET, "wxauth", 60);
+                let keys = hs(SECRET, "wxauth");
                 let now = crate::timestamp::now();
                 let (token, _) = keys.issue(7, "sid", "wxapp", now, "jti".into()).unwrap();
                 let changed = crate::property_tests::with_char_replaced(&token, at, c);

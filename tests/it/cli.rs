@@ -62,6 +62,33 @@ fn release_profile_refuses_to_start_without_what_it_needs() {
     assert!(refusal("ROCKET_SECRET_KEY", &[]).contains("secret_key is missing"));
     assert!(refusal("ROCKET_WECHAT", &[]).contains("wechat.apps"));
     assert!(refusal("", &[("ROCKET_WECHAT_MOCK", "true")]).contains("wechat.mock"));
+    // EdDSA asks for its private key instead of the secret.
+    assert!(
+        refusal("ROCKET_JWT_SECRET", &[("ROCKET_JWT_ALGORITHM", "EdDSA")])
+            .contains("jwt_private_key is missing")
+    );
+}
+
+#[test]
+fn release_profile_with_eddsa_needs_no_jwt_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.sqlite");
+    let key = dir.path().join("jwt.pem");
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIHrs5Vgp6QlZQm2E/yzsMn879rIwapRHBK9HidHpCtAt\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let mut envs: Vec<(&str, &str)> = GOOD
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "ROCKET_JWT_SECRET")
+        .collect();
+    envs.push(("ROCKET_JWT_ALGORITHM", "EdDSA"));
+    envs.push(("ROCKET_JWT_PRIVATE_KEY", key.to_str().unwrap()));
+    envs.push(("ROCKET_DATABASE_URL", db.to_str().unwrap()));
+    let (code, _, stderr) = wxauth(&envs, &["migrate"]);
+    assert_eq!(code, 0, "{stderr}");
 }
 
 #[test]
@@ -542,6 +569,8 @@ fn config_check_shows_the_configuration_without_secrets() {
     assert!(stdout.contains("profile: release"), "{stdout}");
     assert!(stdout.contains("wxprod"), "{stdout}");
     assert!(stdout.contains("the configuration is valid"), "{stdout}");
+    // The kid that tokens carry, which a key rotation needs (README).
+    assert!(stdout.contains("kid: \"hs256-"), "{stdout}");
     for secret in [
         JWT_SECRET,
         SESSION_KEY_SECRET,

@@ -21,6 +21,7 @@ mod outage;
 mod refresh;
 mod scale_out;
 mod sessions;
+mod signing_keys;
 mod templates;
 mod tokens;
 mod user;
