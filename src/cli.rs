@@ -26,6 +26,11 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Manage the keys of the admin API (/api/admin/v1).
+    Apikey {
+        #[command(subcommand)]
+        action: ApikeyAction,
+    },
     /// Check the configuration.
     Config {
         #[command(subcommand)]
@@ -55,6 +60,21 @@ pub enum AdminAction {
     List,
     /// Delete an admin and end their console sessions (not the last one).
     Delete { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyAction {
+    /// Make a key; it is printed once, alone on its line (only its hash is kept).
+    Create {
+        name: String,
+        /// `read`: users, sessions, the audit log; `write`: also revoke, ban, unban.
+        #[arg(long, value_parser = ["read", "write"])]
+        scope: String,
+    },
+    /// List the keys: name, scope, creation, last use, revocation.
+    List,
+    /// Revoke a key: the next call with it is refused.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +108,9 @@ pub async fn run(cli: Cli, figment: Figment) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?,
         Command::Admin { action } => tokio::task::spawn_blocking(move || admin(action, figment))
+            .await
+            .map_err(|e| e.to_string())?,
+        Command::Apikey { action } => tokio::task::spawn_blocking(move || apikey(action, figment))
             .await
             .map_err(|e| e.to_string())?,
         Command::Config {
@@ -186,6 +209,76 @@ fn admin(action: AdminAction, figment: Figment) -> Result<(), String> {
             })
             .map_err(|e| e.to_string())?;
             println!("deleted admin `{username}`; their console sessions are ended");
+        }
+    }
+    Ok(())
+}
+
+fn apikey(action: ApikeyAction, figment: Figment) -> Result<(), String> {
+    use crate::auth::api_key::{self, Scope};
+    use crate::db::{api_keys, audit};
+    let config = crate::config::AppConfig::from_figment(&figment).map_err(|e| e.to_string())?;
+    let db = crate::db::Db::connect(&config.database_url, 1)?;
+    let mut conn = db.get().map_err(|e| e.to_string())?;
+    let now = crate::timestamp::now();
+    let audited = |conn: &mut crate::db::AnyConnection, kind, name: &str, detail: Option<&str>| {
+        let mut event = audit::NewEvent::new(kind, now).actor(&format!("apikey:{name}"));
+        if let Some(detail) = detail {
+            event = event.detail(detail);
+        }
+        audit::record(conn, &event).map_err(|e| e.to_string())
+    };
+    match action {
+        ApikeyAction::Create { name, scope } => {
+            api_key::check_name(&name)?;
+            let scope = Scope::parse(&scope).ok_or("--scope is read or write")?;
+            let (key, hash) = api_key::mint();
+            if !api_keys::create(&mut conn, &name, scope.as_str(), &hash, now)
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!(
+                    "a key named `{name}` exists; revoke it first (`wxauth apikey revoke {name}`) or pick another name"
+                ));
+            }
+            audited(
+                &mut conn,
+                audit::Kind::ApiKeyCreate,
+                &name,
+                Some(scope.as_str()),
+            )?;
+            // The key alone on stdout, so that a script can take it.
+            println!("{key}");
+            eprintln!(
+                "created {} key `{name}`: this is the only time it is shown",
+                scope.as_str()
+            );
+        }
+        ApikeyAction::List => {
+            let all = api_keys::all(&mut conn).map_err(|e| e.to_string())?;
+            if all.is_empty() {
+                println!("no API keys (`wxauth apikey create NAME --scope read|write`)");
+            }
+            let time = |t: Option<i64>| t.map_or("never".to_string(), crate::timestamp::rfc3339);
+            for key in all {
+                let state = match key.revoked_at {
+                    Some(at) => format!("revoked {}", crate::timestamp::rfc3339(at)),
+                    None => "live".into(),
+                };
+                println!(
+                    "{}\t{}\tcreated {}\tlast used {}\t{state}",
+                    key.name,
+                    key.scope,
+                    crate::timestamp::rfc3339(key.created_at),
+                    time(key.last_used_at),
+                );
+            }
+        }
+        ApikeyAction::Revoke { name } => {
+            if !api_keys::revoke(&mut conn, &name, now).map_err(|e| e.to_string())? {
+                return Err(format!("there is no live key named `{name}`"));
+            }
+            audited(&mut conn, audit::Kind::ApiKeyRevoke, &name, None)?;
+            println!("revoked key `{name}`: calls with it are refused from now on");
         }
     }
     Ok(())

@@ -125,6 +125,8 @@ impl Default for AdminConfig {
 pub struct RateLimitConfig {
     pub authorize_per_minute: u32,
     pub refresh_per_minute: u32,
+    /// Per admin API key.
+    pub admin_api_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -132,6 +134,7 @@ impl Default for RateLimitConfig {
         RateLimitConfig {
             authorize_per_minute: 600,
             refresh_per_minute: 600,
+            admin_api_per_minute: 600,
         }
     }
 }

@@ -123,6 +123,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     .map_err(StartError)?;
     let limits = Arc::new(RateLimits {
         authorize: IpLimiter::per_minute(config.rate_limit.authorize_per_minute),
+        admin_api: IpLimiter::per_minute(config.rate_limit.admin_api_per_minute),
         refresh: IpLimiter::per_minute(config.rate_limit.refresh_per_minute),
     });
     let purger = Purger {

@@ -94,6 +94,7 @@ impl Peers {
         for (name, limiter) in [
             ("authorize", &limits.authorize),
             ("refresh", &limits.refresh),
+            ("admin_api", &limits.admin_api),
         ] {
             limiter.set_sharing(alive);
             if alive {

@@ -43,6 +43,7 @@ impl Purger {
     pub async fn run_once(&self) -> Result<(), crate::error::ApiError> {
         self.limits.authorize.forget_idle();
         self.limits.refresh.forget_idle();
+        self.limits.admin_api.forget_idle();
         let session_retention = self.session_retention;
         let audit_retention = self.audit_retention;
         let now = self.clock.now();

@@ -219,6 +219,8 @@ pub fn bucket_of(ip: Option<IpAddr>) -> IpAddr {
 pub struct RateLimits {
     pub authorize: IpLimiter,
     pub refresh: IpLimiter,
+    /// Per admin API key (`api::admin::key_guard`).
+    pub admin_api: IpLimiter,
 }
 
 #[cfg(test)]

@@ -27,15 +27,8 @@ pub async fn list(
     let filter_kind = kind.clone();
     let (rows, next) = db
         .run(move |conn| {
-            let mut found =
-                audit::page(conn, filter_kind.as_deref(), user_id, before, PAGE_SIZE + 1)?;
-            let more = found.len() as i64 > PAGE_SIZE;
-            found.truncate(PAGE_SIZE as usize);
-            let next = if more {
-                found.last().map(|e| e.id)
-            } else {
-                None
-            };
+            let (found, next) =
+                audit::page_with_next(conn, filter_kind.as_deref(), user_id, before, PAGE_SIZE)?;
             Ok((
                 found.into_iter().map(EventRow::from).collect::<Vec<_>>(),
                 next,

@@ -285,6 +285,9 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("kind_admin_logout", "admin sign-out", "管理员退出"),
     ("kind_admin_unlock", "admin unlocked", "管理员解锁"),
     ("kind_admin_delete", "admin deleted", "管理员删除"),
+    ("kind_api_call", "admin API call", "管理 API 调用"),
+    ("kind_api_key_create", "API key created", "创建 API 密钥"),
+    ("kind_api_key_revoke", "API key revoked", "撤销 API 密钥"),
 ];
 
 #[cfg(test)]

@@ -97,7 +97,10 @@ pub async fn revoke(
         username: admin.username,
         ip: client.ip,
     };
-    if !console_actions::revoke_session(db, id, by, clock.now()).await? {
+    if console_actions::revoke_session(db, id, by, clock.now())
+        .await?
+        .is_none()
+    {
         return Err(ConsoleError::NotFound);
     }
     Ok(guard::back_to(

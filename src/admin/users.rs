@@ -30,7 +30,7 @@ const MAX_QUERY_CHARS: usize = 100;
 /// What a search runs on: trimmed, without control characters (PostgreSQL
 /// refuses a NUL in text, and none occurs in what is searched), cut to
 /// [`MAX_QUERY_CHARS`]; `None` when nothing is left.
-fn search_text(q: &str) -> Option<String> {
+pub fn search_text(q: &str) -> Option<String> {
     let text: String = q
         .chars()
         .filter(|c| !c.is_control())
@@ -196,7 +196,10 @@ pub async fn user_action(
         username: admin.username,
         ip: client.ip,
     };
-    if !console_actions::act_on_user(db, id, flow_action, by, clock.now()).await? {
+    if console_actions::act_on_user(db, id, flow_action, by, clock.now())
+        .await?
+        .is_none()
+    {
         return Err(ConsoleError::NotFound);
     }
     let done = match action {

@@ -32,7 +32,9 @@ fn default(status: Status, _req: &Request<'_>) -> ApiError {
             status,
             message: "request body must be application/json".into(),
         },
-        422 => ApiError::unprocessable("invalid request body"),
+        422 => ApiError::unprocessable(
+            "a path or query parameter, or the request body, is not of the expected type",
+        ),
         429 => ApiError::TooManyRequests { retry_after: 1 },
         405 | 404 => ApiError::NotFound("no such endpoint".into()),
         code if (400..500).contains(&code) => ApiError::WrongParams {

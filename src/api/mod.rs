@@ -1,6 +1,7 @@
-//! The JSON API under `/api`: the auth routes, the body guard, the envelope,
-//! and the OpenAPI document that describes them.
+//! The JSON API under `/api`: the auth routes, the admin API, the body
+//! guard, the envelope, and the OpenAPI document that describes them.
 
+pub mod admin;
 pub mod auth;
 pub mod catchers;
 pub mod envelope;
@@ -14,6 +15,7 @@ pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("JSON API", |rocket| async {
         rocket
             .mount(AUTH_BASE, auth::routes())
+            .mount(admin::ADMIN_BASE, admin::routes())
             .mount("/api", openapi::routes())
             .register("/api", catchers::catchers())
     })

@@ -14,6 +14,11 @@ use rocket::{get, State};
 use serde_json::{json, Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
+use super::admin::views::{
+    AuditList, AuditRecord, SessionRecord, SessionState, SessionsEnded, UserList, UserRecord,
+    UserWithSessions,
+};
+use super::admin::{audit as admin_audit, sessions as admin_sessions, users as admin_users};
 use super::auth::profile::{PhoneView, ProfileView};
 use super::auth::status::Verdict;
 use super::auth::{authorize, decrypt, logout, phone, refresh, status, user};
@@ -40,9 +45,34 @@ use crate::error::ResultCode;
         user::update_user,
         phone::phone,
         decrypt::decrypt,
+        admin_users::list_users,
+        admin_users::get_user,
+        admin_users::end_sessions,
+        admin_users::ban,
+        admin_users::unban,
+        admin_sessions::revoke_session,
+        admin_audit::list_events,
     ),
-    components(schemas(TokenPair, Verdict, ProfileView, PhoneView)),
-    tags((name = "auth", description = "The mini-program side: log in, sessions, the profile, WeChat's data"))
+    components(schemas(
+        TokenPair,
+        Verdict,
+        ProfileView,
+        PhoneView,
+        UserRecord,
+        SessionRecord,
+        SessionState,
+        UserList,
+        UserWithSessions,
+        SessionsEnded,
+        AuditRecord,
+        AuditList
+    )),
+    tags(
+        (name = "auth", description = "The mini-program side: log in, sessions, the profile, WeChat's data"),
+        (name = "admin", description = "The admin API for backend services: users, sessions, bans, \
+            the audit log. API keys from `wxauth apikey create NAME --scope read|write`; every call \
+            is audited under the key's name and rate limited per key.")
+    )
 )]
 struct ApiDoc;
 
@@ -97,6 +127,41 @@ const ANSWERS: &[(&str, Data, &[ResultCode])] = &[
         phone::FAILS,
     ),
     ("decrypt", Data::AnyObject, decrypt::FAILS),
+    (
+        "admin_list_users",
+        Data::Schema(<UserList as ToSchema>::name),
+        admin_users::READ_FAILS,
+    ),
+    (
+        "admin_get_user",
+        Data::Schema(<UserWithSessions as ToSchema>::name),
+        admin_users::READ_FAILS,
+    ),
+    (
+        "admin_end_sessions",
+        Data::Schema(<SessionsEnded as ToSchema>::name),
+        admin_users::WRITE_FAILS,
+    ),
+    (
+        "admin_ban",
+        Data::Schema(<UserRecord as ToSchema>::name),
+        admin_users::WRITE_FAILS,
+    ),
+    (
+        "admin_unban",
+        Data::Schema(<UserRecord as ToSchema>::name),
+        admin_users::WRITE_FAILS,
+    ),
+    (
+        "admin_revoke_session",
+        Data::Schema(<SessionsEnded as ToSchema>::name),
+        admin_users::WRITE_FAILS,
+    ),
+    (
+        "admin_list_events",
+        Data::Schema(<AuditList as ToSchema>::name),
+        admin_users::READ_FAILS,
+    ),
 ];
 
 /// The security scheme names the handlers' `security(…)` use.
@@ -127,6 +192,13 @@ pub fn document(cookie: Option<&str>) -> Result<Value, String> {
             "in": "header",
             "name": "token",
             "description": "The same access token in a `token:` header (the original design's convention)."
+        },
+        "admin_key": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "wxk_…",
+            "description": "An admin API key: `Authorization: Bearer wxk_…`. None or an unknown one: -500 \
+                with 401; a read key on a call that changes something: -500 with 403."
         }
     });
     if let Some(name) = cookie {

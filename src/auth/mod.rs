@@ -1,5 +1,6 @@
 //! Who is calling: access tokens and the request guards built on them.
 
+pub mod api_key;
 pub mod guard;
 pub mod pair;
 pub mod refresh_token;

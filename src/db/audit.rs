@@ -23,6 +23,11 @@ pub enum Kind {
     AdminUnlock,
     /// `wxauth admin delete NAME`.
     AdminDelete,
+    /// A call of the admin API, by the key named in `actor`.
+    ApiCall,
+    /// `wxauth apikey create NAME`, `wxauth apikey revoke NAME`.
+    ApiKeyCreate,
+    ApiKeyRevoke,
 }
 
 impl Kind {
@@ -41,6 +46,9 @@ impl Kind {
             Kind::AdminLogout => "admin_logout",
             Kind::AdminUnlock => "admin_unlock",
             Kind::AdminDelete => "admin_delete",
+            Kind::ApiCall => "api_call",
+            Kind::ApiKeyCreate => "api_key_create",
+            Kind::ApiKeyRevoke => "api_key_revoke",
         }
     }
 }
@@ -244,7 +252,7 @@ pub struct Event {
     pub created_at: i64,
 }
 
-pub const KINDS: [Kind; 13] = [
+pub const KINDS: [Kind; 16] = [
     Kind::Login,
     Kind::LoginRefused,
     Kind::Logout,
@@ -258,6 +266,9 @@ pub const KINDS: [Kind; 13] = [
     Kind::AdminLogout,
     Kind::AdminUnlock,
     Kind::AdminDelete,
+    Kind::ApiCall,
+    Kind::ApiKeyCreate,
+    Kind::ApiKeyRevoke,
 ];
 
 /// Events newest first, optionally of one kind and/or one user; keyset on id.
@@ -279,6 +290,26 @@ pub fn page(
         q = q.filter(audit_events::id.lt(before));
     }
     q.order(audit_events::id.desc()).limit(limit).load(conn)
+}
+
+/// [`page`] of at most `limit` events, and the `before` of the next page
+/// when there are more.
+pub fn page_with_next(
+    conn: &mut AnyConnection,
+    kind: Option<&str>,
+    user_id: Option<i64>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<(Vec<Event>, Option<i64>)> {
+    let mut found = page(conn, kind, user_id, before_id, limit + 1)?;
+    let more = found.len() as i64 > limit;
+    found.truncate(limit as usize);
+    let next = if more {
+        found.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok((found, next))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 
 pub mod admin_sessions;
 pub mod admins;
+pub mod api_keys;
 pub mod apps;
 pub mod audit;
 pub mod first_login;

@@ -13,14 +13,20 @@ pub struct Operator {
     pub ip: Option<String>,
 }
 
-/// Revokes session `id`. Ok(false) when there is no such session; revoking an
-/// ended one changes nothing and records nothing.
-pub async fn revoke_session(db: &Db, id: String, by: Operator, now: i64) -> Result<bool, ApiError> {
+/// Revokes session `id`: whether it was live (revoking an ended one changes
+/// nothing and records nothing); `None` when there is no such session.
+pub async fn revoke_session(
+    db: &Db,
+    id: String,
+    by: Operator,
+    now: i64,
+) -> Result<Option<bool>, ApiError> {
     db.write(move |conn| {
         let Some(session) = sessions::find(conn, &id)? else {
-            return Ok(false);
+            return Ok(None);
         };
-        if sessions::revoke(conn, &id, "admin_revoke", now)? {
+        let revoked = sessions::revoke(conn, &id, "admin_revoke", now)?;
+        if revoked {
             audit::record(
                 conn,
                 &NewEvent::new(Kind::Revoke, now)
@@ -30,7 +36,7 @@ pub async fn revoke_session(db: &Db, id: String, by: Operator, now: i64) -> Resu
                     .ip(by.ip.clone()),
             )?;
         }
-        Ok(true)
+        Ok(Some(revoked))
     })
     .await
 }
@@ -45,33 +51,34 @@ pub enum UserAction {
     Unban,
 }
 
-/// Applies `action` to user `id`. Ok(false) when there is no such user.
+/// Applies `action` to user `id`: the number of live sessions it ended;
+/// `None` when there is no such user.
 pub async fn act_on_user(
     db: &Db,
     id: i64,
     action: UserAction,
     by: Operator,
     now: i64,
-) -> Result<bool, ApiError> {
+) -> Result<Option<usize>, ApiError> {
     db.write(move |conn| {
         if users::find(conn, id)?.is_none() {
-            return Ok(false);
+            return Ok(None);
         }
         // Details are codes the console translates, or the operator's own
         // words (a ban's reason).
-        let (kind, detail) = match &action {
+        let (kind, detail, ended) = match &action {
             UserAction::SignOutAll => {
-                sessions::revoke_all_of_user(conn, id, "admin_revoke", now)?;
-                (Kind::Revoke, Some("all_sessions".to_string()))
+                let ended = sessions::revoke_all_of_user(conn, id, "admin_revoke", now)?;
+                (Kind::Revoke, Some("all_sessions".to_string()), ended)
             }
             UserAction::Ban { reason } => {
                 users::ban(conn, id, reason.as_deref(), now)?;
-                sessions::revoke_all_of_user(conn, id, "ban", now)?;
-                (Kind::Ban, reason.clone())
+                let ended = sessions::revoke_all_of_user(conn, id, "ban", now)?;
+                (Kind::Ban, reason.clone(), ended)
             }
             UserAction::Unban => {
                 users::unban(conn, id, now)?;
-                (Kind::Unban, None)
+                (Kind::Unban, None, 0)
             }
         };
         let mut event = NewEvent::new(kind, now)
@@ -82,7 +89,7 @@ pub async fn act_on_user(
             event = event.detail(detail);
         }
         audit::record(conn, &event)?;
-        Ok(true)
+        Ok(Some(ended))
     })
     .await
 }

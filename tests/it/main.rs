@@ -3,6 +3,7 @@
 
 mod common;
 
+mod admin_api;
 mod admin_pages;
 mod admin_sign_in;
 mod authorize;

@@ -1,0 +1,145 @@
+//! The admin API's request guards: `ReadKey` for calls that look, `WriteKey`
+//! for calls that change something. Both take `Authorization: Bearer wxk_…`,
+//! find the live key by its hash (revocation is seen by the next call, on
+//! every instance), rate-limit it, and write the call to the audit log under
+//! the key's name — refusals of a known key included.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use rocket::request::{FromRequest, Outcome, Request};
+
+use crate::auth::api_key::{self, Scope};
+use crate::client::ClientInfo;
+use crate::clock::Clock;
+use crate::db::audit::{self, Kind, NewEvent};
+use crate::db::{api_keys, Db};
+use crate::error::ApiError;
+use crate::flows::console_actions::Operator;
+use crate::rate_limit::RateLimits;
+use crate::state::managed;
+
+/// A live key that may make this call.
+pub struct ApiKey {
+    pub name: String,
+    ip: Option<String>,
+}
+
+impl ApiKey {
+    /// The actor of the audit events its calls cause.
+    pub fn operator(&self) -> Operator {
+        Operator {
+            username: actor(&self.name),
+            ip: self.ip.clone(),
+        }
+    }
+}
+
+fn actor(name: &str) -> String {
+    format!("apikey:{name}")
+}
+
+/// A key with the read or the write scope.
+pub struct ReadKey(pub ApiKey);
+/// A key with the write scope.
+pub struct WriteKey(pub ApiKey);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ReadKey {
+    type Error = ApiError;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ApiError> {
+        into_outcome(authenticate(req, Scope::Read).await.map(ReadKey))
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for WriteKey {
+    type Error = ApiError;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ApiError> {
+        into_outcome(authenticate(req, Scope::Write).await.map(WriteKey))
+    }
+}
+
+fn into_outcome<T>(result: Result<T, ApiError>) -> Outcome<T, ApiError> {
+    match result {
+        Ok(value) => Outcome::Success(value),
+        Err(e) => Outcome::Error((e.status(), e)),
+    }
+}
+
+/// The longest request line the audit event keeps.
+const MAX_DETAIL: usize = 300;
+
+async fn authenticate(req: &Request<'_>, needed: Scope) -> Result<ApiKey, ApiError> {
+    let presented = req
+        .headers()
+        .get_one("Authorization")
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
+        .filter(|key| api_key::looks_like_key(key))
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "an API key is required: Authorization: Bearer wxk_… (`wxauth apikey create`)"
+                    .into(),
+            )
+        })?;
+    let hash = api_key::hash(presented);
+    let db = managed::<Db>(req)?;
+    let key = db
+        .read(move |conn| Ok(api_keys::find_live_by_hash(conn, &hash)?))
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API key".into()))?;
+    let scope = Scope::parse(&key.scope).ok_or_else(|| {
+        ApiError::internal(format!("API key {} has scope {}", key.name, key.scope))
+    })?;
+    managed::<std::sync::Arc<RateLimits>>(req)?
+        .admin_api
+        .check(Some(bucket(key.id)))?;
+
+    let allowed = scope.allows(needed);
+    let ip = req
+        .guard::<ClientInfo>()
+        .await
+        .succeeded()
+        .and_then(|c| c.ip);
+    let mut detail = format!("{} {}", req.method(), req.uri());
+    if !allowed {
+        detail.push_str(" refused: a read key");
+    }
+    if detail.len() > MAX_DETAIL {
+        let mut end = MAX_DETAIL;
+        while !detail.is_char_boundary(end) {
+            end -= 1;
+        }
+        detail.truncate(end);
+    }
+    let now = managed::<Clock>(req)?.now();
+    let (id, name, event_ip) = (key.id, key.name.clone(), ip.clone());
+    db.write(move |conn| {
+        audit::record(
+            conn,
+            &NewEvent::new(Kind::ApiCall, now)
+                .actor(&actor(&name))
+                .ip(event_ip.clone())
+                .detail(detail.clone()),
+        )?;
+        api_keys::touch(conn, id, now)?;
+        Ok(())
+    })
+    .await?;
+    if !allowed {
+        return Err(ApiError::Forbidden(format!(
+            "the key `{}` may only read; this call needs a write key",
+            key.name
+        )));
+    }
+    Ok(ApiKey { name: key.name, ip })
+}
+
+/// The rate limiter counts per address, an IPv6 one per /64: each key gets
+/// a /64 of its own, numbered by its id, in a limiter of its own.
+fn bucket(key_id: i64) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::from((key_id as u128) << 64))
+}
