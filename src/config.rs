@@ -10,6 +10,7 @@ use rocket::figment::{Figment, Profile};
 use serde::Deserialize;
 
 use crate::auth::signing_keys::{self, JwtAlgorithm, PreviousKey, SigningKeys};
+use crate::webhooks::EndpointConfig;
 
 /// The nested keys that may also be set as flat `ROCKET_<SECTION>_<KEY>`
 /// variables (`ROCKET_WECHAT_API_BASE`), besides Rocket's own dict form
@@ -189,6 +190,7 @@ struct RawConfig {
     admin: AdminConfig,
     rate_limit: RateLimitConfig,
     compat: CompatConfig,
+    webhooks: Vec<EndpointConfig>,
 }
 
 impl Default for RawConfig {
@@ -215,6 +217,7 @@ impl Default for RawConfig {
             admin: AdminConfig::default(),
             rate_limit: RateLimitConfig::default(),
             compat: CompatConfig::default(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -246,6 +249,8 @@ pub struct AppConfig {
     pub admin: AdminConfig,
     pub rate_limit: RateLimitConfig,
     pub compat: CompatConfig,
+    /// Webhook endpoints (`crate::webhooks`).
+    pub webhooks: Vec<EndpointConfig>,
     /// Secrets were generated at start (debug profile only): tokens die with the process.
     pub ephemeral_secrets: bool,
 }
@@ -395,6 +400,15 @@ impl AppConfig {
                 "session_limit_per_user must be at least 1".into(),
             ));
         }
+        for (i, endpoint) in raw.webhooks.iter().enumerate() {
+            endpoint.check().map_err(ConfigError)?;
+            if raw.webhooks[..i].iter().any(|e| e.url == endpoint.url) {
+                return Err(ConfigError(format!(
+                    "webhooks: {:?} is listed twice (give one entry all its events)",
+                    endpoint.url
+                )));
+            }
+        }
         if raw.database_pool_size == 0 {
             return Err(ConfigError("database_pool_size must be at least 1".into()));
         }
@@ -417,6 +431,7 @@ impl AppConfig {
             admin: raw.admin,
             rate_limit: raw.rate_limit,
             compat: raw.compat,
+            webhooks: raw.webhooks,
             ephemeral_secrets,
         })
     }

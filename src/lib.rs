@@ -29,6 +29,7 @@ pub mod rate_limit;
 pub mod request_log;
 pub mod state;
 pub mod timestamp;
+pub mod webhooks;
 pub mod wechat;
 pub mod well_known;
 
@@ -101,7 +102,10 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
             "a JWT key or session_key_secret is not set: using random ones, so tokens and sessions end with this process"
         );
     }
-    let db = Db::connect(&config.database_url, config.database_pool_size).map_err(StartError)?;
+    let webhooks = webhooks::Webhooks::new(config.webhooks.clone());
+    let db = Db::connect(&config.database_url, config.database_pool_size)
+        .map_err(StartError)?
+        .with_webhooks(webhooks.clone());
     {
         let mut conn = db.get().map_err(|e| StartError(e.to_string()))?;
         db::apps::sync(&mut conn, &config.wechat.apps, clock.now())
@@ -134,6 +138,8 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         audit_retention: config.audit_retention,
         clock: clock.clone(),
     };
+    let deliverer = webhooks::delivery::Deliverer::new(db.clone(), webhooks.clone(), clock.clone())
+        .map_err(StartError)?;
     let indexed_db = db.clone();
     // Several instances share a PostgreSQL database; SQLite serves one.
     let peers = (!db.is_sqlite()).then(|| Peers::new(db.clone()));
@@ -190,6 +196,11 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .attach(AdHoc::on_liftoff("background purge", move |rocket| {
             Box::pin(async move {
                 purger.spawn(rocket.shutdown());
+            })
+        }))
+        .attach(AdHoc::on_liftoff("webhook delivery", move |rocket| {
+            Box::pin(async move {
+                deliverer.spawn(rocket.shutdown());
             })
         }))
         .attach(AdHoc::on_liftoff("heartbeat", move |rocket| {

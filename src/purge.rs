@@ -8,7 +8,7 @@ use rocket::Shutdown;
 
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::db::{admin_sessions, audit, login_codes, sessions};
+use crate::db::{admin_sessions, audit, login_codes, sessions, webhook_outbox};
 use crate::rate_limit::RateLimits;
 
 const BATCH: i64 = 1000;
@@ -65,6 +65,15 @@ impl Purger {
                 }
                 for _ in 0..MAX_BATCHES {
                     if audit::purge_before(conn, now - audit_retention, BATCH)? < BATCH as usize {
+                        break;
+                    }
+                }
+                // Webhook deliveries that are done (delivered or given up)
+                // are kept as long as ended sessions, for the console.
+                for _ in 0..MAX_BATCHES {
+                    if webhook_outbox::purge_before(conn, now - session_retention, BATCH)?
+                        < BATCH as usize
+                    {
                         break;
                     }
                 }

@@ -18,6 +18,7 @@ pub mod sessions;
 pub mod templates;
 pub mod users;
 pub mod views;
+pub mod webhooks;
 
 use self::templates::{Template, Templates};
 use rocket::form::FromForm;
@@ -67,6 +68,8 @@ pub fn routes() -> Vec<Route> {
         sessions::list,
         sessions::revoke,
         audit::list,
+        webhooks::list,
+        webhooks::retry,
         stylesheet,
         switch_language,
     ]

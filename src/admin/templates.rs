@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// Each page's template: (name, built-in source). The file of `name` under
 /// `template_dir` is `<name>.html.tera`.
-const BUILT_IN: [(&str, &str); 8] = [
+const BUILT_IN: [(&str, &str); 9] = [
     (
         "admin/base",
         include_str!("../../templates/admin/base.html.tera"),
@@ -45,6 +45,10 @@ const BUILT_IN: [(&str, &str); 8] = [
     (
         "admin/audit",
         include_str!("../../templates/admin/audit.html.tera"),
+    ),
+    (
+        "admin/webhooks",
+        include_str!("../../templates/admin/webhooks.html.tera"),
     ),
 ];
 

@@ -29,6 +29,7 @@ pub mod schema;
 pub mod sessions;
 pub mod stats;
 pub mod users;
+pub mod webhook_outbox;
 pub mod wechat_access_tokens;
 pub mod writer;
 
@@ -300,6 +301,8 @@ pub struct Db {
     sqlite: Option<Arc<SqliteSide>>,
     /// PostgreSQL's asynchronous connections, for the token check.
     pg_async: Option<AsyncPgPool>,
+    /// Where the flows' events go: outbox rows written in their transactions.
+    webhooks: crate::webhooks::Webhooks,
 }
 
 type AsyncPgPool = diesel_async::pooled_connection::deadpool::Pool<diesel_async::AsyncPgConnection>;
@@ -411,7 +414,19 @@ impl Db {
             blocking: Arc::new(tokio::sync::Semaphore::new(pool_size as usize)),
             sqlite,
             pg_async,
+            webhooks: crate::webhooks::Webhooks::default(),
         })
+    }
+
+    /// This database with the configured webhook endpoints (set once, when
+    /// the server is built, before the handle is shared).
+    pub fn with_webhooks(mut self, webhooks: crate::webhooks::Webhooks) -> Self {
+        self.webhooks = webhooks;
+        self
+    }
+
+    pub fn webhooks(&self) -> &crate::webhooks::Webhooks {
+        &self.webhooks
     }
 
     /// The session `id` as the token check needs it, with its user's ban

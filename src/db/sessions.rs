@@ -209,14 +209,14 @@ pub fn revoke(conn: &mut AnyConnection, id: &str, reason: &str, now: i64) -> Que
     Ok(n == 1)
 }
 
-/// Revokes every session of a user; returns how many were live.
+/// Revokes every live session of a user; returns their ids.
 pub fn revoke_all_of_user(
     conn: &mut AnyConnection,
     user_id: i64,
     reason: &str,
     now: i64,
-) -> QueryResult<usize> {
-    diesel::update(
+) -> QueryResult<Vec<String>> {
+    on_backend!(conn, |c| diesel::update(
         sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null()),
@@ -225,7 +225,8 @@ pub fn revoke_all_of_user(
         sessions::revoked_at.eq(now),
         sessions::revoke_reason.eq(reason),
     ))
-    .execute(conn)
+    .returning(sessions::id)
+    .get_results(c))
 }
 
 /// Deletes up to `batch` sessions that ended before `before` (revoked, or past

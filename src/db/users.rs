@@ -181,6 +181,16 @@ fn find_by_openid(conn: &mut AnyConnection, appid: &str, openid: &str) -> QueryR
         .get_result(c))
 }
 
+/// What a login found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginUser {
+    /// This login made the user.
+    Created,
+    /// A known user, whose stored profile the login's fields did or did not
+    /// change.
+    Known { profile_changed: bool },
+}
+
 /// Finds or creates the user of (appid, openid) and records the login. The
 /// insert comes first and yields to the unique constraint, so concurrent first
 /// logins (on any instance) make exactly one user; returns whether this call
@@ -193,7 +203,7 @@ pub fn upsert_for_login(
     unionid: Option<&str>,
     profile: ProfileChanges,
     now: i64,
-) -> QueryResult<(User, bool)> {
+) -> QueryResult<(User, LoginUser)> {
     let row = NewUser {
         appid,
         openid,
@@ -238,12 +248,17 @@ pub fn upsert_for_login(
     };
     if let Some(user) = inserted {
         // SQLite's nickname index takes the new user shortly (`nickname_index`).
-        return Ok((user, true));
+        return Ok((user, LoginUser::Created));
     }
     let mut user = find_by_openid(conn, appid, openid)?;
     if user.is_banned() {
         // A refused login changes nothing of the stored profile.
-        return Ok((user, false));
+        return Ok((
+            user,
+            LoginUser::Known {
+                profile_changed: false,
+            },
+        ));
     }
     let changes = profile.for_login(&user);
     let new_unionid = unionid.filter(|u| user.unionid.as_deref() != Some(*u));
@@ -270,7 +285,12 @@ pub fn upsert_for_login(
         user.unionid = Some(u.to_string());
     }
     user.last_login_at = Some(now);
-    Ok((user, false))
+    Ok((
+        user,
+        LoginUser::Known {
+            profile_changed: !changes.is_empty(),
+        },
+    ))
 }
 
 /// An explicit profile update (`POST user`): every given field is stored.

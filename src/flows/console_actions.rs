@@ -5,6 +5,8 @@
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::{sessions, users, Db};
 use crate::error::ApiError;
+use crate::webhooks::{self, EventType};
+use serde_json::json;
 
 /// Who acts, and from where: the audit event's actor and address.
 #[derive(Clone)]
@@ -21,24 +23,34 @@ pub async fn revoke_session(
     by: Operator,
     now: i64,
 ) -> Result<Option<bool>, ApiError> {
-    db.write(move |conn| {
-        let Some(session) = sessions::find(conn, &id)? else {
-            return Ok(None);
-        };
-        let revoked = sessions::revoke(conn, &id, "admin_revoke", now)?;
-        if revoked {
-            audit::record(
-                conn,
-                &NewEvent::new(Kind::Revoke, now)
-                    .user(session.user_id)
-                    .session(&id)
-                    .actor(&by.username)
-                    .ip(by.ip.clone()),
-            )?;
-        }
-        Ok(Some(revoked))
-    })
-    .await
+    let hooks = db.webhooks().clone();
+    let result = db
+        .write(move |conn| {
+            let Some(session) = sessions::find(conn, &id)? else {
+                return Ok(None);
+            };
+            let revoked = sessions::revoke(conn, &id, "admin_revoke", now)?;
+            if revoked {
+                hooks.emit(
+                    conn,
+                    EventType::SessionEnded,
+                    webhooks::session_ended(&id, session.user_id, &session.appid, "admin_revoke"),
+                    now,
+                )?;
+                audit::record(
+                    conn,
+                    &NewEvent::new(Kind::Revoke, now)
+                        .user(session.user_id)
+                        .session(&id)
+                        .actor(&by.username)
+                        .ip(by.ip.clone()),
+                )?;
+            }
+            Ok(Some(revoked))
+        })
+        .await;
+    db.webhooks().ring();
+    result
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,36 +72,59 @@ pub async fn act_on_user(
     by: Operator,
     now: i64,
 ) -> Result<Option<usize>, ApiError> {
-    db.write(move |conn| {
-        if users::find(conn, id)?.is_none() {
-            return Ok(None);
-        }
-        // Details are codes the console translates, or the operator's own
-        // words (a ban's reason).
-        let (kind, detail, ended) = match &action {
-            UserAction::SignOutAll => {
-                let ended = sessions::revoke_all_of_user(conn, id, "admin_revoke", now)?;
-                (Kind::Revoke, Some("all_sessions".to_string()), ended)
+    let hooks = db.webhooks().clone();
+    let result = db
+        .write(move |conn| {
+            let Some(user) = users::find(conn, id)? else {
+                return Ok(None);
+            };
+            // Details are codes the console translates, or the operator's own
+            // words (a ban's reason).
+            let (kind, detail, ended, why) = match &action {
+                UserAction::SignOutAll => {
+                    let ended = sessions::revoke_all_of_user(conn, id, "admin_revoke", now)?;
+                    (
+                        Kind::Revoke,
+                        Some("all_sessions".to_string()),
+                        ended,
+                        "admin_revoke",
+                    )
+                }
+                UserAction::Ban { reason } => {
+                    users::ban(conn, id, reason.as_deref(), now)?;
+                    // Banned anew, or with another reason: news for subscribers.
+                    if !user.is_banned() || user.ban_reason != *reason {
+                        hooks.emit(
+                            conn,
+                            EventType::UserBanned,
+                            json!({ "user_id": id, "reason": reason }),
+                            now,
+                        )?;
+                    }
+                    let ended = sessions::revoke_all_of_user(conn, id, "ban", now)?;
+                    (Kind::Ban, reason.clone(), ended, "ban")
+                }
+                UserAction::Unban => {
+                    users::unban(conn, id, now)?;
+                    if user.is_banned() {
+                        hooks.emit(conn, EventType::UserUnbanned, json!({ "user_id": id }), now)?;
+                    }
+                    (Kind::Unban, None, Vec::new(), "")
+                }
+            };
+            // The sessions' app is the user's (users are per app).
+            hooks.sessions_ended(conn, &ended, id, &user.appid, why, now)?;
+            let mut event = NewEvent::new(kind, now)
+                .user(id)
+                .actor(&by.username)
+                .ip(by.ip.clone());
+            if let Some(detail) = detail {
+                event = event.detail(detail);
             }
-            UserAction::Ban { reason } => {
-                users::ban(conn, id, reason.as_deref(), now)?;
-                let ended = sessions::revoke_all_of_user(conn, id, "ban", now)?;
-                (Kind::Ban, reason.clone(), ended)
-            }
-            UserAction::Unban => {
-                users::unban(conn, id, now)?;
-                (Kind::Unban, None, 0)
-            }
-        };
-        let mut event = NewEvent::new(kind, now)
-            .user(id)
-            .actor(&by.username)
-            .ip(by.ip.clone());
-        if let Some(detail) = detail {
-            event = event.detail(detail);
-        }
-        audit::record(conn, &event)?;
-        Ok(Some(ended))
-    })
-    .await
+            audit::record(conn, &event)?;
+            Ok(Some(ended.len()))
+        })
+        .await;
+    db.webhooks().ring();
+    result
 }

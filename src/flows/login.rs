@@ -8,6 +8,8 @@ use crate::db::first_login::FirstLogin;
 use crate::db::users::{self, ProfileChanges};
 use crate::db::{sessions, AnyConnection, Db};
 use crate::error::ApiError;
+use crate::webhooks::{self, EventType, Webhooks};
+use serde_json::json;
 
 /// A login that WeChat vouched for.
 pub struct NewLogin {
@@ -60,7 +62,16 @@ pub async fn open(db: &Db, keys: Keys, login: NewLogin, now: i64) -> Result<Logi
         audit_kind: Kind::Login.as_str(),
         audit_detail: NEW_USER,
     };
-    if let Some(user_id) = db.first_login(&first).await? {
+    let hooks = db.webhooks().clone();
+    // The one-statement first login writes no outbox rows: with subscribers
+    // to logins, every login takes the general flow.
+    let announced = hooks.wants(EventType::UserCreated) || hooks.wants(EventType::SessionCreated);
+    let fast = if announced {
+        None
+    } else {
+        db.first_login(&first).await?
+    };
+    if let Some(user_id) = fast {
         let pair = TokenPair::mint(
             &keys.access,
             &keys.refresh,
@@ -80,8 +91,11 @@ pub async fn open(db: &Db, keys: Keys, login: NewLogin, now: i64) -> Result<Logi
             is_new: true,
         });
     }
-    db.write(move |conn| open_in(conn, &keys, &login, &session_id, now))
-        .await
+    let opened = db
+        .write(move |conn| open_in(conn, &keys, &hooks, &login, &session_id, now))
+        .await?;
+    db.webhooks().ring();
+    Ok(opened)
 }
 
 /// The login audit event's detail for a new user, and for a known one.
@@ -91,11 +105,12 @@ const RETURNING_USER: &str = "returning_user";
 fn open_in(
     conn: &mut AnyConnection,
     keys: &Keys,
+    hooks: &Webhooks,
     login: &NewLogin,
     session_id: &str,
     now: i64,
 ) -> Result<Login, ApiError> {
-    let (user, is_new) = users::upsert_for_login(
+    let (user, found) = users::upsert_for_login(
         conn,
         &login.appid,
         &login.openid,
@@ -103,6 +118,7 @@ fn open_in(
         login.profile.clone(),
         now,
     )?;
+    let is_new = found == users::LoginUser::Created;
     if user.is_banned() {
         audit::record(
             conn,
@@ -125,6 +141,12 @@ fn open_in(
         )?;
         for id in ended {
             if sessions::revoke(conn, &id, "session_limit", now)? {
+                hooks.emit(
+                    conn,
+                    EventType::SessionEnded,
+                    webhooks::session_ended(&id, user.id, &login.appid, "session_limit"),
+                    now,
+                )?;
                 audit::record(
                     conn,
                     &NewEvent::new(Kind::Revoke, now)
@@ -149,6 +171,40 @@ fn open_in(
             user_agent: login.user_agent.as_deref(),
             cookie_hash: login.cookie_hash.as_deref(),
         },
+    )?;
+    if found
+        == (users::LoginUser::Known {
+            profile_changed: true,
+        })
+    {
+        webhooks::profile_updated(hooks, conn, &user, now)?;
+    }
+    if is_new {
+        hooks.emit(
+            conn,
+            EventType::UserCreated,
+            json!({ "user": {
+                "id": user.id,
+                "appid": user.appid,
+                "openid": user.openid,
+                "unionid": user.unionid,
+                "created_at": crate::timestamp::rfc3339(user.created_at),
+            } }),
+            now,
+        )?;
+    }
+    hooks.emit(
+        conn,
+        EventType::SessionCreated,
+        json!({ "session": {
+            "id": session_id,
+            "user_id": user.id,
+            "appid": login.appid,
+            "created_at": crate::timestamp::rfc3339(now),
+            "expires_at": crate::timestamp::rfc3339(now + login.session_ttl),
+            "ip": login.ip,
+        } }),
+        now,
     )?;
     let pair = TokenPair::mint(
         &keys.access,

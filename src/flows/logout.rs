@@ -23,6 +23,7 @@ pub async fn logout(
     ip: Option<String>,
     now: i64,
 ) -> Result<(), ApiError> {
+    let hooks = db.webhooks().clone();
     db.write(move |conn| {
         let session_id = match &caller {
             Caller::Token(claims) => &claims.sid,
@@ -52,11 +53,25 @@ pub async fn logout(
             }
         };
         let user_id = session.user_id;
-        let revoked = match scope {
-            Scope::Local => usize::from(sessions::revoke(conn, &session.id, "logout", now)?),
-            Scope::Global => sessions::revoke_all_of_user(conn, user_id, "logout_global", now)?,
+        let (revoked, reason) = match scope {
+            Scope::Local => {
+                let ended = sessions::revoke(conn, &session.id, "logout", now)?;
+                (
+                    if ended {
+                        vec![session.id.clone()]
+                    } else {
+                        Vec::new()
+                    },
+                    "logout",
+                )
+            }
+            Scope::Global => (
+                sessions::revoke_all_of_user(conn, user_id, "logout_global", now)?,
+                "logout_global",
+            ),
         };
-        if revoked > 0 {
+        hooks.sessions_ended(conn, &revoked, user_id, &session.appid, reason, now)?;
+        if !revoked.is_empty() {
             audit::record(
                 conn,
                 &NewEvent::new(Kind::Logout, now)
@@ -71,5 +86,7 @@ pub async fn logout(
         }
         Ok(())
     })
-    .await
+    .await?;
+    db.webhooks().ring();
+    Ok(())
 }

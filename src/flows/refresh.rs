@@ -11,6 +11,7 @@ use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::sessions::{self, Session};
 use crate::db::{AnyConnection, Db};
 use crate::error::ApiError;
+use crate::webhooks::{self, EventType, Webhooks};
 
 /// Seconds during which a spent refresh token still yields the pair issued for it.
 pub const REUSE_GRACE: i64 = 10;
@@ -31,8 +32,14 @@ pub struct Rotate {
 }
 
 pub async fn rotate(db: &Db, keys: Keys, request: Rotate, now: i64) -> Result<Rotation, ApiError> {
-    db.write(move |conn| rotate_in(conn, &keys, &request, now))
-        .await
+    let hooks = db.webhooks().clone();
+    let rotation = db
+        .write(move |conn| rotate_in(conn, &keys, &hooks, &request, now))
+        .await?;
+    if matches!(rotation, Rotation::Reused) {
+        db.webhooks().ring();
+    }
+    Ok(rotation)
 }
 
 /// Unknown session → -500; banned user → -503; ended session → -502: those
@@ -40,6 +47,7 @@ pub async fn rotate(db: &Db, keys: Keys, request: Rotate, now: i64) -> Result<Ro
 fn rotate_in(
     conn: &mut AnyConnection,
     keys: &Keys,
+    hooks: &Webhooks,
     request: &Rotate,
     now: i64,
 ) -> Result<Rotation, ApiError> {
@@ -85,7 +93,14 @@ fn rotate_in(
         let pair = pair_of(keys, &session, session.refresh_gen, rotated_at)?;
         return Ok(Rotation::Grace(pair));
     }
-    sessions::revoke(conn, session_id, "refresh_reuse", now)?;
+    if sessions::revoke(conn, session_id, "refresh_reuse", now)? {
+        hooks.emit(
+            conn,
+            EventType::SessionEnded,
+            webhooks::session_ended(session_id, session.user_id, &session.appid, "refresh_reuse"),
+            now,
+        )?;
+    }
     audit::record(
         conn,
         &NewEvent::new(Kind::RefreshReuse, now)

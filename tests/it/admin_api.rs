@@ -44,13 +44,13 @@ fn apikey(db: &TestDb, args: &[&str]) -> (i32, String, String) {
 }
 
 /// A new key of `scope` named `name`.
-fn make_key(db: &TestDb, name: &str, scope: &str) -> String {
+pub(crate) fn make_key(db: &TestDb, name: &str, scope: &str) -> String {
     let (code, stdout, stderr) = apikey(db, &["create", name, "--scope", scope]);
     assert_eq!(code, 0, "{stderr}");
     stdout.trim().to_string()
 }
 
-fn admin_url(app: &TestApp, path: &str) -> String {
+pub(crate) fn admin_url(app: &TestApp, path: &str) -> String {
     format!("{}/api/admin/v1/{path}", app.url)
 }
 
@@ -58,7 +58,7 @@ async fn admin_get(app: &TestApp, key: &str, path: &str) -> Reply {
     send(app.http.get(admin_url(app, path)).bearer_auth(key)).await
 }
 
-async fn admin_post(app: &TestApp, key: &str, path: &str, body: Option<Value>) -> Reply {
+pub(crate) async fn admin_post(app: &TestApp, key: &str, path: &str, body: Option<Value>) -> Reply {
     let request = app.http.post(admin_url(app, path)).bearer_auth(key);
     send(match body {
         Some(body) => request.json(&body),

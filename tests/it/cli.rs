@@ -186,7 +186,7 @@ fn start_server(
     (child, url, before)
 }
 
-type LogLines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+pub(crate) type LogLines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// Like `start_server`, with the log filter given and every later log line kept.
 fn start_server_logging(
@@ -198,7 +198,7 @@ fn start_server_logging(
 }
 
 /// Like `start_server_logging`, with more environment variables.
-fn start_server_with(
+pub(crate) fn start_server_with(
     db_path: &str,
     dir: &std::path::Path,
     filter: &str,

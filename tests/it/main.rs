@@ -26,5 +26,6 @@ mod signing_keys;
 mod templates;
 mod tokens;
 mod user;
+mod webhooks;
 mod wechat_data;
 mod wechat_errors;

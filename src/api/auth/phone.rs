@@ -79,6 +79,7 @@ pub async fn phone(
     let user_id = auth.user_id;
     let stored = info.clone();
     let now = clock.now();
+    let hooks = db.webhooks().clone();
     db.run(move |conn| {
         crate::db::write_transaction(conn, |conn| {
             users::set_phone(
@@ -88,11 +89,15 @@ pub async fn phone(
                 &stored.pure_phone_number,
                 &stored.country_code,
                 now,
-            )
-        })?;
-        Ok(())
+            )?;
+            if let Some(user) = users::find(conn, user_id)? {
+                crate::webhooks::profile_updated(&hooks, conn, &user, now)?;
+            }
+            Ok::<_, ApiError>(())
+        })
     })
     .await?;
+    db.webhooks().ring();
     Success::data(PhoneView {
         phone_number: info.phone_number,
         pure_phone_number: info.pure_phone_number,

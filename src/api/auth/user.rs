@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::db::users;
 use crate::db::Db;
 use crate::error::{codes, ApiError, ResultCode};
+use crate::webhooks;
 
 /// What `GET user` answers besides success.
 pub const GET_FAILS: &[ResultCode] = &[
@@ -60,13 +61,20 @@ pub async fn update_user(
     let JsonBody(fields) = body?;
     let changes = fields.into_changes()?;
     let now = clock.now();
+    let hooks = db.webhooks().clone();
+    let changed = !changes.is_empty();
     let user = db
         .run(move |conn| {
-            Ok(crate::db::write_transaction(conn, |conn| {
-                users::update_profile(conn, user_id, &changes, now)
-            })?)
+            crate::db::write_transaction(conn, |conn| {
+                let user = users::update_profile(conn, user_id, &changes, now)?;
+                if let Some(user) = user.as_ref().filter(|_| changed) {
+                    webhooks::profile_updated(&hooks, conn, user, now)?;
+                }
+                Ok(user)
+            })
         })
         .await?
         .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
+    db.webhooks().ring();
     Success::data(ProfileView::from(user))
 }

@@ -134,7 +134,7 @@ fn base_figment() -> Figment {
 }
 
 /// Launches `rocket` on a free port; returns its base URL and shutdown handle.
-async fn launch(rocket: rocket::Rocket<rocket::Build>) -> (String, rocket::Shutdown) {
+pub async fn launch(rocket: rocket::Rocket<rocket::Build>) -> (String, rocket::Shutdown) {
     let (tx, rx) = oneshot::channel();
     let tx = std::sync::Mutex::new(Some(tx));
     let rocket = rocket.attach(rocket::fairing::AdHoc::on_liftoff("test port", move |r| {

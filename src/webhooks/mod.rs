@@ -1,0 +1,241 @@
+//! Webhooks (SPEC §8): the events a backend service can subscribe to, the
+//! outbox rows written in the transaction of the change they report, and
+//! the worker that delivers them (`delivery`), signed (`signature`).
+//!
+//! With no endpoint configured nothing is written and the hot paths pay a
+//! check of an empty list.
+
+pub mod delivery;
+pub mod signature;
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use crate::config::Secret;
+use crate::db::webhook_outbox::{self, NewOutboxRow};
+use crate::db::AnyConnection;
+use crate::error::ApiError;
+
+/// The events there are, by the name endpoints subscribe with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    UserCreated,
+    UserUpdated,
+    UserBanned,
+    UserUnbanned,
+    SessionCreated,
+    SessionEnded,
+}
+
+pub const EVENT_TYPES: [EventType; 6] = [
+    EventType::UserCreated,
+    EventType::UserUpdated,
+    EventType::UserBanned,
+    EventType::UserUnbanned,
+    EventType::SessionCreated,
+    EventType::SessionEnded,
+];
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::UserCreated => "user.created",
+            EventType::UserUpdated => "user.updated",
+            EventType::UserBanned => "user.banned",
+            EventType::UserUnbanned => "user.unbanned",
+            EventType::SessionCreated => "session.created",
+            EventType::SessionEnded => "session.ended",
+        }
+    }
+}
+
+/// One entry of `webhooks`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    pub url: String,
+    pub secret: Secret,
+    /// Event names, or `["*"]` for all.
+    pub events: Vec<String>,
+}
+
+impl EndpointConfig {
+    /// One line on what is wrong with this entry, if anything.
+    pub fn check(&self) -> Result<(), String> {
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|e| format!("webhooks: {:?} is not a URL: {e}", self.url))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(format!(
+                "webhooks: {:?} must be an http or https URL",
+                self.url
+            ));
+        }
+        if self.secret.expose().len() < 16 {
+            return Err(format!(
+                "webhooks: the secret of {:?} must be at least 16 characters",
+                self.url
+            ));
+        }
+        if self.events.is_empty() {
+            return Err(format!(
+                "webhooks: {:?} subscribes to no events (list names, or [\"*\"])",
+                self.url
+            ));
+        }
+        for name in &self.events {
+            if name != "*" && !EVENT_TYPES.iter().any(|t| t.as_str() == name) {
+                let known: Vec<&str> = EVENT_TYPES.iter().map(|t| t.as_str()).collect();
+                return Err(format!(
+                    "webhooks: unknown event {name:?} for {:?}; one of {}, or \"*\"",
+                    self.url,
+                    known.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn wants(&self, event: EventType) -> bool {
+        self.events
+            .iter()
+            .any(|name| name == "*" || name == event.as_str())
+    }
+}
+
+/// The configured endpoints, and a bell that wakes the delivery worker.
+#[derive(Clone, Default)]
+pub struct Webhooks {
+    endpoints: Arc<Vec<EndpointConfig>>,
+    wake: Arc<Notify>,
+}
+
+impl Webhooks {
+    pub fn new(endpoints: Vec<EndpointConfig>) -> Self {
+        Webhooks {
+            endpoints: Arc::new(endpoints),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.endpoints.is_empty()
+    }
+
+    /// Whether any endpoint subscribes to `event`.
+    pub fn wants(&self, event: EventType) -> bool {
+        self.endpoints.iter().any(|e| e.wants(event))
+    }
+
+    pub(crate) fn endpoint(&self, url: &str) -> Option<&EndpointConfig> {
+        self.endpoints.iter().find(|e| e.url == url)
+    }
+
+    /// Queues `event` for every endpoint that subscribes to it, on `conn`,
+    /// inside the caller's transaction: it is delivered if and only if the
+    /// change it reports is committed.
+    pub fn emit(
+        &self,
+        conn: &mut AnyConnection,
+        event: EventType,
+        data: Value,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let endpoints: Vec<&EndpointConfig> =
+            self.endpoints.iter().filter(|e| e.wants(event)).collect();
+        if endpoints.is_empty() {
+            return Ok(());
+        }
+        let id = format!("evt_{}", crate::crypto::random_token(18));
+        let body = json!({
+            "id": id,
+            "type": event.as_str(),
+            "created_at": crate::timestamp::rfc3339(now),
+            "data": data,
+        })
+        .to_string();
+        let rows: Vec<NewOutboxRow<'_>> = endpoints
+            .iter()
+            .map(|e| NewOutboxRow {
+                event_id: &id,
+                event_type: event.as_str(),
+                endpoint: &e.url,
+                body: &body,
+                created_at: now,
+                next_attempt_at: now,
+            })
+            .collect();
+        webhook_outbox::insert(conn, &rows)?;
+        Ok(())
+    }
+
+    /// Tells the worker that events were committed (it also looks on its own
+    /// every few hundred milliseconds, for other instances' events).
+    pub fn ring(&self) {
+        if self.is_enabled() {
+            self.wake.notify_one();
+        }
+    }
+
+    pub(crate) async fn rung(&self) {
+        self.wake.notified().await
+    }
+}
+
+/// `user.updated`: the user's profile as it now is.
+pub fn profile_updated(
+    hooks: &Webhooks,
+    conn: &mut AnyConnection,
+    user: &crate::db::users::User,
+    now: i64,
+) -> Result<(), ApiError> {
+    if !hooks.wants(EventType::UserUpdated) {
+        return Ok(());
+    }
+    let data = json!({ "user": {
+        "id": user.id,
+        "appid": user.appid,
+        "nickname": user.nickname,
+        "avatar_url": user.avatar_url,
+        "gender": user.gender,
+        "language": user.language,
+        "city": user.city,
+        "province": user.province,
+        "country": user.country,
+        "phone_number": user.pure_phone_number,
+        "country_code": user.country_code,
+        "updated_at": crate::timestamp::rfc3339(user.updated_at),
+    } });
+    hooks.emit(conn, EventType::UserUpdated, data, now)
+}
+
+/// `session.ended`'s data.
+pub fn session_ended(session_id: &str, user_id: i64, appid: &str, reason: &str) -> Value {
+    json!({
+        "session_id": session_id,
+        "user_id": user_id,
+        "appid": appid,
+        "reason": reason,
+    })
+}
+
+impl Webhooks {
+    /// `session.ended` for each of `ids`, sessions of `user_id` in `appid`.
+    pub fn sessions_ended(
+        &self,
+        conn: &mut AnyConnection,
+        ids: &[String],
+        user_id: i64,
+        appid: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        for id in ids {
+            let data = session_ended(id, user_id, appid, reason);
+            self.emit(conn, EventType::SessionEnded, data, now)?;
+        }
+        Ok(())
+    }
+}
