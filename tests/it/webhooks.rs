@@ -82,6 +82,14 @@ fn hook(
     })
 }
 
+/// Answers after 6 s: longer than a delivery waits.
+#[post("/slow")]
+async fn slow(inbox: &State<Arc<Inbox>>) -> Status {
+    *inbox.redirected_to.lock().unwrap() += 1;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    Status::Ok
+}
+
 #[post("/elsewhere")]
 fn elsewhere(inbox: &State<Arc<Inbox>>) -> Status {
     *inbox.redirected_to.lock().unwrap() += 1;
@@ -96,7 +104,7 @@ async fn receiver(inbox: Inbox, port: u16) -> (String, Arc<Inbox>, rocket::Shutd
         .merge(("log_level", "off"));
     let rocket = rocket::custom(figment)
         .manage(inbox.clone())
-        .mount("/", routes![hook, elsewhere]);
+        .mount("/", routes![hook, elsewhere, slow]);
     let (url, shutdown) = launch(rocket).await;
     (format!("{url}/hook"), inbox, shutdown)
 }
@@ -423,4 +431,69 @@ async fn an_event_committed_before_a_sigkill_is_delivered_after_the_restart() {
     let got = events(&inbox);
     assert_eq!(got.len(), 1);
     assert_eq!(got.values().next().unwrap()["type"], "user.created");
+}
+
+/// Two instances on one PostgreSQL database, both delivering: each event is
+/// sent by one of them, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_send_each_event_once() {
+    let (hook_url, inbox, _stop) = receiver(Inbox::default(), 0).await;
+    let db = TestDb::new(Backend::Postgres);
+    let mock = Arc::new(MockWechat::spawn().await);
+    let options = || {
+        Options::new(&db, &mock).with(
+            "webhooks",
+            json!([{ "url": hook_url, "secret": SECRET, "events": ["*"] }]),
+        )
+    };
+    let a = spawn_with(db.clone(), mock.clone(), options()).await;
+    let b = spawn_with(db.clone(), mock.clone(), options()).await;
+    for i in 0..20 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        app.login(&format!("twin-{i}")).await;
+    }
+    for _ in 0..100 {
+        if inbox.seen.lock().unwrap().len() >= 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = inbox.seen.lock().unwrap().len();
+    assert_eq!(
+        seen, 40,
+        "20 user.created and 20 session.created, each once"
+    );
+    assert_eq!(events(&inbox).len(), 40);
+}
+
+/// A receiver slower than 5 s is a failed attempt, recorded as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_is_a_failed_attempt() {
+    let (hook_url, inbox, _stop) = receiver(Inbox::default(), 0).await;
+    let slow_url = hook_url.replace("/hook", "/slow");
+    let app = spawn_app_with(Backend::Sqlite, |o| {
+        o.with(
+            "webhooks",
+            json!([{ "url": slow_url, "secret": SECRET, "events": ["user.created"] }]),
+        )
+    })
+    .await;
+    app.login("tortoise").await;
+    let db = wxauth::db::Db::connect(&app.db.url, 1).unwrap();
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        rows = db
+            .run(|conn| Ok(wxauth::db::webhook_outbox::recent(conn, true, 10)?))
+            .await
+            .unwrap();
+        if !rows.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].last_answer.as_deref(), Some("no answer within 5 s"));
+    assert_eq!(rows[0].delivered_at, None);
+    assert_eq!(*inbox.redirected_to.lock().unwrap(), 1);
 }
