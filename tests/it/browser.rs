@@ -15,6 +15,7 @@ use crate::common::*;
 /// A chromedriver process and one browser session in it.
 struct Browser {
     driver: Child,
+    driver_port: u16,
     http: reqwest::Client,
     session: String,
     base: String,
@@ -22,7 +23,24 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the WebDriver session first, which makes chromedriver close
+    /// Chromium: killing chromedriver alone leaves Chromium running, orphaned.
+    /// A plain blocking request, since `drop` cannot await (and runs on
+    /// panics too).
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.driver_port));
+        if let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+                self.session, self.driver_port
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -78,6 +96,7 @@ impl Browser {
             .to_string();
         let mut browser = Browser {
             driver,
+            driver_port: port,
             http,
             session,
             base,
