@@ -34,7 +34,14 @@ pub async fn revoke_session(
                 hooks.emit(
                     conn,
                     EventType::SessionEnded,
-                    webhooks::session_ended(&id, session.user_id, &session.appid, "admin_revoke"),
+                    || {
+                        webhooks::session_ended(
+                            &id,
+                            session.user_id,
+                            &session.appid,
+                            "admin_revoke",
+                        )
+                    },
                     now,
                 )?;
                 audit::record(
@@ -97,7 +104,7 @@ pub async fn act_on_user(
                         hooks.emit(
                             conn,
                             EventType::UserBanned,
-                            json!({ "user_id": id, "reason": reason }),
+                            || json!({ "user_id": id, "reason": reason }),
                             now,
                         )?;
                     }
@@ -107,7 +114,12 @@ pub async fn act_on_user(
                 UserAction::Unban => {
                     users::unban(conn, id, now)?;
                     if user.is_banned() {
-                        hooks.emit(conn, EventType::UserUnbanned, json!({ "user_id": id }), now)?;
+                        hooks.emit(
+                            conn,
+                            EventType::UserUnbanned,
+                            || json!({ "user_id": id }),
+                            now,
+                        )?;
                     }
                     (Kind::Unban, None, Vec::new(), "")
                 }

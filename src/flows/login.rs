@@ -144,7 +144,7 @@ fn open_in(
                 hooks.emit(
                     conn,
                     EventType::SessionEnded,
-                    webhooks::session_ended(&id, user.id, &login.appid, "session_limit"),
+                    || webhooks::session_ended(&id, user.id, &login.appid, "session_limit"),
                     now,
                 )?;
                 audit::record(
@@ -183,27 +183,31 @@ fn open_in(
         hooks.emit(
             conn,
             EventType::UserCreated,
-            json!({ "user": {
+            || {
+                json!({ "user": {
                 "id": user.id,
                 "appid": user.appid,
                 "openid": user.openid,
                 "unionid": user.unionid,
                 "created_at": crate::timestamp::rfc3339(user.created_at),
-            } }),
+            } })
+            },
             now,
         )?;
     }
     hooks.emit(
         conn,
         EventType::SessionCreated,
-        json!({ "session": {
+        || {
+            json!({ "session": {
             "id": session_id,
             "user_id": user.id,
             "appid": login.appid,
             "created_at": crate::timestamp::rfc3339(now),
             "expires_at": crate::timestamp::rfc3339(now + login.session_ttl),
             "ip": login.ip,
-        } }),
+        } })
+        },
         now,
     )?;
     let pair = TokenPair::mint(

@@ -97,7 +97,14 @@ fn rotate_in(
         hooks.emit(
             conn,
             EventType::SessionEnded,
-            webhooks::session_ended(session_id, session.user_id, &session.appid, "refresh_reuse"),
+            || {
+                webhooks::session_ended(
+                    session_id,
+                    session.user_id,
+                    &session.appid,
+                    "refresh_reuse",
+                )
+            },
             now,
         )?;
     }

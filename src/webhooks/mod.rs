@@ -136,11 +136,13 @@ impl Webhooks {
     /// Queues `event` for every endpoint that subscribes to it, on `conn`,
     /// inside the caller's transaction: it is delivered if and only if the
     /// change it reports is committed.
+    /// `data` is made only when someone subscribes: a login without
+    /// subscribers builds no JSON.
     pub fn emit(
         &self,
         conn: &mut AnyConnection,
         event: EventType,
-        data: Value,
+        data: impl FnOnce() -> Value,
         now: i64,
     ) -> Result<(), ApiError> {
         let endpoints: Vec<&EndpointConfig> =
@@ -148,6 +150,7 @@ impl Webhooks {
         if endpoints.is_empty() {
             return Ok(());
         }
+        let data = data();
         let id = format!("evt_{}", crate::crypto::random_token(18));
         let body = json!({
             "id": id,
@@ -208,7 +211,7 @@ pub fn profile_updated(
         "country_code": user.country_code,
         "updated_at": crate::timestamp::rfc3339(user.updated_at),
     } });
-    hooks.emit(conn, EventType::UserUpdated, data, now)
+    hooks.emit(conn, EventType::UserUpdated, || data, now)
 }
 
 /// `session.ended`'s data.
@@ -233,7 +236,7 @@ impl Webhooks {
         now: i64,
     ) -> Result<(), ApiError> {
         for id in ids {
-            let data = session_ended(id, user_id, appid, reason);
+            let data = || session_ended(id, user_id, appid, reason);
             self.emit(conn, EventType::SessionEnded, data, now)?;
         }
         Ok(())
