@@ -2,7 +2,8 @@
 # wxauth's benchmark (SPEC §6). Builds the release binary and the constant-JSON
 # yardstick (examples/constant_json.rs), pins the server under test to core 0
 # and wrk plus the mock WeChat to core 1, and measures, on SQLite and on
-# PostgreSQL: GET status (on SQLite also with the metrics off), POST authorize
+# PostgreSQL: GET status with the tokens of 1,000 users (on SQLite also with the
+# metrics off), POST authorize
 # (each request a new user), POST refresh, resident memory after that load and
 # start-up time. Then it seeds a million users, live sessions and audit events and times every console page.
 # Prints one table with ratios and PASS/FAIL and writes target/bench/results.json.
@@ -127,7 +128,7 @@ compare() {
     mapfile -t sargs < <(slice_args w)
     wrk_run /dev/null 2 "${opts[@]}" "$url" "${sargs[@]}"
   fi
-  local k got=0 yard=0 errors=0 p99s=()
+  local k got=0 yard=0 errors=0 p99s=() yard_p99s=()
   for k in $(seq 0 $((slices - 1))); do
     wrk_run "$work/$name.y$k.wrk" "$slice_seconds" "${against[@]}"
     mapfile -t sargs < <(slice_args "$k")
@@ -136,17 +137,20 @@ compare() {
     got=$((got + $(wrk_field "$work/$name.$k.wrk" requests)))
     errors=$((errors + $(wrk_field "$work/$name.$k.wrk" errors)))
     p99s+=("$(wrk_field "$work/$name.$k.wrk" p99)")
+    yard_p99s+=("$(wrk_field "$work/$name.y$k.wrk" p99)")
   done
-  local total rps yrps p99 worst
+  local total rps yrps p99 worst yard_p99
   total=$(awk -v s="$slice_seconds" -v n="$slices" 'BEGIN {print s * n}')
   rps=$(awk -v r="$got" -v t="$total" 'BEGIN {printf "%.1f", r / t}')
   yrps=$(awk -v r="$yard" -v t="$total" 'BEGIN {printf "%.1f", r / t}')
   p99=$(printf '%s\n' "${p99s[@]}" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
   worst=$(printf '%s\n' "${p99s[@]}" | sort -g | tail -1)
+  yard_p99=$(printf '%s\n' "${yard_p99s[@]}" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
   record "$name.rps" "$rps"
   record "$name.yardstick_rps" "$yrps"
   record "$name.p99_ms" "${p99:-0}"
   record "$name.p99_worst_ms" "${worst:-0}"
+  record "$name.yardstick_p99_ms" "${yard_p99:-0}"
   record "$name.errors" "$errors"
   printf 'bench: %-22s %10s req/s  (yardstick %s)  p99 %s ms (worst slice %s)  errors %s\n' \
     "$name" "$rps" "$yrps" "${p99:-0}" "${worst:-0}" "$errors" >&2
@@ -192,10 +196,21 @@ start_server() {
   pids+=("$server_pid")
   wait_port "$port"
 }
-# login_token PORT CODE: an access token from a login on the server at PORT.
-login_token() {
-  curl -s -X POST "http://127.0.0.1:$1/api/v1.0/auth/authorize" -H 'Content-Type: application/json' \
-    -d "{\"code\":\"$2\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])'
+# login_tokens PORT PREFIX FILE: logs in $status_users users on the server at
+# PORT (codes PREFIX-1, PREFIX-2…) and writes their access tokens to FILE.
+status_users=1000
+login_tokens() {
+  python3 - "$1" "$2" "$3" "$status_users" <<'PY'
+import http.client, json, sys
+port, prefix, path, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+conn = http.client.HTTPConnection("127.0.0.1", int(port))
+with open(path, "w") as out:
+    for i in range(1, n + 1):
+        body = json.dumps({"code": f"{prefix}-{i}"})
+        conn.request("POST", "/api/v1.0/auth/authorize", body, {"Content-Type": "application/json"})
+        answer = json.loads(conn.getresponse().read())
+        out.write(answer["data"]["token"] + "\n")
+PY
 }
 stop_server() {
   kill "$server_pid" 2>/dev/null || true
@@ -213,8 +228,8 @@ for backend in $backends; do
     *) echo "bench: unknown backend $backend" >&2; exit 2 ;;
   esac
   start_server "$db_url"
-  token=$(login_token $server_port bench-status)
-  compare "$backend.status" "$api/status" -H "Authorization: Bearer $token"
+  login_tokens $server_port bench-status "$work/status-tokens-$backend.txt"
+  compare "$backend.status" "$api/status" -s bench/lua/status.lua -- "$work/status-tokens-$backend.txt"
   mkdir -p "$work/tokens-$backend"
   compare "$backend.authorize" "$api/authorize" -s bench/lua/authorize.lua -- "run$$-$backend-{slice}" "$work/tokens-$backend"
   # No warm-up here: it would spend tokens (the server is warm from the
@@ -225,16 +240,16 @@ for backend in $backends; do
   stop_server
   if [ "$backend" = sqlite ]; then
     # What the metrics cost (SPEC: at most 3%): two servers side by side on
-    # core 0, each on a fresh database with one session, metrics on and off,
+    # core 0, each on a fresh database with its own sessions, metrics on and off,
     # `status` measured on one against the other in alternating slices (the
     # 1-2% at stake is well inside the drift between separate runs).
     ROCKET_METRICS=false start_server "$work/metrics-off.sqlite" 18004
     off_pid=$server_pid
     start_server "$work/metrics-on.sqlite"
-    on_token=$(login_token $server_port bench-metrics-on)
-    off_token=$(login_token 18004 bench-metrics-off)
-    against=(-H "Authorization: Bearer $off_token" "http://127.0.0.1:18004/api/v1.0/auth/status")
-    compare "$backend.metrics_on_vs_off" "$api/status" -H "Authorization: Bearer $on_token"
+    login_tokens $server_port bench-metrics-on "$work/metrics-on-tokens.txt"
+    login_tokens 18004 bench-metrics-off "$work/metrics-off-tokens.txt"
+    against=(-s bench/lua/status.lua "http://127.0.0.1:18004/api/v1.0/auth/status" -- "$work/metrics-off-tokens.txt")
+    compare "$backend.metrics_on_vs_off" "$api/status" -s bench/lua/status.lua -- "$work/metrics-on-tokens.txt"
     against=("$yardstick_url")
     stop_server
     server_pid=$off_pid

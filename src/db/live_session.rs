@@ -1,6 +1,7 @@
 //! The check behind every authenticated request: is this session live, and is
-//! its user banned? One point read by primary key, nothing cached, so a
-//! revocation committed by any connection or instance is seen at once.
+//! its user banned? A read by primary key, nothing cached, so a revocation
+//! committed by any connection or instance is seen at once. On PostgreSQL the
+//! reads of concurrent checks share a query (`pg_session_checks`).
 //!
 //! It reads only what the check needs, not the whole row (the sealed
 //! session_key, where the login came from). On SQLite it goes through
@@ -13,7 +14,7 @@ use std::sync::Mutex;
 
 use diesel::prelude::*;
 
-use super::schema::{sessions, users};
+use super::schema::sessions;
 use super::sessions::{liveness, Dead};
 use crate::error::ApiError;
 
@@ -44,21 +45,7 @@ impl LiveSession {
     }
 }
 
-/// PostgreSQL, on an asynchronous connection.
-pub async fn find_async(
-    conn: &mut diesel_async::AsyncPgConnection,
-    id: &str,
-) -> QueryResult<Option<(LiveSession, Option<i64>)>> {
-    let query = sessions::table
-        .inner_join(users::table)
-        .filter(sessions::id.eq(id))
-        .select((LiveSession::as_select(), users::banned_at));
-    diesel_async::RunQueryDsl::get_result(query, conn)
-        .await
-        .optional()
-}
-
-/// The same query for SQLite, spelled in SQL.
+/// The check on SQLite, spelled in SQL (PostgreSQL's is in `pg_session_checks`).
 const SQLITE_QUERY: &str = "SELECT s.user_id, s.appid, s.last_seen_at, s.expires_at, \
      s.revoked_at, s.cookie_hash, u.banned_at \
      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1";

@@ -7,8 +7,9 @@
 //!   hop to the blocking pool); on PostgreSQL, which answers over the network,
 //!   it goes to the blocking pool. The hottest read of all, the session behind
 //!   a token ([`Db::live_session`]), is asynchronous on PostgreSQL
-//!   (diesel-async): no thread hop, many lookups in flight on few connections;
-//!   on SQLite it is an inline read of its own (`live_session`).
+//!   (diesel-async): no thread hop, and concurrent checks share one query
+//!   (`pg_session_checks`); on SQLite it is an inline read of its own
+//!   (`live_session`).
 //! - [`Db::write`]: a flow's transaction. On SQLite it goes to the one writer
 //!   thread, which commits whatever is queued together ([`writer`]); on
 //!   PostgreSQL it is a pooled transaction.
@@ -24,6 +25,7 @@ pub mod instances;
 pub mod live_session;
 pub mod login_codes;
 pub mod nickname_index;
+pub mod pg_session_checks;
 pub mod rate_limits;
 pub mod schema;
 pub mod sessions;
@@ -301,6 +303,8 @@ pub struct Db {
     sqlite: Option<Arc<SqliteSide>>,
     /// PostgreSQL's asynchronous connections, for the token check.
     pg_async: Option<AsyncPgPool>,
+    /// PostgreSQL's token checks, batched on those connections.
+    pg_checks: Option<Arc<pg_session_checks::PgSessionChecks>>,
     /// Where the flows' events go: outbox rows written in their transactions.
     webhooks: crate::webhooks::Webhooks,
 }
@@ -413,6 +417,9 @@ impl Db {
             pool,
             blocking: Arc::new(tokio::sync::Semaphore::new(pool_size as usize)),
             sqlite,
+            pg_checks: pg_async
+                .clone()
+                .map(pg_session_checks::PgSessionChecks::new),
             pg_async,
             webhooks: crate::webhooks::Webhooks::default(),
         })
@@ -438,14 +445,10 @@ impl Db {
         if let Some(side) = &self.sqlite {
             return side.lookups.find(id);
         }
-        let Some(pool) = &self.pg_async else {
-            return Err(ApiError::internal("no database for the session check"));
-        };
-        within_timeout(async {
-            let mut conn = async_conn(pool).await?;
-            Ok(live_session::find_async(&mut conn, id).await?)
-        })
-        .await
+        match &self.pg_checks {
+            Some(checks) => checks.find(id).await,
+            None => Err(ApiError::internal("no database for the session check")),
+        }
     }
 
     /// PostgreSQL's asynchronous connection for `work`, within the timeout

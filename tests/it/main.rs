@@ -9,6 +9,7 @@ mod admin_sign_in;
 mod authorize;
 mod browser;
 mod cli;
+mod concurrent_checks;
 mod cookie_clients;
 mod deploy;
 mod envelope;

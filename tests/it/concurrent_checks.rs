@@ -1,0 +1,119 @@
+//! The token check under concurrency. On PostgreSQL concurrent checks share
+//! one query (`db::pg_session_checks`): each must still get its own session's
+//! answer, and a revocation must be seen by the next check even while other
+//! checks' queries are in flight.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::common::*;
+use crate::tokens::{claims_of, sign};
+
+both_backends!(
+    concurrent_checks_each_get_their_own_answer,
+    a_revocation_is_seen_while_checks_are_in_flight
+);
+
+/// What a token's check must answer: its user, or not authorized.
+struct Expected {
+    token: String,
+    user_id: Option<i64>,
+}
+
+async fn concurrent_checks_each_get_their_own_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut cases = Vec::new();
+    for i in 0..40 {
+        let s = app.login(&format!("crowd-{i}")).await;
+        let user_id = s.user_id();
+        let expected = match i % 4 {
+            // Live.
+            0 | 1 => Some(user_id),
+            // Logged out.
+            2 => {
+                app.post_with_token("logout", &s.token(), json!({}))
+                    .await
+                    .expect(0, 200);
+                None
+            }
+            // The user banned behind the session's back (as a login racing
+            // a ban could leave it): the session row is live, the user not.
+            _ => {
+                app.db.execute(&format!(
+                    "UPDATE users SET banned_at = 1 WHERE id = {user_id}"
+                ));
+                None
+            }
+        };
+        cases.push(Expected {
+            token: s.token(),
+            user_id: expected,
+        });
+    }
+    // A well-signed token whose session never existed.
+    let mut ghost = claims_of(&cases[0].token);
+    ghost["sid"] = json!("no-such-session");
+    cases.push(Expected {
+        token: sign(ghost),
+        user_id: None,
+    });
+
+    // Every token several times over, all at once and interleaved, so that
+    // batches hold many sessions and some hold one session twice.
+    let rounds = 5;
+    let app = &app;
+    let checks = (0..rounds)
+        .flat_map(|_| cases.iter())
+        .map(|case| async move { (case, app.status(&case.token).await) });
+    let answers = futures::future::join_all(checks).await;
+    assert_eq!(answers.len(), cases.len() * rounds);
+    for (case, data) in answers {
+        match case.user_id {
+            Some(user_id) => {
+                assert_eq!(data["is_authorized"], 1, "{data}");
+                assert_eq!(data["user_id"], user_id, "{data}");
+            }
+            None => assert_eq!(data, json!({ "is_authorized": 0 })),
+        }
+    }
+}
+
+async fn a_revocation_is_seen_while_checks_are_in_flight(backend: Backend) {
+    let app = Arc::new(spawn_app(backend).await);
+    let mut background = Vec::new();
+    for i in 0..8 {
+        background.push(app.login(&format!("steady-{i}")).await.token());
+    }
+    // Checks of other sessions, without pause, for as long as the test runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for token in background.iter().cycle().take(24) {
+        let token = token.clone();
+        let (app, stop, served) = (app.clone(), stop.clone(), served.clone());
+        load.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                assert!(app.is_authorized(&token).await);
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for i in 0..20 {
+        let s = app.login(&format!("leaving-{i}")).await;
+        assert!(app.is_authorized(&s.token()).await);
+        app.post_with_token("logout", &s.token(), json!({}))
+            .await
+            .expect(0, 200);
+        // The very next check, queued among the others, sees the logout.
+        assert!(!app.is_authorized(&s.token()).await, "round {i}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    // The load really ran alongside: many checks per revocation.
+    assert!(served.load(Ordering::Relaxed) > 100);
+}
