@@ -27,6 +27,7 @@ pub mod login_codes;
 pub mod nickname_index;
 pub mod pg_session_checks;
 pub mod rate_limits;
+pub mod refresh_rotation;
 pub mod schema;
 pub mod sessions;
 pub mod stats;
@@ -484,6 +485,23 @@ impl Db {
         within_timeout(async {
             let mut conn = async_conn(pool).await?;
             Ok(first_login::insert(&mut conn, login).await?)
+        })
+        .await
+    }
+
+    /// PostgreSQL only: a refresh token's rotation in one statement (see
+    /// `refresh_rotation`). Ok(None) when it did not apply — nothing was
+    /// written — and always on SQLite.
+    pub async fn quick_rotation(
+        &self,
+        rotation: &refresh_rotation::QuickRotation<'_>,
+    ) -> Result<Option<(i64, String)>, ApiError> {
+        let Some(pool) = &self.pg_async else {
+            return Ok(None);
+        };
+        within_timeout(async {
+            let mut conn = async_conn(pool).await?;
+            Ok(refresh_rotation::rotate(&mut conn, rotation).await?)
         })
         .await
     }

@@ -14,6 +14,7 @@ both_backends!(
     refresh_refuses_unknown_and_missing_tokens,
     storage_stays_bounded_and_any_old_token_is_reuse,
     forged_refresh_tokens_are_unknown,
+    a_session_in_bad_standing_is_not_rotated,
 );
 
 async fn refresh_rotates_the_pair(backend: Backend) {
@@ -201,4 +202,65 @@ async fn refresh_is_rate_limited_per_ip() {
         .first(&mut app.db.conn())
         .unwrap();
     assert_eq!(generation, 2);
+}
+
+/// The refresh token is the current one, but its session or user is not in
+/// good standing: refused, and nothing is written (on PostgreSQL the
+/// one-statement rotation must step aside for each of these).
+async fn a_session_in_bad_standing_is_not_rotated(backend: Backend) {
+    let app = spawn_app_with(backend, |o| o.with("session_idle_timeout", 100)).await;
+    let good = app.login("standing-good").await;
+    let idle = app.login("standing-idle").await;
+    let banned = app.login("standing-banned").await;
+    let revoked = app.login("standing-revoked").await;
+    // Use keeps every session but `idle` from going idle.
+    app.clock.advance(Duration::from_secs(60));
+    for s in [&good, &banned, &revoked] {
+        assert!(app.is_authorized(&s.token()).await);
+    }
+    app.clock.advance(Duration::from_secs(60));
+    app.post_with_token("logout", &revoked.token(), json!({}))
+        .await
+        .expect(0, 200);
+    // Banned behind the session's back: the session row stays live.
+    app.db.execute(&format!(
+        "UPDATE users SET banned_at = 1 WHERE id = {}",
+        banned.user_id()
+    ));
+    let refreshes_before = app.db.count("audit_events WHERE kind = 'refresh'");
+
+    for (s, code, status) in [
+        (&idle, -502, 401),
+        (&banned, -503, 403),
+        (&revoked, -502, 401),
+    ] {
+        app.post("refresh", json!({ "refresh_token": s.refresh_token() }))
+            .await
+            .expect(code, status);
+    }
+    assert_eq!(
+        app.db
+            .count("sessions WHERE refresh_gen > 0 OR refreshed_at IS NOT NULL"),
+        0
+    );
+    assert_eq!(
+        app.db.count("audit_events WHERE kind = 'refresh'"),
+        refreshes_before
+    );
+
+    // The one in good standing rotates, with its audit event.
+    let r = app
+        .post("refresh", json!({ "refresh_token": good.refresh_token() }))
+        .await;
+    r.expect(0, 200);
+    assert_eq!(r.data()["user_id"], good.user_id());
+    assert!(app.is_authorized(&r.token()).await);
+    assert_eq!(
+        app.db.count(&format!(
+            "audit_events WHERE kind = 'refresh' AND user_id = {} AND session_id IS NOT NULL",
+            good.user_id()
+        )),
+        1
+    );
+    assert_eq!(app.db.count("sessions WHERE refresh_gen = 1"), 1);
 }
