@@ -129,7 +129,8 @@ impl PgSessionChecks {
     }
 }
 
-/// A drain task that ends without finding the queue empty (it panicked):
+/// A drain task that ends without finding the queue empty (it panicked, or
+/// its runtime is shutting down):
 /// counted out, and replaced when checks are still waiting.
 struct Draining(Option<Arc<PgSessionChecks>>);
 
@@ -138,17 +139,20 @@ impl Drop for Draining {
         let Some(checks) = self.0.take() else {
             return;
         };
+        // Outside a runtime (one being dropped) nothing can be started, and
+        // nobody is left to answer.
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let restart = {
             let mut queue = checks.lock();
             queue.draining -= 1;
-            let restart = queue.draining == 0 && !queue.waiting.is_empty();
+            let restart = runtime.is_some() && queue.draining == 0 && !queue.waiting.is_empty();
             if restart {
                 queue.draining += 1;
             }
             restart
         };
-        if restart {
-            tokio::spawn(checks.drain());
+        if let (true, Some(runtime)) = (restart, runtime) {
+            runtime.spawn(checks.drain());
         }
     }
 }
