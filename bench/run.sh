@@ -2,10 +2,10 @@
 # wxauth's benchmark (SPEC §6). Builds the release binary and the constant-JSON
 # yardstick (examples/constant_json.rs), pins the server under test to core 0
 # and wrk plus the mock WeChat to core 1, and measures, on SQLite and on
-# PostgreSQL: GET status with the tokens of 1,000 users (on SQLite also with the
-# metrics off), POST authorize
-# (each request a new user), POST refresh, resident memory after that load and
-# start-up time. Then it seeds a million users, live sessions and audit events and times every console page.
+# PostgreSQL: GET status with the tokens of 1,000 users (on SQLite also with
+# the metrics off), POST authorize (each request a new user), POST refresh,
+# resident memory after that load and start-up time. Then it seeds a million
+# users, live sessions and audit events and times every console page.
 # Prints one table with ratios and PASS/FAIL and writes target/bench/results.json.
 #
 #   bash bench/run.sh                 everything (about 11 minutes)

@@ -130,8 +130,8 @@ impl PgSessionChecks {
 }
 
 /// A drain task that ends without finding the queue empty (it panicked, or
-/// its runtime is shutting down):
-/// counted out, and replaced when checks are still waiting.
+/// its runtime is shutting down): counted out, and replaced when checks are
+/// still waiting and a runtime is there to run the replacement.
 struct Draining(Option<Arc<PgSessionChecks>>);
 
 impl Drop for Draining {
