@@ -17,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod flows;
 pub mod log_bridge;
+pub mod log_format;
 pub mod log_writer;
 pub mod metrics;
 pub mod nickname_indexer;

@@ -34,6 +34,8 @@ fn main() {
         Err(_) | Ok("text") => subscriber
             .with_target(false)
             .with_ansi(std::io::stdout().is_terminal())
+            .with_timer(wxauth::log_format::LineTime)
+            .fmt_fields(wxauth::log_format::LineFields)
             .init(),
         Ok("json") => subscriber
             .json()
