@@ -101,7 +101,8 @@ pub fn new_id() -> String {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = sessions)]
+// A missing value bound as NULL, not left to DEFAULT: see `audit::NewEvent`.
+#[diesel(table_name = sessions, treat_none_as_default_value = false)]
 pub struct NewSession<'a> {
     pub id: &'a str,
     pub user_id: i64,

@@ -2,6 +2,9 @@
 //! mini-program sent, the bound phone number and the ban state.
 
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+use diesel::sqlite::Sqlite;
 
 use super::schema::{apps, users};
 use super::{nickname_index, on_backend, AnyConnection};
@@ -160,6 +163,52 @@ impl NewUser<'_> {
     }
 }
 
+/// SQLite's `INSERT … ON CONFLICT (appid, openid) DO NOTHING` of a login's
+/// user, as a query type with a static id. diesel gives an upsert none, and
+/// so built its SQL text on every login to look up the prepared statement
+/// (callgrind: about 2% of a SQLite login). Every column is bound, a missing
+/// value as NULL (all of them are nullable with no default).
+struct InsertIfNew<'q>(&'q NewUser<'q>);
+
+impl QueryId for InsertIfNew<'_> {
+    type QueryId = InsertIfNew<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Sqlite> for InsertIfNew<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        let u = self.0;
+        out.push_sql(
+            "INSERT INTO users (appid, openid, unionid, nickname, avatar_url, gender, \
+             language, city, province, country, created_at, updated_at, last_login_at) \
+             VALUES (",
+        );
+        out.push_bind_param::<Text, _>(&u.appid)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&u.openid)?;
+        for text in [&u.unionid, &u.nickname, &u.avatar_url] {
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(text)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Integer>, _>(&u.gender)?;
+        for text in [&u.language, &u.city, &u.province, &u.country] {
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(text)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&u.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&u.updated_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&u.last_login_at)?;
+        out.push_sql(") ON CONFLICT (appid, openid) DO NOTHING");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<SqliteConnection> for InsertIfNew<'_> {}
+
 diesel::define_sql_function! {
     /// SQLite: the rowid of this connection's last INSERT.
     fn last_insert_rowid() -> BigInt;
@@ -226,11 +275,7 @@ pub fn upsert_for_login(
     // statement.
     let inserted: Option<User> = match conn {
         AnyConnection::Sqlite(c) => {
-            let n = diesel::insert_into(users::table)
-                .values(&row)
-                .on_conflict((users::appid, users::openid))
-                .do_nothing()
-                .execute(c)?;
+            let n = InsertIfNew(&row).execute(c)?;
             if n == 1 {
                 let id = diesel::select(last_insert_rowid()).get_result(c)?;
                 Some(row.into_user(id))

@@ -28,7 +28,9 @@ async fn a_first_login_stores_the_user_the_session_and_its_event(backend: Backen
     let first = app
         .post(
             "authorize",
-            json!({ "code": "fresh", "nickName": "Fresh", "gender": 2, "city": "Hangzhou" }),
+            json!({ "code": "fresh", "nickName": "Fresh", "gender": 2, "city": "Hangzhou",
+                    "avatarUrl": "https://example.com/a.png", "language": "zh_CN",
+                    "province": "Zhejiang", "country": "China" }),
         )
         .await;
     first.expect(0, 200);
@@ -60,6 +62,29 @@ async fn a_first_login_stores_the_user_the_session_and_its_event(backend: Backen
     assert_eq!(user.2, Some(2));
     assert_eq!(user.3.as_deref(), Some("Hangzhou"));
     assert!(user.5 >= Some(user.4));
+    // Every profile column in its place (SQLite's insert binds them by hand).
+    let profile: [Option<String>; 5] = users::table
+        .find(first.user_id())
+        .select((
+            users::unionid,
+            users::avatar_url,
+            users::language,
+            users::province,
+            users::country,
+        ))
+        .get_result::<(_, _, _, _, _)>(&mut conn)
+        .map(|(a, b, c, d, e)| [a, b, c, d, e])
+        .unwrap();
+    assert_eq!(
+        profile,
+        [
+            Some(wxauth::wechat::mock::unionid_for("fresh")),
+            Some("https://example.com/a.png".into()),
+            Some("zh_CN".into()),
+            Some("Zhejiang".into()),
+            Some("China".into()),
+        ]
+    );
     /// user, appid, created, last seen, expires, ip, refresh generation
     type SessionRow = (i64, String, i64, i64, i64, Option<String>, i64);
     let stored: Vec<SessionRow> = sessions::table
