@@ -8,12 +8,13 @@
 //! `metrics = false` turns all of it off: nothing is recorded and
 //! `/metrics` is not mounted.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use rocket::http::{ContentType, Status};
 use rocket::{get, routes, Route, State};
@@ -35,6 +36,8 @@ const SESSIONS_EVERY: i64 = 30;
 pub struct Metrics(Option<std::sync::Arc<Recorded>>);
 
 struct Recorded {
+    /// Tells this registry's handles apart from another's in [`HANDLES`].
+    id: u64,
     registry: Registry,
     requests: IntCounterVec,
     request_seconds: HistogramVec,
@@ -111,7 +114,9 @@ impl Metrics {
             &["pool", "state"],
         )?;
         registry.register(Box::new(pool.clone()))?;
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Ok(Metrics(Some(std::sync::Arc::new(Recorded {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             registry,
             requests,
             request_seconds,
@@ -127,12 +132,36 @@ impl Metrics {
 
     pub fn request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let Some(m) = &self.0 else { return };
-        let digits = status_digits(status);
-        let status = std::str::from_utf8(&digits).unwrap_or("000");
-        m.requests.with_label_values(&[route, method, status]).inc();
-        m.request_seconds
-            .with_label_values(&[route])
-            .observe(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        HANDLES.with_borrow_mut(|handles| {
+            let found = handles.iter().find(|h| {
+                h.registry == m.id && h.status == status && h.method == method && h.route == route
+            });
+            if let Some(h) = found {
+                h.requests.inc();
+                h.seconds.observe(seconds);
+                return;
+            }
+            let digits = status_digits(status);
+            let status_text = std::str::from_utf8(&digits).unwrap_or("000");
+            let requests = m.requests.with_label_values(&[route, method, status_text]);
+            let seconds_by_route = m.request_seconds.with_label_values(&[route]);
+            requests.inc();
+            seconds_by_route.observe(seconds);
+            if handles.len() >= MAX_HANDLES {
+                // A server with this many (route, method, status)s counts
+                // the rest the slower way; old registries' handles go too.
+                handles.clear();
+            }
+            handles.push(Handles {
+                registry: m.id,
+                route: route.to_string(),
+                method: method.to_string(),
+                status,
+                requests,
+                seconds: seconds_by_route,
+            });
+        });
     }
 
     pub fn login(&self, outcome: &str, result_code: Option<i32>) {
@@ -192,6 +221,25 @@ impl Metrics {
     }
 }
 
+/// A request's counter and latency histogram, found once per thread: the
+/// labelled lookup (hashing the label values, a read lock, a map, a handle
+/// cloned and dropped) was most of what the metrics cost a `status` request.
+struct Handles {
+    registry: u64,
+    route: String,
+    method: String,
+    status: u16,
+    requests: IntCounter,
+    seconds: Histogram,
+}
+
+/// Handles kept per thread at most (routes × methods × statuses in use).
+const MAX_HANDLES: usize = 64;
+
+thread_local! {
+    static HANDLES: RefCell<Vec<Handles>> = const { RefCell::new(Vec::new()) };
+}
+
 /// An HTTP status as its three digits, without allocating.
 fn status_digits(status: u16) -> [u8; 3] {
     let digit = |n: u16| b'0' + (n % 10) as u8;
@@ -221,4 +269,50 @@ async fn metrics(
 
 pub fn routes() -> Vec<Route> {
     routes![metrics]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(m: &Metrics, route: &str, status: &str) -> u64 {
+        let recorded = m.0.as_ref().unwrap();
+        recorded
+            .requests
+            .with_label_values(&[route, "GET", status])
+            .get()
+    }
+
+    /// Handles are kept per thread: two registries on one thread, and more
+    /// label sets than the thread keeps, still count each request once, in
+    /// its own registry.
+    #[test]
+    fn each_registry_counts_its_own_requests() {
+        let a = Metrics::new().unwrap();
+        let b = Metrics::new().unwrap();
+        let t = Duration::from_micros(40);
+        for _ in 0..3 {
+            a.request("/status", "GET", 200, t);
+        }
+        b.request("/status", "GET", 200, t);
+        a.request("/status", "GET", 404, t);
+        assert_eq!(count(&a, "/status", "200"), 3);
+        assert_eq!(count(&a, "/status", "404"), 1);
+        assert_eq!(count(&b, "/status", "200"), 1);
+        // Past MAX_HANDLES label sets the thread's handles start over.
+        for i in 0..(MAX_HANDLES + 10) {
+            a.request(&format!("/r{i}"), "GET", 200, t);
+            a.request("/status", "GET", 200, t);
+        }
+        assert_eq!(count(&a, "/status", "200"), 3 + MAX_HANDLES as u64 + 10);
+        assert_eq!(count(&a, "/r70", "200"), 1);
+        assert_eq!(count(&b, "/status", "200"), 1);
+        // The latency histogram is by route: the 404 too.
+        let seconds =
+            a.0.as_ref()
+                .unwrap()
+                .request_seconds
+                .with_label_values(&["/status"]);
+        assert_eq!(seconds.get_sample_count(), 4 + MAX_HANDLES as u64 + 10);
+    }
 }
