@@ -98,6 +98,15 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .map_err(|e| StartError(format!("log_level: {e}")))?;
     log_bridge::install(log_level);
     let debug_profile = *figment.profile() == rocket::figment::Profile::new("debug");
+    // Without a `secret_key` Rocket makes a random one (so the console's
+    // cookies die with the process) and warns. The debug profile gets a
+    // stable development key instead, as it gets development JWT secrets;
+    // the release profile refuses to start without one (`config`).
+    let figment = if debug_profile && !secret_key_configured(&figment) {
+        figment.merge(("secret_key", DEV_SECRET_KEY))
+    } else {
+        figment
+    };
     if config.ephemeral_secrets {
         tracing::warn!(
             "a JWT key or session_key_secret is not set: using random ones, so tokens and sessions end with this process"
@@ -251,13 +260,27 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
                             tracing::error!("cannot point at the built-in mock WeChat: {e}");
                         }
                     }
-                    tracing::warn!(
+                    // What `cargo run` is for, not a fault: outside the
+                    // release profile, which refuses the mock, `config`
+                    // lets it serve only this machine.
+                    tracing::info!(
                         "wechat.mock is on: logins go to the built-in mock WeChat at {base}"
                     );
                 })
             }));
     }
     Ok(rocket)
+}
+
+/// Rocket's `secret_key` of the debug profile when none is configured:
+/// public, like the debug profile's other secrets, which never serve a
+/// non-loopback address.
+const DEV_SECRET_KEY: &str = "ZGV2LW9ubHktcm9ja2V0LXNlY3JldC1rZXktMzJieXQ=";
+
+fn secret_key_configured(figment: &Figment) -> bool {
+    figment
+        .extract::<rocket::Config>()
+        .is_ok_and(|c| !c.secret_key.is_zero())
 }
 
 /// The console's templates: built in, overridden file by file from

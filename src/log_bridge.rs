@@ -24,9 +24,13 @@ impl log::Log for Bridge {
             return;
         }
         let text = record.args().to_string();
-        let text = redacted(&text);
         let from = record.target();
-        match record.level() {
+        let level = routine_level(from, &text).unwrap_or(record.level());
+        if level > log::max_level() {
+            return;
+        }
+        let text = redacted(&text);
+        match level {
             log::Level::Error => tracing::error!(target: "wxauth::log", from, "{text}"),
             log::Level::Warn => tracing::warn!(target: "wxauth::log", from, "{text}"),
             log::Level::Info => tracing::info!(target: "wxauth::log", from, "{text}"),
@@ -49,6 +53,36 @@ pub fn install(level: LogLevel) {
             LogLevel::Off => log::LevelFilter::Off,
         });
     }
+}
+
+/// Rocket narrates ordinary events as warnings and errors: a request guard
+/// that refuses (every signed-out console visit), a 404 ("No matching
+/// routes"), which catcher answered, a client that hung up mid-request, its
+/// launch banner, a SIGTERM. wxauth's
+/// own request line already records each request's status, and a warning
+/// should mean something is wrong; so these are told at the level of what
+/// they are. Everything else Rocket says (a panicking handler, a failing
+/// catcher, a malformed header) keeps its level.
+fn routine_level(target: &str, text: &str) -> Option<log::Level> {
+    const PER_REQUEST: [&str; 9] = [
+        "Request guard `",
+        "Parameter guard `",
+        "Data guard `",
+        "No matching routes for ",
+        "Responding with registered ",
+        "No 404 catcher registered",
+        "Remote left: ",
+        "Connection failed: ",
+        "Outcome: ",
+    ];
+    if PER_REQUEST.iter().any(|p| text.starts_with(p)) {
+        return Some(log::Level::Debug);
+    }
+    let shutdown = text.starts_with("Received ") && text.contains("shutdown");
+    if target.contains("rocket::launch") || shutdown {
+        return Some(log::Level::Info);
+    }
+    None
 }
 
 /// `text` without query strings (`/path?[redacted]`) and without anything
@@ -80,6 +114,31 @@ fn looks_like_jwt(word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::redacted;
+
+    #[test]
+    fn rocket_routine_is_not_a_warning() {
+        use super::routine_level;
+        use log::Level;
+        let guard = "Request guard `AdminUser` failed: ().";
+        assert_eq!(
+            routine_level("wxauth::admin::users::_", guard),
+            Some(Level::Debug)
+        );
+        let missing = "No matching routes for GET /favicon.ico.";
+        assert_eq!(
+            routine_level("rocket::server::_", missing),
+            Some(Level::Debug)
+        );
+        let sigterm = "Received SIGTERM. Requesting shutdown.";
+        assert_eq!(routine_level("rocket::server", sigterm), Some(Level::Info));
+        let banner = "Rocket has launched from http://127.0.0.1:8000";
+        assert_eq!(routine_level("rocket::launch", banner), Some(Level::Info));
+        // A fault keeps Rocket's level.
+        assert_eq!(
+            routine_level("rocket::server::_", "Handler status panicked."),
+            None
+        );
+    }
 
     #[test]
     fn query_strings_and_tokens_are_cut() {

@@ -50,6 +50,9 @@ fn main() {
 
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Rocket warns at launch, as if something were wrong, unless its
+        // workers carry the name its own runtime gives them.
+        .thread_name("rocket-worker-thread")
         // Database work waits for one of the pool's connections anyway (16
         // by default); more blocking threads than that only add stacks and
         // allocator heaps: 64 allowed made PostgreSQL's resident size after

@@ -15,8 +15,9 @@ pub fn create_first_admin(conn: &mut AnyConnection) -> Result<(), String> {
     let hash = password::hash(&secret)?;
     if admins::create(conn, "admin", &hash, crate::timestamp::now()).map_err(|e| e.to_string())? {
         // A line of the log (JSON when the log is), shown once: the debug
-        // profile only, for the newcomer at the terminal.
-        tracing::warn!(
+        // profile only, for the newcomer at the terminal. Not a warning:
+        // nothing is wrong.
+        tracing::info!(
             "created the console admin `admin` with password `{secret}` (shown once) — \
              sign in at /admin; change it with `wxauth admin passwd admin`"
         );

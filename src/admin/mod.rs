@@ -38,6 +38,7 @@ pub fn stage() -> rocket::fairing::AdHoc {
             .manage(std::sync::Arc::new(overview::OverviewCache::default()))
             .manage(password::PasswordChecks::default())
             .mount(BASE, routes())
+            .mount("/", routes![favicon])
             .register(BASE, catchers())
             .attach(headers::SecurityHeaders)
             .attach(rocket::fairing::AdHoc::on_liftoff(
@@ -71,6 +72,7 @@ pub fn routes() -> Vec<Route> {
         webhooks::list,
         webhooks::retry,
         stylesheet,
+        favicon_svg,
         switch_language,
     ]
 }
@@ -83,6 +85,20 @@ pub fn catchers() -> Vec<Catcher> {
 fn stylesheet(templates: &rocket::State<Templates>) -> (ContentType, &str) {
     (ContentType::CSS, templates.stylesheet())
 }
+
+/// The console's icon. Browsers ask for `/favicon.ico` whatever the page
+/// says, so it is served there as well as where the pages link to it.
+#[get("/favicon.ico")]
+fn favicon() -> (ContentType, &'static str) {
+    (ContentType::SVG, FAVICON)
+}
+
+#[get("/static/favicon.svg")]
+fn favicon_svg() -> (ContentType, &'static str) {
+    (ContentType::SVG, FAVICON)
+}
+
+const FAVICON: &str = include_str!("../../templates/admin/favicon.svg");
 
 #[derive(FromForm)]
 struct LanguageChoice {

@@ -13,6 +13,7 @@ mod concurrent_checks;
 mod cookie_clients;
 mod deploy;
 mod envelope;
+mod first_run;
 mod hostile_input;
 mod logout;
 mod metrics;
