@@ -20,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+bash scripts/test_tools.sh libpq-dev python3 python3-venv curl ca-certificates
 bin=target/debug/wxauth
 [ -x "$bin" ] || cargo build --locked --quiet --bin wxauth
 venv=target/fuzz-venv

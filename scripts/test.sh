@@ -1,48 +1,125 @@
 #!/usr/bin/env bash
 # Runs wxauth's whole test suite: unit tests and the integration binary, the
-# API suite against SQLite and against PostgreSQL. Starts the local PostgreSQL
-# first when it is not running (the tests create and drop their own databases).
+# API suite against SQLite and against PostgreSQL, then (with no filter) the
+# mini-program client's tests and the API fuzzer.
+#
+#   bash scripts/test.sh             everything
+#   bash scripts/test.sh logout      cargo test's filter (and its other arguments)
+#
+# First installs whatever the tests use and the machine lacks
+# (scripts/test_tools.sh). Then, unless WXAUTH_TEST_POSTGRES_URL names a
+# server, starts a throwaway PostgreSQL cluster of its own (trust
+# authentication, a free loopback port), which the tests create and drop
+# their databases in, and removes it at the end however the run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pg_url="${WXAUTH_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-
-pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
-
-if ! pg_up; then
-  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
-    echo "test.sh: installing PostgreSQL" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
-  fi
-  for version in $(ls /etc/postgresql 2>/dev/null); do
-    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
-  done
-  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
-  pg_up || { echo "test.sh: PostgreSQL is not reachable at 127.0.0.1:5432" >&2; exit 1; }
-fi
-
-# The console's end-to-end test drives Debian's Chromium through chromedriver;
-# CJK fonts let its screenshots show Chinese.
-# The decryption tests encrypt their data with the openssl command line.
-if ! command -v chromedriver >/dev/null 2>&1 || ! [ -x /usr/bin/chromium ] \
-   || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || ! command -v openssl >/dev/null 2>&1; then
-  echo "test.sh: installing Chromium, chromedriver, CJK fonts and openssl" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk openssl >/dev/null
-fi
-
-# tests/it/deploy.rs runs the nginx site of deploy/ in front of a server, and
-# checks the systemd unit with systemd-analyze.
-if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ] \
-   || ! command -v systemd-analyze >/dev/null 2>&1; then
-  echo "test.sh: installing nginx and systemd's tools" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq nginx systemd >/dev/null
-fi
+bash scripts/test_tools.sh
+# nginx and systemd-analyze's directory, absent from some users' PATH.
 export PATH="$PATH:/usr/sbin"
 
-export WXAUTH_TEST_POSTGRES_URL="$pg_url"
+filtered=$#
+tests_started=
+cluster=
+pg_bin=
+as_pg=()
+finish() {
+  local status=$?
+  if [ -n "$cluster" ]; then
+    "${as_pg[@]}" "$pg_bin/pg_ctl" stop -D "$cluster/data" -m immediate >/dev/null 2>&1 || true
+    rm -rf "$cluster"
+  fi
+  if [ -n "$tests_started" ]; then
+    local took=$((SECONDS - tests_started)) what="whole suite" outcome=passed
+    [ "$filtered" -eq 0 ] || what="run"
+    case "$status" in
+      0) ;;
+      130 | 143) outcome=interrupted ;;
+      *) outcome="failed (exit status $status)" ;;
+    esac
+    echo "test.sh: $what took $((took / 60)) min $((took % 60)) s, $outcome" >&2
+  fi
+  exit "$status"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The PostgreSQL tests open up to about 30 connections each at a time (three
+# instances with pools of 4 synchronous and 4 asynchronous connections, and
+# the test's own); cargo runs one test per core unless told otherwise.
+test_threads() {
+  local threads="${RUST_TEST_THREADS:-$(nproc)}" arg previous=
+  for arg in "$@"; do
+    case "$arg" in --test-threads=*) threads="${arg#*=}" ;; esac
+    [ "$previous" != --test-threads ] || threads="$arg"
+    previous="$arg"
+  done
+  echo "$threads"
+}
+
+start_cluster() {
+  # The newest server Debian's packages installed (a client-only version has
+  # no initdb), else the initdb on PATH.
+  local initdb
+  initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1) || true
+  pg_bin=$(dirname "${initdb:-$(type -P initdb)}")
+  cluster=$(mktemp -d /tmp/wxauth-test-pg.XXXXXX)
+  # initdb and the server refuse to run as root: then they run as `postgres`
+  # (Debian's package makes that user), or as a system user made for them.
+  if [ "$(id -u)" -eq 0 ]; then
+    local user=postgres
+    if ! id -u "$user" >/dev/null 2>&1; then
+      user=wxauth-test-pg
+      id -u "$user" >/dev/null 2>&1 \
+        || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
+    fi
+    chown "$user" "$cluster"
+    as_pg=(runuser -u "$user" --)
+  fi
+  "${as_pg[@]}" "$pg_bin/initdb" -D "$cluster/data" -U postgres --auth=trust \
+    --encoding=UTF8 --locale=C.UTF-8 --no-sync >"$cluster/initdb.log" 2>&1 \
+    || { cat "$cluster/initdb.log" >&2; exit 1; }
+  local connections=$((30 * $(test_threads "$@") + 20))
+  [ "$connections" -ge 100 ] || connections=100
+  # A server for one run: nothing needs to survive a crash.
+  cat >>"$cluster/data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$cluster'
+max_connections = $connections
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+  # A free port: the first of a few random ones that the server can bind.
+  local port
+  for _ in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 40000))
+    if "${as_pg[@]}" "$pg_bin/pg_ctl" start -D "$cluster/data" -l "$cluster/server.log" \
+      -o "-p $port" -w -t 60 >/dev/null 2>&1; then
+      for _ in $(seq 1 100); do
+        "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port" && break
+        sleep 0.1
+      done
+      "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$port" || break
+      echo "test.sh: PostgreSQL $("$pg_bin/postgres" -V | awk '{print $3}') in $cluster on" \
+        "127.0.0.1:$port, removed at the end" >&2
+      export WXAUTH_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+      return
+    fi
+  done
+  echo "test.sh: the throwaway PostgreSQL did not start:" >&2
+  cat "$cluster/server.log" >&2
+  exit 1
+}
+
+if [ -z "${WXAUTH_TEST_POSTGRES_URL:-}" ]; then
+  start_cluster "$@"
+else
+  echo "test.sh: the PostgreSQL tests use WXAUTH_TEST_POSTGRES_URL's server" >&2
+fi
+
+tests_started=$SECONDS
 cargo test --locked "$@"
 # The whole suite (no filter given) also runs the mini-program client's
 # tests (Node's test runner against a live debug server, and tsc on its type

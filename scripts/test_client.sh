@@ -7,11 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "test_client: installing Node.js (Debian)" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
-fi
+bash scripts/test_tools.sh libpq-dev nodejs npm ca-certificates
 bin="$root/target/debug/wxauth"
 [ -x "$bin" ] || cargo build --locked --quiet --bin wxauth
 
