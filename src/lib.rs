@@ -165,7 +165,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     let beating = (peers, limits.clone());
     let tidied = (exchanges.clone(), clock.clone());
     let mock = config.wechat.mock;
-    let keys = flows::Keys {
+    let keys = auth::Keys {
         access: Arc::new(TokenKeys::new(
             config.jwt_keys.clone(),
             &config.jwt_issuer,

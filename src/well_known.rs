@@ -5,7 +5,7 @@
 use rocket::http::{ContentType, Header};
 use rocket::{get, routes, Responder, Route, State};
 
-use crate::flows::Keys;
+use crate::auth::Keys;
 
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("well-known documents", |rocket| async {

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use rocket::http::{Method, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 
+use crate::auth::session_check::{check_claims, check_live};
 use crate::auth::session_cookie;
 use crate::auth::token::{Claims, Expiry};
+use crate::auth::Keys;
 use crate::client::is_cross_site;
 use crate::clock::Clock;
 use crate::config::AppConfig;
@@ -18,7 +20,6 @@ use crate::db::live_session::LiveSession;
 use crate::db::sessions;
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::flows::Keys;
 use crate::state::managed;
 
 /// The raw token: `Authorization: Bearer <token>`, or the original design's
@@ -196,41 +197,6 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
         expires_at: token_exp.unwrap_or(session.expires_at),
         session,
     })
-}
-
-/// The token must name the session's user and app.
-pub fn check_claims(
-    user_id: i64,
-    aud: &str,
-    session_user_id: i64,
-    session_appid: &str,
-) -> Result<(), ApiError> {
-    if session_user_id != user_id {
-        return Err(ApiError::Unauthorized(
-            "token session does not belong to its subject".into(),
-        ));
-    }
-    if session_appid != aud {
-        return Err(ApiError::Unauthorized("token audience is invalid".into()));
-    }
-    Ok(())
-}
-
-/// The user must not be banned (said first: a ban also revokes the sessions,
-/// and -503 is the useful answer); the session must be live at `now`.
-pub fn check_live(
-    session: &LiveSession,
-    banned_at: Option<i64>,
-    idle_timeout: i64,
-    now: i64,
-) -> Result<(), ApiError> {
-    if banned_at.is_some() {
-        return Err(ApiError::UserBanned);
-    }
-    if let Some(dead) = session.dead(now, idle_timeout) {
-        return Err(ApiError::SessionExpired(dead.message().into()));
-    }
-    Ok(())
 }
 
 fn into_outcome<T>(result: Result<T, ApiError>) -> Outcome<T, ApiError> {

@@ -4,7 +4,31 @@ pub mod api_key;
 pub mod guard;
 pub mod pair;
 pub mod refresh_token;
+pub mod session_check;
 pub mod session_cookie;
 pub mod signing_keys;
 pub mod token;
 pub mod verified_tokens;
+
+use std::sync::Arc;
+
+use self::pair::{PairFacts, TokenPair};
+use self::refresh_token::RefreshTokens;
+use self::token::TokenKeys;
+use crate::error::ApiError;
+
+/// The keys that tokens are signed and checked with: the access tokens'
+/// and the refresh tokens' MAC key. Handlers mint a pair from the facts a
+/// flow returns; the request guards verify with the same keys.
+#[derive(Clone)]
+pub struct Keys {
+    pub access: Arc<TokenKeys>,
+    pub refresh: Arc<RefreshTokens>,
+}
+
+impl Keys {
+    /// The pair of these facts: the same facts give the same pair.
+    pub fn pair(&self, facts: PairFacts<'_>) -> Result<TokenPair, ApiError> {
+        TokenPair::mint(&self.access, &self.refresh, facts)
+    }
+}

@@ -1,8 +1,6 @@
 //! Opening a session: find or create the user of (appid, openid), refuse a
 //! banned one, open the session, keep its first refresh token's hash, audit.
 
-use super::Keys;
-use crate::auth::pair::{PairFacts, TokenPair};
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::first_login::FirstLogin;
 use crate::db::users::{self, ProfileChanges};
@@ -32,8 +30,8 @@ pub struct NewLogin {
 }
 
 pub enum Login {
+    /// A new session, at refresh generation 0, opened at the login's time.
     Opened {
-        pair: TokenPair,
         session_id: String,
         user_id: i64,
         is_new: bool,
@@ -42,7 +40,7 @@ pub enum Login {
     Banned,
 }
 
-pub async fn open(db: &Db, keys: Keys, login: NewLogin, now: i64) -> Result<Login, ApiError> {
+pub async fn open(db: &Db, login: NewLogin, now: i64) -> Result<Login, ApiError> {
     // The new session's id, whichever path opens it. PostgreSQL: a user seen
     // for the first time in one statement; a known one (or SQLite) takes the
     // general flow below.
@@ -72,27 +70,14 @@ pub async fn open(db: &Db, keys: Keys, login: NewLogin, now: i64) -> Result<Logi
         db.first_login(&first).await?
     };
     if let Some(user_id) = fast {
-        let pair = TokenPair::mint(
-            &keys.access,
-            &keys.refresh,
-            PairFacts {
-                user_id,
-                session_id: &session_id,
-                appid: &login.appid,
-                generation: 0,
-                issued_at: now,
-                is_new_user: true,
-            },
-        )?;
         return Ok(Login::Opened {
-            pair,
             session_id,
             user_id,
             is_new: true,
         });
     }
     let opened = db
-        .write(move |conn| open_in(conn, &keys, &hooks, &login, &session_id, now))
+        .write(move |conn| open_in(conn, &hooks, &login, &session_id, now))
         .await?;
     db.webhooks().ring();
     Ok(opened)
@@ -104,7 +89,6 @@ const RETURNING_USER: &str = "returning_user";
 
 fn open_in(
     conn: &mut AnyConnection,
-    keys: &Keys,
     hooks: &Webhooks,
     login: &NewLogin,
     session_id: &str,
@@ -210,18 +194,6 @@ fn open_in(
         },
         now,
     )?;
-    let pair = TokenPair::mint(
-        &keys.access,
-        &keys.refresh,
-        PairFacts {
-            user_id: user.id,
-            session_id,
-            appid: &login.appid,
-            generation: 0,
-            issued_at: now,
-            is_new_user: is_new,
-        },
-    )?;
     audit::record(
         conn,
         &NewEvent::new(Kind::Login, now)
@@ -231,7 +203,6 @@ fn open_in(
             .detail(if is_new { NEW_USER } else { RETURNING_USER }),
     )?;
     Ok(Login::Opened {
-        pair,
         session_id: session_id.to_string(),
         user_id: user.id,
         is_new,

@@ -1,7 +1,7 @@
 //! Ending the caller's session, or every session of its user, with the audit
 //! event in the same transaction.
 
-use crate::auth::guard::{check_claims, Caller};
+use crate::auth::session_check::check_claims;
 use crate::auth::session_cookie;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::{sessions, Db};
@@ -13,12 +13,25 @@ pub enum Scope {
     Global,
 }
 
+/// The session a caller names, and how it proves it may end it.
+pub enum SessionRef {
+    /// A token this server signed (expired ones too: logout is idempotent):
+    /// its session, subject and audience.
+    Token {
+        session_id: String,
+        user_id: i64,
+        appid: String,
+    },
+    /// The tutorial clients' session cookie: its session and secret.
+    Cookie { session_id: String, secret: String },
+}
+
 /// Revokes per `scope`; idempotent (an ended or purged session is fine). A
 /// token whose session belongs to another user or app, or a cookie that is
 /// not its session's, is -500.
 pub async fn logout(
     db: &Db,
-    caller: Caller,
+    caller: SessionRef,
     scope: Scope,
     ip: Option<String>,
     now: i64,
@@ -26,29 +39,25 @@ pub async fn logout(
     let hooks = db.webhooks().clone();
     db.write(move |conn| {
         let session_id = match &caller {
-            Caller::Token(claims) => &claims.sid,
-            Caller::Cookie { session_id, .. } => session_id,
+            SessionRef::Token { session_id, .. } | SessionRef::Cookie { session_id, .. } => {
+                session_id
+            }
         };
         let found = sessions::find(conn, session_id)?;
         let session = match (&caller, found) {
-            (Caller::Token(claims), Some(session)) => {
-                check_claims(
-                    claims.user_id()?,
-                    &claims.aud,
-                    session.user_id,
-                    &session.appid,
-                )?;
+            (SessionRef::Token { user_id, appid, .. }, Some(session)) => {
+                check_claims(*user_id, appid, session.user_id, &session.appid)?;
                 session
             }
-            (Caller::Cookie { secret, .. }, Some(session))
+            (SessionRef::Cookie { secret, .. }, Some(session))
                 if session_cookie::matches(secret, session.cookie_hash.as_deref()) =>
             {
                 session
             }
             // A signed token whose session was purged long ago: nothing left
             // to revoke.
-            (Caller::Token(_), None) => return Ok(()),
-            (Caller::Cookie { .. }, _) => {
+            (SessionRef::Token { .. }, None) => return Ok(()),
+            (SessionRef::Cookie { .. }, _) => {
                 return Err(ApiError::Unauthorized("unknown session cookie".into()))
             }
         };

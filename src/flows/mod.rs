@@ -1,6 +1,7 @@
 //! The flows that change sessions: each is one storage function that owns its
-//! transaction and its audit event, and says what happened as a value. The
-//! handlers parse the request, call one flow, and shape the answer.
+//! transaction and its audit event, and says what happened as a value — facts
+//! about rows, never tokens. The handlers parse the request, call one flow,
+//! and turn its facts into the answer (minting tokens with `auth::Keys`).
 //!
 //! On SQLite the flows run on the single writer thread, where many of them
 //! share one commit; on PostgreSQL each is a pooled transaction.
@@ -11,14 +12,16 @@ pub mod login;
 pub mod logout;
 pub mod refresh;
 
-use std::sync::Arc;
-
-use crate::auth::refresh_token::RefreshTokens;
-use crate::auth::token::TokenKeys;
-
-/// The keys the flows sign with.
-#[derive(Clone)]
-pub struct Keys {
-    pub access: Arc<TokenKeys>,
-    pub refresh: Arc<RefreshTokens>,
+/// A refresh generation of a session that a flow opened or rotated: what a
+/// token pair is minted from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub user_id: i64,
+    pub session_id: String,
+    pub appid: String,
+    /// The session's refresh generation the pair belongs to.
+    pub generation: i64,
+    /// When the pair was (or is) issued: a pair given again within the
+    /// grace is the one issued then.
+    pub issued_at: i64,
 }

@@ -4,8 +4,7 @@
 //! session is revoked. One UPDATE of the session row does the rotation: a
 //! session keeps only its current generation (see `auth::refresh_token`).
 
-use super::Keys;
-use crate::auth::pair::{PairFacts, TokenPair};
+use super::Issued;
 use crate::auth::refresh_token::Presented;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::refresh_rotation::QuickRotation;
@@ -18,10 +17,10 @@ use crate::webhooks::{self, EventType, Webhooks};
 pub const REUSE_GRACE: i64 = 10;
 
 pub enum Rotation {
-    /// The token was current: here is the new pair.
-    Rotated(TokenPair),
-    /// The token was spent moments ago: the pair issued for it then.
-    Grace(TokenPair),
+    /// The token was current: the session moved to the next generation.
+    Rotated(Issued),
+    /// The token was spent moments ago: the generation issued for it then.
+    Grace(Issued),
     /// The token was spent before: the session is now revoked.
     Reused,
 }
@@ -32,7 +31,7 @@ pub struct Rotate {
     pub ip: Option<String>,
 }
 
-pub async fn rotate(db: &Db, keys: Keys, request: Rotate, now: i64) -> Result<Rotation, ApiError> {
+pub async fn rotate(db: &Db, request: Rotate, now: i64) -> Result<Rotation, ApiError> {
     // PostgreSQL: the usual case — the current token of a live session — in
     // one statement; anything else takes the general flow below.
     let quick = QuickRotation {
@@ -44,19 +43,17 @@ pub async fn rotate(db: &Db, keys: Keys, request: Rotate, now: i64) -> Result<Ro
         audit_kind: Kind::Refresh.as_str(),
     };
     if let Some((user_id, appid)) = db.quick_rotation(&quick).await? {
-        let pair = pair_of(
-            &keys,
+        return Ok(Rotation::Rotated(Issued {
             user_id,
-            &request.presented.session_id,
-            &appid,
-            request.presented.generation + 1,
-            now,
-        )?;
-        return Ok(Rotation::Rotated(pair));
+            session_id: request.presented.session_id,
+            appid,
+            generation: request.presented.generation + 1,
+            issued_at: now,
+        }));
     }
     let hooks = db.webhooks().clone();
     let rotation = db
-        .write(move |conn| rotate_in(conn, &keys, &hooks, &request, now))
+        .write(move |conn| rotate_in(conn, &hooks, &request, now))
         .await?;
     if matches!(rotation, Rotation::Reused) {
         db.webhooks().ring();
@@ -68,7 +65,6 @@ pub async fn rotate(db: &Db, keys: Keys, request: Rotate, now: i64) -> Result<Ro
 /// change nothing. Everything else is a [`Rotation`].
 fn rotate_in(
     conn: &mut AnyConnection,
-    keys: &Keys,
     hooks: &Webhooks,
     request: &Rotate,
     now: i64,
@@ -94,14 +90,13 @@ fn rotate_in(
                     .session(session_id)
                     .ip(request.ip.clone()),
             )?;
-            return Ok(Rotation::Rotated(pair_of(
-                keys,
-                session.user_id,
-                &session.id,
-                &session.appid,
-                generation + 1,
-                now,
-            )?));
+            return Ok(Rotation::Rotated(Issued {
+                user_id: session.user_id,
+                session_id: session.id,
+                appid: session.appid,
+                generation: generation + 1,
+                issued_at: now,
+            }));
         }
         // A racing request rotated it a moment ago (PostgreSQL: we waited for
         // its row lock): answer as a reuse of what it spent.
@@ -114,15 +109,13 @@ fn rotate_in(
     }
     let rotated_at = session.refreshed_at.unwrap_or(session.created_at);
     if generation + 1 == session.refresh_gen && now - rotated_at <= REUSE_GRACE {
-        let pair = pair_of(
-            keys,
-            session.user_id,
-            &session.id,
-            &session.appid,
-            session.refresh_gen,
-            rotated_at,
-        )?;
-        return Ok(Rotation::Grace(pair));
+        return Ok(Rotation::Grace(Issued {
+            user_id: session.user_id,
+            session_id: session.id,
+            appid: session.appid,
+            generation: session.refresh_gen,
+            issued_at: rotated_at,
+        }));
     }
     if sessions::revoke(conn, session_id, "refresh_reuse", now)? {
         hooks.emit(
@@ -148,28 +141,4 @@ fn rotate_in(
             .detail("session_revoked"),
     )?;
     Ok(Rotation::Reused)
-}
-
-/// The session's pair of `generation`, issued at `issued_at`: the same every
-/// time.
-fn pair_of(
-    keys: &Keys,
-    user_id: i64,
-    session_id: &str,
-    appid: &str,
-    generation: i64,
-    issued_at: i64,
-) -> Result<TokenPair, ApiError> {
-    TokenPair::mint(
-        &keys.access,
-        &keys.refresh,
-        PairFacts {
-            user_id,
-            session_id,
-            appid,
-            generation,
-            issued_at,
-            is_new_user: false,
-        },
-    )
 }

@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 use super::profile::ProfileFields;
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
+use crate::auth::pair::PairFacts;
 use crate::auth::session_cookie;
+use crate::auth::Keys;
 use crate::client::{ClientInfo, Https};
 use crate::clock::Clock;
 use crate::config::AppConfig;
@@ -19,7 +21,6 @@ use crate::crypto::Sealer;
 use crate::db::Db;
 use crate::error::{codes, ApiError, ResultCode};
 use crate::flows::login::{self, Login, NewLogin};
-use crate::flows::Keys;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use crate::wechat::client::WechatClient;
@@ -134,13 +135,21 @@ pub async fn authorize(
         session_limit: config.session_limit_per_user,
         idle_timeout: config.session_idle_timeout,
     };
-    match login::open(db, Keys::clone(keys), login, clock.now()).await? {
+    let now = clock.now();
+    match login::open(db, login, now).await? {
         Login::Opened {
-            pair,
             session_id,
             user_id,
             is_new,
         } => {
+            let pair = keys.pair(PairFacts {
+                user_id,
+                session_id: &session_id,
+                appid: &app.appid,
+                generation: 0,
+                issued_at: now,
+                is_new_user: is_new,
+            })?;
             if let (Some(name), Some((secret, _))) = (cookie_name, cookie_secret) {
                 // The tutorial's clients keep this header verbatim (SPEC §9).
                 let value = session_cookie::value(&session_id, &secret);

@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::{codes, ApiError, ResultCode};
 use crate::flows;
-use crate::flows::logout::Scope;
+use crate::flows::logout::{Scope, SessionRef};
 
 /// Which sessions end; the body may be left out (`local`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -64,7 +64,7 @@ pub async fn logout(
             ))
         }
     };
-    flows::logout::logout(db, caller, scope, client.ip, clock.now()).await?;
+    flows::logout::logout(db, session_ref(caller)?, scope, client.ip, clock.now()).await?;
     Success::empty()
 }
 
@@ -80,6 +80,19 @@ pub async fn logout_get(
     caller: Result<Caller, ApiError>,
     client: ClientInfo,
 ) -> ApiResult {
-    flows::logout::logout(db, caller?, Scope::Local, client.ip, clock.now()).await?;
+    let session = session_ref(caller?)?;
+    flows::logout::logout(db, session, Scope::Local, client.ip, clock.now()).await?;
     Success::empty()
+}
+
+/// The session the caller names, as the logout flow takes it.
+fn session_ref(caller: Caller) -> Result<SessionRef, ApiError> {
+    Ok(match caller {
+        Caller::Token(claims) => SessionRef::Token {
+            user_id: claims.user_id()?,
+            session_id: claims.sid.clone(),
+            appid: claims.aud.clone(),
+        },
+        Caller::Cookie { session_id, secret } => SessionRef::Cookie { session_id, secret },
+    })
 }

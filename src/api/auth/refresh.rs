@@ -6,6 +6,8 @@ use utoipa::ToSchema;
 
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
+use crate::auth::pair::{PairFacts, TokenPair};
+use crate::auth::Keys;
 use crate::client::ClientInfo;
 use crate::clock::Clock;
 use crate::config::AppConfig;
@@ -13,7 +15,7 @@ use crate::db::Db;
 use crate::error::{codes, ApiError, ResultCode};
 use crate::flows;
 use crate::flows::refresh::{Rotate, Rotation};
-use crate::flows::Keys;
+use crate::flows::Issued;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use std::sync::Arc;
@@ -72,14 +74,14 @@ pub async fn refresh(
         idle_timeout: config.session_idle_timeout,
         ip: client.ip,
     };
-    match flows::refresh::rotate(db, Keys::clone(keys), request, clock.now()).await? {
-        Rotation::Rotated(pair) => {
+    match flows::refresh::rotate(db, request, clock.now()).await? {
+        Rotation::Rotated(issued) => {
             metrics.refresh("rotated");
-            Success::data(pair)
+            Success::data(pair_of(keys, &issued)?)
         }
-        Rotation::Grace(pair) => {
+        Rotation::Grace(issued) => {
             metrics.refresh("grace");
-            Success::data(pair)
+            Success::data(pair_of(keys, &issued)?)
         }
         Rotation::Reused => {
             metrics.refresh("reused");
@@ -88,4 +90,16 @@ pub async fn refresh(
             ))
         }
     }
+}
+
+/// The pair of a rotated (or, within the grace, re-given) generation.
+fn pair_of(keys: &Keys, issued: &Issued) -> Result<TokenPair, ApiError> {
+    keys.pair(PairFacts {
+        user_id: issued.user_id,
+        session_id: &issued.session_id,
+        appid: &issued.appid,
+        generation: issued.generation,
+        issued_at: issued.issued_at,
+        is_new_user: false,
+    })
 }
