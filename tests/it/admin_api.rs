@@ -76,7 +76,20 @@ async fn keys_are_made_listed_and_revoked_on_the_command_line(backend: Backend) 
     let key = stdout.trim();
     assert!(key.starts_with("wxk_") && key.len() == 47, "{key}");
     assert!(stderr.contains("only time"), "{stderr}");
-    // Only its hash is stored.
+    // Only its hash is stored: the key is in no column of any table (nor
+    // its secret part), its SHA-256 is in the keys table.
+    let dump = weak::dump(&app.db);
+    for secret in [key, &key[4..]] {
+        let found = weak::columns_holding(&dump, secret);
+        assert!(found.is_empty(), "the key is stored in {found:?}");
+    }
+    let hash = wxauth::auth::api_key::hash(key);
+    assert_ne!(hash, key);
+    assert_eq!(
+        weak::columns_holding(&dump, &hash),
+        ["api_keys.key_hash"],
+        "the key's hash is stored, once"
+    );
     let (_, listed, _) = apikey(&app.db, &["list"]);
     assert!(listed.contains("reporting\tread\t"), "{listed}");
     assert!(listed.contains("last used never"), "{listed}");

@@ -382,9 +382,13 @@ async fn audit_log_filters_by_kind_and_user(backend: Backend) {
     assert!(!of_b.contains("<td>refresh</td>"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn user_controlled_text_is_escaped_and_bad_avatars_are_not_loaded() {
-    let app = spawn_app(Backend::Sqlite).await;
+both_backends!(
+    user_controlled_text_is_escaped_and_bad_avatars_are_not_loaded,
+    signed_out_console_pages_all_go_to_sign_in,
+);
+
+async fn user_controlled_text_is_escaped_and_bad_avatars_are_not_loaded(backend: Backend) {
+    let app = spawn_app(backend).await;
     let user = app
         .post(
             "authorize",
@@ -425,9 +429,9 @@ async fn user_controlled_text_is_escaped_and_bad_avatars_are_not_loaded() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signed_out_console_pages_all_go_to_sign_in() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn signed_out_console_pages_all_go_to_sign_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.login("not-banned").await;
     let browser = crate::admin_sign_in::Browser::new(&app);
     for path in [
         "/admin/users?q=x",
@@ -443,10 +447,29 @@ async fn signed_out_console_pages_all_go_to_sign_in() {
             "{path} -> {location}"
         );
     }
-    let (status, _, _) = browser
-        .post("/admin/users/1/ban", &[("csrf_token", "x")])
+    // A signed-out ban, even with the CSRF token of the sign-in page, bans
+    // no one: it is sent to sign in, and the user's token goes on working.
+    let csrf = browser.csrf("/admin/login").await;
+    let (status, headers, _) = browser
+        .post(
+            &format!("/admin/users/{}/ban", user.user_id()),
+            &[("csrf_token", &csrf), ("reason", "signed out")],
+        )
         .await;
+    assert_eq!(
+        app.db.count(&format!(
+            "users WHERE id = {} AND banned_at IS NULL AND ban_reason IS NULL",
+            user.user_id()
+        )),
+        1,
+        "the user is still unbanned"
+    );
+    assert!(app.is_authorized(&user.token()).await);
+    app.login("not-banned").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = headers["location"].to_str().unwrap();
+    assert!(location.starts_with("/admin/login"), "{location}");
+    assert_eq!(app.db.count("audit_events WHERE kind = 'ban'"), 0);
 }
 
 both_backends!(short_nickname_searches_walk_a_bounded_window_per_page);

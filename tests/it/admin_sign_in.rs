@@ -361,9 +361,13 @@ async fn unknown_usernames_fail_like_wrong_passwords() {
     assert!(html.contains("Wrong username or password."));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forms_without_the_csrf_token_are_refused() {
-    let app = spawn_app(Backend::Sqlite).await;
+both_backends!(
+    forms_without_the_csrf_token_are_refused,
+    csrf_tokens_are_bound_to_the_console_session,
+);
+
+async fn forms_without_the_csrf_token_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     let browser = signed_in(&app).await;
     let (status, _, _) = browser
         .post("/admin/logout", &[("csrf_token", "forged")])
@@ -390,9 +394,8 @@ async fn forms_without_the_csrf_token_are_refused() {
 /// console session. An attacker who plants their own CSRF cookie (from a
 /// sibling domain, say) and submits the token that goes with it is refused;
 /// so is a token of an earlier session.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn csrf_tokens_are_bound_to_the_console_session() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn csrf_tokens_are_bound_to_the_console_session(backend: Backend) {
+    let app = spawn_app(backend).await;
     let victim_user = app.login("csrf-victim").await;
     create_admin(&app.db, ADMIN, ADMIN_PASSWORD);
 

@@ -17,7 +17,67 @@ both_backends!(
     authorize_is_rate_limited_per_ip,
     a_refused_login_of_a_banned_user_changes_nothing,
     a_first_login_stores_the_user_the_session_and_its_event,
+    refresh_tokens_carry_a_server_mac_that_cannot_be_guessed,
 );
+
+/// A refresh token is `<session>.<generation>.<MAC>` (src/auth/refresh_token.rs):
+/// only the MAC is secret, so it must be long, made with the server's key,
+/// and checked whole.
+async fn refresh_tokens_carry_a_server_mac_that_cannot_be_guessed(backend: Backend) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let app = spawn_app(backend).await;
+    let first = app.login("mac-owner").await.refresh_token();
+    let second = app.login("mac-owner").await.refresh_token();
+    let parts = |token: &str| -> (String, String, String) {
+        let v: Vec<&str> = token.split('.').collect();
+        assert_eq!(v.len(), 3, "{token}");
+        (v[0].into(), v[1].into(), v[2].into())
+    };
+    let (sid, generation, mac) = parts(&first);
+    let (other_sid, _, other_mac) = parts(&second);
+    assert_ne!(first, second);
+    assert_ne!(mac, other_mac, "each session its own MAC");
+    let secret = URL_SAFE_NO_PAD.decode(&mac).unwrap();
+    assert!(secret.len() >= 16, "{} bytes of MAC", secret.len());
+
+    let refused = |token: String| {
+        let app = &app;
+        async move {
+            let reply = app
+                .post("refresh", json!({ "refresh_token": token.clone() }))
+                .await;
+            assert_eq!(
+                (reply.code(), reply.status),
+                (-500, 401),
+                "{token} was taken: {}",
+                reply.text
+            );
+        }
+    };
+    // One character of the MAC changed, at every place.
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for at in 0..mac.len() {
+        let was = mac.as_bytes()[at] as char;
+        let by = alphabet.chars().find(|c| *c != was).unwrap();
+        let mut changed = mac.clone();
+        changed.replace_range(at..at + 1, &by.to_string());
+        refused(format!("{sid}.{generation}.{changed}")).await;
+    }
+    // Half the MAC; another session's MAC; a MAC under another key.
+    refused(format!("{sid}.{generation}.{}", &mac[..mac.len() / 2])).await;
+    refused(format!("{sid}.{generation}.{other_mac}")).await;
+    refused(format!("{other_sid}.0.{mac}")).await;
+    let foreign =
+        wxauth::auth::refresh_token::RefreshTokens::new(b"some other server's secret key!!");
+    refused(foreign.token(&sid, 0)).await;
+    // None of that spent the real tokens.
+    for token in [first, second] {
+        app.post("refresh", json!({ "refresh_token": token }))
+            .await
+            .expect(0, 200);
+    }
+}
 
 /// A new user's login is one statement on PostgreSQL and the general flow on
 /// SQLite: both store the same rows.
@@ -177,7 +237,6 @@ async fn login_creates_user_then_finds_it_again(backend: Backend) {
     assert_eq!(data["expires_in"], 7200);
     assert_eq!(data["is_new_user"], true);
     assert!(data["user_id"].is_i64());
-    assert!(data["refresh_token"].as_str().unwrap().len() >= 22);
     let second = app.login("alice").await;
     assert_eq!(second.data()["is_new_user"], false);
     assert_eq!(second.user_id(), first.user_id());

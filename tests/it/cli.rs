@@ -176,6 +176,115 @@ fn every_command_has_help() {
     }
 }
 
+/// A child process that is killed when the test ends, passed or failed.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_wechat_serves_alone_on_the_port_it_is_given() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxauth"));
+    cmd.args(["mock-wechat", "--port", &port.to_string()])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ROCKET_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("ROCKET_CONFIG", dir.path().join("absent.toml"));
+    let mut mock = Running(cmd.spawn().unwrap());
+    // Ready once it says where it listens.
+    let stdout = mock.0.stdout.take().unwrap();
+    let announced = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let line = loop {
+            let line = lines.next().expect("the mock announced itself").unwrap();
+            if line.contains("mock WeChat listening on") {
+                break line;
+            }
+        };
+        // Keep draining its output so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+        line
+    })
+    .await
+    .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    assert!(announced.ends_with(&base), "{announced}");
+
+    // A code exchanged over HTTP, as wxauth exchanges it: one stable openid
+    // per code and app, a session_key of 16 bytes each time.
+    let http = reqwest::Client::new();
+    let exchange = |code: &str| {
+        let request = http.get(format!(
+            "{base}/sns/jscode2session?appid={APP_ID}&secret=s&js_code={code}&grant_type=authorization_code"
+        ));
+        async move {
+            let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            answer
+        }
+    };
+    let first = exchange("alice").await;
+    let again = exchange("alice").await;
+    let other = exchange("bob").await;
+    let alice = wxauth::wechat::mock::openid_for(APP_ID, "alice");
+    assert_eq!(first["openid"], alice.as_str(), "{first}");
+    assert_eq!(again["openid"], alice.as_str(), "{again}");
+    assert_eq!(
+        other["openid"],
+        wxauth::wechat::mock::openid_for(APP_ID, "bob").as_str()
+    );
+    for answer in [&first, &again] {
+        let key = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            answer["session_key"].as_str().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(key.len(), 16, "{answer}");
+    }
+
+    // A server pointed at it logs users in through it.
+    let db_path = dir.path().join("wxauth.sqlite").display().to_string();
+    let wechat = format!("{{api_base=\"{base}\",apps=[{{appid=\"{APP_ID}\",secret=\"s\"}}]}}");
+    let (server, url, _, _) =
+        start_server_with(&db_path, dir.path(), "info", &[("ROCKET_WECHAT", &wechat)]);
+    let server = Running(server);
+    let login = send(
+        http.post(format!("{url}/api/v1.0/auth/authorize"))
+            .json(&serde_json::json!({ "code": "carol" })),
+    )
+    .await;
+    login.expect(0, 200);
+    let calls: serde_json::Value = http
+        .get(format!("{base}/__mock/calls"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(calls["jscode2session"]["by_code"]["carol"], 1, "{calls}");
+    drop(server);
+    let mut conn = diesel::SqliteConnection::establish(&db_path).unwrap();
+    use wxauth::db::schema::users;
+    let openid: String = users::table
+        .find(login.user_id())
+        .select(users::openid)
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(openid, wxauth::wechat::mock::openid_for(APP_ID, "carol"));
+}
+
 /// Starts `wxauth serve` on a free port with the built-in mock; returns the
 /// child and its base URL.
 fn start_server(
@@ -186,7 +295,65 @@ fn start_server(
     (child, url, before)
 }
 
-pub(crate) type LogLines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+/// A server's log lines after its address line, kept as they are written.
+#[derive(Default)]
+pub(crate) struct Log {
+    lines: std::sync::Mutex<Vec<String>>,
+    /// The output ended: the process is gone and all it wrote is in `lines`.
+    ended: std::sync::atomic::AtomicBool,
+}
+
+pub(crate) type LogLines = std::sync::Arc<Log>;
+
+/// How long a test waits for an event before calling it a hang.
+const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Log {
+    pub(crate) fn text(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits until some line satisfies `found`.
+    pub(crate) async fn wait_for(&self, what: &str, found: impl Fn(&str) -> bool) {
+        let started = std::time::Instant::now();
+        while !self.lines.lock().unwrap().iter().any(|l| found(l)) {
+            assert!(
+                started.elapsed() < HANG_GUARD,
+                "no log line {what}: {}",
+                self.text()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until the output has ended.
+    async fn wait_for_end(&self) {
+        let started = std::time::Instant::now();
+        while !self.ended.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(started.elapsed() < HANG_GUARD, "the log never ended");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Stops `server` with SIGTERM, as an operator would, and waits until it has
+/// exited and every line it logged has been read: its log flushes on exit.
+async fn stop_and_read_all(mut server: std::process::Child, log: &Log) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let exit = tokio::task::spawn_blocking(move || server.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    log.wait_for_end().await;
+}
 
 /// Like `start_server`, with the log filter given and every later log line kept.
 fn start_server_logging(
@@ -251,8 +418,9 @@ fn start_binary(
     let sink = kept.clone();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
+            sink.lines.lock().unwrap().push(line);
         }
+        sink.ended.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     (child, url, before, kept)
 }
@@ -376,7 +544,17 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_cleanly() {
             tokio::spawn(async move { send(request).await })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // In flight: each code has reached WeChat, which holds on to it.
+    let waiting = std::time::Instant::now();
+    for i in 0..3 {
+        while mock.calls(&format!("slow-{i}")).await == 0 {
+            assert!(
+                waiting.elapsed() < HANG_GUARD,
+                "slow-{i} never reached WeChat"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
     let started = std::time::Instant::now();
     let sent = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
@@ -592,13 +770,14 @@ fn config_check_shows_the_configuration_without_secrets() {
     assert!(stderr.contains("jwt_secret is missing"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logs_never_show_tokens_secrets_or_session_keys() {
+crate::both_backends!(logs_never_show_tokens_secrets_or_session_keys);
+
+async fn logs_never_show_tokens_secrets_or_session_keys(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("wxauth.sqlite").display().to_string();
+    let db = TestDb::new(backend);
     // The most verbose there is: wxauth at trace, Rocket at debug.
-    let (mut server, url, _, log) = start_server_with(
-        &db_path,
+    let (server, url, _, log) = start_server_with(
+        &db.url,
         dir.path(),
         "trace",
         &[("ROCKET_LOG_LEVEL", "debug")],
@@ -624,10 +803,18 @@ async fn logs_never_show_tokens_secrets_or_session_keys() {
     )
     .await
     .expect(0, 200);
-    // Clients that wrongly put tokens in URLs.
-    send(http.get(format!("{}?token={}", api("status"), refreshed.token())))
-        .await
-        .expect(0, 200);
+    // Clients that wrongly put tokens in URLs: the token is good (it works
+    // in its header), and in the URL it is ignored (SPEC §1.2).
+    let in_header = send(http.get(api("status")).bearer_auth(refreshed.token())).await;
+    assert_eq!(in_header.data()["is_authorized"], 1, "{}", in_header.text);
+    let in_url = send(http.get(format!("{}?token={}", api("status"), refreshed.token()))).await;
+    in_url.expect(0, 200);
+    assert_eq!(
+        in_url.data()["is_authorized"],
+        0,
+        "a token in the URL is not taken: {}",
+        in_url.text
+    );
     send(
         http.post(format!(
             "{}?refresh_token={}",
@@ -641,12 +828,13 @@ async fn logs_never_show_tokens_secrets_or_session_keys() {
     send(http.post(api("logout")).bearer_auth(refreshed.token()))
         .await
         .expect(0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    server.kill().unwrap();
-    server.wait().unwrap();
+    log.wait_for("for the logout", |l| {
+        l.contains("path=/api/v1.0/auth/logout status=200")
+    })
+    .await;
+    stop_and_read_all(server, &log).await;
 
-    let url = wxauth::db::DatabaseUrl::parse(&db_path).unwrap();
-    let mut conn = wxauth::db::ConnectionManager::new(url).establish().unwrap();
+    let mut conn = db.conn();
     use diesel::prelude::*;
     use wxauth::db::schema::sessions;
     let sealed: String = sessions::table
@@ -676,7 +864,7 @@ async fn logs_never_show_tokens_secrets_or_session_keys() {
     )
     .unwrap();
 
-    let log = log.lock().unwrap().join("\n");
+    let log = log.text();
     assert!(
         log.contains("/api/v1.0/auth/authorize"),
         "requests are logged: {log}"
@@ -704,7 +892,7 @@ async fn logs_never_show_tokens_secrets_or_session_keys() {
 async fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("wxauth.sqlite").display().to_string();
-    let (mut server, url, before, log) = start_server_with(
+    let (server, url, before, log) = start_server_with(
         &db_path,
         dir.path(),
         "info",
@@ -717,10 +905,10 @@ async fn json_logs_are_one_object_per_line() {
     )
     .await;
     reply.expect(0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let after = log.lock().unwrap().clone();
+    log.wait_for("for the login", |l| l.contains("/api/v1.0/auth/authorize"))
+        .await;
+    stop_and_read_all(server, &log).await;
+    let after = log.lines();
     let lines: Vec<&String> = before.iter().chain(after.iter()).collect();
     let mut request_lines = 0;
     for line in &lines {

@@ -6,6 +6,7 @@
 
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::admin_sign_in::signed_in;
 use crate::both_backends;
@@ -111,7 +112,13 @@ fn percent_encoded(s: &str) -> String {
 
 async fn hostile_console_input_gets_a_console_page(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.login("victim").await;
+    // Two users named through the API, for the search at the end.
+    for (code, name) in [("victim", "Victor Victim"), ("bystander", "Bea Bystander")] {
+        let user = app.login(code).await;
+        app.post_with_token("user", &user.token(), json!({ "nickName": name }))
+            .await
+            .expect(0, 200);
+    }
     let browser = signed_in(&app).await;
     let events = app.db.count("audit_events");
     let hostile = [
@@ -161,9 +168,13 @@ async fn hostile_console_input_gets_a_console_page(backend: Backend) {
     let (status, _, html) = browser.get(&format!("/admin/users?q={}", huge())).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("<html"));
-    // The search still finds what it should after all that.
-    let (_, _, html) = browser.get("/admin/users?q=victim").await;
-    assert!(html.contains("<html"));
+    // The search still finds what it should after all that: the victim by
+    // name, and no one else.
+    let (status, _, html) = browser.get("/admin/users?q=victim").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Victor Victim"), "{html}");
+    assert!(!html.contains("Bea Bystander"), "{html}");
+    assert_eq!(html.matches("<tr>").count() - 1, 1, "one row: {html}");
     assert_eq!(app.db.count("audit_events"), events);
-    assert_eq!(app.db.count("users"), 1);
+    assert_eq!(app.db.count("users"), 2);
 }

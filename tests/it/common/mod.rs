@@ -7,6 +7,7 @@
 pub mod nginx;
 pub mod openapi;
 pub mod relay;
+pub mod weak;
 
 use std::sync::Arc;
 
