@@ -99,8 +99,7 @@ pub async fn run(cli: Cli, figment: Figment) -> Result<(), String> {
                 .map_err(|e| format!("server failed: {e}"))
         }
         Command::Migrate => tokio::task::spawn_blocking(move || {
-            let config =
-                crate::config::AppConfig::from_figment(&figment).map_err(|e| e.to_string())?;
+            let config = crate::checked_config(&figment).map_err(|e| e.to_string())?;
             crate::db::Db::connect(&config.database_url, 1)?;
             println!("migrations are up to date");
             Ok(())
@@ -138,7 +137,7 @@ pub async fn run(cli: Cli, figment: Figment) -> Result<(), String> {
 fn admin(action: AdminAction, figment: Figment) -> Result<(), String> {
     use crate::admin::{bootstrap, password};
     use crate::db::{admin_sessions, admins, audit};
-    let config = crate::config::AppConfig::from_figment(&figment).map_err(|e| e.to_string())?;
+    let config = crate::checked_config(&figment).map_err(|e| e.to_string())?;
     let db = crate::db::Db::connect(&config.database_url, 1)?;
     let mut conn = db.get().map_err(|e| e.to_string())?;
     let now = crate::timestamp::now();
@@ -217,7 +216,7 @@ fn admin(action: AdminAction, figment: Figment) -> Result<(), String> {
 fn apikey(action: ApikeyAction, figment: Figment) -> Result<(), String> {
     use crate::auth::api_key::{self, Scope};
     use crate::db::{api_keys, audit};
-    let config = crate::config::AppConfig::from_figment(&figment).map_err(|e| e.to_string())?;
+    let config = crate::checked_config(&figment).map_err(|e| e.to_string())?;
     let db = crate::db::Db::connect(&config.database_url, 1)?;
     let mut conn = db.get().map_err(|e| e.to_string())?;
     let now = crate::timestamp::now();
@@ -286,7 +285,7 @@ fn apikey(action: ApikeyAction, figment: Figment) -> Result<(), String> {
 
 /// `wxauth config check`: the configuration as the server would take it.
 fn config_check(figment: &Figment) -> Result<(), String> {
-    let config = crate::config::AppConfig::from_figment(figment).map_err(|e| e.to_string())?;
+    let config = crate::checked_config(figment).map_err(|e| e.to_string())?;
     let rocket = figment
         .extract::<rocket::Config>()
         .map_err(|e| format!("invalid configuration: {e}"))?;
@@ -294,6 +293,10 @@ fn config_check(figment: &Figment) -> Result<(), String> {
     println!("listening on: {}:{}", rocket.address, rocket.port);
     // The Debug form redacts every secret (see `config::Secret`).
     println!("{config:#?}");
+    // The kid that new tokens carry, which a key rotation needs.
+    let keys = crate::auth::signing_keys::SigningKeys::from_settings(&config.jwt)
+        .map_err(|e| e.to_string())?;
+    println!("signing keys: {keys:#?}");
     println!("the configuration is valid");
     Ok(())
 }

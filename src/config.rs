@@ -9,9 +9,6 @@ use rocket::figment::providers::Env;
 use rocket::figment::{Figment, Profile};
 use serde::Deserialize;
 
-use crate::auth::signing_keys::{self, JwtAlgorithm, PreviousKey, SigningKeys};
-use crate::webhooks::EndpointConfig;
-
 /// The nested keys that may also be set as flat `ROCKET_<SECTION>_<KEY>`
 /// variables (`ROCKET_WECHAT_API_BASE`), besides Rocket's own dict form
 /// (`ROCKET_WECHAT={api_base="…"}`).
@@ -165,6 +162,81 @@ impl CompatConfig {
     }
 }
 
+/// `jwt_algorithm`: how new tokens are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum JwtAlgorithm {
+    #[default]
+    #[serde(rename = "HS256")]
+    Hs256,
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+/// One entry of `jwt_previous_keys`: a key that signed tokens which may still
+/// be alive, given as its HS256 secret or its Ed25519 public key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousKey {
+    pub kid: String,
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default)]
+    pub public_key: Option<String>,
+}
+
+/// The access tokens' keys as configured (SPEC §1.4, §8); `auth::signing_keys`
+/// parses them into keys.
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub algorithm: JwtAlgorithm,
+    /// The HS256 secret; `None` outside the release profile means a random
+    /// one for this process.
+    pub secret: Option<Secret>,
+    /// The Ed25519 key (PEM or a file path) for EdDSA; `None` likewise.
+    pub private_key: Option<Secret>,
+    pub key_id: Option<String>,
+    pub previous_keys: Vec<PreviousKey>,
+}
+
+/// One entry of `webhooks` (SPEC §8). Its event names are checked against
+/// the events wxauth sends when `crate::webhooks` is built from it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpoint {
+    pub url: String,
+    pub secret: Secret,
+    /// Event names, or `["*"]` for all.
+    pub events: Vec<String>,
+}
+
+impl WebhookEndpoint {
+    /// One line on what is wrong with this entry's URL, secret or list, if
+    /// anything.
+    fn check(&self) -> Result<(), String> {
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|e| format!("webhooks: {:?} is not a URL: {e}", self.url))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(format!(
+                "webhooks: {:?} must be an http or https URL",
+                self.url
+            ));
+        }
+        if self.secret.expose().len() < 16 {
+            return Err(format!(
+                "webhooks: the secret of {:?} must be at least 16 characters",
+                self.url
+            ));
+        }
+        if self.events.is_empty() {
+            return Err(format!(
+                "webhooks: {:?} subscribes to no events (list names, or [\"*\"])",
+                self.url
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The configuration as written, before secrets are checked and decoded.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -190,7 +262,7 @@ struct RawConfig {
     admin: AdminConfig,
     rate_limit: RateLimitConfig,
     compat: CompatConfig,
-    webhooks: Vec<EndpointConfig>,
+    webhooks: Vec<WebhookEndpoint>,
 }
 
 impl Default for RawConfig {
@@ -227,8 +299,8 @@ impl Default for RawConfig {
 pub struct AppConfig {
     pub database_url: String,
     pub database_pool_size: u32,
-    /// The access tokens' signing key and the keys still accepted.
-    pub jwt_keys: SigningKeys,
+    /// The access tokens' signing key and the keys still accepted, as set.
+    pub jwt: JwtSettings,
     pub jwt_issuer: String,
     /// AES-256-GCM key for session keys (and other sealed values) at rest.
     pub session_key_secret: KeyBytes,
@@ -250,7 +322,7 @@ pub struct AppConfig {
     pub rate_limit: RateLimitConfig,
     pub compat: CompatConfig,
     /// Webhook endpoints (`crate::webhooks`).
-    pub webhooks: Vec<EndpointConfig>,
+    pub webhooks: Vec<WebhookEndpoint>,
     /// Secrets were generated at start (debug profile only): tokens die with the process.
     pub ephemeral_secrets: bool,
 }
@@ -312,31 +384,31 @@ impl AppConfig {
         if key_id.is_some_and(str::is_empty) {
             return Err(ConfigError("jwt_key_id must not be empty".into()));
         }
-        let jwt_keys = match (raw.jwt_algorithm, &raw.jwt_secret, &raw.jwt_private_key) {
-            (JwtAlgorithm::Hs256, Some(secret), _) => SigningKeys::hs256(secret.expose(), key_id),
-            (JwtAlgorithm::Hs256, None, _) if release => {
+        let current_key_set = match raw.jwt_algorithm {
+            JwtAlgorithm::Hs256 => raw.jwt_secret.is_some(),
+            JwtAlgorithm::EdDsa => raw.jwt_private_key.is_some(),
+        };
+        match (raw.jwt_algorithm, current_key_set) {
+            (_, true) => {}
+            (JwtAlgorithm::Hs256, false) if release => {
                 return Err(ConfigError(
                     "jwt_secret is missing: set it (at least 32 bytes) in Rocket.toml or ROCKET_JWT_SECRET".into(),
                 ))
             }
-            (JwtAlgorithm::Hs256, None, _) => {
-                ephemeral_secrets = true;
-                SigningKeys::hs256(&crate::crypto::random_token(32), key_id)
-            }
-            (JwtAlgorithm::EdDsa, _, Some(key)) => signing_keys::read_private_key(key.expose())
-                .and_then(|der| SigningKeys::ed25519(&der, key_id)),
-            (JwtAlgorithm::EdDsa, _, None) if release => {
+            (JwtAlgorithm::EdDsa, false) if release => {
                 return Err(ConfigError(
                     "jwt_private_key is missing: jwt_algorithm = \"EdDSA\" needs an Ed25519 key in PKCS#8 PEM (`openssl genpkey -algorithm ed25519`), or the path of its file".into(),
                 ))
             }
-            (JwtAlgorithm::EdDsa, _, None) => {
-                ephemeral_secrets = true;
-                SigningKeys::ephemeral_ed25519()
-            }
+            (_, false) => ephemeral_secrets = true,
         }
-        .and_then(|keys| keys.with_previous(&raw.jwt_previous_keys))
-        .map_err(ConfigError)?;
+        let jwt = JwtSettings {
+            algorithm: raw.jwt_algorithm,
+            secret: raw.jwt_secret,
+            private_key: raw.jwt_private_key,
+            key_id: key_id.map(str::to_string),
+            previous_keys: raw.jwt_previous_keys,
+        };
 
         let session_key_secret = match raw.session_key_secret {
             Some(secret) => decode_key(secret.expose())?,
@@ -416,7 +488,7 @@ impl AppConfig {
         Ok(AppConfig {
             database_url: raw.database_url,
             database_pool_size: raw.database_pool_size,
-            jwt_keys,
+            jwt,
             jwt_issuer: raw.jwt_issuer,
             session_key_secret: KeyBytes(session_key_secret),
             access_token_ttl: raw.access_token_ttl,

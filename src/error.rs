@@ -6,6 +6,7 @@ use std::io::Cursor;
 use rocket::http::{ContentType, Header, Status};
 use rocket::response::{self, Responder, Response};
 use rocket::Request;
+use serde::Serialize;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
@@ -288,10 +289,32 @@ impl From<r2d2::Error> for ApiError {
     }
 }
 
+/// The whole envelope, serialized once straight into the body.
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    result_code: i32,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+}
+
+/// The envelope body, in the original design's key order.
+pub fn body<T: Serialize>(
+    result_code: i32,
+    message: &str,
+    data: Option<T>,
+) -> Result<String, serde_json::Error> {
+    serde_json::to_string(&Envelope {
+        result_code,
+        message,
+        data,
+    })
+}
+
 /// The envelope body of an error.
 fn error_body(result_code: i32, message: &str) -> String {
     // An i32 and a string always serialize; the fallback is never used.
-    crate::api::envelope::body::<()>(result_code, message, None)
+    body::<()>(result_code, message, None)
         .unwrap_or_else(|_| r#"{"result_code":-100,"message":"internal server error"}"#.into())
 }
 
@@ -332,7 +355,7 @@ mod tests {
     #[test]
     fn envelope_reads_in_the_original_order() {
         assert_eq!(
-            crate::api::envelope::body(0, "success", Some(json!({ "b": 1, "a": 2 }))).unwrap(),
+            body(0, "success", Some(json!({ "b": 1, "a": 2 }))).unwrap(),
             r#"{"result_code":0,"message":"success","data":{"b":1,"a":2}}"#
         );
     }

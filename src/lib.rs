@@ -42,8 +42,6 @@ use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
 
-use crate::auth::refresh_token::RefreshTokens;
-use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::crypto::Sealer;
@@ -79,51 +77,24 @@ pub fn rocket(figment: Figment) -> Result<Rocket<Build>, StartError> {
 }
 
 /// [`rocket`] on a given clock (tests move an adjustable one forward).
+///
+/// The stages, in order: the configuration, checked whole; Rocket's own
+/// settings (its logging, the debug profile's secret key); the database,
+/// migrated, with the apps and the first admin; the shared parts each area
+/// asks for by type; the areas; the background tasks; the built-in mock.
 pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>, StartError> {
     let config = AppConfig::from_figment(&figment)?;
+    let keys = auth::Keys::from_config(&config).map_err(StartError)?;
+    let webhooks = webhooks::Webhooks::new(config.webhooks.clone()).map_err(StartError)?;
     let templates = load_templates(&figment)?;
-    // wxauth logs one line per request itself, so Rocket stays quiet unless
-    // configured otherwise; what it says goes through `log_bridge`, which
-    // cuts the query strings its request lines would show.
-    let log_level_is_default = figment
-        .find_metadata("log_level")
-        .is_none_or(|m| m.name.starts_with("rocket::Config"));
-    let figment = if log_level_is_default {
-        figment.merge(("log_level", "critical"))
-    } else {
-        figment
-    };
-    let log_level = figment
-        .extract_inner::<rocket::config::LogLevel>("log_level")
-        .map_err(|e| StartError(format!("log_level: {e}")))?;
-    log_bridge::install(log_level);
     let debug_profile = *figment.profile() == rocket::figment::Profile::new("debug");
-    // Without a `secret_key` Rocket makes a random one (so the console's
-    // cookies die with the process) and warns. The debug profile gets a
-    // stable development key instead, as it gets development JWT secrets;
-    // the release profile refuses to start without one (`config`).
-    let figment = if debug_profile && !secret_key_configured(&figment) {
-        figment.merge(("secret_key", DEV_SECRET_KEY))
-    } else {
-        figment
-    };
+    let figment = with_debug_secret_key(quiet_rocket(figment)?, debug_profile);
     if config.ephemeral_secrets {
         tracing::warn!(
             "a JWT key or session_key_secret is not set: using random ones, so tokens and sessions end with this process"
         );
     }
-    let webhooks = webhooks::Webhooks::new(config.webhooks.clone());
-    let db = Db::connect(&config.database_url, config.database_pool_size)
-        .map_err(StartError)?
-        .with_webhooks(webhooks.clone());
-    {
-        let mut conn = db.get().map_err(|e| StartError(e.to_string()))?;
-        db::apps::sync(&mut conn, &config.wechat.apps, clock.now())
-            .map_err(|e| StartError(format!("cannot register the configured apps: {e}")))?;
-        if debug_profile {
-            admin::bootstrap::create_first_admin(&mut conn).map_err(StartError)?;
-        }
-    }
+    let db = open_database(&config, webhooks.clone(), &clock, debug_profile)?;
     let metrics = if config.metrics {
         Metrics::new().map_err(|e| StartError(format!("cannot set up the metrics: {e}")))?
     } else {
@@ -140,44 +111,39 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         admin_api: IpLimiter::per_minute(config.rate_limit.admin_api_per_minute),
         refresh: IpLimiter::per_minute(config.rate_limit.refresh_per_minute),
     });
-    let purger = Purger {
-        db: db.clone(),
-        limits: limits.clone(),
-        interval: Duration::from_secs(config.purge_interval),
-        session_retention: config.session_retention,
-        audit_retention: config.audit_retention,
-        clock: clock.clone(),
-    };
-    let deliverer = webhooks::delivery::Deliverer::new(db.clone(), webhooks.clone(), clock.clone())
-        .map_err(StartError)?;
-    let indexed_db = db.clone();
+    let sealer = Sealer::new(&config.session_key_secret.0);
     // Several instances share a PostgreSQL database; SQLite serves one.
     let peers = (!db.is_sqlite()).then(|| Peers::new(db.clone()));
     let exchanges = match &peers {
         None => CodeExchanges::default(),
         Some(peers) => CodeExchanges::shared(SharedCodes::new(
             db.clone(),
-            Sealer::new(&config.session_key_secret.0),
+            sealer.clone(),
             peers.clone(),
             config.wechat.timeout_ms,
         )),
     };
-    let beating = (peers, limits.clone());
-    let tidied = (exchanges.clone(), clock.clone());
-    let mock = config.wechat.mock;
-    let keys = auth::Keys {
-        access: Arc::new(TokenKeys::new(
-            config.jwt_keys.clone(),
-            &config.jwt_issuer,
-            config.access_token_ttl,
-        )),
-        refresh: Arc::new(RefreshTokens::new(&config.session_key_secret.0)),
+    let background = Background {
+        purger: Purger {
+            db: db.clone(),
+            limits: limits.clone(),
+            interval: Duration::from_secs(config.purge_interval),
+            session_retention: config.session_retention,
+            audit_retention: config.audit_retention,
+            clock: clock.clone(),
+        },
+        deliverer: webhooks::delivery::Deliverer::new(db.clone(), webhooks, clock.clone())
+            .map_err(StartError)?,
+        heartbeat: peers.map(|peers| (peers, limits.clone())),
+        exchanges: exchanges.clone(),
+        db: db.clone(),
+        clock: clock.clone(),
     };
     let csrf_key = admin::csrf::CsrfKey::new(&config.session_key_secret.0);
     let api_document = api::openapi::ApiDocument::build(config.compat.cookie())
         .map_err(|e| StartError(format!("cannot build the OpenAPI document: {e}")))?;
-    let sealer = Sealer::new(&config.session_key_secret.0);
-    let mut rocket = rocket::custom(figment)
+    let mock = config.wechat.mock;
+    let rocket = rocket::custom(figment)
         .manage(keys)
         .manage(sealer)
         .manage(wechat)
@@ -203,52 +169,131 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .attach(admin::stage())
         .attach(ops::stage())
         .attach(well_known::stage())
-        .attach(AdHoc::on_liftoff("background purge", move |rocket| {
+        .attach(background.stage())
+        .attach(announce());
+    Ok(if mock {
+        rocket.attach(built_in_mock())
+    } else {
+        rocket
+    })
+}
+
+/// The configuration as the server would take it, checked whole: its plain
+/// settings, and the signing keys and webhook endpoints built from them. The
+/// command line's commands read it this way, so that each refuses what the
+/// server would.
+pub fn checked_config(figment: &Figment) -> Result<AppConfig, StartError> {
+    let config = AppConfig::from_figment(figment)?;
+    auth::Keys::from_config(&config).map_err(StartError)?;
+    webhooks::Webhooks::new(config.webhooks.clone()).map_err(StartError)?;
+    Ok(config)
+}
+
+/// wxauth logs one line per request itself, so Rocket stays quiet unless
+/// configured otherwise; what it says goes through `log_bridge`, which cuts
+/// the query strings its request lines would show.
+fn quiet_rocket(figment: Figment) -> Result<Figment, StartError> {
+    let log_level_is_default = figment
+        .find_metadata("log_level")
+        .is_none_or(|m| m.name.starts_with("rocket::Config"));
+    let figment = if log_level_is_default {
+        figment.merge(("log_level", "critical"))
+    } else {
+        figment
+    };
+    let log_level = figment
+        .extract_inner::<rocket::config::LogLevel>("log_level")
+        .map_err(|e| StartError(format!("log_level: {e}")))?;
+    log_bridge::install(log_level);
+    Ok(figment)
+}
+
+/// Without a `secret_key` Rocket makes a random one (so the console's
+/// cookies die with the process) and warns. The debug profile gets a stable
+/// development key instead, as it gets development JWT secrets; the release
+/// profile refuses to start without one (`config`).
+fn with_debug_secret_key(figment: Figment, debug_profile: bool) -> Figment {
+    if debug_profile && !secret_key_configured(&figment) {
+        figment.merge(("secret_key", DEV_SECRET_KEY))
+    } else {
+        figment
+    }
+}
+
+/// The database, migrated, with the configured apps registered and, in the
+/// debug profile, a first admin.
+fn open_database(
+    config: &AppConfig,
+    webhooks: webhooks::Webhooks,
+    clock: &Clock,
+    debug_profile: bool,
+) -> Result<Db, StartError> {
+    let db = Db::connect(&config.database_url, config.database_pool_size)
+        .map_err(StartError)?
+        .with_webhooks(webhooks);
+    let mut conn = db.get().map_err(|e| StartError(e.to_string()))?;
+    db::apps::sync(&mut conn, &config.wechat.apps, clock.now())
+        .map_err(|e| StartError(format!("cannot register the configured apps: {e}")))?;
+    if debug_profile {
+        admin::bootstrap::create_first_admin(&mut conn).map_err(StartError)?;
+    }
+    drop(conn);
+    Ok(db)
+}
+
+/// The tasks that run beside the requests, started once the server is up
+/// and ended with it.
+struct Background {
+    purger: Purger,
+    deliverer: webhooks::delivery::Deliverer,
+    /// PostgreSQL only: the instances' heartbeat, which shares rate limits.
+    heartbeat: Option<(Peers, Arc<RateLimits>)>,
+    exchanges: CodeExchanges,
+    db: Db,
+    clock: Clock,
+}
+
+impl Background {
+    fn stage(self) -> AdHoc {
+        AdHoc::on_liftoff("background tasks", move |rocket| {
             Box::pin(async move {
-                purger.spawn(rocket.shutdown());
-            })
-        }))
-        .attach(AdHoc::on_liftoff("webhook delivery", move |rocket| {
-            Box::pin(async move {
-                deliverer.spawn(rocket.shutdown());
-            })
-        }))
-        .attach(AdHoc::on_liftoff("heartbeat", move |rocket| {
-            Box::pin(async move {
-                let (peers, limits) = beating;
-                if let Some(peers) = peers {
-                    peers.spawn(limits, rocket.shutdown());
+                let shutdown = rocket.shutdown();
+                self.purger.spawn(shutdown.clone());
+                self.deliverer.spawn(shutdown.clone());
+                if let Some((peers, limits)) = self.heartbeat {
+                    peers.spawn(limits, shutdown.clone());
                 }
+                self.exchanges.spawn_tidier(self.clock, shutdown.clone());
+                nickname_indexer::spawn(self.db, shutdown);
             })
-        }))
-        .attach(AdHoc::on_liftoff("login-code tidier", move |rocket| {
-            Box::pin(async move {
-                let (exchanges, clock) = tidied;
-                exchanges.spawn_tidier(clock, rocket.shutdown());
-            })
-        }))
-        .attach(AdHoc::on_liftoff("nickname indexer", move |rocket| {
-            Box::pin(async move {
-                nickname_indexer::spawn(indexed_db, rocket.shutdown());
-            })
-        }))
-        .attach(AdHoc::on_liftoff("announce", |rocket| {
-            Box::pin(async move {
-                let config = rocket.config();
-                let scheme = if config.tls_enabled() {
-                    "https"
-                } else {
-                    "http"
-                };
-                tracing::info!(
-                    "wxauth listening on {scheme}://{}:{}",
-                    config.address,
-                    config.port
-                );
-            })
-        }));
-    if mock {
-        rocket = rocket
+        })
+    }
+}
+
+/// The one line that says where the server listens.
+fn announce() -> AdHoc {
+    AdHoc::on_liftoff("announce", |rocket| {
+        Box::pin(async move {
+            let config = rocket.config();
+            let scheme = if config.tls_enabled() {
+                "https"
+            } else {
+                "http"
+            };
+            tracing::info!(
+                "wxauth listening on {scheme}://{}:{}",
+                config.address,
+                config.port
+            );
+        })
+    })
+}
+
+/// The mock WeChat served by this server itself (`wechat.mock`), and the
+/// WeChat client pointed at it once the port is known.
+fn built_in_mock() -> AdHoc {
+    AdHoc::on_ignite("built-in mock WeChat", |rocket| async {
+        rocket
             .attach(wechat::mock::stage(MOCK_WECHAT_BASE))
             .attach(AdHoc::on_liftoff("built-in mock WeChat", |rocket| {
                 Box::pin(async move {
@@ -267,9 +312,8 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
                         "wechat.mock is on: logins go to the built-in mock WeChat at {base}"
                     );
                 })
-            }));
-    }
-    Ok(rocket)
+            }))
+    })
 }
 
 /// Rocket's `secret_key` of the debug profile when none is configured:

@@ -7,29 +7,7 @@ use rocket::response::{self, Responder, Response};
 use rocket::Request;
 use serde::Serialize;
 
-use crate::error::ApiError;
-
-/// The whole envelope, serialized once straight into the body.
-#[derive(Serialize)]
-struct Envelope<'a, T> {
-    result_code: i32,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<T>,
-}
-
-/// The envelope body, in the original design's key order.
-pub fn body<T: Serialize>(
-    result_code: i32,
-    message: &str,
-    data: Option<T>,
-) -> Result<String, serde_json::Error> {
-    serde_json::to_string(&Envelope {
-        result_code,
-        message,
-        data,
-    })
-}
+use crate::error::{body, ApiError};
 
 /// A success envelope, already serialized.
 pub struct Success(String);

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use self::pair::{PairFacts, TokenPair};
 use self::refresh_token::RefreshTokens;
+use self::signing_keys::SigningKeys;
 use self::token::TokenKeys;
+use crate::config::AppConfig;
 use crate::error::ApiError;
 
 /// The keys that tokens are signed and checked with: the access tokens'
@@ -27,6 +29,20 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// The keys the configuration names (one line on what is wrong, if a
+    /// key cannot be used).
+    pub fn from_config(config: &AppConfig) -> Result<Keys, String> {
+        let signing = SigningKeys::from_settings(&config.jwt)?;
+        Ok(Keys {
+            access: Arc::new(TokenKeys::new(
+                signing,
+                &config.jwt_issuer,
+                config.access_token_ttl,
+            )),
+            refresh: Arc::new(RefreshTokens::new(&config.session_key_secret.0)),
+        })
+    }
+
     /// The pair of these facts: the same facts give the same pair.
     pub fn pair(&self, facts: PairFacts<'_>) -> Result<TokenPair, ApiError> {
         TokenPair::mint(&self.access, &self.refresh, facts)

@@ -15,33 +15,10 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use ring::signature::{Ed25519KeyPair, KeyPair};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::config::Secret;
-
-/// `jwt_algorithm`: how new tokens are signed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-pub enum JwtAlgorithm {
-    #[default]
-    #[serde(rename = "HS256")]
-    Hs256,
-    #[serde(rename = "EdDSA")]
-    EdDsa,
-}
-
-/// One entry of `jwt_previous_keys`: a key that signed tokens which may still
-/// be alive, given as its HS256 secret or its Ed25519 public key.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PreviousKey {
-    pub kid: String,
-    #[serde(default)]
-    pub secret: Option<Secret>,
-    #[serde(default)]
-    pub public_key: Option<String>,
-}
+use crate::config::{JwtAlgorithm, JwtSettings, PreviousKey};
 
 /// A key tokens may be verified with.
 #[derive(Clone)]
@@ -78,6 +55,24 @@ impl fmt::Debug for SigningKeys {
 pub const MIN_SECRET_BYTES: usize = 32;
 
 impl SigningKeys {
+    /// The keys the settings name: the current key (a random one that dies
+    /// with the process when none is set, which `config` allows outside the
+    /// release profile) and the previous keys still accepted.
+    pub fn from_settings(jwt: &JwtSettings) -> Result<SigningKeys, String> {
+        let kid = jwt.key_id.as_deref();
+        match (jwt.algorithm, &jwt.secret, &jwt.private_key) {
+            (JwtAlgorithm::Hs256, Some(secret), _) => SigningKeys::hs256(secret.expose(), kid),
+            (JwtAlgorithm::Hs256, None, _) => {
+                SigningKeys::hs256(&crate::crypto::random_token(32), kid)
+            }
+            (JwtAlgorithm::EdDsa, _, Some(key)) => {
+                read_private_key(key.expose()).and_then(|der| SigningKeys::ed25519(&der, kid))
+            }
+            (JwtAlgorithm::EdDsa, _, None) => SigningKeys::ephemeral_ed25519(),
+        }
+        .and_then(|keys| keys.with_previous(&jwt.previous_keys))
+    }
+
     /// HS256 under `secret` (at least 32 bytes), with its derived kid.
     pub fn hs256(secret: &str, kid: Option<&str>) -> Result<SigningKeys, String> {
         if secret.len() < MIN_SECRET_BYTES {
@@ -270,6 +265,7 @@ pub fn read_private_key(value: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::config::Secret;
 
     /// Made with `openssl genpkey -algorithm ed25519` (PKCS#8 v1, as OpenSSL
     /// writes it); only ever used by tests.

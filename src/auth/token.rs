@@ -186,7 +186,8 @@ impl TokenKeys {
 mod tests {
     use super::*;
 
-    use crate::auth::signing_keys::{self, PreviousKey};
+    use crate::auth::signing_keys;
+    use crate::config::PreviousKey;
     use crate::config::Secret;
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
