@@ -528,6 +528,87 @@ mod tests {
 
     use super::AppConfig;
 
+    /// The SPEC's defaults (§1.3, §2, §3, §5, §9) are the code's own, not only
+    /// `Rocket.toml`'s: a deployment with a configuration file of its own
+    /// gets them too. So no `Rocket.toml` here, only the one key with no
+    /// default.
+    #[test]
+    fn absent_keys_take_the_specs_defaults() {
+        let figment = Figment::from(rocket::Config::default()).merge((
+            "wechat.apps",
+            serde_json::json!([{ "appid": "wx1", "secret": "s" }]),
+        ));
+        let config = AppConfig::from_figment(&figment).unwrap();
+        assert_eq!(config.database_url, "wxauth.sqlite");
+        assert_eq!(config.access_token_ttl, 7200);
+        assert_eq!(config.session_ttl, 30 * 86400);
+        assert_eq!(config.session_idle_timeout, 7 * 86400);
+        assert_eq!(config.session_limit_per_user, 50);
+        assert_eq!(config.jwt_issuer, "wxauth");
+        assert_eq!(config.rate_limit.authorize_per_minute, 600);
+        assert_eq!(config.rate_limit.refresh_per_minute, 600);
+        assert_eq!(
+            (config.admin.lockout_attempts, config.admin.lockout_window),
+            (5, 900)
+        );
+        assert_eq!(config.wechat.api_base, "https://api.weixin.qq.com");
+        assert_eq!(config.wechat.timeout_ms, 5000);
+        assert!(!config.wechat.mock);
+        assert_eq!(config.compat.cookie(), Some("sessionid"));
+    }
+
+    /// Set for the child processes of `ip_header_is_off_unless_configured`:
+    /// the header they must find, or "off".
+    const CHILD: &str = "WXAUTH_CONFIG_TEST_IP_HEADER";
+
+    /// SPEC §5: `ip_header` is off unless configured, by the code: Rocket's
+    /// own default trusts `X-Real-IP`. Read in processes of their own, whose
+    /// environment names no configuration file and no `ROCKET_` key but the
+    /// one tried (this process's cannot be changed safely while other tests
+    /// run).
+    #[test]
+    fn ip_header_is_off_unless_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        for (configured, expected) in [(None, "off"), (Some("X-Forwarded-For"), "X-Forwarded-For")]
+        {
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+            child
+                .args([
+                    "--exact",
+                    "config::tests::ip_header_in_a_bare_environment",
+                    "--ignored",
+                ])
+                .env("ROCKET_CONFIG", dir.path().join("absent.toml"))
+                .env(CHILD, expected);
+            for (key, _) in std::env::vars() {
+                if key.starts_with("ROCKET_") && key != "ROCKET_CONFIG" {
+                    child.env_remove(key);
+                }
+            }
+            if let Some(header) = configured {
+                child.env("ROCKET_IP_HEADER", header);
+            }
+            let out = child.output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "ip_header {configured:?}: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    #[test]
+    #[ignore = "run by ip_header_is_off_unless_configured, in processes of their own"]
+    fn ip_header_in_a_bare_environment() {
+        let Some(expected) = std::env::var_os(CHILD) else {
+            return;
+        };
+        let config: rocket::Config = super::figment().extract().unwrap();
+        let expected = (expected != "off").then(|| expected.to_string_lossy().into_owned());
+        assert_eq!(config.ip_header.map(|h| h.to_string()), expected);
+    }
+
     #[test]
     fn the_public_development_secrets_are_the_shipped_ones() {
         let shipped = include_str!("../Rocket.toml");

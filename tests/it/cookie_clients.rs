@@ -15,6 +15,11 @@ both_backends!(
     a_tutorial_client_works_unchanged,
     the_cookie_ends_with_logout_revoke_and_ban,
     a_cross_site_request_cannot_use_the_cookie,
+    the_cookie_is_stored_only_as_its_hash,
+    the_cookie_ends_after_the_idle_timeout,
+    a_token_header_comes_before_the_cookie,
+    the_cookie_can_be_renamed_or_turned_off,
+    the_cookie_is_secure_over_https,
 );
 
 /// What such a client does after `authorize`: keep the Set-Cookie string.
@@ -167,6 +172,41 @@ async fn the_cookie_ends_with_logout_revoke_and_ban(backend: Backend) {
     assert_eq!(app.cookie_status(&stored).await["is_authorized"], 0);
 }
 
+/// SPEC §9: the database holds the cookie's SHA-256, never a value that
+/// could be presented.
+async fn the_cookie_is_stored_only_as_its_hash(backend: Backend) {
+    use base64::Engine;
+    use sha2::Digest;
+
+    let app = spawn_app(backend).await;
+    let (login, stored) = tutorial_login(&app, "hashed").await;
+    let value = stored["sessionid=".len()..].split(';').next().unwrap();
+    let (sid, secret) = value.split_once('.').unwrap();
+    assert_eq!(
+        sid,
+        crate::tokens::claims_of(&login.token())["sid"]
+            .as_str()
+            .unwrap()
+    );
+    let rows = app.db.every_row();
+    assert!(
+        rows.iter().any(|row| row.contains(sid)),
+        "the search sees the session: {rows:#?}"
+    );
+    for row in &rows {
+        assert!(!row.contains(secret), "the cookie's secret in clear: {row}");
+    }
+    let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(secret.as_bytes()));
+    assert_eq!(
+        app.db.count(&format!(
+            "sessions WHERE id = '{sid}' AND cookie_hash = '{hash}'"
+        )),
+        1,
+        "the session keeps the secret's SHA-256"
+    );
+}
+
 async fn a_cross_site_request_cannot_use_the_cookie(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, stored) = tutorial_login(&app, "victim").await;
@@ -226,9 +266,8 @@ async fn a_cross_site_request_cannot_use_the_cookie(backend: Backend) {
     assert_eq!(reply.data()["nickname"], "Mine");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cookie_ends_after_the_idle_timeout() {
-    let app = spawn_app_with(Backend::Sqlite, |o| o.with("session_idle_timeout", 2)).await;
+async fn the_cookie_ends_after_the_idle_timeout(backend: Backend) {
+    let app = spawn_app_with(backend, |o| o.with("session_idle_timeout", 2)).await;
     let (_, stored) = tutorial_login(&app, "sleepy").await;
     assert_eq!(app.cookie_status(&stored).await["is_authorized"], 1);
     app.clock.advance(Duration::from_secs(3));
@@ -237,9 +276,8 @@ async fn the_cookie_ends_after_the_idle_timeout() {
         .expect(-502, 401);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_header_comes_before_the_cookie() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn a_token_header_comes_before_the_cookie(backend: Backend) {
+    let app = spawn_app(backend).await;
     let (_, stored) = tutorial_login(&app, "both").await;
     let reply = send(
         app.http
@@ -251,9 +289,8 @@ async fn a_token_header_comes_before_the_cookie() {
     reply.expect(-500, 401);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cookie_can_be_renamed_or_turned_off() {
-    let app = spawn_app_with(Backend::Sqlite, |o| o.with("compat.cookie_name", "wxsid")).await;
+async fn the_cookie_can_be_renamed_or_turned_off(backend: Backend) {
+    let app = spawn_app_with(backend, |o| o.with("compat.cookie_name", "wxsid")).await;
     let (_, stored) = tutorial_login(&app, "renamed").await;
     assert!(stored.starts_with("wxsid="), "{stored}");
     assert_eq!(app.cookie_status(&stored).await["is_authorized"], 1);
@@ -262,7 +299,7 @@ async fn the_cookie_can_be_renamed_or_turned_off() {
 
     // Turned off: no cookie is set, and one set while it was on (same
     // database) is not read.
-    let on = spawn_app(Backend::Sqlite).await;
+    let on = spawn_app(backend).await;
     let (_, stored) = tutorial_login(&on, "off").await;
     let options = Options::new(&on.db, &on.mock).with("compat.session_cookie", false);
     let off = spawn_with(on.db.clone(), on.mock.clone(), options).await;
@@ -273,9 +310,8 @@ async fn the_cookie_can_be_renamed_or_turned_off() {
     assert_eq!(on.cookie_status(&stored).await["is_authorized"], 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cookie_is_secure_over_https() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn the_cookie_is_secure_over_https(backend: Backend) {
+    let app = spawn_app(backend).await;
     let reply = send(
         app.http
             .post(app.api("authorize"))

@@ -25,6 +25,7 @@ mod refresh;
 mod scale_out;
 mod sessions;
 mod signing_keys;
+mod sqlite_pragmas;
 mod templates;
 mod tokens;
 mod user;

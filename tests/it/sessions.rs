@@ -5,11 +5,15 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::both_backends;
+use crate::common::missing::eventually;
 use crate::common::*;
 
 both_backends!(
     session_expires_at_its_absolute_lifetime,
-    idle_sessions_expire_and_active_ones_live
+    idle_sessions_expire_and_active_ones_live,
+    last_seen_is_written_once_a_window_and_by_every_refresh,
+    old_audit_events_are_purged_in_the_background,
+    access_tokens_expire_without_leeway,
 );
 
 async fn session_expires_at_its_absolute_lifetime(backend: Backend) {
@@ -50,9 +54,8 @@ async fn idle_sessions_expire_and_active_ones_live(backend: Backend) {
     .expect(0, 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn access_tokens_expire_without_leeway() {
-    let app = spawn_app_with(Backend::Sqlite, |o| o.with("access_token_ttl", 1)).await;
+async fn access_tokens_expire_without_leeway(backend: Backend) {
+    let app = spawn_app_with(backend, |o| o.with("access_token_ttl", 1)).await;
     let s = app.login("yara").await;
     assert_eq!(s.data()["expires_in"], 1);
     app.clock.advance(Duration::from_secs(2));
@@ -110,4 +113,87 @@ async fn a_login_beyond_the_session_limit_ends_the_least_recently_used(backend: 
         .get(&format!("/admin/users/{}", fourth.user_id()))
         .await;
     assert!(html.contains("ended for a newer login"), "{html}");
+}
+
+/// The session's last-seen column, as stored.
+fn last_seen(app: &TestApp, login: &Reply) -> i64 {
+    let sid = crate::tokens::claims_of(&login.token())["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.db.number(&format!(
+        "SELECT last_seen_at AS n FROM sessions WHERE id = '{sid}'"
+    ))
+}
+
+/// Logs in, and checks that status writes last-seen only once `window`
+/// seconds have passed. The steps leave ten seconds of slack for the real
+/// clock ticking meanwhile.
+async fn status_writes_last_seen_once_in(app: &TestApp, window: u64) -> Reply {
+    let s = app.login(&format!("seen-{window}")).await;
+    let opened = last_seen(app, &s);
+    app.clock.advance(Duration::from_secs(window - 10));
+    assert!(app.is_authorized(&s.token()).await);
+    assert_eq!(last_seen(app, &s), opened, "written within {window} s");
+    app.clock.advance(Duration::from_secs(11));
+    let before = app.clock.now();
+    assert!(app.is_authorized(&s.token()).await);
+    let touched = last_seen(app, &s);
+    assert!(
+        (before..=app.clock.now()).contains(&touched),
+        "{window} s on, status writes it: {touched} after {opened}"
+    );
+    s
+}
+
+/// SPEC §1.3: last-seen is written at most once a minute, or once per tenth
+/// of the idle timeout when that is shorter; `refresh` always writes it.
+async fn last_seen_is_written_once_a_window_and_by_every_refresh(backend: Backend) {
+    // The default idle timeout (7 days): a one-minute window.
+    let app = spawn_app(backend).await;
+    let s = status_writes_last_seen_once_in(&app, 60).await;
+    // A refresh writes it however recent it is.
+    app.clock.advance(Duration::from_secs(5));
+    let before = app.clock.now();
+    app.post("refresh", json!({ "refresh_token": s.refresh_token() }))
+        .await
+        .expect(0, 200);
+    let refreshed = last_seen(&app, &s);
+    assert!(
+        (before..=app.clock.now()).contains(&refreshed),
+        "refresh writes it, 5 s after status did: {refreshed}"
+    );
+
+    // An idle timeout of 300 s: a 30-second window.
+    let app = spawn_app_with(backend, |o| o.with("session_idle_timeout", 300)).await;
+    status_writes_last_seen_once_in(&app, 30).await;
+}
+
+/// Audit events older than `audit_retention` go in the background purge;
+/// newer ones stay.
+async fn old_audit_events_are_purged_in_the_background(backend: Backend) {
+    let app = spawn_app_with(backend, |o| {
+        o.with("audit_retention", 1500).with("purge_interval", 1)
+    })
+    .await;
+    let events_of = |login: &Reply| {
+        app.db
+            .count(&format!("audit_events WHERE user_id = {}", login.user_id()))
+    };
+    let old = app.login("audit-old").await;
+    app.clock.advance(Duration::from_secs(1000));
+    let recent = app.login("audit-recent").await;
+    assert_eq!(
+        (events_of(&old), events_of(&recent)),
+        (1, 1),
+        "one login event each, none old yet"
+    );
+    // Now the first is 2000 s old, the second 1000 s.
+    app.clock.advance(Duration::from_secs(1000));
+    eventually("the old login's audit event is purged", || {
+        events_of(&old) == 0
+    })
+    .await;
+    // The run that purged it kept the other, which existed already.
+    assert_eq!(events_of(&recent), 1);
 }

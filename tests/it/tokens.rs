@@ -30,7 +30,12 @@ fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(v.to_string())
 }
 
-both_backends!(token_travels_in_either_header, forged_tokens_are_refused);
+both_backends!(
+    token_travels_in_either_header,
+    forged_tokens_are_refused,
+    tokens_in_urls_are_ignored,
+    tokens_carry_the_claim_set,
+);
 
 async fn token_travels_in_either_header(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -108,4 +113,89 @@ async fn forged_tokens_are_refused(backend: Backend) {
         assert!(!app.is_authorized(&token).await, "{what} authorized");
     }
     assert!(app.is_authorized(&alice.token()).await);
+}
+
+/// SPEC §1.2: tokens never travel in URLs, so one there authenticates nothing.
+async fn tokens_in_urls_are_ignored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let s = app.login("url-token").await;
+    for parameter in ["token", "access_token"] {
+        let status = send(
+            app.http
+                .get(app.api("status"))
+                .query(&[(parameter, s.token())]),
+        )
+        .await;
+        status.expect(0, 200);
+        assert_eq!(
+            status.data(),
+            &json!({ "is_authorized": 0 }),
+            "?{parameter}="
+        );
+        let user = send(
+            app.http
+                .get(app.api("user"))
+                .query(&[(parameter, s.token())]),
+        )
+        .await;
+        user.expect(-500, 401);
+    }
+    // The same token in a header is good: the URL is what was ignored.
+    assert!(app.is_authorized(&s.token()).await);
+}
+
+/// SPEC §1.4: `sub`, `sid`, `aud`, `iss`, `iat`, `exp` and `jti`, from the
+/// server's clock and configuration.
+async fn tokens_carry_the_claim_set(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // A day ahead of the system's clock: `iat` must come from the server's.
+    app.clock.advance(std::time::Duration::from_secs(86400));
+    let before = app.clock.now();
+    let first = app.login("claims").await;
+    let second = app.login("claims").await;
+    let after = app.clock.now();
+    let claims = claims_of(&first.token());
+    let iat = claims["iat"].as_i64().unwrap();
+    assert!(
+        (before..=after).contains(&iat),
+        "iat {iat} not in {before}..={after}"
+    );
+    assert_eq!(claims["exp"].as_i64().unwrap(), iat + 7200);
+    assert_eq!(claims["iss"], "wxauth");
+    assert_eq!(claims["aud"], APP_ID);
+    assert_eq!(claims["sub"], first.user_id().to_string());
+    let sid = claims["sid"].as_str().unwrap();
+    assert_eq!(
+        app.db.count(&format!(
+            "sessions WHERE id = '{sid}' AND user_id = {}",
+            first.user_id()
+        )),
+        1,
+        "sid names the user's session"
+    );
+    let jti = claims["jti"].as_str().unwrap();
+    assert!(!jti.is_empty());
+    assert_ne!(claims_of(&second.token())["jti"].as_str().unwrap(), jti);
+    // A refresh's token is another token: a jti of its own.
+    let refreshed = app
+        .post("refresh", json!({ "refresh_token": first.refresh_token() }))
+        .await;
+    refreshed.expect(0, 200);
+    let refreshed_jti = claims_of(&refreshed.token())["jti"].clone();
+    assert!(refreshed_jti != jti && refreshed_jti != claims_of(&second.token())["jti"]);
+
+    // A configured issuer and lifetime are the ones signed, and accepted.
+    let app = spawn_app_with(backend, |o| {
+        o.with("jwt_issuer", "issuer.example")
+            .with("access_token_ttl", 600)
+    })
+    .await;
+    let s = app.login("claims-configured").await;
+    let claims = claims_of(&s.token());
+    assert_eq!(claims["iss"], "issuer.example");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap(),
+        claims["iat"].as_i64().unwrap() + 600
+    );
+    assert!(app.is_authorized(&s.token()).await);
 }

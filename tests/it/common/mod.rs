@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod missing;
 pub mod nginx;
 pub mod openapi;
 pub mod relay;
