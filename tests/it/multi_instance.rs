@@ -99,7 +99,7 @@ async fn a_code_in_exchange_on_one_instance_is_shared_with_the_other() {
             // Sent once WeChat has the code (the mock holds its answer half
             // a second): lands while an instance waits for WeChat.
             wait_until("WeChat asked for the code", || async {
-                mock.calls("lag-retried").await == 1
+                mock.calls("lag-retried").await >= 1
             })
             .await;
             b.post("authorize", json!({ "code": "lag-retried" })).await
