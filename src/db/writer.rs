@@ -326,42 +326,47 @@ mod tests {
         // Jobs that write then read back what they wrote: a first run rolled
         // back must leave no trace in the second. The duplicate value fails
         // (UNIQUE) after the first of the two has written it.
-        // A first job holds the writer so that the five queue up behind it
-        // and share the next batch.
+        // A first job holds the writer until the five are queued behind it,
+        // so that they share the next batch.
+        let (started, mut busy_started) = tokio::sync::mpsc::unbounded_channel();
+        let (go, wait_for_go) = std::sync::mpsc::channel::<()>();
         let busy = {
             let writer = writer.clone();
             tokio::spawn(async move {
                 writer
-                    .write(|_| {
-                        std::thread::sleep(std::time::Duration::from_millis(300));
+                    .write(move |_| {
+                        let _ = started.send(());
+                        let _ = wait_for_go.recv();
                         Ok(0)
                     })
                     .await
             })
         };
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        busy_started.recv().await.expect("the holding job ran");
         let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let jobs = [1, 2, 3, 3, 4].map(|v| {
-            let (writer, runs) = (writer.clone(), runs.clone());
-            tokio::spawn(async move {
-                writer
-                    .write(move |conn| {
-                        runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        conn.batch_execute(&format!("INSERT INTO t VALUES ({v})"))?;
-                        Ok(v)
-                    })
-                    .await
+        let mut jobs: Vec<_> = [1, 2, 3, 3, 4]
+            .map(|v| {
+                let runs = runs.clone();
+                Box::pin(writer.write(move |conn| {
+                    runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    conn.batch_execute(&format!("INSERT INTO t VALUES ({v})"))?;
+                    Ok(v)
+                }))
             })
-        });
+            .into();
+        // A write is queued at its first poll, in this order.
+        for job in &mut jobs {
+            assert!(futures::poll!(job.as_mut()).is_pending());
+        }
+        go.send(()).unwrap();
         let results = futures::future::join_all(jobs).await;
         busy.await.unwrap().unwrap();
-        // Runs until the duplicate failed (the queue's order is the tasks'),
-        // then all five again.
+        // Four runs until the duplicate failed, then all five again.
         let runs = runs.load(std::sync::atomic::Ordering::SeqCst);
-        assert!((7..=10).contains(&runs), "the batch ran again: {runs} runs");
+        assert_eq!(runs, 9, "one batch, run again once");
         let ok: Vec<i64> = results
             .iter()
-            .filter_map(|r| r.as_ref().unwrap().as_ref().ok().copied())
+            .filter_map(|r| r.as_ref().ok().copied())
             .collect();
         assert_eq!(ok.len(), 4, "all but one of the two 3s: {results:?}");
         assert_eq!(count(&path), 4, "each answered write is there once");
@@ -372,23 +377,34 @@ mod tests {
     fn the_writer_thread_runs_as_batch_work() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.sqlite").display().to_string();
-        let _writer = Writer::start(open(&path), open(&path)).unwrap();
-        // The writer sets its policy first thing; give it a moment.
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let policies: Vec<String> = std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|task| {
-                let task = task.unwrap().path();
-                let name = std::fs::read_to_string(task.join("comm")).ok()?;
-                if name.trim() != "wxauth-sqlite-w" {
-                    return None;
-                }
-                // Field 41 of /proc/…/stat is the policy; the name in
-                // parentheses (field 2) has no spaces here.
-                let stat = std::fs::read_to_string(task.join("stat")).ok()?;
-                stat.split_whitespace().nth(40).map(str::to_string)
-            })
-            .collect();
+        let writer = Writer::start(open(&path), open(&path)).unwrap();
+        // The writer sets its policy before it takes its first job: once one
+        // is answered, its policy is set.
+        futures::executor::block_on(writer.write(|_| Ok(()))).unwrap();
+        let read_policies = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|task| {
+                    let task = task.unwrap().path();
+                    let name = std::fs::read_to_string(task.join("comm")).ok()?;
+                    if name.trim() != "wxauth-sqlite-w" {
+                        return None;
+                    }
+                    // Field 41 of /proc/…/stat is the policy; the name in
+                    // parentheses (field 2) has no spaces here.
+                    let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+                    stat.split_whitespace().nth(40).map(str::to_string)
+                })
+                .collect()
+        };
+        // Other tests' writers may be starting: each sets its policy first
+        // thing, so wait (guarded against hangs) until they have.
+        let guard = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut policies = read_policies();
+        while policies.iter().any(|p| p != "3") && std::time::Instant::now() < guard {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            policies = read_policies();
+        }
         // SCHED_BATCH is 3. (Several writers may run in this test binary.)
         assert!(!policies.is_empty(), "no writer thread found");
         assert!(policies.iter().all(|p| p == "3"), "policies: {policies:?}");

@@ -26,14 +26,16 @@
 //! | `nounion…`  | success without a unionid                      |
 //!
 //! `POST /cgi-bin/stable_token` hands out access tokens (all stay valid);
-//! `POST /wxa/business/getuserphonenumber` answers 40001 for a token it did not
-//! hand out, and for its codes: `invalid` 40029, `used` 40163, `ratelimit`
+//! `POST /wxa/business/getuserphonenumber` answers a token it did not hand out
+//! with 42001 (expired) when the token starts with `expired`, 40014 (invalid)
+//! when it starts with `invalid`, else 40001; and for its codes: `invalid` 40029, `used` 40163, `ratelimit`
 //! 45011, `busy` -1, `garbage` a body that is not JSON; any other code is a
 //! stable phone number derived from the code (`numcc…` codes get
 //! `countryCode` as a number, as WeChat sometimes sends it).
 //!
-//! `GET /__mock/calls` tells how often each code was exchanged and how many
-//! tokens and phone numbers were asked for.
+//! `GET /__mock/calls` tells how often each code was exchanged, how many
+//! tokens and phone numbers were asked for, and how often a phone number call
+//! was refused with each errcode.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -55,6 +57,9 @@ pub struct MockWechat {
     tokens: Mutex<(std::collections::HashSet<String>, u64)>,
     /// getuserphonenumber calls.
     phone_calls: std::sync::atomic::AtomicU64,
+    /// getuserphonenumber refusals per errcode (which stale-token code a
+    /// test's call really met).
+    phone_errcodes: Mutex<HashMap<i64, u64>>,
     /// How `stable_token` fails, when a test has said so.
     token_fault: Mutex<Option<String>>,
 }
@@ -249,15 +254,40 @@ fn user_phone_number(
 ) -> Answer {
     mock.phone_calls
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let answer = phone_answer(mock, access_token, body);
+    if let Some(code) = serde_json::from_str::<Value>(&answer.1 .1)
+        .ok()
+        .and_then(|v| v["errcode"].as_i64())
+        .filter(|c| *c != 0)
+    {
+        *mock
+            .phone_errcodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(code)
+            .or_insert(0) += 1;
+    }
+    answer
+}
+
+fn phone_answer(
+    mock: &MockWechat,
+    access_token: Option<&str>,
+    body: Option<Json<PhoneRequest>>,
+) -> Answer {
     let known = {
         let tokens = mock.tokens.lock().unwrap_or_else(|p| p.into_inner());
         access_token.is_some_and(|t| tokens.0.contains(t))
     };
     if !known {
-        return errcode(
-            40001,
-            "invalid credential, access_token is invalid or not latest",
-        );
+        return match access_token.unwrap_or_default() {
+            t if t.starts_with("expired") => errcode(42001, "access_token expired"),
+            t if t.starts_with("invalid") => errcode(40014, "invalid access_token"),
+            _ => errcode(
+                40001,
+                "invalid credential, access_token is invalid or not latest",
+            ),
+        };
     }
     let Some(code) = body.and_then(|Json(b)| b.code).filter(|c| !c.is_empty()) else {
         return errcode(47001, "data format error");
@@ -300,10 +330,20 @@ fn calls(mock: &State<MockWechat>) -> Json<Value> {
     let calls = mock.calls.lock().unwrap_or_else(|p| p.into_inner());
     let total: u64 = calls.values().sum();
     let stable_tokens = mock.tokens.lock().unwrap_or_else(|p| p.into_inner()).1;
+    let phone_errcodes: HashMap<String, u64> = mock
+        .phone_errcodes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(code, n)| (code.to_string(), *n))
+        .collect();
     Json(json!({
         "jscode2session": { "total": total, "by_code": *calls },
         "stable_token": { "total": stable_tokens },
-        "getuserphonenumber": { "total": mock.phone_calls.load(std::sync::atomic::Ordering::Relaxed) },
+        "getuserphonenumber": {
+            "total": mock.phone_calls.load(std::sync::atomic::Ordering::Relaxed),
+            "by_errcode": phone_errcodes,
+        },
     }))
 }
 

@@ -60,14 +60,6 @@ async fn first_logins_racing_on_two_instances_create_one_user() {
     assert_eq!(db.count("sessions"), 16);
 }
 
-/// Instances learn of each other by a heartbeat every half second (real
-/// time: it is about processes being alive, not about the clock of the
-/// sessions); the first instance started learns of the later ones at its
-/// next beat.
-async fn see_each_other() {
-    tokio::time::sleep(wxauth::peers::HEARTBEAT * 3 / 2).await;
-}
-
 /// A lone instance pays no round trip for sharing codes: it keeps them in
 /// memory, and learns of a second instance by the heartbeat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,24 +67,19 @@ async fn a_lone_instance_keeps_its_codes_in_memory() {
     let db = TestDb::new(Backend::Postgres);
     let mock = Arc::new(MockWechat::spawn().await);
     let a = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
-    see_each_other().await;
+    wait_instances_see_each_other(&db, 1).await;
     a.login("alone").await;
     assert_eq!(db.count("login_codes"), 0);
-    assert_eq!(db.count("instances"), 1);
     let b = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
-    see_each_other().await;
+    wait_instances_see_each_other(&db, 2).await;
     a.login("together").await;
     assert_eq!(db.count("login_codes"), 1);
-    assert_eq!(db.count("instances"), 2);
     drop(b);
     // A stopped instance takes its heartbeat with it.
-    for _ in 0..50 {
-        if db.count("instances") == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(db.count("instances"), 1);
+    wait_until("the stopped instance's heartbeat removed", || {
+        std::future::ready(db.count("instances") == 1)
+    })
+    .await;
 }
 
 /// A retry that the load balancer sends to another instance while the first
@@ -105,12 +92,16 @@ async fn a_code_in_exchange_on_one_instance_is_shared_with_the_other() {
     let a = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
     let b = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
     let c = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
-    see_each_other().await;
+    wait_instances_see_each_other(&db, 3).await;
     let (first, second, third) = tokio::join!(
         a.post("authorize", json!({ "code": "lag-retried" })),
         async {
-            // Lands while the first instance waits for WeChat.
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            // Sent once WeChat has the code (the mock holds its answer half
+            // a second): lands while an instance waits for WeChat.
+            wait_until("WeChat asked for the code", || async {
+                mock.calls("lag-retried").await >= 1
+            })
+            .await;
             b.post("authorize", json!({ "code": "lag-retried" })).await
         },
         c.post("authorize", json!({ "code": "lag-retried" })),
@@ -159,7 +150,7 @@ async fn a_refused_code_is_refused_on_the_other_instance_too() {
     let mock = Arc::new(MockWechat::spawn().await);
     let a = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
     let b = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
-    see_each_other().await;
+    wait_instances_see_each_other(&db, 2).await;
     a.post("authorize", json!({ "code": "invalid-shared" }))
         .await
         .expect(-601, 401);
@@ -168,6 +159,23 @@ async fn a_refused_code_is_refused_on_the_other_instance_too() {
         .expect(-601, 401);
     assert_eq!(mock.calls("invalid-shared").await, 1);
     assert_eq!(db.count("users"), 0);
+}
+
+/// The deployment's bucket of the authorize limiter (one client here), when
+/// some instance has shared it: when it is full again (Unix ms).
+fn shared_authorize_bucket(db: &TestDb) -> Option<i64> {
+    use diesel::prelude::*;
+    use wxauth::db::schema::rate_limits::dsl as r;
+    let mut conn = db.conn();
+    let wxauth::db::AnyConnection::Postgresql(pg) = &mut conn else {
+        unreachable!()
+    };
+    r::rate_limits
+        .filter(r::limiter.eq("authorize"))
+        .select(r::full_at)
+        .first(pg)
+        .optional()
+        .unwrap()
 }
 
 /// Instances that share a database share the rate limit: what one admitted
@@ -180,7 +188,7 @@ async fn the_rate_limit_holds_for_the_deployment() {
     let limited = || Options::new(&db, &mock).with("rate_limit.authorize_per_minute", 6);
     let a = spawn_with(db.clone(), mock.clone(), limited()).await;
     let b = spawn_with(db.clone(), mock.clone(), limited()).await;
-    see_each_other().await;
+    wait_instances_see_each_other(&db, 2).await;
     for n in 0..6 {
         a.post("authorize", json!({ "code": format!("rl-a-{n}") }))
             .await
@@ -189,28 +197,26 @@ async fn the_rate_limit_holds_for_the_deployment() {
     a.post("authorize", json!({ "code": "rl-a-6" }))
         .await
         .expect(-103, 429);
-    // a adds its six to the deployment's bucket at its next heartbeat; b
-    // learns of the bucket at the heartbeat after its own first admission.
-    see_each_other().await;
-    let mut admitted_on_b = 0;
-    let mut refused = false;
-    for n in 0..15 {
-        let reply = b
-            .post("authorize", json!({ "code": format!("rl-b-{n}") }))
-            .await;
-        match reply.code() {
-            0 => admitted_on_b += 1,
-            -103 => {
-                reply.expect(-103, 429);
-                refused = true;
-                break;
-            }
-            other => panic!("unexpected {other}: {}", reply.text),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(refused, "b never refused");
-    // Alone, b would have admitted a whole minute's six.
-    assert!(admitted_on_b <= 4, "b admitted {admitted_on_b}");
-    assert!(db.count("rate_limits") >= 1);
+    // a adds its six to the deployment's bucket at its next heartbeat.
+    let mut full_at = None;
+    wait_until("a's admissions shared", || {
+        full_at = shared_authorize_bucket(&db);
+        std::future::ready(full_at.is_some())
+    })
+    .await;
+    // b admits its first (it has heard of no bucket yet), adds it to the
+    // deployment's at its next heartbeat and takes the bucket in.
+    b.post("authorize", json!({ "code": "rl-b-0" }))
+        .await
+        .expect(0, 200);
+    wait_until("b's admission shared", || {
+        std::future::ready(shared_authorize_bucket(&db) > full_at)
+    })
+    .await;
+    // Each instance beats again after that: b's sync has finished.
+    wait_instances_see_each_other(&db, 2).await;
+    // Alone, b would admit a whole minute's six.
+    b.post("authorize", json!({ "code": "rl-b-1" }))
+        .await
+        .expect(-103, 429);
 }

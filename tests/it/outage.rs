@@ -1,47 +1,45 @@
 //! The database goes away under a running server and comes back: requests
-//! answer 503 in the envelope within a bounded time (no hang, no 500 page),
-//! `/readyz` says 503, and the same process serves again — old tokens
-//! included — within seconds of the database's return.
+//! answer 503 in the envelope (no hang, no 500 page), `/readyz` says 503, and
+//! the same process serves again — old tokens included — once the database
+//! is back.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::common::relay::Relay;
 use crate::common::*;
 
-/// How long an answer may take while the database is away.
-const BOUND: Duration = Duration::from_secs(12);
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_going_away_is_503_and_its_return_is_served() {
     let db = TestDb::new(Backend::Postgres);
     let mock = Arc::new(MockWechat::spawn().await);
-    let relay = Relay::start("127.0.0.1:5432".into()).await;
-    let through_relay = db
-        .url
-        .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", relay.port));
-    assert_ne!(
-        through_relay, db.url,
-        "the test database is on 127.0.0.1:5432"
+    // The server reaches the test's PostgreSQL (wherever it listens) through
+    // a relay the test can cut.
+    let mut through_relay = reqwest::Url::parse(&db.url).unwrap();
+    let target = format!(
+        "{}:{}",
+        through_relay
+            .host_str()
+            .expect("the test's PostgreSQL is reached over TCP"),
+        through_relay.port().unwrap_or(5432)
     );
-    let options = Options::new(&db, &mock).with("database_url", through_relay);
+    let relay = Relay::start(target).await;
+    through_relay.set_host(Some("127.0.0.1")).unwrap();
+    through_relay.set_port(Some(relay.port)).unwrap();
+    let options = Options::new(&db, &mock).with("database_url", through_relay.as_str());
     let app = spawn_with(db.clone(), mock.clone(), options).await;
     let before = app.login("before-outage").await;
     assert!(app.is_authorized(&before.token()).await);
 
     relay.cut();
     let token = before.token();
+    // Each answer is awaited under a hang guard only: what is checked is
+    // the answer (503 in the envelope), not how soon it came.
     for what in ["status", "user"] {
-        let started = Instant::now();
-        let reply = app.get_with_token(what, &token).await;
-        assert!(
-            started.elapsed() < BOUND,
-            "{what} took {:?}",
-            started.elapsed()
-        );
-        reply.expect(-100, 503);
+        guarded(what, app.get_with_token(what, &token))
+            .await
+            .expect(-100, 503);
     }
     for (what, body) in [
         ("authorize", json!({ "code": "during-outage" })),
@@ -50,14 +48,7 @@ async fn postgres_going_away_is_503_and_its_return_is_served() {
             json!({ "refresh_token": before.refresh_token() }),
         ),
     ] {
-        let started = Instant::now();
-        let reply = app.post(what, body).await;
-        assert!(
-            started.elapsed() < BOUND,
-            "{what} took {:?}",
-            started.elapsed()
-        );
-        reply.expect(-100, 503);
+        guarded(what, app.post(what, body)).await.expect(-100, 503);
     }
     let ready = app
         .http
@@ -68,26 +59,17 @@ async fn postgres_going_away_is_503_and_its_return_is_served() {
     assert_eq!(ready.status().as_u16(), 503);
 
     relay.restore();
-    let back = Instant::now();
-    loop {
+    wait_until("serving again after the database's return", || async {
         let ready = app
             .http
             .get(format!("{}/readyz", app.url))
             .send()
             .await
             .unwrap();
-        if ready.status().as_u16() == 200
+        ready.status().as_u16() == 200
             && app.get_with_token("status", &before.token()).await.code() == 0
-        {
-            break;
-        }
-        assert!(
-            back.elapsed() < BOUND,
-            "not serving again after {:?}",
-            back.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     assert!(
         app.is_authorized(&before.token()).await,
         "the old token is good again"
@@ -103,7 +85,8 @@ async fn postgres_going_away_is_503_and_its_return_is_served() {
 
 /// SQLite locked by another process past the busy timeout: a login answers
 /// 503 in the envelope and writes nothing; reads go on (WAL); once the lock
-/// is gone the same process writes again.
+/// is gone the same process writes again. A write that meets the lock waits
+/// for it (the busy timeout): released meanwhile, the login goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_sqlite_database_is_503_and_nothing_half_made() {
     use diesel::connection::SimpleConnection;
@@ -113,19 +96,33 @@ async fn a_locked_sqlite_database_is_503_and_nothing_half_made() {
 
     let mut locker = app.db.conn();
     locker.batch_execute("BEGIN EXCLUSIVE").unwrap();
-    let started = Instant::now();
-    let reply = app
-        .post("authorize", json!({ "code": "while-locked" }))
-        .await;
-    reply.expect(-100, 503);
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "{:?}",
-        started.elapsed()
-    );
+    // Hang guard only: the busy timeout (10 s) ends the wait.
+    guarded(
+        "a login against the lock",
+        app.post("authorize", json!({ "code": "while-locked" })),
+    )
+    .await
+    .expect(-100, 503);
     assert!(app.is_authorized(&before.token()).await, "reads go on");
     locker.batch_execute("ROLLBACK").unwrap();
 
     assert_eq!(app.db.count("users"), users, "nothing half-made");
     app.login("after-the-lock").await;
+
+    locker.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    let (waited, ()) = tokio::join!(
+        guarded(
+            "a login that waits for the lock",
+            app.post("authorize", json!({ "code": "waits-its-turn" })),
+        ),
+        async {
+            // WeChat has answered: the login's write is about to meet the lock.
+            wait_until("WeChat asked for the code", || async {
+                app.mock.calls("waits-its-turn").await >= 1
+            })
+            .await;
+            locker.batch_execute("ROLLBACK").unwrap();
+        },
+    );
+    waited.expect(0, 200);
 }

@@ -1,7 +1,5 @@
 //! WeChat's failures, each mapped to its result code and HTTP status.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use crate::both_backends;
@@ -41,9 +39,9 @@ async fn busy_wechat_is_retried_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_wechat_times_out_without_retry() {
     let app = spawn_app_with(Backend::Sqlite, |o| o.with("wechat.timeout_ms", 300)).await;
-    let started = std::time::Instant::now();
+    // Without the time-out, the mock's answer (a success, after 30 s) would
+    // come back: the code tells.
     authorize(&app, "slow").await.expect(-604, 503);
-    assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(app.mock.calls("slow").await, 1);
 }
 
@@ -60,31 +58,27 @@ async fn unreachable_wechat_is_unavailable() {
     authorize(&app, "zoe").await.expect(-604, 503);
 }
 
-both_backends!(every_fault_is_answered_in_time_creates_nothing_and_the_server_serves_on);
+both_backends!(every_fault_is_answered_with_its_code_creates_nothing_and_the_server_serves_on);
 
-/// Each of WeChat's faults gets its code within the time budget (a time-out
-/// is not retried; errcode -1 is, twice, with backoff), writes nothing, and
-/// the next login is served as usual.
-async fn every_fault_is_answered_in_time_creates_nothing_and_the_server_serves_on(
+/// Each of WeChat's faults gets its code (a time-out is not retried; errcode
+/// -1 is, twice), writes nothing, and the next login is served as usual.
+async fn every_fault_is_answered_with_its_code_creates_nothing_and_the_server_serves_on(
     backend: Backend,
 ) {
     let app = spawn_app_with(backend, |o| o.with("wechat.timeout_ms", 300)).await;
-    for (code, result_code, status) in [
-        ("slow-f", -604, 503),
-        ("http500-f", -604, 503),
-        ("garbage-f", -600, 502),
-        ("truncated-f", -600, 502),
-        ("noopenid-f", -600, 502),
-        ("busy-f", -604, 503),
-        ("busyonce-f", 0, 200),
+    for (code, result_code, status, attempts) in [
+        ("slow-f", -604, 503, 1),
+        ("http500-f", -604, 503, 1),
+        ("garbage-f", -600, 502, 1),
+        ("truncated-f", -600, 502, 1),
+        ("noopenid-f", -600, 502, 1),
+        ("busy-f", -604, 503, 3),
+        ("busyonce-f", 0, 200, 2),
     ] {
-        let started = std::time::Instant::now();
-        authorize(&app, code).await.expect(result_code, status);
-        let took = started.elapsed();
-        assert!(
-            took < Duration::from_millis(3 * 300 + 1_500),
-            "{code} took {took:?}"
-        );
+        guarded(code, authorize(&app, code))
+            .await
+            .expect(result_code, status);
+        assert_eq!(app.mock.calls(code).await, attempts, "{code}: WeChat asked");
         if result_code != 0 {
             assert_eq!(app.db.count("users"), 0, "{code} created a user");
             assert_eq!(app.db.count("sessions"), 0, "{code} opened a session");

@@ -410,3 +410,70 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// How long a test waits for something that must happen before calling it
+/// a hang: a guard, never a speed check (the suite runs on 2 busy cores).
+pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `future`'s output; a panic naming `what` if it hangs past [`HANG_GUARD`].
+pub async fn guarded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(HANG_GUARD, future)
+        .await
+        .unwrap_or_else(|_| panic!("hang: {what} not done after {HANG_GUARD:?}"))
+}
+
+/// Waits for `condition` to hold (polled), with [`HANG_GUARD`] against hangs.
+pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    guarded(what, async {
+        while !condition().await {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+}
+
+/// The `instances` heartbeat rows (PostgreSQL): id and when last seen.
+fn heartbeats(db: &TestDb) -> std::collections::HashMap<String, i64> {
+    use wxauth::db::schema::instances::dsl as i;
+    let mut conn = db.conn();
+    let wxauth::db::AnyConnection::Postgresql(pg) = &mut conn else {
+        panic!("heartbeats are PostgreSQL's")
+    };
+    i::instances
+        .select((i::id, i::seen_at))
+        .load::<(String, i64)>(pg)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// Waits until each of the `n` instances on `db` has heard of all the
+/// others: every row beat twice after all `n` were there. The first beat
+/// after that moment counted the others; the second shows the first one
+/// finished (the instance acts on the count before it sleeps).
+pub async fn wait_instances_see_each_other(db: &TestDb, n: usize) {
+    let mut since = std::collections::HashMap::new();
+    wait_until(&format!("{n} instances' heartbeats"), || {
+        since = heartbeats(db);
+        std::future::ready(since.len() == n)
+    })
+    .await;
+    for beat in ["first", "second"] {
+        wait_until(&format!("every instance's {beat} beat"), || {
+            let now = heartbeats(db);
+            let all_beat = now.len() == n
+                && since
+                    .iter()
+                    .all(|(id, at)| now.get(id).is_some_and(|t| t > at));
+            if all_beat {
+                since = now;
+            }
+            std::future::ready(all_beat)
+        })
+        .await;
+    }
+}
