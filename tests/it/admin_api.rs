@@ -78,15 +78,15 @@ async fn keys_are_made_listed_and_revoked_on_the_command_line(backend: Backend) 
     assert!(stderr.contains("only time"), "{stderr}");
     // Only its hash is stored: the key is in no column of any table (nor
     // its secret part), its SHA-256 is in the keys table.
-    let dump = weak::dump(&app.db);
+    let dump = stored::dump(&app.db);
     for secret in [key, &key[4..]] {
-        let found = weak::columns_holding(&dump, secret);
+        let found = stored::columns_holding(&dump, secret);
         assert!(found.is_empty(), "the key is stored in {found:?}");
     }
     let hash = wxauth::auth::api_key::hash(key);
     assert_ne!(hash, key);
     assert_eq!(
-        weak::columns_holding(&dump, &hash),
+        stored::columns_holding(&dump, &hash),
         ["api_keys.key_hash"],
         "the key's hash is stored, once"
     );

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::both_backends;
-use crate::common::missing::eventually;
+use crate::common::waiting::eventually;
 use crate::common::*;
 
 both_backends!(

@@ -58,11 +58,12 @@ async fn refresh_rotates_the_pair(backend: Backend) {
 async fn nothing_that_could_be_presented_is_stored(backend: Backend) {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     use base64::Engine;
-    use weak::{columns_holding, hex, values_of, KNOWN_SESSION_KEY};
+    use known_key_wechat::{KnownKeyWechat, KNOWN_SESSION_KEY};
+    use stored::{columns_holding, hex, values_of};
 
     let db = TestDb::new(backend);
     let mock = std::sync::Arc::new(MockWechat::spawn().await);
-    let wechat = weak::KnownKeyWechat::spawn().await;
+    let wechat = KnownKeyWechat::spawn().await;
     let options = Options::new(&db, &mock).with("wechat.api_base", wechat.url.clone());
     let app = spawn_with(db, mock, options).await;
     let login = app.login("hoarder").await;
@@ -82,7 +83,7 @@ async fn nothing_that_could_be_presented_is_stored(backend: Backend) {
         .await;
     refreshed.expect(0, 200);
 
-    let dump = weak::dump(&app.db);
+    let dump = stored::dump(&app.db);
     // The dump sees the session: its id, and its session_key sealed, which
     // opens to the one WeChat gave.
     let session_id = login.refresh_token().split('.').next().unwrap().to_string();

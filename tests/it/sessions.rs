@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::both_backends;
-use crate::common::missing::eventually;
+use crate::common::waiting::eventually;
 use crate::common::*;
 
 both_backends!(

@@ -4,11 +4,12 @@
 
 #![allow(dead_code)]
 
-pub mod missing;
+pub mod known_key_wechat;
 pub mod nginx;
 pub mod openapi;
 pub mod relay;
-pub mod weak;
+pub mod stored;
+pub mod waiting;
 
 use std::sync::Arc;
 
