@@ -3,8 +3,8 @@
 //!
 //! `2026-11-26T18:22:54.940348Z  INFO method=GET path=/api/v1.0/auth/status status=200 us=41`
 //!
-//! Every request writes one such line, and the defaults made it a twelfth of
-//! a `status` request (callgrind: about 7,300 instructions of 87,000): the
+//! Every request writes one such line, and the defaults made it a noticeable
+//! share of a `status` request (docs/performance.md has the count): the
 //! timestamp's date and time formatted field by field for every line, and
 //! every field name and `=` passed through the terminal-colour machinery even
 //! with colours off. Here the date and time are formatted once a second per

@@ -3,8 +3,7 @@
 //! Every request logs a line. Writing each line to stdout from the request's
 //! thread costs a system call per request; handing each line to a logging
 //! thread through a channel costs a wake-up and a context switch per request
-//! (measured: the request log took about 15% of `status`'s throughput either
-//! way). Here a line is appended to a shared buffer under a mutex — no system
+//! — either way a large share of `status`'s work. Here a line is appended to a shared buffer under a mutex — no system
 //! call, nobody woken — and a flusher thread writes whatever has gathered
 //! every few milliseconds in one write. It is woken early only when the
 //! buffer grows large, and a logger waits only when stdout cannot keep up

@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 // mimalloc instead of glibc's malloc: a login allocates and frees on two
 // threads (the request's and the database writer's), where glibc's arenas
-// spent about 8% of the benchmark's time.
+// spent a measurable share of the benchmark's time (docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -55,8 +55,7 @@ fn main() {
         .thread_name("rocket-worker-thread")
         // Database work waits for one of the pool's connections anyway (16
         // by default); more blocking threads than that only add stacks and
-        // allocator heaps: 64 allowed made PostgreSQL's resident size after
-        // the benchmark's load 97-108 MB, 24 made it 94-95 MB.
+        // allocator heaps, which showed in the resident size after load.
         .max_blocking_threads(24)
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))

@@ -141,9 +141,8 @@ impl Writer {
 /// longer preempts the request threads the moment it arrives: under load the
 /// writer runs once they have queued several, and commits them together. The
 /// pages every login touches (each table's and index's tail) are written
-/// once per commit, so bigger batches cost less per login. Measured with the
-/// benchmark: POST authorize at 0.086/0.100 of the constant route without,
-/// 0.113/0.120 with (alternating runs).
+/// once per commit, so bigger batches cost less per login (the benchmark's
+/// `authorize`, before and after, is in docs/performance.md).
 fn schedule_as_batch_work() {
     #[cfg(target_os = "linux")]
     {

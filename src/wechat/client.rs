@@ -95,8 +95,8 @@ pub struct WechatClient {
 /// How long a failed access_token fetch is the answer for everyone.
 pub const TOKEN_BACKOFF: Duration = Duration::from_secs(1);
 
-/// Where WeChat is. The login exchange's URL is parsed once, not per login
-/// (parsing it was 3% of a login's time).
+/// Where WeChat is. The login exchange's URL is parsed once, not per login:
+/// parsing it showed in a login's profile.
 struct Endpoints {
     base: String,
     code2session: reqwest::Url,

@@ -5,10 +5,9 @@
 //! [`super::exchange::CodeExchanges`] already joins concurrent requests, so
 //! only the first of them comes here.
 //!
-//! The claim and the outcome are two round trips per login, which on the
-//! benchmark halved a lone instance's logins (0.065 → 0.028 of the
-//! yardstick): while no other instance is alive ([`Peers`]) codes stay in
-//! memory only.
+//! The claim and the outcome are two round trips per login, which halved a
+//! lone instance's logins in the benchmark: while no other instance is alive
+//! ([`Peers`]) codes stay in memory only.
 
 use std::time::{Duration, Instant};
 
