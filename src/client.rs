@@ -11,6 +11,22 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// The caller's address (the socket's, or `ip_header`'s when configured)
+    /// and user agent, cut to a bound.
+    pub fn of(req: &Request<'_>) -> ClientInfo {
+        let user_agent = req.headers().get_one("User-Agent").map(|ua| {
+            let mut end = ua.len().min(MAX_USER_AGENT);
+            while !ua.is_char_boundary(end) {
+                end -= 1;
+            }
+            ua[..end].to_string()
+        });
+        ClientInfo {
+            ip: req.client_ip().map(|ip| ip.to_string()),
+            user_agent,
+        }
+    }
+
     pub fn ip_addr(&self) -> Option<std::net::IpAddr> {
         self.ip.as_deref().and_then(|ip| ip.parse().ok())
     }
@@ -24,17 +40,7 @@ impl<'r> FromRequest<'r> for ClientInfo {
     type Error = std::convert::Infallible;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let user_agent = req.headers().get_one("User-Agent").map(|ua| {
-            let mut end = ua.len().min(MAX_USER_AGENT);
-            while !ua.is_char_boundary(end) {
-                end -= 1;
-            }
-            ua[..end].to_string()
-        });
-        Outcome::Success(ClientInfo {
-            ip: req.client_ip().map(|ip| ip.to_string()),
-            user_agent,
-        })
+        Outcome::Success(ClientInfo::of(req))
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod catchers;
+pub mod context;
 pub mod envelope;
 pub mod json_body;
 pub mod openapi;

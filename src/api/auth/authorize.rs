@@ -3,29 +3,20 @@
 //! window), the user found or created, and a new session opened.
 
 use rocket::http::{Cookie, CookieJar, SameSite};
-use rocket::{post, State};
+use rocket::post;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::profile::ProfileFields;
+use crate::api::context::{Api, WechatLogin};
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::pair::PairFacts;
 use crate::auth::session_cookie;
-use crate::auth::Keys;
-use crate::client::{ClientInfo, Https};
-use crate::clock::Clock;
-use crate::config::AppConfig;
-use crate::config::AppEntry;
-use crate::crypto::Sealer;
-use crate::db::Db;
+use crate::client::Https;
+use crate::config::{AppConfig, AppEntry};
 use crate::error::{codes, ApiError, ResultCode};
 use crate::flows::login::{self, Login, NewLogin};
-use crate::metrics::Metrics;
-use crate::rate_limit::RateLimits;
-use crate::wechat::client::WechatClient;
-use crate::wechat::exchange::CodeExchanges;
-use std::sync::Arc;
 
 /// A login: the code of `wx.login`, and optionally the profile fields the
 /// mini-program has (they update the stored profile).
@@ -89,24 +80,27 @@ pub const FAILS: &[ResultCode] = &[
 #[utoipa::path(post, path = "/api/v1.0/auth/authorize", tag = "auth", operation_id = "authorize",
     request_body = AuthorizeRequest)]
 #[post("/authorize", data = "<body>")]
-// Rocket hands every managed part and request guard in as an argument of
-// its own; each says what this handler uses.
-#[allow(clippy::too_many_arguments)]
 pub async fn authorize(
-    limits: &State<Arc<RateLimits>>,
-    exchanges: &State<CodeExchanges>,
-    clock: &State<Clock>,
-    wechat: &State<WechatClient>,
-    config: &State<AppConfig>,
-    sealer: &State<Sealer>,
-    db: &State<Db>,
-    keys: &State<Keys>,
-    metrics: &State<Metrics>,
-    client: ClientInfo,
+    api: Api<'_>,
+    wx_login: WechatLogin<'_>,
     https: Https,
     cookies: &CookieJar<'_>,
     body: Result<JsonBody<AuthorizeRequest>, ApiError>,
 ) -> ApiResult {
+    let Api {
+        db,
+        clock,
+        config,
+        keys,
+        limits,
+        metrics,
+        client,
+    } = api;
+    let WechatLogin {
+        wechat,
+        exchanges,
+        sealer,
+    } = wx_login;
     limits.authorize.check(client.ip_addr())?;
     let JsonBody(request) = body?;
     let code = check_code(request.code)?;

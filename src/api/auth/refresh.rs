@@ -1,24 +1,18 @@
 //! `POST refresh`: rotates the refresh token (see [`crate::flows::refresh`]).
 
-use rocket::{post, State};
+use rocket::post;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::api::context::Api;
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::pair::{PairFacts, TokenPair};
 use crate::auth::Keys;
-use crate::client::ClientInfo;
-use crate::clock::Clock;
-use crate::config::AppConfig;
-use crate::db::Db;
 use crate::error::{codes, ApiError, ResultCode};
 use crate::flows;
 use crate::flows::refresh::{Rotate, Rotation};
 use crate::flows::Issued;
-use crate::metrics::Metrics;
-use crate::rate_limit::RateLimits;
-use std::sync::Arc;
 
 /// The refresh token of the last pair (`refreshToken` is accepted too).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -46,19 +40,16 @@ pub const FAILS: &[ResultCode] = &[
 #[utoipa::path(post, path = "/api/v1.0/auth/refresh", tag = "auth", operation_id = "refresh",
     request_body = RefreshRequest)]
 #[post("/refresh", data = "<body>")]
-// Rocket hands every managed part and request guard in as an argument of
-// its own; each says what this handler uses.
-#[allow(clippy::too_many_arguments)]
-pub async fn refresh(
-    limits: &State<Arc<RateLimits>>,
-    keys: &State<Keys>,
-    config: &State<AppConfig>,
-    db: &State<Db>,
-    clock: &State<Clock>,
-    metrics: &State<Metrics>,
-    client: ClientInfo,
-    body: Result<JsonBody<RefreshRequest>, ApiError>,
-) -> ApiResult {
+pub async fn refresh(api: Api<'_>, body: Result<JsonBody<RefreshRequest>, ApiError>) -> ApiResult {
+    let Api {
+        db,
+        clock,
+        config,
+        keys,
+        limits,
+        metrics,
+        client,
+    } = api;
     limits.refresh.check(client.ip_addr())?;
     let JsonBody(request) = body?;
     let presented = request
