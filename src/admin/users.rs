@@ -19,7 +19,7 @@ use crate::config::AppConfig;
 use crate::db::audit;
 use crate::db::Db;
 use crate::db::{sessions, users};
-use crate::flows::console_actions::{self, Operator};
+use crate::flows::operator_actions::{self, Operator};
 use crate::flows::user_directory;
 
 pub const PAGE_SIZE: i64 = 50;
@@ -158,15 +158,15 @@ pub async fn user_action(
         .map(|r| r.trim().chars().take(200).collect())
         .filter(|r: &String| !r.is_empty());
     let flow_action = match action {
-        Action::SignOutAll => console_actions::UserAction::SignOutAll,
-        Action::Ban => console_actions::UserAction::Ban { reason },
-        Action::Unban => console_actions::UserAction::Unban,
+        Action::SignOutAll => operator_actions::UserAction::SignOutAll,
+        Action::Ban => operator_actions::UserAction::Ban { reason },
+        Action::Unban => operator_actions::UserAction::Unban,
     };
     let by = Operator {
         username: admin.username,
         ip: client.ip,
     };
-    if console_actions::act_on_user(db, id, flow_action, by, clock.now())
+    if operator_actions::act_on_user(db, id, flow_action, by, clock.now())
         .await?
         .is_none()
     {

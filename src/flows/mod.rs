@@ -7,13 +7,13 @@
 //! share one commit; on PostgreSQL each is a pooled transaction.
 //!
 //! What the two operator faces (the console and the admin API) share lives
-//! here too, below both, so that neither imports the other: the actions on
-//! users and sessions, and `user_directory`, the search and the user list.
+//! here too, below both, so that neither imports the other: `operator_actions`
+//! on users and sessions, and `user_directory`, the search and the user list.
 
-pub mod console_actions;
 pub mod console_sign_in;
 pub mod login;
 pub mod logout;
+pub mod operator_actions;
 pub mod refresh;
 pub mod user_directory;
 

@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::db::{sessions, users, Db};
 use crate::error::{codes, ApiError, ResultCode};
-use crate::flows::console_actions::{self, UserAction};
+use crate::flows::operator_actions::{self, UserAction};
 use crate::flows::user_directory;
 
 /// What the reading calls answer besides success.
@@ -123,7 +123,7 @@ pub async fn end_sessions(
 ) -> ApiResult {
     let WriteKey(key) = key?;
     let revoked =
-        console_actions::act_on_user(db, id, UserAction::SignOutAll, key.operator(), clock.now())
+        operator_actions::act_on_user(db, id, UserAction::SignOutAll, key.operator(), clock.now())
             .await?
             .ok_or_else(|| no_such_user(id))?;
     Success::data(SessionsEnded {
@@ -194,7 +194,7 @@ async fn act_and_show(
     key: super::key_guard::ApiKey,
 ) -> ApiResult {
     let now = clock.now();
-    console_actions::act_on_user(db, id, action, key.operator(), now)
+    operator_actions::act_on_user(db, id, action, key.operator(), now)
         .await?
         .ok_or_else(|| no_such_user(id))?;
     let user = db
