@@ -10,11 +10,11 @@ pub mod error;
 pub mod guard;
 pub mod headers;
 pub mod i18n;
-pub mod login;
 pub mod overview;
 pub mod page;
 pub mod password;
 pub mod sessions;
+pub mod sign_in;
 pub mod templates;
 pub mod users;
 pub mod views;
@@ -59,9 +59,9 @@ pub fn stage() -> rocket::fairing::AdHoc {
 
 pub fn routes() -> Vec<Route> {
     routes![
-        login::login_page,
-        login::login,
-        login::logout,
+        sign_in::login_page,
+        sign_in::login,
+        sign_in::logout,
         overview::overview,
         users::list,
         users::detail,

@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::db::sessions;
 use crate::db::Db;
-use crate::flows::console_actions::{self, Operator};
+use crate::flows::operator_actions::{self, Operator};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -97,7 +97,7 @@ pub async fn revoke(
         username: admin.username,
         ip: client.ip,
     };
-    if console_actions::revoke_session(db, id, by, clock.now())
+    if operator_actions::revoke_session(db, id, by, clock.now())
         .await?
         .is_none()
     {

@@ -19,27 +19,10 @@ use crate::config::AppConfig;
 use crate::db::audit;
 use crate::db::Db;
 use crate::db::{sessions, users};
-use crate::flows::console_actions::{self, Operator};
+use crate::flows::operator_actions::{self, Operator};
+use crate::flows::user_directory;
 
 pub const PAGE_SIZE: i64 = 50;
-
-/// The longest search the users page runs; longer input is cut (no
-/// nickname, openid or phone number comes near it).
-const MAX_QUERY_CHARS: usize = 100;
-
-/// What a search runs on: trimmed, without control characters (PostgreSQL
-/// refuses a NUL in text, and none occurs in what is searched), cut to
-/// [`MAX_QUERY_CHARS`]; `None` when nothing is left.
-pub fn search_text(q: &str) -> Option<String> {
-    let text: String = q
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_QUERY_CHARS)
-        .collect::<String>()
-        .trim()
-        .to_string();
-    (!text.is_empty()).then_some(text)
-}
 
 #[get("/users?<q>&<before>")]
 pub async fn list(
@@ -50,26 +33,13 @@ pub async fn list(
     q: Option<String>,
     before: Option<i64>,
 ) -> ConsoleResult<Template> {
-    let query = q.as_deref().and_then(search_text);
-    let search = query.clone();
-    let now = clock.now();
-    let (rows, next, searched_down_to) = db
-        .run(move |conn| {
-            let found = users::search_page(conn, search.as_deref(), before, PAGE_SIZE)?;
-            let ids: Vec<i64> = found.users.iter().map(|u| u.id).collect();
-            let counts = sessions::active_counts(conn, &ids, now)?;
-            let rows: Vec<UserRow> = found
-                .users
-                .into_iter()
-                .map(|u| {
-                    let n = counts.get(&u.id).copied().unwrap_or(0);
-                    UserRow::new(u, n)
-                })
-                .collect();
-            Ok((rows, found.next_before, found.searched_down_to))
-        })
-        .await?;
-    let searched = searched_down_to.map(|id| {
+    let found = user_directory::page(db, q.as_deref(), before, PAGE_SIZE, clock.now()).await?;
+    let rows: Vec<UserRow> = found
+        .users
+        .into_iter()
+        .map(|(u, n)| UserRow::new(u, n))
+        .collect();
+    let searched = found.searched_down_to.map(|id| {
         page.lang
             .get("searched_down_to")
             .replace("{id}", &id.to_string())
@@ -81,8 +51,8 @@ pub async fn list(
         "users",
         json!({
             "rows": rows,
-            "q": query,
-            "next_before": next,
+            "q": found.query,
+            "next_before": found.next_before,
             "paged": before.is_some(),
             "searched": searched,
         }),
@@ -188,15 +158,15 @@ pub async fn user_action(
         .map(|r| r.trim().chars().take(200).collect())
         .filter(|r: &String| !r.is_empty());
     let flow_action = match action {
-        Action::SignOutAll => console_actions::UserAction::SignOutAll,
-        Action::Ban => console_actions::UserAction::Ban { reason },
-        Action::Unban => console_actions::UserAction::Unban,
+        Action::SignOutAll => operator_actions::UserAction::SignOutAll,
+        Action::Ban => operator_actions::UserAction::Ban { reason },
+        Action::Unban => operator_actions::UserAction::Unban,
     };
     let by = Operator {
         username: admin.username,
         ip: client.ip,
     };
-    if console_actions::act_on_user(db, id, flow_action, by, clock.now())
+    if operator_actions::act_on_user(db, id, flow_action, by, clock.now())
         .await?
         .is_none()
     {
@@ -211,19 +181,4 @@ pub async fn user_action(
         form.next.as_deref(),
         format!("/admin/users/{id}?done={done}"),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{search_text, MAX_QUERY_CHARS};
-
-    #[test]
-    fn searches_lose_control_characters_and_are_bounded() {
-        assert_eq!(search_text("  lucy "), Some("lucy".into()));
-        assert_eq!(search_text("a\u{0}b\u{7f}"), Some("ab".into()));
-        assert_eq!(search_text("\u{0} \n"), None);
-        assert_eq!(search_text(""), None);
-        let long = search_text(&"明".repeat(1000)).unwrap();
-        assert_eq!(long.chars().count(), MAX_QUERY_CHARS);
-    }
 }

@@ -5,12 +5,17 @@
 //!
 //! On SQLite the flows run on the single writer thread, where many of them
 //! share one commit; on PostgreSQL each is a pooled transaction.
+//!
+//! What the two operator faces (the console and the admin API) share lives
+//! here too, below both, so that neither imports the other: `operator_actions`
+//! on users and sessions, and `user_directory`, the search and the user list.
 
-pub mod console_actions;
 pub mod console_sign_in;
 pub mod login;
 pub mod logout;
+pub mod operator_actions;
 pub mod refresh;
+pub mod user_directory;
 
 /// A refresh generation of a session that a flow opened or rotated: what a
 /// token pair is minted from.

@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::{api_keys, Db};
 use crate::error::ApiError;
-use crate::flows::console_actions::Operator;
+use crate::flows::operator_actions::Operator;
 use crate::rate_limit::RateLimits;
 use crate::state::managed;
 

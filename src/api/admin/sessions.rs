@@ -8,7 +8,7 @@ use crate::api::envelope::{ApiResult, Success};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::flows::console_actions;
+use crate::flows::operator_actions;
 
 /// Revokes the session: its tokens, refresh token and cookie are refused
 /// from the next request on. `revoked` is 0 when it had already ended.
@@ -24,7 +24,7 @@ pub async fn revoke_session(
     id: &str,
 ) -> ApiResult {
     let WriteKey(key) = key?;
-    let revoked = console_actions::revoke_session(db, id.to_string(), key.operator(), clock.now())
+    let revoked = operator_actions::revoke_session(db, id.to_string(), key.operator(), clock.now())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no session with id {id}")))?;
     Success::data(SessionsEnded {

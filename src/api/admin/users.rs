@@ -14,7 +14,8 @@ use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::db::{sessions, users, Db};
 use crate::error::{codes, ApiError, ResultCode};
-use crate::flows::console_actions::{self, UserAction};
+use crate::flows::operator_actions::{self, UserAction};
+use crate::flows::user_directory;
 
 /// What the reading calls answer besides success.
 pub const READ_FAILS: &[ResultCode] = &[
@@ -50,28 +51,16 @@ pub async fn list_users(
     let limit = super::page_size(super::single("limit", &limit)?)?;
     let before = super::integer("before", super::single("before", &before)?)?;
     let q = super::single("q", &q)?;
-    let query = q.and_then(crate::admin::users::search_text);
-    let now = clock.now();
-    let page = db
-        .run(move |conn| {
-            let found = users::search_page(conn, query.as_deref(), before, limit)?;
-            let ids: Vec<i64> = found.users.iter().map(|u| u.id).collect();
-            let counts = sessions::active_counts(conn, &ids, now)?;
-            let users = found
-                .users
-                .into_iter()
-                .map(|u| {
-                    let n = counts.get(&u.id).copied().unwrap_or(0);
-                    UserRecord::new(u, n)
-                })
-                .collect();
-            Ok(UserList {
-                users,
-                next_before: found.next_before,
-            })
-        })
-        .await?;
-    Success::data(page)
+    let found = user_directory::page(db, q, before, limit, clock.now()).await?;
+    let users = found
+        .users
+        .into_iter()
+        .map(|(u, n)| UserRecord::new(u, n))
+        .collect();
+    Success::data(UserList {
+        users,
+        next_before: found.next_before,
+    })
 }
 
 /// Sessions shown with a user, newest first.
@@ -134,7 +123,7 @@ pub async fn end_sessions(
 ) -> ApiResult {
     let WriteKey(key) = key?;
     let revoked =
-        console_actions::act_on_user(db, id, UserAction::SignOutAll, key.operator(), clock.now())
+        operator_actions::act_on_user(db, id, UserAction::SignOutAll, key.operator(), clock.now())
             .await?
             .ok_or_else(|| no_such_user(id))?;
     Success::data(SessionsEnded {
@@ -205,7 +194,7 @@ async fn act_and_show(
     key: super::key_guard::ApiKey,
 ) -> ApiResult {
     let now = clock.now();
-    console_actions::act_on_user(db, id, action, key.operator(), now)
+    operator_actions::act_on_user(db, id, action, key.operator(), now)
         .await?
         .ok_or_else(|| no_such_user(id))?;
     let user = db

@@ -14,7 +14,7 @@ use crate::crypto::Sealer;
 use crate::db::sessions;
 use crate::db::Db;
 use crate::error::{codes, ApiError, ResultCode};
-use crate::wechat::decrypt as wx;
+use crate::wechat::user_data as wx;
 
 /// WeChat's encrypted data as the mini-program got it; `rawData` and
 /// `signature` go together (both or neither).

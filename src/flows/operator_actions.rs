@@ -1,5 +1,5 @@
-//! What an operator does from the console: revoke one session, sign a user
-//! out everywhere, ban, unban. Each is one transaction with its audit event —
+//! What an operator does, from the console or the admin API: revoke one
+//! session, sign a user out everywhere, ban, unban. Each is one transaction with its audit event —
 //! a change that cannot be audited does not happen.
 
 use crate::db::audit::{self, Kind, NewEvent};
