@@ -9,7 +9,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cli;
-pub mod client;
+pub mod client_info;
 pub mod clock;
 pub mod config;
 pub mod crypto;

@@ -25,7 +25,7 @@ pub struct ConsoleCookies {
 
 impl ConsoleCookies {
     pub fn of(req: &Request<'_>) -> ConsoleCookies {
-        ConsoleCookies::over_https(crate::client::is_https(req))
+        ConsoleCookies::over_https(crate::client_info::is_https(req))
     }
 
     pub fn over_https(https: bool) -> ConsoleCookies {

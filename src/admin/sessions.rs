@@ -12,7 +12,7 @@ use super::error::{ConsoleError, ConsoleResult};
 use super::guard::{self, AdminUser};
 use super::page::PageContext;
 use super::views::SessionRow;
-use crate::client::ClientInfo;
+use crate::client_info::ClientInfo;
 use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::db::sessions;

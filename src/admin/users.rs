@@ -13,7 +13,7 @@ use super::error::{ConsoleError, ConsoleResult};
 use super::guard::{self, AdminUser};
 use super::page::PageContext;
 use super::views::{EventRow, SessionRow, UserRow};
-use crate::client::ClientInfo;
+use crate::client_info::ClientInfo;
 use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::db::audit;

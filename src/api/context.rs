@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rocket::request::{FromRequest, Outcome, Request};
 
 use crate::auth::Keys;
-use crate::client::ClientInfo;
+use crate::client_info::ClientInfo;
 use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::crypto::Sealer;

@@ -13,7 +13,7 @@ use crate::auth::session_check::{check_claims, check_live};
 use crate::auth::session_cookie;
 use crate::auth::token::{Claims, Expiry};
 use crate::auth::Keys;
-use crate::client::is_cross_site;
+use crate::client_info::is_cross_site;
 use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::db::live_session::LiveSession;

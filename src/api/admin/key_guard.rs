@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use rocket::request::{FromRequest, Outcome, Request};
 
 use crate::auth::api_key::{self, Scope};
-use crate::client::ClientInfo;
+use crate::client_info::ClientInfo;
 use crate::clock::Clock;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::{api_keys, Db};

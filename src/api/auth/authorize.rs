@@ -13,7 +13,7 @@ use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::pair::PairFacts;
 use crate::auth::session_cookie;
-use crate::client::Https;
+use crate::client_info::Https;
 use crate::config::{AppConfig, AppEntry};
 use crate::error::{codes, ApiError, ResultCode};
 use crate::flows::login::{self, Login, NewLogin};

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::guard::Caller;
-use crate::client::ClientInfo;
+use crate::client_info::ClientInfo;
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::{codes, ApiError, ResultCode};
