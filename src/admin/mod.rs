@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod bootstrap;
 pub mod chart;
+pub mod context;
 pub mod csrf;
 pub mod csrf_form;
 pub mod error;

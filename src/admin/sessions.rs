@@ -7,6 +7,7 @@ use rocket::response::Redirect;
 use rocket::{get, post, State};
 use serde_json::json;
 
+use super::context::Console;
 use super::csrf_form::{CsrfForm, HasCsrf};
 use super::error::{ConsoleError, ConsoleResult};
 use super::guard::{self, AdminUser};
@@ -14,7 +15,6 @@ use super::page::PageContext;
 use super::views::SessionRow;
 use crate::client_info::ClientInfo;
 use crate::clock::Clock;
-use crate::config::AppConfig;
 use crate::db::sessions;
 use crate::db::Db;
 use crate::flows::operator_actions::{self, Operator};
@@ -22,19 +22,17 @@ use crate::flows::operator_actions::{self, Operator};
 const PAGE_SIZE: i64 = 50;
 
 #[get("/sessions?<seen>&<sid>&<done>")]
-// Rocket hands every managed part and request guard in as an argument of
-// its own; each says what this handler uses.
-#[allow(clippy::too_many_arguments)]
 pub async fn list(
-    config: &State<AppConfig>,
-    clock: &State<Clock>,
-    db: &State<Db>,
+    console: Console<'_>,
     admin: AdminUser,
     page: PageContext,
     seen: Option<i64>,
     sid: Option<String>,
     done: Option<String>,
 ) -> ConsoleResult<Template> {
+    let Console {
+        db, clock, config, ..
+    } = console;
     let before = seen.zip(sid);
     let paged = before.is_some();
     let idle = config.session_idle_timeout;

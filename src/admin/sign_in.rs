@@ -7,6 +7,7 @@ use rocket::response::Redirect;
 use rocket::{get, post, State};
 use serde_json::json;
 
+use super::context::Console;
 use super::csrf;
 use super::csrf_form::{CsrfForm, HasCsrf};
 use super::error::ConsoleResult;
@@ -16,7 +17,6 @@ use super::password;
 use crate::client_info::ClientInfo;
 use crate::client_info::Https;
 use crate::clock::Clock;
-use crate::config::AppConfig;
 use crate::crypto;
 use crate::db::admin_sessions;
 use crate::db::audit::{self, Kind, NewEvent};
@@ -69,21 +69,21 @@ impl<'r> rocket::response::Responder<'r, 'static> for SignInOutcome {
 }
 
 #[post("/login", data = "<form>")]
-// Each argument is a request guard Rocket resolves; grouping them would only
-// hide which parts of the request the sign-in reads.
-#[allow(clippy::too_many_arguments)]
 pub async fn login(
-    config: &State<AppConfig>,
-    clock: &State<Clock>,
-    db: &State<Db>,
+    console: Console<'_>,
     checks: &State<password::PasswordChecks>,
     csrf_key: &State<csrf::CsrfKey>,
     page: PageContext,
     cookies: &CookieJar<'_>,
     https: Https,
-    client: ClientInfo,
     form: Form<SignIn>,
 ) -> ConsoleResult<SignInOutcome> {
+    let Console {
+        db,
+        clock,
+        config,
+        client,
+    } = console;
     let form = form.into_inner();
     let next = guard::safe_next(form.next.as_deref());
     let form_page = |status: Status, error: String| {
