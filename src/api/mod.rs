@@ -8,6 +8,7 @@ pub mod context;
 pub mod envelope;
 pub mod json_body;
 pub mod openapi;
+pub mod operations;
 
 pub const AUTH_BASE: &str = "/api/v1.0/auth";
 
@@ -15,8 +16,11 @@ pub const AUTH_BASE: &str = "/api/v1.0/auth";
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("JSON API", |rocket| async {
         rocket
-            .mount(AUTH_BASE, auth::routes())
-            .mount(admin::ADMIN_BASE, admin::routes())
+            .mount(AUTH_BASE, operations::routes(operations::Face::Auth))
+            .mount(
+                admin::ADMIN_BASE,
+                operations::routes(operations::Face::Admin),
+            )
             .mount("/api", openapi::routes())
             .register("/api", catchers::catchers())
     })

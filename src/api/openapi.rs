@@ -12,16 +12,15 @@ use std::collections::BTreeMap;
 use rocket::http::ContentType;
 use rocket::{get, State};
 use serde_json::{json, Map, Value};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
 use super::admin::views::{
     AuditList, AuditRecord, SessionRecord, SessionState, SessionsEnded, UserList, UserRecord,
     UserWithSessions,
 };
-use super::admin::{audit as admin_audit, sessions as admin_sessions, users as admin_users};
 use super::auth::profile::{PhoneView, ProfileView};
 use super::auth::status::Verdict;
-use super::auth::{authorize, decrypt, logout, phone, refresh, status, user};
+use super::operations;
 use crate::auth::pair::TokenPair;
 use crate::error::ResultCode;
 
@@ -33,25 +32,6 @@ use crate::error::ResultCode;
             is JSON in the envelope {\"result_code\", \"message\", \"data\"}: result_code 0 is \
             success, a negative one says what failed (the HTTP status says it too). Request \
             bodies use WeChat's camelCase names; answers use snake_case."
-    ),
-    paths(
-        authorize::authorize,
-        refresh::refresh,
-        logout::logout,
-        logout::logout_get,
-        status::status,
-        status::status_post,
-        user::get_user,
-        user::update_user,
-        phone::phone,
-        decrypt::decrypt,
-        admin_users::list_users,
-        admin_users::get_user,
-        admin_users::end_sessions,
-        admin_users::ban,
-        admin_users::unban,
-        admin_sessions::revoke_session,
-        admin_audit::list_events,
     ),
     components(schemas(
         TokenPair,
@@ -77,7 +57,7 @@ use crate::error::ResultCode;
 struct ApiDoc;
 
 /// What an operation's success carries in `data`.
-enum Data {
+pub enum Data {
     /// A component schema, by the name its type gives it.
     Schema(fn() -> Cow<'static, str>),
     /// Any JSON object (what `decrypt` opened).
@@ -86,90 +66,15 @@ enum Data {
     Nothing,
 }
 
-/// What each documented operation answers: its success `data` and the
-/// result codes of its failures. Keyed by the operation id of its handler.
-const ANSWERS: &[(&str, Data, &[ResultCode])] = &[
-    (
-        "authorize",
-        Data::Schema(<TokenPair as ToSchema>::name),
-        authorize::FAILS,
-    ),
-    (
-        "refresh",
-        Data::Schema(<TokenPair as ToSchema>::name),
-        refresh::FAILS,
-    ),
-    ("logout", Data::Nothing, logout::FAILS),
-    ("logout_get", Data::Nothing, logout::FAILS),
-    (
-        "status",
-        Data::Schema(<Verdict as ToSchema>::name),
-        status::FAILS,
-    ),
-    (
-        "status_post",
-        Data::Schema(<Verdict as ToSchema>::name),
-        status::FAILS,
-    ),
-    (
-        "get_user",
-        Data::Schema(<ProfileView as ToSchema>::name),
-        user::GET_FAILS,
-    ),
-    (
-        "update_user",
-        Data::Schema(<ProfileView as ToSchema>::name),
-        user::UPDATE_FAILS,
-    ),
-    (
-        "phone",
-        Data::Schema(<PhoneView as ToSchema>::name),
-        phone::FAILS,
-    ),
-    ("decrypt", Data::AnyObject, decrypt::FAILS),
-    (
-        "admin_list_users",
-        Data::Schema(<UserList as ToSchema>::name),
-        admin_users::READ_FAILS,
-    ),
-    (
-        "admin_get_user",
-        Data::Schema(<UserWithSessions as ToSchema>::name),
-        admin_users::READ_FAILS,
-    ),
-    (
-        "admin_end_sessions",
-        Data::Schema(<SessionsEnded as ToSchema>::name),
-        admin_users::WRITE_FAILS,
-    ),
-    (
-        "admin_ban",
-        Data::Schema(<UserRecord as ToSchema>::name),
-        admin_users::WRITE_FAILS,
-    ),
-    (
-        "admin_unban",
-        Data::Schema(<UserRecord as ToSchema>::name),
-        admin_users::WRITE_FAILS,
-    ),
-    (
-        "admin_revoke_session",
-        Data::Schema(<SessionsEnded as ToSchema>::name),
-        admin_users::WRITE_FAILS,
-    ),
-    (
-        "admin_list_events",
-        Data::Schema(<AuditList as ToSchema>::name),
-        admin_users::READ_FAILS,
-    ),
-];
-
 /// The security scheme names the handlers' `security(…)` use.
 const COOKIE_SCHEME: &str = "session_cookie";
 
 /// The document, for a server whose session cookie is `cookie` (None: off).
 pub fn document(cookie: Option<&str>) -> Result<Value, String> {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).map_err(|e| e.to_string())?;
+    let mut api = ApiDoc::openapi();
+    api.merge(operations::Paths::openapi());
+    let mut doc = serde_json::to_value(api).map_err(|e| e.to_string())?;
+    let operations = operations::all();
     let components = doc
         .pointer_mut("/components")
         .and_then(Value::as_object_mut)
@@ -224,11 +129,17 @@ pub fn document(cookie: Option<&str>) -> Result<Value, String> {
             .ok_or_else(|| format!("openapi: {path} is not an object"))?;
         for (method, operation) in item.iter_mut() {
             let id = operation["operationId"].as_str().unwrap_or_default();
-            let (_, data, fails) = ANSWERS
+            let declared = operations
                 .iter()
-                .find(|(name, _, _)| *name == id)
-                .ok_or_else(|| format!("openapi: {method} {path} ({id}) has no answers listed"))?;
-            operation["responses"] = responses(data, fails, cookie.filter(|_| id == "authorize"));
+                .find(|op| op.documented_as() == (method.clone(), path.clone()))
+                .ok_or_else(|| {
+                    format!("openapi: {method} {path} ({id}) is not a declared operation")
+                })?;
+            operation["responses"] = responses(
+                &declared.data,
+                declared.fails,
+                cookie.filter(|_| id == "authorize"),
+            );
             optional_body_is_the_object(operation);
             if cookie.is_none() {
                 drop_cookie_scheme(operation);
@@ -379,17 +290,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_answer_list_belongs_to_an_operation() {
+    fn every_declared_operation_is_documented_with_its_answers() {
         let doc = document(None).unwrap();
-        let ids: Vec<&str> = doc["paths"]
-            .as_object()
-            .unwrap()
-            .values()
-            .flat_map(|item| item.as_object().unwrap().values())
-            .map(|op| op["operationId"].as_str().unwrap())
-            .collect();
-        for (id, _, _) in ANSWERS {
-            assert!(ids.contains(id), "{id} is listed but not documented");
+        for op in operations::all() {
+            let (method, path) = op.documented_as();
+            let responses = &doc["paths"][&path][&method]["responses"];
+            assert!(
+                responses["200"].is_object(),
+                "{method} {path} is not documented"
+            );
         }
     }
 

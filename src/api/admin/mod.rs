@@ -15,18 +15,6 @@ pub const ADMIN_BASE: &str = "/api/admin/v1";
 /// Rows per page at most; `limit` picks fewer.
 pub const MAX_PAGE: i64 = 200;
 
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![
-        users::list_users,
-        users::get_user,
-        users::end_sessions,
-        users::ban,
-        users::unban,
-        sessions::revoke_session,
-        audit::list_events,
-    ]
-}
-
 /// A query parameter given at most once. The handlers take every value
 /// (`Vec`): Rocket reads an `Option` whose value does not parse, or that is
 /// repeated, as absent, which would turn `limit=1e9` into the default page

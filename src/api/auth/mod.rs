@@ -9,18 +9,3 @@ pub mod profile;
 pub mod refresh;
 pub mod status;
 pub mod user;
-
-pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![
-        authorize::authorize,
-        refresh::refresh,
-        logout::logout,
-        logout::logout_get,
-        status::status,
-        status::status_post,
-        user::get_user,
-        user::update_user,
-        phone::phone,
-        decrypt::decrypt,
-    ]
-}
