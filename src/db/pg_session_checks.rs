@@ -23,8 +23,8 @@ use diesel::prelude::*;
 use tokio::sync::oneshot;
 
 use super::live_session::LiveSession;
+use super::pool::{async_conn, within_timeout, AsyncPgPool};
 use super::schema::{sessions, users};
-use super::{async_conn, within_timeout, AsyncPgPool};
 use crate::error::ApiError;
 
 /// What a check finds: the session and its user's ban time, or nothing.
