@@ -6,7 +6,7 @@
 //!   it goes to the blocking pool.
 //! - [`Db::live_session`]: the hottest read of all, the session behind a
 //!   token. Asynchronous on PostgreSQL (diesel-async): no thread hop, and
-//!   concurrent checks share one query (`pg_session_checks`); on SQLite an
+//!   concurrent checks share one query (`live_session::pg_batch`); on SQLite an
 //!   inline read of its own (`live_session`).
 //! - [`Db::write`]: a flow's transaction. On SQLite it goes to the one writer
 //!   thread, which commits whatever is queued together ([`super::writer`]); on
@@ -26,8 +26,8 @@ use diesel::Connection;
 
 use super::pool::{async_conn, within_timeout, AsyncPgPool};
 use super::{
-    first_login, live_session, pg_session_checks, refresh_rotation, run_migrations, writer,
-    AnyConnection, ConnectionManager, DatabaseUrl, Pool, PooledConn,
+    first_login, live_session, refresh_rotation, run_migrations, writer, AnyConnection,
+    ConnectionManager, DatabaseUrl, Pool, PooledConn,
 };
 use crate::error::ApiError;
 
@@ -46,7 +46,7 @@ pub struct Db {
     /// PostgreSQL's asynchronous connections, for the token check.
     pg_async: Option<AsyncPgPool>,
     /// PostgreSQL's token checks, batched on those connections.
-    pg_checks: Option<Arc<pg_session_checks::PgSessionChecks>>,
+    pg_checks: Option<Arc<live_session::pg_batch::PgSessionChecks>>,
     /// Where the flows' events go: outbox rows written in their transactions.
     webhooks: crate::webhooks::Webhooks,
 }
@@ -56,7 +56,7 @@ pub struct Db {
 struct SqliteSide {
     manager: ConnectionManager,
     readers: Mutex<Vec<AnyConnection>>,
-    lookups: live_session::SqliteLookups,
+    lookups: live_session::sqlite::SqliteLookups,
     writer: writer::Writer,
 }
 
@@ -121,7 +121,7 @@ impl Db {
                 .establish()
                 .map_err(|e| format!("cannot open the database: {e}"))?;
             Some(Arc::new(SqliteSide {
-                lookups: live_session::SqliteLookups::new(path),
+                lookups: live_session::sqlite::SqliteLookups::new(path),
                 manager,
                 readers: Mutex::new(Vec::new()),
                 writer: writer::Writer::start(first, checkpoints)?,
@@ -136,7 +136,7 @@ impl Db {
             sqlite,
             pg_checks: pg_async
                 .clone()
-                .map(pg_session_checks::PgSessionChecks::new),
+                .map(live_session::pg_batch::PgSessionChecks::new),
             pg_async,
             webhooks: crate::webhooks::Webhooks::default(),
         })
@@ -155,10 +155,7 @@ impl Db {
 
     /// The session `id` as the token check needs it, with its user's ban
     /// time: the read of every authenticated request.
-    pub async fn live_session(
-        &self,
-        id: &str,
-    ) -> Result<Option<(live_session::LiveSession, Option<i64>)>, ApiError> {
+    pub async fn live_session(&self, id: &str) -> Result<live_session::Found, ApiError> {
         if let Some(side) = &self.sqlite {
             return side.lookups.find(id);
         }

@@ -17,7 +17,6 @@ pub mod live_session;
 pub mod login_codes;
 mod migrate;
 pub mod nickname_index;
-pub mod pg_session_checks;
 mod pool;
 pub mod rate_limits;
 pub mod refresh_rotation;
