@@ -8,30 +8,29 @@
 //! user's INSERT yields to the unique key, the CTE inserts nothing and the
 //! caller takes the general path — concurrent first logins still make one
 //! user. SQLite does not need this: its writer batches logins instead.
+//!
+//! The rows' values come from the general login's own code, and the users
+//! insert is [`NewUser`]'s; what is spelled here is the sessions' and audit
+//! events' column lists. The differential test (`tests/it/differential.rs`)
+//! holds the two paths to the same rows.
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 
-use super::users::ProfileChanges;
+use super::audit::NewEvent;
+use super::sessions::NewSession;
+use super::users::NewUser;
 
-/// What a first login writes; the times are Unix seconds.
+/// What a first login writes: the rows the general login writes for a new
+/// user, built by the same code (`flows::login`). The session's and the
+/// event's `user_id` are ignored: the new user's id is not known before the
+/// statement runs.
 pub struct FirstLogin<'a> {
-    pub appid: &'a str,
-    pub openid: &'a str,
-    pub unionid: Option<&'a str>,
-    pub profile: &'a ProfileChanges,
-    pub session_id: &'a str,
-    pub session_key_sealed: &'a str,
-    pub now: i64,
-    pub expires_at: i64,
-    pub ip: Option<&'a str>,
-    pub user_agent: Option<&'a str>,
-    pub cookie_hash: Option<&'a str>,
-    /// The audit event's kind and detail (`Kind::Login`, "new_user").
-    pub audit_kind: &'a str,
-    pub audit_detail: &'a str,
+    pub user: NewUser<'a>,
+    pub session: NewSession<'a>,
+    pub event: NewEvent,
 }
 
 /// The statement as a query type of its own rather than `sql_query`: diesel
@@ -51,63 +50,39 @@ impl Query for FirstLoginQuery<'_> {
 
 impl QueryFragment<Pg> for FirstLoginQuery<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        let l = self.0;
-        let p = l.profile;
+        let s = &self.0.session;
+        let e = &self.0.event;
+        out.push_sql("WITH u AS (");
+        self.0.user.push_insert_if_new(&mut out)?;
         out.push_sql(
-            "WITH u AS (INSERT INTO users (appid, openid, unionid, nickname, avatar_url, \
-             gender, language, city, province, country, created_at, updated_at, \
-             last_login_at) VALUES (",
-        );
-        out.push_bind_param::<Text, _>(&l.appid)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&l.openid)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&l.unionid)?;
-        for text in [&p.nickname, &p.avatar_url] {
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<Text>, _>(text)?;
-        }
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Integer>, _>(&p.gender)?;
-        for text in [&p.language, &p.city, &p.province, &p.country] {
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<Text>, _>(text)?;
-        }
-        for _ in 0..3 {
-            out.push_sql(", ");
-            out.push_bind_param::<BigInt, _>(&l.now)?;
-        }
-        out.push_sql(
-            ") ON CONFLICT (appid, openid) DO NOTHING RETURNING id), \
+            " RETURNING id), \
              s AS (INSERT INTO sessions (id, user_id, appid, session_key_sealed, created_at, \
              last_seen_at, expires_at, ip, user_agent, cookie_hash) SELECT ",
         );
-        out.push_bind_param::<Text, _>(&l.session_id)?;
+        out.push_bind_param::<Text, _>(&s.id)?;
         out.push_sql(", id, ");
-        out.push_bind_param::<Text, _>(&l.appid)?;
+        out.push_bind_param::<Text, _>(&s.appid)?;
         out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&l.session_key_sealed)?;
-        for time in [&l.now, &l.now, &l.expires_at] {
+        out.push_bind_param::<Text, _>(&s.session_key_sealed)?;
+        for time in [&s.created_at, &s.last_seen_at, &s.expires_at] {
             out.push_sql(", ");
             out.push_bind_param::<BigInt, _>(time)?;
         }
-        for text in [&l.ip, &l.user_agent, &l.cookie_hash] {
+        for text in [&s.ip, &s.user_agent, &s.cookie_hash] {
             out.push_sql(", ");
             out.push_bind_param::<Nullable<Text>, _>(text)?;
         }
         out.push_sql(
-            " FROM u), a AS (INSERT INTO audit_events (kind, user_id, session_id, ip, \
+            " FROM u), a AS (INSERT INTO audit_events (kind, user_id, session_id, actor, ip, \
              detail, created_at) SELECT ",
         );
-        out.push_bind_param::<Text, _>(&l.audit_kind)?;
+        out.push_bind_param::<Text, _>(&e.kind)?;
         out.push_sql(", id, ");
-        out.push_bind_param::<Text, _>(&l.session_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&l.ip)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&l.audit_detail)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&l.now)?;
+        for text in [&e.session_id, &e.actor, &e.ip, &e.detail] {
+            out.push_bind_param::<Nullable<Text>, _>(text)?;
+            out.push_sql(", ");
+        }
+        out.push_bind_param::<BigInt, _>(&e.created_at)?;
         out.push_sql(" FROM u) SELECT id FROM u");
         Ok(())
     }

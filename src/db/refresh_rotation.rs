@@ -10,11 +10,18 @@
 //! unknown token, an ended session, a banned user, a racing rotation — nothing
 //! is written and the caller takes the general path, which tells them apart.
 //! SQLite does not need this: its writer batches rotations instead.
+//!
+//! The guard restates `sessions::liveness` and the ban check of the general
+//! flow in SQL; the audit event is the general flow's own. The differential
+//! test (`tests/it/differential.rs`) holds the two paths to the same rows and
+//! answers.
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Nullable, Text};
+
+use super::audit::NewEvent;
 
 /// A rotation of `session_id` from `generation` to the next, at `now`.
 pub struct QuickRotation<'a> {
@@ -22,9 +29,9 @@ pub struct QuickRotation<'a> {
     pub generation: i64,
     pub now: i64,
     pub idle_timeout: i64,
-    pub ip: Option<&'a str>,
-    /// The audit event's kind (`Kind::Refresh`).
-    pub audit_kind: &'a str,
+    /// The audit event, as the general rotation writes it (`flows::refresh`);
+    /// its `user_id` is ignored: the session's is written.
+    pub event: NewEvent,
 }
 
 /// A query type of its own, not `sql_query`, so that diesel keeps it prepared
@@ -64,15 +71,17 @@ impl QueryFragment<Pg> for RotationQuery<'_> {
         out.push_sql(
             " AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id \
              AND users.banned_at IS NOT NULL) RETURNING user_id, appid), \
-             a AS (INSERT INTO audit_events (kind, user_id, session_id, ip, created_at) SELECT ",
+             a AS (INSERT INTO audit_events (kind, user_id, session_id, actor, ip, detail, \
+             created_at) SELECT ",
         );
-        out.push_bind_param::<Text, _>(&r.audit_kind)?;
+        let e = &r.event;
+        out.push_bind_param::<Text, _>(&e.kind)?;
         out.push_sql(", user_id, ");
-        out.push_bind_param::<Text, _>(&r.session_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&r.ip)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&r.now)?;
+        for text in [&e.session_id, &e.actor, &e.ip, &e.detail] {
+            out.push_bind_param::<Nullable<Text>, _>(text)?;
+            out.push_sql(", ");
+        }
+        out.push_bind_param::<BigInt, _>(&e.created_at)?;
         out.push_sql(" FROM r) SELECT user_id, appid FROM r");
         Ok(())
     }

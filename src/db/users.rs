@@ -117,9 +117,10 @@ impl ProfileChanges {
     }
 }
 
+/// A user row to insert (see [`NewUser::for_login`]).
 #[derive(Insertable)]
 #[diesel(table_name = users)]
-struct NewUser<'a> {
+pub struct NewUser<'a> {
     appid: &'a str,
     openid: &'a str,
     unionid: Option<&'a str>,
@@ -177,7 +178,55 @@ impl QueryId for InsertIfNew<'_> {
 
 impl QueryFragment<Sqlite> for InsertIfNew<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        let u = self.0;
+        self.0.push_insert_if_new(&mut out)
+    }
+}
+
+impl<'a> NewUser<'a> {
+    /// The user a first login makes: the profile as sent, created, updated
+    /// and last logged in at `now`.
+    pub fn for_login(
+        appid: &'a str,
+        openid: &'a str,
+        unionid: Option<&'a str>,
+        profile: &'a ProfileChanges,
+        now: i64,
+    ) -> Self {
+        NewUser {
+            appid,
+            openid,
+            unionid,
+            nickname: profile.nickname.as_deref(),
+            avatar_url: profile.avatar_url.as_deref(),
+            gender: profile.gender,
+            language: profile.language.as_deref(),
+            city: profile.city.as_deref(),
+            province: profile.province.as_deref(),
+            country: profile.country.as_deref(),
+            created_at: now,
+            updated_at: now,
+            last_login_at: Some(now),
+        }
+    }
+
+    /// `INSERT INTO users (…) VALUES (…) ON CONFLICT (appid, openid) DO
+    /// NOTHING` of this row: the one spelling of a login's user insert, for
+    /// SQLite's ([`InsertIfNew`]) and for PostgreSQL's first login in one
+    /// statement (`first_login`).
+    pub(crate) fn push_insert_if_new<'b, DB>(
+        &'b self,
+        out: &mut AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()>
+    where
+        DB: diesel::backend::Backend
+            + diesel::sql_types::HasSqlType<Text>
+            + diesel::sql_types::HasSqlType<Integer>
+            + diesel::sql_types::HasSqlType<BigInt>,
+        str: diesel::serialize::ToSql<Text, DB>,
+        i32: diesel::serialize::ToSql<Integer, DB>,
+        i64: diesel::serialize::ToSql<BigInt, DB>,
+    {
+        let u = self;
         out.push_sql(
             "INSERT INTO users (appid, openid, unionid, nickname, avatar_url, gender, \
              language, city, province, country, created_at, updated_at, last_login_at) \
@@ -253,21 +302,7 @@ pub fn upsert_for_login(
     profile: ProfileChanges,
     now: i64,
 ) -> QueryResult<(User, LoginUser)> {
-    let row = NewUser {
-        appid,
-        openid,
-        unionid,
-        nickname: profile.nickname.as_deref(),
-        avatar_url: profile.avatar_url.as_deref(),
-        gender: profile.gender,
-        language: profile.language.as_deref(),
-        city: profile.city.as_deref(),
-        province: profile.province.as_deref(),
-        country: profile.country.as_deref(),
-        created_at: now,
-        updated_at: now,
-        last_login_at: Some(now),
-    };
+    let row = NewUser::for_login(appid, openid, unionid, &profile, now);
     // A new row comes back from the INSERT itself (PostgreSQL), or is known
     // but for its id (SQLite: RETURNING works there through an internal
     // trigger, and any trigger costs the statement journal that the nickname

@@ -46,19 +46,15 @@ pub async fn open(db: &Db, login: NewLogin, now: i64) -> Result<Login, ApiError>
     // general flow below.
     let session_id = sessions::new_id();
     let first = FirstLogin {
-        appid: &login.appid,
-        openid: &login.openid,
-        unionid: login.unionid.as_deref(),
-        profile: &login.profile,
-        session_id: &session_id,
-        session_key_sealed: &login.session_key_sealed,
-        now,
-        expires_at: now + login.session_ttl,
-        ip: login.ip.as_deref(),
-        user_agent: login.user_agent.as_deref(),
-        cookie_hash: login.cookie_hash.as_deref(),
-        audit_kind: Kind::Login.as_str(),
-        audit_detail: NEW_USER,
+        user: users::NewUser::for_login(
+            &login.appid,
+            &login.openid,
+            login.unionid.as_deref(),
+            &login.profile,
+            now,
+        ),
+        session: login.session_row(&session_id, NO_USER_YET, now),
+        event: login.event(NO_USER_YET, &session_id, true, now),
     };
     let hooks = db.webhooks().clone();
     // The one-statement first login writes no outbox rows: with subscribers
@@ -83,11 +79,45 @@ pub async fn open(db: &Db, login: NewLogin, now: i64) -> Result<Login, ApiError>
     Ok(opened)
 }
 
+/// The session and event rows' user when the first-login statement writes
+/// them: it fills in the new user's id itself.
+const NO_USER_YET: i64 = 0;
+
+impl NewLogin {
+    /// The session row this login opens, whichever path writes it.
+    fn session_row<'a>(&'a self, id: &'a str, user_id: i64, now: i64) -> sessions::NewSession<'a> {
+        sessions::NewSession {
+            id,
+            user_id,
+            appid: &self.appid,
+            session_key_sealed: &self.session_key_sealed,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + self.session_ttl,
+            ip: self.ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            cookie_hash: self.cookie_hash.as_deref(),
+        }
+    }
+
+    /// The audit event of this login's session, whichever path writes it.
+    fn event(&self, user_id: i64, session_id: &str, is_new: bool, now: i64) -> NewEvent {
+        NewEvent::new(Kind::Login, now)
+            .user(user_id)
+            .session(session_id)
+            .ip(self.ip.clone())
+            .detail(if is_new { NEW_USER } else { RETURNING_USER })
+    }
+}
+
 /// The login audit event's detail for a new user, and for a known one.
 const NEW_USER: &str = "new_user";
 const RETURNING_USER: &str = "returning_user";
 
-fn open_in(
+/// The general path, on a connection in a transaction: what [`open`] takes
+/// whenever the one-statement first login does not apply. Public so that the
+/// differential test can hold that fast path to it.
+pub fn open_in(
     conn: &mut AnyConnection,
     hooks: &Webhooks,
     login: &NewLogin,
@@ -141,21 +171,7 @@ fn open_in(
             }
         }
     }
-    sessions::insert(
-        conn,
-        &sessions::NewSession {
-            id: session_id,
-            user_id: user.id,
-            appid: &login.appid,
-            session_key_sealed: &login.session_key_sealed,
-            created_at: now,
-            last_seen_at: now,
-            expires_at: now + login.session_ttl,
-            ip: login.ip.as_deref(),
-            user_agent: login.user_agent.as_deref(),
-            cookie_hash: login.cookie_hash.as_deref(),
-        },
-    )?;
+    sessions::insert(conn, &login.session_row(session_id, user.id, now))?;
     if found
         == (users::LoginUser::Known {
             profile_changed: true,
@@ -194,14 +210,7 @@ fn open_in(
         },
         now,
     )?;
-    audit::record(
-        conn,
-        &NewEvent::new(Kind::Login, now)
-            .user(user.id)
-            .session(session_id)
-            .ip(login.ip.clone())
-            .detail(if is_new { NEW_USER } else { RETURNING_USER }),
-    )?;
+    audit::record(conn, &login.event(user.id, session_id, is_new, now))?;
     Ok(Login::Opened {
         session_id: session_id.to_string(),
         user_id: user.id,

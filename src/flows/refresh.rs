@@ -39,8 +39,7 @@ pub async fn rotate(db: &Db, request: Rotate, now: i64) -> Result<Rotation, ApiE
         generation: request.presented.generation,
         now,
         idle_timeout: request.idle_timeout,
-        ip: request.ip.as_deref(),
-        audit_kind: Kind::Refresh.as_str(),
+        event: refresh_event(NO_USER_YET, &request, now),
     };
     if let Some((user_id, appid)) = db.quick_rotation(&quick).await? {
         return Ok(Rotation::Rotated(Issued {
@@ -61,9 +60,23 @@ pub async fn rotate(db: &Db, request: Rotate, now: i64) -> Result<Rotation, ApiE
     Ok(rotation)
 }
 
-/// Unknown session → -500; banned user → -503; ended session → -502: those
-/// change nothing. Everything else is a [`Rotation`].
-fn rotate_in(
+/// The session's user when the one-statement rotation writes the event: it
+/// takes the session's own.
+const NO_USER_YET: i64 = 0;
+
+/// The audit event of a rotation, whichever path writes it.
+fn refresh_event(user_id: i64, request: &Rotate, now: i64) -> NewEvent {
+    NewEvent::new(Kind::Refresh, now)
+        .user(user_id)
+        .session(&request.presented.session_id)
+        .ip(request.ip.clone())
+}
+
+/// The general path, on a connection in a transaction. Unknown session →
+/// -500; banned user → -503; ended session → -502: those change nothing.
+/// Everything else is a [`Rotation`]. Public so that the differential test
+/// can hold the one-statement rotation ([`Db::quick_rotation`]) to it.
+pub fn rotate_in(
     conn: &mut AnyConnection,
     hooks: &Webhooks,
     request: &Rotate,
@@ -83,13 +96,7 @@ fn rotate_in(
     }
     if generation == session.refresh_gen {
         if sessions::rotate_refresh(conn, session_id, generation, now)? {
-            audit::record(
-                conn,
-                &NewEvent::new(Kind::Refresh, now)
-                    .user(session.user_id)
-                    .session(session_id)
-                    .ip(request.ip.clone()),
-            )?;
+            audit::record(conn, &refresh_event(session.user_id, request, now))?;
             return Ok(Rotation::Rotated(Issued {
                 user_id: session.user_id,
                 session_id: session.id,

@@ -1,5 +1,5 @@
 //! The token check under concurrency. On PostgreSQL concurrent checks share
-//! one query (`db::pg_session_checks`): each must still get its own session's
+//! one query (`db::live_session::pg_batch`): each must still get its own session's
 //! answer, and a revocation must be seen by the next check even while other
 //! checks' queries are in flight.
 

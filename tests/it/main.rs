@@ -12,6 +12,7 @@ mod cli;
 mod concurrent_checks;
 mod cookie_clients;
 mod deploy;
+mod differential;
 mod envelope;
 mod first_run;
 mod hostile_input;

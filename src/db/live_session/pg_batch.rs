@@ -22,13 +22,10 @@ use std::sync::{Arc, Mutex};
 use diesel::prelude::*;
 use tokio::sync::oneshot;
 
-use super::live_session::LiveSession;
-use super::schema::{sessions, users};
-use super::{async_conn, within_timeout, AsyncPgPool};
+use super::{Found, LiveSession};
+use crate::db::pool::{async_conn, within_timeout, AsyncPgPool};
+use crate::db::schema::{sessions, users};
 use crate::error::ApiError;
-
-/// What a check finds: the session and its user's ban time, or nothing.
-pub type Found = Option<(LiveSession, Option<i64>)>;
 
 /// Sessions read by one query at most.
 const MAX_BATCH: usize = 128;

@@ -1,51 +1,12 @@
-//! The check behind every authenticated request: is this session live, and is
-//! its user banned? A read by primary key, nothing cached, so a revocation
-//! committed by any connection or instance is seen at once. On PostgreSQL the
-//! reads of concurrent checks share a query (`pg_session_checks`).
-//!
-//! It reads only what the check needs, not the whole row (the sealed
-//! session_key, where the login came from). On SQLite it goes through
-//! rusqlite on the same bundled SQLite as diesel: on this one query diesel's
-//! per-call work — walking the query to find its cached statement, binding,
-//! building the row — cost about as much as SQLite's own, a tenth of the
-//! whole `status` request. Everything else stays with diesel.
+//! The session check's read on SQLite, spelled in SQL for rusqlite (see the
+//! parent module for why, and for the other spellings).
 
 use std::sync::Mutex;
 
-use diesel::prelude::*;
-
-use super::schema::sessions;
-use super::sessions::{liveness, Dead};
+use super::{Found, LiveSession};
 use crate::error::ApiError;
 
-/// The session as the token check sees it.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = sessions)]
-pub struct LiveSession {
-    pub id: String,
-    pub user_id: i64,
-    pub appid: String,
-    pub last_seen_at: i64,
-    pub expires_at: i64,
-    pub revoked_at: Option<i64>,
-    /// SHA-256 of the secret part of the session cookie, when one was issued.
-    pub cookie_hash: Option<String>,
-}
-
-impl LiveSession {
-    /// `None` when the session is live at `now`.
-    pub fn dead(&self, now: i64, idle_timeout: i64) -> Option<Dead> {
-        liveness(
-            self.revoked_at,
-            self.expires_at,
-            self.last_seen_at,
-            now,
-            idle_timeout,
-        )
-    }
-}
-
-/// The check on SQLite, spelled in SQL (PostgreSQL's is in `pg_session_checks`).
+/// The columns of [`LiveSession`] after its id, then the user's ban time.
 const SQLITE_QUERY: &str = "SELECT s.user_id, s.appid, s.last_seen_at, s.expires_at, \
      s.revoked_at, s.cookie_hash, u.banned_at \
      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1";
@@ -73,7 +34,7 @@ impl SqliteLookups {
         Ok(conn)
     }
 
-    pub fn find(&self, id: &str) -> Result<Option<(LiveSession, Option<i64>)>, ApiError> {
+    pub fn find(&self, id: &str) -> Result<Found, ApiError> {
         let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match taken {
             Some(conn) => conn,
@@ -89,10 +50,7 @@ impl SqliteLookups {
         found.map_err(|e| ApiError::Internal(format!("database: {e}")))
     }
 
-    fn query(
-        conn: &rusqlite::Connection,
-        id: &str,
-    ) -> rusqlite::Result<Option<(LiveSession, Option<i64>)>> {
+    fn query(conn: &rusqlite::Connection, id: &str) -> rusqlite::Result<Found> {
         let mut statement = conn.prepare_cached(SQLITE_QUERY)?;
         let mut rows = statement.query([id])?;
         let Some(row) = rows.next()? else {
