@@ -57,7 +57,7 @@ impl Kind {
 // Every column bound, a missing value as NULL (each of these columns is
 // nullable with no default): the statement's SQL is then the same for every
 // row, so diesel knows it by type instead of building the SQL text to find
-// it in its statement cache on every insert (about 1% of a SQLite login each).
+// it in its statement cache on every insert.
 #[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct NewEvent {
     pub kind: String,

@@ -36,7 +36,7 @@ pub struct FirstLogin<'a> {
 /// The statement as a query type of its own rather than `sql_query`: diesel
 /// keeps a prepared statement per connection only for queries with a static
 /// id, and `sql_query` text would be parsed and planned by PostgreSQL on
-/// every login (a third of its time in the benchmark).
+/// every login.
 struct FirstLoginQuery<'q>(&'q FirstLogin<'q>);
 
 impl QueryId for FirstLoginQuery<'_> {

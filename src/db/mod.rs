@@ -75,7 +75,7 @@ pub(crate) use insert_or_ignore;
 /// `first`. `first` adds `LIMIT ?` with a bound 1, and SQLite (built with
 /// STAT4) re-prepares a statement whenever a bound value could change its
 /// plan — a LIMIT parameter does — so a cached statement was parsed again on
-/// every call: 21% of the `status` path's time.
+/// every call, a large share of the `status` path's time.
 macro_rules! on_backend {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {

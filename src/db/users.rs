@@ -166,8 +166,8 @@ impl NewUser<'_> {
 
 /// SQLite's `INSERT … ON CONFLICT (appid, openid) DO NOTHING` of a login's
 /// user, as a query type with a static id. diesel gives an upsert none, and
-/// so built its SQL text on every login to look up the prepared statement
-/// (callgrind: about 2% of a SQLite login). Every column is bound, a missing
+/// so built its SQL text on every login to look up the prepared statement.
+/// Every column is bound, a missing
 /// value as NULL (all of them are nullable with no default).
 struct InsertIfNew<'q>(&'q NewUser<'q>);
 

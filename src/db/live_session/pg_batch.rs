@@ -1,8 +1,8 @@
 //! PostgreSQL's token checks, many to a query. Under load each `status` used
 //! to be its own round trip: a pooled connection, a query written to the
 //! socket, a wake-up when the answer came back. On the server's one core that
-//! protocol work, not PostgreSQL, set the rate, and 64 clients queued behind
-//! it (p99 15 ms).
+//! protocol work, not PostgreSQL, set the rate, and the clients queued
+//! behind it.
 //!
 //! Here a check joins a queue. A drain task takes everything queued (up to
 //! [`MAX_BATCH`] ids), reads those sessions with one `id = ANY($1)` query,
