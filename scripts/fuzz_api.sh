@@ -31,6 +31,13 @@ if ! cmp -s scripts/fuzz-requirements.txt "$venv/requirements.txt" 2>/dev/null; 
   "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/fuzz-requirements.txt
   cp scripts/fuzz-requirements.txt "$venv/requirements.txt"
 fi
+# anyio builds its lazy imports by compiling its own source at first import;
+# schemathesis's two workers import it from two threads at once, and
+# CPython 3.11's compiler then fails now and then ("AST constructor
+# recursion depth mismatch"), a run error that is no finding. A .pth line
+# runs at interpreter start-up: anyio is imported once, on the main thread.
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "import anyio" >"$site/wxauth_import_anyio_first.pth"
 
 work=$(mktemp -d /tmp/wxauth-fuzz.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
