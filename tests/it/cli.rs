@@ -555,7 +555,6 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_cleanly() {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
-    let started = std::time::Instant::now();
     let sent = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
@@ -566,15 +565,14 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_cleanly() {
         let reply = reply.await.unwrap();
         reply.expect(-604, 503);
     }
-    let exit = tokio::task::spawn_blocking(move || server.wait().unwrap())
-        .await
-        .unwrap();
+    // It exits by itself, cleanly (the guard only catches a hang).
+    let exit = guarded(
+        "the server exits after SIGTERM",
+        tokio::task::spawn_blocking(move || server.wait().unwrap()),
+    )
+    .await
+    .unwrap();
     assert!(exit.success(), "exit status {exit:?}");
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(10),
-        "stopped within the grace and mercy periods: {:?}",
-        started.elapsed()
-    );
     assert!(
         http.get(api("status")).send().await.is_err(),
         "nothing listens any more"
