@@ -15,10 +15,12 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::admin_api::{admin_post, make_key};
-use crate::admin_sign_in::{csrf_in, signed_in};
+use crate::admin_sign_in::{csrf_in, signed_in, ADMIN, ADMIN_PASSWORD};
 use crate::both_backends;
+use crate::common::waiting::eventually;
 use crate::common::*;
 use reqwest::StatusCode;
+use wxauth::db::webhook_outbox::{self, OutboxRow};
 
 const SECRET: &str = "whsec_test_0123456789";
 
@@ -96,6 +98,12 @@ fn elsewhere(inbox: &State<Arc<Inbox>>) -> Status {
     Status::Ok
 }
 
+/// A client that follows a 302 comes back with a GET: counted as well.
+#[rocket::get("/elsewhere")]
+fn elsewhere_get(inbox: &State<Arc<Inbox>>) -> Status {
+    elsewhere(inbox)
+}
+
 async fn receiver(inbox: Inbox, port: u16) -> (String, Arc<Inbox>, rocket::Shutdown) {
     let inbox = Arc::new(inbox);
     let figment = rocket::Config::figment()
@@ -104,7 +112,7 @@ async fn receiver(inbox: Inbox, port: u16) -> (String, Arc<Inbox>, rocket::Shutd
         .merge(("log_level", "off"));
     let rocket = rocket::custom(figment)
         .manage(inbox.clone())
-        .mount("/", routes![hook, elsewhere, slow]);
+        .mount("/", routes![hook, elsewhere, elsewhere_get, slow]);
     let (url, shutdown) = launch(rocket).await;
     (format!("{url}/hook"), inbox, shutdown)
 }
@@ -141,6 +149,39 @@ fn events(inbox: &Inbox) -> HashMap<String, Value> {
             let event = verify(d);
             (event["id"].as_str().unwrap().to_string(), event)
         })
+        .collect()
+}
+
+/// Every outbox row, oldest first.
+fn outbox(db: &TestDb) -> Vec<OutboxRow> {
+    let mut rows = webhook_outbox::recent(&mut db.conn(), false, 1000).unwrap();
+    rows.reverse();
+    rows
+}
+
+/// Delivered or given up: the worker never takes such a row again.
+fn finished(row: &OutboxRow) -> bool {
+    row.delivered_at.is_some() || row.failed_at.is_some()
+}
+
+/// Moves the server's clock past each backoff until the worker is done with
+/// every outbox row; the rows.
+async fn until_all_finished(app: &TestApp, what: &str) -> Vec<OutboxRow> {
+    eventually(what, || {
+        let done = outbox(&app.db).iter().all(finished);
+        if !done {
+            app.clock.advance(Duration::from_secs(40));
+        }
+        done
+    })
+    .await;
+    outbox(&app.db)
+}
+
+/// How many attempts each row had, by event id.
+fn attempts_by_event(rows: &[OutboxRow]) -> HashMap<String, usize> {
+    rows.iter()
+        .map(|r| (r.event_id.clone(), r.attempts as usize))
         .collect()
 }
 
@@ -203,23 +244,11 @@ async fn every_event_arrives_once_after_retries(backend: Backend) {
         .expect(0, 200); // user.unbanned
     let expected = 13;
 
-    // Each attempt fails twice; the server's clock moves past the backoff.
-    let mut got = HashMap::new();
-    for _ in 0..100 {
-        got = events(&inbox);
-        let done = inbox
-            .attempts
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|n| **n > 2)
-            .count();
-        if got.len() == expected && done == expected {
-            break;
-        }
-        app.clock.advance(Duration::from_secs(40));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Each event is refused twice; the server's clock moves past the backoffs.
+    let rows = until_all_finished(&app, "every event delivered or given up").await;
+    assert_eq!(rows.len(), expected, "{rows:?}");
+    assert!(rows.iter().all(|r| r.delivered_at.is_some()), "{rows:?}");
+    let got = events(&inbox);
     let mut types: Vec<(String, String)> = got
         .values()
         .map(|e| {
@@ -250,13 +279,19 @@ async fn every_event_arrives_once_after_retries(backend: Backend) {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     assert_eq!(types, want);
-    // Three attempts per event: two refused, one taken; then no more.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Three attempts per event: two refused, one taken; then no more, an
+    // hour later either. One more event after that hour takes three rounds
+    // of the worker, each of which would also take any older row due again;
+    // once it is delivered, any such extra attempt has reached the receiver.
     app.clock.advance(Duration::from_secs(3600));
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    app.login("hana").await; // session.created
+    let rows = until_all_finished(&app, "the event after the hour delivered").await;
+    assert_eq!(rows.len(), expected + 1, "{rows:?}");
+    assert!(rows.iter().all(|r| r.delivered_at.is_some()), "{rows:?}");
     let attempts = inbox.attempts.lock().unwrap().clone();
-    assert_eq!(attempts.len(), expected);
+    assert_eq!(attempts.len(), expected + 1);
     assert!(attempts.values().all(|n| *n == 3), "{attempts:?}");
+    assert_eq!(attempts, attempts_by_event(&rows));
     // The data say what happened.
     let created = got.values().find(|e| e["type"] == "user.created").unwrap();
     assert_eq!(created["data"]["user"]["id"], user);
@@ -326,15 +361,23 @@ async fn endpoints_get_only_their_events(backend: Backend) {
     app.post_with_token("logout", &s.token(), json!({}))
         .await
         .expect(0, 200);
-    for _ in 0..50 {
-        if events(&ended).len() == 1
-            && events(&created).len() == 1
-            && !redirected.seen.lock().unwrap().is_empty()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Every row written is done with, or (the redirected one) has the
+    // answer to its first attempt recorded: written after the answer, so
+    // after any redirect that would have been followed.
+    let redirect_row = || {
+        let rows: Vec<OutboxRow> = outbox(&app.db)
+            .into_iter()
+            .filter(|r| r.endpoint == redirect_url)
+            .collect();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        rows[0].clone()
+    };
+    eventually("each endpoint's deliveries attempted", || {
+        outbox(&app.db)
+            .iter()
+            .all(|r| finished(r) || (r.endpoint == redirect_url && r.last_answer.is_some()))
+    })
+    .await;
     let ended = events(&ended);
     let created = events(&created);
     assert_eq!(ended.len(), 1);
@@ -343,13 +386,8 @@ async fn endpoints_get_only_their_events(backend: Backend) {
     assert_eq!(created.values().next().unwrap()["type"], "user.created");
     // A redirect is a failed attempt, not followed.
     assert_eq!(redirected.seen.lock().unwrap().len(), 1);
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(*redirected.redirected_to.lock().unwrap(), 0);
-    let db = wxauth::db::Db::connect(&app.db.url, 1).unwrap();
-    let rows = db
-        .run(|conn| Ok(wxauth::db::webhook_outbox::recent(conn, true, 10)?))
-        .await
-        .unwrap();
+    let rows = webhook_outbox::recent(&mut app.db.conn(), true, 10).unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].last_status, Some(302));
     assert!(rows[0]
@@ -370,19 +408,39 @@ async fn endpoints_get_only_their_events(backend: Backend) {
     assert!(failing.contains(&retry));
     let (status, _, _) = browser.post(&retry, &[("csrf_token", "nope")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let before = redirected.seen.lock().unwrap().len();
+
+    // Given up (the clock past its 24 hours of retries), the event is sent
+    // only when the console says so: the next attempt can be the console's
+    // alone.
+    app.clock.advance(Duration::from_secs(24 * 3600));
+    eventually("the redirected event given up", || {
+        redirect_row().failed_at.is_some()
+    })
+    .await;
+    let before = redirect_row().attempts;
+    assert_eq!(redirected.seen.lock().unwrap().len(), before as usize);
+    // The console session has ended with the day.
+    let (status, _, body) = browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let (_, _, failing) = browser.get("/admin/webhooks?failed=1").await;
+    assert!(failing.contains("failed (given up)"), "{failing}");
     let (status, headers, _) = browser
         .post(&retry, &[("csrf_token", &csrf_in(&failing))])
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers["location"], "/admin/webhooks?done=retry");
-    for _ in 0..50 {
-        if redirected.seen.lock().unwrap().len() > before {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(redirected.seen.lock().unwrap().len(), before + 1);
+    eventually("the console's attempt recorded", || {
+        let row = redirect_row();
+        row.attempts > before && row.leased_until.is_none()
+    })
+    .await;
+    assert_eq!(redirect_row().attempts, before + 1);
+    assert_eq!(
+        redirected.seen.lock().unwrap().len(),
+        before as usize + 1,
+        "one request per attempt"
+    );
+    assert_eq!(*redirected.redirected_to.lock().unwrap(), 0);
     let (status, _, _) = browser
         .post(
             "/admin/webhooks/999999/retry",
@@ -419,15 +477,22 @@ async fn an_event_committed_before_a_sigkill_is_delivered_after_the_restart() {
     let (_, inbox, _stop) = receiver(Inbox::default(), port).await;
     let (mut server, _, _, _) = crate::cli::start_server_with(&db_path, dir.path(), "info", &envs);
     // Due at once, or after the first failed attempt's 10-second backoff, or
-    // (killed in the middle of that attempt) once its 20-second lease ends.
-    for _ in 0..400 {
-        if !inbox.seen.lock().unwrap().is_empty() {
-            break;
+    // (killed in the middle of that attempt) once its 20-second lease ends:
+    // on this process's real clock. The server is stopped before a hang fails
+    // the test.
+    let arrived = tokio::time::timeout(HANG_GUARD, async {
+        while inbox.seen.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
+    .is_ok();
     server.kill().unwrap();
     server.wait().unwrap();
+    assert!(
+        arrived,
+        "hang: no delivery after the restart in {HANG_GUARD:?}"
+    );
     let got = events(&inbox);
     assert_eq!(got.len(), 1);
     assert_eq!(got.values().next().unwrap()["type"], "user.created");
@@ -452,18 +517,18 @@ async fn two_instances_send_each_event_once() {
         let app = if i % 2 == 0 { &a } else { &b };
         app.login(&format!("twin-{i}")).await;
     }
-    for _ in 0..100 {
-        if inbox.seen.lock().unwrap().len() >= 40 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once every row is delivered neither instance takes it again; each
+    // lease counts an attempt before its request, so a row both instances
+    // took shows two even if the second request is still on its way.
+    // (Both clocks left alone: one instance ahead would see the other's
+    // leases as expired.)
+    eventually("every event delivered", || outbox(&db).iter().all(finished)).await;
+    let rows = outbox(&db);
+    assert_eq!(rows.len(), 40, "20 user.created and 20 session.created");
+    assert!(rows.iter().all(|r| r.delivered_at.is_some()), "{rows:?}");
+    assert!(rows.iter().all(|r| r.attempts == 1), "{rows:?}");
     let seen = inbox.seen.lock().unwrap().len();
-    assert_eq!(
-        seen, 40,
-        "20 user.created and 20 session.created, each once"
-    );
+    assert_eq!(seen, 40, "each event once");
     assert_eq!(events(&inbox).len(), 40);
 }
 
@@ -480,18 +545,12 @@ async fn a_slow_receiver_is_a_failed_attempt() {
     })
     .await;
     app.login("tortoise").await;
-    let db = wxauth::db::Db::connect(&app.db.url, 1).unwrap();
-    let mut rows = Vec::new();
-    for _ in 0..100 {
-        rows = db
-            .run(|conn| Ok(wxauth::db::webhook_outbox::recent(conn, true, 10)?))
-            .await
-            .unwrap();
-        if !rows.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The attempt's outcome is written once the client gives up waiting.
+    eventually("the slow attempt recorded", || {
+        outbox(&app.db).iter().all(|r| r.last_answer.is_some())
+    })
+    .await;
+    let rows = webhook_outbox::recent(&mut app.db.conn(), true, 10).unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].last_answer.as_deref(), Some("no answer within 5 s"));
     assert_eq!(rows[0].delivered_at, None);
