@@ -41,24 +41,31 @@ pub const FAILS: &[ResultCode] = &[
     request_body = RefreshRequest)]
 #[post("/refresh", data = "<body>")]
 pub async fn refresh(api: Api<'_>, body: Result<JsonBody<RefreshRequest>, ApiError>) -> ApiResult {
-    api.limits.refresh.check(api.client.ip_addr())?;
+    let Api {
+        db,
+        clock,
+        config,
+        keys,
+        limits,
+        metrics,
+        client,
+    } = api;
+    limits.refresh.check(client.ip_addr())?;
     let JsonBody(request) = body?;
     let presented = request
         .refresh_token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::bad_request("refresh_token is required"))?;
-    let presented = api
-        .keys
+    let presented = keys
         .refresh
         .parse(&presented)
         .ok_or_else(|| ApiError::Unauthorized("unknown refresh token".into()))?;
     let request = Rotate {
         presented,
-        idle_timeout: api.config.session_idle_timeout,
-        ip: api.client.ip,
+        idle_timeout: config.session_idle_timeout,
+        ip: client.ip,
     };
-    let (keys, metrics) = (api.keys, api.metrics);
-    match flows::refresh::rotate(api.db, request, api.clock.now()).await? {
+    match flows::refresh::rotate(db, request, clock.now()).await? {
         Rotation::Rotated(issued) => {
             metrics.refresh("rotated");
             Success::data(pair_of(keys, &issued)?)
