@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod nickname_indexer;
 pub mod ops;
 pub mod peers;
+pub mod platforms;
 #[cfg(test)]
 mod property_tests;
 pub mod purge;

@@ -6,17 +6,26 @@ use crate::db::first_login::FirstLogin;
 use crate::db::users::{self, ProfileChanges};
 use crate::db::{sessions, AnyConnection, Db};
 use crate::error::ApiError;
+use crate::platforms::Platform;
 use crate::webhooks::{self, EventType, Webhooks};
 use serde_json::json;
 
-/// A login that WeChat vouched for.
+/// A login that a platform vouched for.
 pub struct NewLogin {
+    pub platform: Platform,
     pub appid: String,
+    /// The identity's openid on `platform`: a Douyin guest's anonymous
+    /// openid when `anonymous`.
     pub openid: String,
     pub unionid: Option<String>,
+    /// A Douyin guest: logged in with `anonymousCode` alone.
+    pub anonymous: bool,
+    /// Douyin: the device's anonymous openid, sent beside a real login's
+    /// code. The guest identity of that openid joins this login's person.
+    pub guest_openid: Option<String>,
     pub profile: ProfileChanges,
-    /// WeChat's session_key, already sealed.
-    pub session_key_sealed: String,
+    /// The platform's session_key, already sealed; Alipay gives none.
+    pub session_key_sealed: Option<String>,
     /// The session's absolute lifetime, seconds.
     pub session_ttl: i64,
     pub ip: Option<String>,
@@ -90,7 +99,7 @@ impl NewLogin {
             id,
             user_id,
             appid: &self.appid,
-            session_key_sealed: &self.session_key_sealed,
+            session_key_sealed: self.session_key_sealed.as_deref().unwrap_or(""),
             created_at: now,
             last_seen_at: now,
             expires_at: now + self.session_ttl,

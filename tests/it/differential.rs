@@ -39,16 +39,19 @@ enum Path {
 
 fn new_login(openid: &str) -> NewLogin {
     NewLogin {
+        platform: wxauth::platforms::Platform::Wechat,
         appid: crate::common::APP_ID.into(),
         openid: openid.into(),
         unionid: Some(format!("union-{openid}")),
+        anonymous: false,
+        guest_openid: None,
         profile: ProfileChanges {
             nickname: Some(format!("nick {openid}")),
             gender: Some(1),
             city: Some("Hangzhou".into()),
             ..Default::default()
         },
-        session_key_sealed: format!("sealed-{openid}"),
+        session_key_sealed: Some(format!("sealed-{openid}")),
         session_ttl: TTL,
         ip: Some("203.0.113.7".into()),
         user_agent: Some("differential".into()),

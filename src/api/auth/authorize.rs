@@ -114,14 +114,17 @@ pub async fn authorize(
     let cookie_name = config.compat.cookie();
     let cookie_secret = cookie_name.map(|_| session_cookie::mint());
     let login = NewLogin {
+        platform: crate::platforms::Platform::Wechat,
         appid: app.appid.clone(),
         openid: wx.openid,
         unionid: wx.unionid,
+        anonymous: false,
+        guest_openid: None,
         profile,
-        session_key_sealed: sealer.seal(
+        session_key_sealed: Some(sealer.seal(
             crate::db::sessions::SESSION_KEY_PURPOSE,
             wx.session_key.as_bytes(),
-        )?,
+        )?),
         session_ttl: config.session_ttl,
         ip: client.ip,
         user_agent: client.user_agent,
