@@ -313,6 +313,17 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("kind_api_call", "admin API call", "管理 API 调用"),
     ("kind_api_key_create", "API key created", "创建 API 密钥"),
     ("kind_api_key_revoke", "API key revoked", "撤销 API 密钥"),
+    ("kind_identity_linked", "identity linked", "关联身份"),
+    ("kind_link_conflict", "link conflict", "关联冲突"),
+    ("kind_merge", "merge", "合并用户"),
+    ("kind_unlink", "unlink", "拆分身份"),
+    ("identities", "Identities", "身份"),
+    ("col_platform", "Platform", "平台"),
+    ("anonymous", "guest", "游客"),
+    ("platform_wechat", "WeChat", "微信"),
+    ("platform_qq", "QQ", "QQ"),
+    ("platform_douyin", "Douyin", "抖音"),
+    ("platform_alipay", "Alipay", "支付宝"),
 ];
 
 #[cfg(test)]

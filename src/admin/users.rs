@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::db::audit;
 use crate::db::Db;
-use crate::db::{sessions, users};
+use crate::db::{identities, sessions, users};
 use crate::flows::operator_actions::{self, Operator};
 use crate::flows::user_directory;
 
@@ -37,7 +37,7 @@ pub async fn list(
     let rows: Vec<UserRow> = found
         .users
         .into_iter()
-        .map(|(u, n)| UserRow::new(u, n))
+        .map(|l| UserRow::new(l.user, l.active_sessions, l.identities))
         .collect();
     let searched = found.searched_down_to.map(|id| {
         page.lang
@@ -86,7 +86,8 @@ pub async fn detail(
                 .into_iter()
                 .map(EventRow::from)
                 .collect();
-            Ok(Some((UserRow::new(user, active), sessions, events)))
+            let identities = identities::of_user(conn, id)?;
+            Ok(Some((UserRow::new(user, active, identities), sessions, events)))
         })
         .await?;
     let Some((user, sessions, events)) = found else {

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::db::audit::Event;
+use crate::db::identities::Identity;
 use crate::db::sessions::Session;
 use crate::db::users::User;
 
@@ -26,9 +27,10 @@ pub struct UserRow {
     pub id: i64,
     pub avatar: Option<String>,
     pub nickname: Option<String>,
-    pub appid: String,
-    pub openid: String,
-    pub unionid: Option<String>,
+    /// Oldest first.
+    pub identities: Vec<IdentityRow>,
+    /// A tombstone: the person this one was merged into.
+    pub merged_into: Option<i64>,
     pub phone: Option<String>,
     pub gender: Option<i32>,
     pub language: Option<String>,
@@ -40,8 +42,36 @@ pub struct UserRow {
     pub ban_reason: Option<String>,
 }
 
+/// One identity of a person, as the console shows it.
+#[derive(Serialize)]
+pub struct IdentityRow {
+    pub id: i64,
+    pub platform: String,
+    pub appid: String,
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub anonymous: bool,
+    pub created: String,
+    pub last_login: Option<String>,
+}
+
+impl From<Identity> for IdentityRow {
+    fn from(i: Identity) -> Self {
+        IdentityRow {
+            id: i.id,
+            platform: i.platform,
+            appid: i.appid,
+            openid: i.openid,
+            unionid: i.unionid,
+            anonymous: i.anonymous,
+            created: when(i.created_at),
+            last_login: i.last_login_at.map(when),
+        }
+    }
+}
+
 impl UserRow {
-    pub fn new(user: User, active_sessions: i64) -> Self {
+    pub fn new(user: User, active_sessions: i64, identities: Vec<Identity>) -> Self {
         let region = [&user.country, &user.province, &user.city]
             .iter()
             .filter_map(|p| p.as_deref().filter(|s| !s.is_empty()))
@@ -51,9 +81,8 @@ impl UserRow {
             id: user.id,
             avatar: safe_image_url(user.avatar_url.as_deref()),
             nickname: user.nickname,
-            appid: user.appid,
-            openid: user.openid,
-            unionid: user.unionid,
+            identities: identities.into_iter().map(IdentityRow::from).collect(),
+            merged_into: user.merged_into,
             phone: user.phone_number,
             gender: user.gender,
             language: user.language,

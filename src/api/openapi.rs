@@ -15,10 +15,10 @@ use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
 use super::admin::views::{
-    AuditList, AuditRecord, SessionRecord, SessionState, SessionsEnded, UserList, UserRecord,
-    UserWithSessions,
+    AuditList, AuditRecord, IdentityRecord, MergeDone, SessionRecord, SessionState,
+    SessionsEnded, UnlinkDone, UserList, UserRecord, UserWithSessions,
 };
-use super::auth::profile::{PhoneView, ProfileView};
+use super::auth::profile::{IdentityView, PhoneView, ProfileView};
 use super::auth::status::Verdict;
 use super::operations;
 use crate::auth::pair::TokenPair;
@@ -37,8 +37,12 @@ use crate::error::ResultCode;
         TokenPair,
         Verdict,
         ProfileView,
+        IdentityView,
         PhoneView,
         UserRecord,
+        IdentityRecord,
+        MergeDone,
+        UnlinkDone,
         SessionRecord,
         SessionState,
         UserList,

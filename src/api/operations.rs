@@ -8,7 +8,9 @@
 use rocket::Route;
 use utoipa::ToSchema;
 
-use super::admin::views::{AuditList, SessionsEnded, UserList, UserRecord, UserWithSessions};
+use super::admin::views::{
+    AuditList, MergeDone, SessionsEnded, UnlinkDone, UserList, UserRecord, UserWithSessions,
+};
 use super::admin::{audit as admin_audit, sessions as admin_sessions, users as admin_users};
 use super::auth::profile::{PhoneView, ProfileView};
 use super::auth::status::Verdict;
@@ -91,6 +93,8 @@ operations! {
     Admin admin_users::end_sessions => Data::Schema(<SessionsEnded as ToSchema>::name), admin_users::WRITE_FAILS;
     Admin admin_users::ban => Data::Schema(<UserRecord as ToSchema>::name), admin_users::WRITE_FAILS;
     Admin admin_users::unban => Data::Schema(<UserRecord as ToSchema>::name), admin_users::WRITE_FAILS;
+    Admin admin_users::merge => Data::Schema(<MergeDone as ToSchema>::name), admin_users::WRITE_FAILS;
+    Admin admin_users::unlink => Data::Schema(<UnlinkDone as ToSchema>::name), admin_users::WRITE_FAILS;
     Admin admin_sessions::revoke_session => Data::Schema(<SessionsEnded as ToSchema>::name), admin_users::WRITE_FAILS;
     Admin admin_audit::list_events => Data::Schema(<AuditList as ToSchema>::name), admin_users::READ_FAILS;
 }

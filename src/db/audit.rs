@@ -28,6 +28,16 @@ pub enum Kind {
     /// `wxauth apikey create NAME`, `wxauth apikey revoke NAME`.
     ApiKeyCreate,
     ApiKeyRevoke,
+    /// A new identity joined a person who existed (a unionid they hold, or
+    /// the Douyin guest they were).
+    IdentityLinked,
+    /// A unionid arrived for an identity whose person is not the unionid's:
+    /// stored, nothing merged; an operator decides.
+    LinkConflict,
+    /// An operator merged one person into another.
+    Merge,
+    /// An operator moved an identity into a person of its own.
+    Unlink,
 }
 
 impl Kind {
@@ -49,6 +59,10 @@ impl Kind {
             Kind::ApiCall => "api_call",
             Kind::ApiKeyCreate => "api_key_create",
             Kind::ApiKeyRevoke => "api_key_revoke",
+            Kind::IdentityLinked => "identity_linked",
+            Kind::LinkConflict => "link_conflict",
+            Kind::Merge => "merge",
+            Kind::Unlink => "unlink",
         }
     }
 }

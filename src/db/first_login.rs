@@ -1,34 +1,39 @@
-//! A new user's first login on PostgreSQL, in one statement.
+//! A new person's first login on PostgreSQL, in one statement.
 //!
-//! The general login (`flows::login`) is a transaction of five round trips:
-//! BEGIN, the user's INSERT, the session's, the audit event's, COMMIT. For a
-//! user that does not exist yet nothing needs deciding between them, so one
-//! statement does all three inserts (data-modifying CTEs, one implicit
-//! transaction: all or nothing). When (appid, openid) already exists the
-//! user's INSERT yields to the unique key, the CTE inserts nothing and the
-//! caller takes the general path — concurrent first logins still make one
-//! user. SQLite does not need this: its writer batches logins instead.
+//! The general login (`flows::login`) is a transaction of many round trips.
+//! For an identity that does not exist yet, whose unionid nobody holds,
+//! nothing needs deciding between them, so one statement does all the
+//! inserts (data-modifying CTEs, one implicit transaction: all or nothing):
+//! the identity first, numbering its person from the users' sequence; the
+//! person; the unionid's claim; the session; the audit event. When (appid,
+//! openid) already exists the identity's INSERT yields to the unique key,
+//! the CTEs insert nothing and the caller takes the general path; when a
+//! concurrent login claimed the same unionid, the claim's INSERT fails, the
+//! whole statement with it, and the caller takes the general path too —
+//! which links the identity to that person. SQLite does not need this: its
+//! writer batches logins instead.
 //!
-//! The rows' values come from the general login's own code, and the users
-//! insert is [`NewUser`]'s; what is spelled here is the sessions' and audit
-//! events' column lists. The differential test (`tests/it/differential.rs`)
-//! holds the two paths to the same rows.
+//! The rows' values come from the general login's own code (`NewUser`'s
+//! insert is spelled in `users`). The differential test
+//! (`tests/it/differential.rs`) holds the two paths to the same rows.
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 use super::audit::NewEvent;
+use super::identities::NewIdentity;
 use super::sessions::NewSession;
 use super::users::NewUser;
 
 /// What a first login writes: the rows the general login writes for a new
-/// user, built by the same code (`flows::login`). The session's and the
-/// event's `user_id` are ignored: the new user's id is not known before the
-/// statement runs.
+/// person, built by the same code (`flows::login`). The identity's, the
+/// session's and the event's `user_id` and `identity_id` are ignored: they
+/// are not known before the statement runs.
 pub struct FirstLogin<'a> {
     pub user: NewUser<'a>,
+    pub identity: NewIdentity<'a>,
     pub session: NewSession<'a>,
     pub event: NewEvent,
 }
@@ -50,17 +55,54 @@ impl Query for FirstLoginQuery<'_> {
 
 impl QueryFragment<Pg> for FirstLoginQuery<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let i = &self.0.identity;
         let s = &self.0.session;
         let e = &self.0.event;
-        out.push_sql("WITH u AS (");
-        self.0.user.push_insert_if_new(&mut out)?;
         out.push_sql(
-            " RETURNING id), \
-             s AS (INSERT INTO sessions (id, user_id, appid, session_key_sealed, created_at, \
-             last_seen_at, expires_at, ip, user_agent, cookie_hash) SELECT ",
+            "WITH n AS (SELECT nextval(pg_get_serial_sequence('users', 'id')) AS id), \
+             i AS (INSERT INTO identities (user_id, platform, appid, openid, unionid, anonymous, \
+             created_at, last_login_at) SELECT id, ",
+        );
+        out.push_bind_param::<Text, _>(&i.platform)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&i.appid)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&i.openid)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&i.unionid)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&i.anonymous)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&i.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&i.last_login_at)?;
+        // A unionid someone holds means a person to join: the general path.
+        out.push_sql(" FROM n WHERE NOT EXISTS (SELECT 1 FROM unionids WHERE platform = ");
+        out.push_bind_param::<Text, _>(&i.platform)?;
+        out.push_sql(" AND unionid = ");
+        out.push_bind_param::<Nullable<Text>, _>(&i.unionid)?;
+        out.push_sql(") ON CONFLICT (appid, openid) DO NOTHING RETURNING id, user_id), u AS (");
+        self.0.user.push_insert_select("user_id", &mut out)?;
+        // Without ON CONFLICT: a claim that lost to a concurrent one fails
+        // the statement (see the module's comment).
+        out.push_sql(
+            " FROM i RETURNING id), c AS (INSERT INTO unionids (platform, unionid, user_id, \
+             created_at) SELECT ",
+        );
+        out.push_bind_param::<Text, _>(&i.platform)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&i.unionid)?;
+        out.push_sql(", id, ");
+        out.push_bind_param::<BigInt, _>(&i.created_at)?;
+        out.push_sql(" FROM u WHERE ");
+        out.push_bind_param::<Nullable<Text>, _>(&i.unionid)?;
+        out.push_sql(
+            " IS NOT NULL), \
+             s AS (INSERT INTO sessions (id, user_id, identity_id, appid, session_key_sealed, \
+             created_at, last_seen_at, expires_at, ip, user_agent, cookie_hash) SELECT ",
         );
         out.push_bind_param::<Text, _>(&s.id)?;
-        out.push_sql(", id, ");
+        out.push_sql(", u.id, i.id, ");
         out.push_bind_param::<Text, _>(&s.appid)?;
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(&s.session_key_sealed)?;
@@ -73,7 +115,7 @@ impl QueryFragment<Pg> for FirstLoginQuery<'_> {
             out.push_bind_param::<Nullable<Text>, _>(text)?;
         }
         out.push_sql(
-            " FROM u), a AS (INSERT INTO audit_events (kind, user_id, session_id, actor, ip, \
+            " FROM u, i), a AS (INSERT INTO audit_events (kind, user_id, session_id, actor, ip, \
              detail, created_at) SELECT ",
         );
         out.push_bind_param::<Text, _>(&e.kind)?;
@@ -88,13 +130,18 @@ impl QueryFragment<Pg> for FirstLoginQuery<'_> {
     }
 }
 
-/// The new user's id, or None when (appid, openid) already has a user (then
-/// nothing was written).
+/// The new person's id, or None when the general path must decide (the
+/// identity exists, or its unionid is held; then nothing was written).
 pub async fn insert(
     conn: &mut diesel_async::AsyncPgConnection,
     l: &FirstLogin<'_>,
 ) -> QueryResult<Option<i64>> {
-    diesel_async::RunQueryDsl::get_result::<i64>(FirstLoginQuery(l), conn)
-        .await
-        .optional()
+    use diesel::result::{DatabaseErrorKind, Error};
+    match diesel_async::RunQueryDsl::get_result::<i64>(FirstLoginQuery(l), conn).await {
+        Ok(id) => Ok(Some(id)),
+        Err(Error::NotFound) => Ok(None),
+        // The unionid's claim lost to a concurrent first login.
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -6,15 +6,13 @@ diesel::table! {
         appid -> Text,
         name -> Text,
         created_at -> BigInt,
+        platform -> Text,
     }
 }
 
 diesel::table! {
     users (id) {
         id -> BigInt,
-        appid -> Text,
-        openid -> Text,
-        unionid -> Nullable<Text>,
         nickname -> Nullable<Text>,
         avatar_url -> Nullable<Text>,
         gender -> Nullable<Integer>,
@@ -30,6 +28,30 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         last_login_at -> Nullable<BigInt>,
+        merged_into -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    identities (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        platform -> Text,
+        appid -> Text,
+        openid -> Text,
+        unionid -> Nullable<Text>,
+        anonymous -> Bool,
+        created_at -> BigInt,
+        last_login_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    unionids (platform, unionid) {
+        platform -> Text,
+        unionid -> Text,
+        user_id -> BigInt,
+        created_at -> BigInt,
     }
 }
 
@@ -49,6 +71,7 @@ diesel::table! {
         refresh_gen -> BigInt,
         refreshed_at -> Nullable<BigInt>,
         cookie_hash -> Nullable<Text>,
+        identity_id -> BigInt,
     }
 }
 
@@ -65,9 +88,18 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(users -> apps (appid));
+diesel::joinable!(identities -> users (user_id));
+diesel::joinable!(identities -> apps (appid));
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(apps, users, sessions, audit_events);
+diesel::joinable!(sessions -> identities (identity_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    apps,
+    users,
+    identities,
+    unionids,
+    sessions,
+    audit_events
+);
 
 diesel::table! {
     admins (id) {

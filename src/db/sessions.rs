@@ -30,6 +30,8 @@ pub struct Session {
     pub refreshed_at: Option<i64>,
     /// SHA-256 of the secret part of the session cookie, when one was issued.
     pub cookie_hash: Option<String>,
+    /// The identity the session was opened through.
+    pub identity_id: i64,
 }
 
 /// Why a session cannot be used any more.
@@ -114,6 +116,7 @@ pub struct NewSession<'a> {
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub cookie_hash: Option<&'a str>,
+    pub identity_id: i64,
 }
 
 pub fn insert(conn: &mut AnyConnection, row: &NewSession<'_>) -> QueryResult<()> {
@@ -210,14 +213,22 @@ pub fn revoke(conn: &mut AnyConnection, id: &str, reason: &str, now: i64) -> Que
     Ok(n == 1)
 }
 
-/// Revokes every live session of a user; returns their ids.
+/// A session that a revocation ended, and its app (a person's sessions
+/// span apps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub id: String,
+    pub appid: String,
+}
+
+/// Revokes every live session of a person; the ones it ended.
 pub fn revoke_all_of_user(
     conn: &mut AnyConnection,
     user_id: i64,
     reason: &str,
     now: i64,
-) -> QueryResult<Vec<String>> {
-    on_backend!(conn, |c| diesel::update(
+) -> QueryResult<Vec<Ended>> {
+    let ended: Vec<(String, String)> = on_backend!(conn, |c| diesel::update(
         sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null()),
@@ -226,8 +237,30 @@ pub fn revoke_all_of_user(
         sessions::revoked_at.eq(now),
         sessions::revoke_reason.eq(reason),
     ))
-    .returning(sessions::id)
-    .get_results(c))
+    .returning((sessions::id, sessions::appid))
+    .get_results(c))?;
+    Ok(ended.into_iter().map(|(id, appid)| Ended { id, appid }).collect())
+}
+
+/// Revokes every live session opened through one identity (an unlink).
+pub fn revoke_all_of_identity(
+    conn: &mut AnyConnection,
+    identity_id: i64,
+    reason: &str,
+    now: i64,
+) -> QueryResult<Vec<Ended>> {
+    let ended: Vec<(String, String)> = on_backend!(conn, |c| diesel::update(
+        sessions::table
+            .filter(sessions::identity_id.eq(identity_id))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((
+        sessions::revoked_at.eq(now),
+        sessions::revoke_reason.eq(reason),
+    ))
+    .returning((sessions::id, sessions::appid))
+    .get_results(c))?;
+    Ok(ended.into_iter().map(|(id, appid)| Ended { id, appid }).collect())
 }
 
 /// Deletes up to `batch` sessions that ended before `before` (revoked, or past
@@ -341,6 +374,7 @@ mod tests {
             refresh_gen: 0,
             refreshed_at: None,
             cookie_hash: None,
+            identity_id: 1,
         }
     }
 

@@ -19,7 +19,13 @@ pub struct Overview {
 pub fn overview(conn: &mut AnyConnection, now: i64) -> QueryResult<Overview> {
     let midnight = now - now.rem_euclid(86_400);
     Ok(Overview {
-        users_total: users::table.count().get_result(conn)?,
+        // People: tombstones of merges (through their small partial index)
+        // are not counted.
+        users_total: users::table.count().get_result::<i64>(conn)?
+            - users::table
+                .filter(users::merged_into.is_not_null())
+                .count()
+                .get_result::<i64>(conn)?,
         new_users_today: users::table
             .filter(users::created_at.ge(midnight))
             .count()

@@ -1,21 +1,18 @@
-//! The `users` table: one row per (appid, openid), with the profile the
-//! mini-program sent, the bound phone number and the ban state.
+//! The `users` table: one row per person (SPEC §10), with the profile the
+//! mini-programs sent, the bound phone number, the ban state, and the
+//! tombstone of a merge. What a person logs in through is in `identities`.
 
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::AstPass;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
-use diesel::sqlite::Sqlite;
 
-use super::schema::{apps, users};
+use super::schema::{identities, users};
 use super::{nickname_index, on_backend, AnyConnection};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: i64,
-    pub appid: String,
-    pub openid: String,
-    pub unionid: Option<String>,
     pub nickname: Option<String>,
     pub avatar_url: Option<String>,
     pub gender: Option<i32>,
@@ -31,6 +28,8 @@ pub struct User {
     pub created_at: i64,
     pub updated_at: i64,
     pub last_login_at: Option<i64>,
+    /// A tombstone: this person was merged into that one.
+    pub merged_into: Option<i64>,
 }
 
 impl User {
@@ -99,7 +98,7 @@ impl ProfileChanges {
         }
     }
 
-    fn apply_to(&self, user: &mut User) {
+    pub(crate) fn apply_to(&self, user: &mut User) {
         let set = |field: &mut Option<String>, value: &Option<String>| {
             if let Some(v) = value {
                 *field = Some(v.clone());
@@ -117,13 +116,10 @@ impl ProfileChanges {
     }
 }
 
-/// A user row to insert (see [`NewUser::for_login`]).
+/// A person row to insert (see [`NewUser::for_login`]).
 #[derive(Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
-    appid: &'a str,
-    openid: &'a str,
-    unionid: Option<&'a str>,
     nickname: Option<&'a str>,
     avatar_url: Option<&'a str>,
     gender: Option<i32>,
@@ -136,15 +132,29 @@ pub struct NewUser<'a> {
     last_login_at: Option<i64>,
 }
 
-impl NewUser<'_> {
+impl<'a> NewUser<'a> {
+    /// The person a first login makes: the profile as sent, created, updated
+    /// and last logged in at `now`.
+    pub fn for_login(profile: &'a ProfileChanges, now: i64) -> Self {
+        NewUser {
+            nickname: profile.nickname.as_deref(),
+            avatar_url: profile.avatar_url.as_deref(),
+            gender: profile.gender,
+            language: profile.language.as_deref(),
+            city: profile.city.as_deref(),
+            province: profile.province.as_deref(),
+            country: profile.country.as_deref(),
+            created_at: now,
+            updated_at: now,
+            last_login_at: Some(now),
+        }
+    }
+
     /// The row as stored under `id`: what an insert of it returns.
     fn into_user(self, id: i64) -> User {
         let text = |v: Option<&str>| v.map(str::to_string);
         User {
             id,
-            appid: self.appid.to_string(),
-            openid: self.openid.to_string(),
-            unionid: text(self.unionid),
             nickname: text(self.nickname),
             avatar_url: text(self.avatar_url),
             gender: self.gender,
@@ -160,61 +170,17 @@ impl NewUser<'_> {
             created_at: self.created_at,
             updated_at: self.updated_at,
             last_login_at: self.last_login_at,
-        }
-    }
-}
-
-/// SQLite's `INSERT … ON CONFLICT (appid, openid) DO NOTHING` of a login's
-/// user, as a query type with a static id. diesel gives an upsert none, and
-/// so built its SQL text on every login to look up the prepared statement.
-/// Every column is bound, a missing
-/// value as NULL (all of them are nullable with no default).
-struct InsertIfNew<'q>(&'q NewUser<'q>);
-
-impl QueryId for InsertIfNew<'_> {
-    type QueryId = InsertIfNew<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl QueryFragment<Sqlite> for InsertIfNew<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        self.0.push_insert_if_new(&mut out)
-    }
-}
-
-impl<'a> NewUser<'a> {
-    /// The user a first login makes: the profile as sent, created, updated
-    /// and last logged in at `now`.
-    pub fn for_login(
-        appid: &'a str,
-        openid: &'a str,
-        unionid: Option<&'a str>,
-        profile: &'a ProfileChanges,
-        now: i64,
-    ) -> Self {
-        NewUser {
-            appid,
-            openid,
-            unionid,
-            nickname: profile.nickname.as_deref(),
-            avatar_url: profile.avatar_url.as_deref(),
-            gender: profile.gender,
-            language: profile.language.as_deref(),
-            city: profile.city.as_deref(),
-            province: profile.province.as_deref(),
-            country: profile.country.as_deref(),
-            created_at: now,
-            updated_at: now,
-            last_login_at: Some(now),
+            merged_into: None,
         }
     }
 
-    /// `INSERT INTO users (…) VALUES (…) ON CONFLICT (appid, openid) DO
-    /// NOTHING` of this row: the one spelling of a login's user insert, for
-    /// SQLite's ([`InsertIfNew`]) and for PostgreSQL's first login in one
-    /// statement (`first_login`).
-    pub(crate) fn push_insert_if_new<'b, DB>(
+    /// `INSERT INTO users (id, …) SELECT <id>, …` of this row, the id being
+    /// the SQL expression `id` (PostgreSQL's first login numbers the person
+    /// itself, see `first_login`): the one spelling of a login's person
+    /// outside diesel's own insert. The caller adds the FROM.
+    pub(crate) fn push_insert_select<'b, DB>(
         &'b self,
+        id: &'static str,
         out: &mut AstPass<'_, 'b, DB>,
     ) -> QueryResult<()>
     where
@@ -228,14 +194,11 @@ impl<'a> NewUser<'a> {
     {
         let u = self;
         out.push_sql(
-            "INSERT INTO users (appid, openid, unionid, nickname, avatar_url, gender, \
-             language, city, province, country, created_at, updated_at, last_login_at) \
-             VALUES (",
+            "INSERT INTO users (id, nickname, avatar_url, gender, language, city, province, \
+             country, created_at, updated_at, last_login_at) SELECT ",
         );
-        out.push_bind_param::<Text, _>(&u.appid)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&u.openid)?;
-        for text in [&u.unionid, &u.nickname, &u.avatar_url] {
+        out.push_sql(id);
+        for text in [&u.nickname, &u.avatar_url] {
             out.push_sql(", ");
             out.push_bind_param::<Nullable<Text>, _>(text)?;
         }
@@ -251,16 +214,41 @@ impl<'a> NewUser<'a> {
         out.push_bind_param::<BigInt, _>(&u.updated_at)?;
         out.push_sql(", ");
         out.push_bind_param::<Nullable<BigInt>, _>(&u.last_login_at)?;
-        out.push_sql(") ON CONFLICT (appid, openid) DO NOTHING");
         Ok(())
     }
 }
 
-impl RunQueryDsl<SqliteConnection> for InsertIfNew<'_> {}
-
 diesel::define_sql_function! {
     /// SQLite: the rowid of this connection's last INSERT.
     fn last_insert_rowid() -> BigInt;
+}
+
+/// Inserts a new person; their row as stored.
+pub fn insert(conn: &mut AnyConnection, row: NewUser<'_>) -> QueryResult<User> {
+    // SQLite: RETURNING works there through an internal trigger, and any
+    // trigger costs the statement journal that the nickname index migration
+    // explains; the id is the connection's last rowid.
+    let id = match conn {
+        AnyConnection::Sqlite(c) => {
+            diesel::insert_into(users::table).values(&row).execute(c)?;
+            diesel::select(last_insert_rowid()).get_result(c)?
+        }
+        AnyConnection::Postgresql(c) => diesel::insert_into(users::table)
+            .values(&row)
+            .returning(users::id)
+            .get_result(c)?,
+    };
+    // SQLite's nickname index takes the new person shortly (`nickname_index`).
+    Ok(row.into_user(id))
+}
+
+/// Removes a person that a login made in vain (another login, on another
+/// instance, made the same identity or claimed the same unionid first)
+/// before anything refers to them.
+pub fn delete_unused(conn: &mut AnyConnection, id: i64) -> QueryResult<()> {
+    diesel::delete(users::table.find(id))
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<User>> {
@@ -271,106 +259,119 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<User>> {
         .optional()
 }
 
-fn find_by_openid(conn: &mut AnyConnection, appid: &str, openid: &str) -> QueryResult<User> {
-    on_backend!(conn, |c| users::table
-        .filter(users::appid.eq(appid))
-        .filter(users::openid.eq(openid))
-        .select(User::as_select())
-        .get_result(c))
+/// The person a login continues with, locked against a merge in the same
+/// moment (PostgreSQL: the row lock is held until the login commits, and a
+/// merge that committed first leaves a tombstone this does not match).
+/// None when `id` was merged away.
+pub fn lock_for_login(conn: &mut AnyConnection, id: i64, now: i64) -> QueryResult<Option<User>> {
+    on_backend!(conn, |c| diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::merged_into.is_null()),
+    )
+    .set(users::last_login_at.eq(now))
+    .returning(User::as_returning())
+    .get_result(c)
+    .optional())
+}
+
+/// Locks a person for a merge or an unlink (the same row lock a login
+/// takes); None for no such person or a tombstone.
+pub fn lock_live(conn: &mut AnyConnection, id: i64, now: i64) -> QueryResult<Option<User>> {
+    on_backend!(conn, |c| diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::merged_into.is_null()),
+    )
+    .set(users::updated_at.eq(now))
+    .returning(User::as_returning())
+    .get_result(c)
+    .optional())
+}
+
+/// Makes `from` a tombstone pointing at `into`, and re-points the older
+/// tombstones that pointed at `from`, so that every merged-away id answers
+/// the person it lives on in (one step, never a chain).
+pub fn make_tombstone(conn: &mut AnyConnection, from: i64, into: i64, now: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(from))
+        .set((users::merged_into.eq(into), users::updated_at.eq(now)))
+        .execute(conn)?;
+    diesel::update(users::table.filter(users::merged_into.eq(from)))
+        .set(users::merged_into.eq(into))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Fills what `into` lacks from `from` (a merge): each profile field, and
+/// the phone number as a whole. `into` becomes the row as stored.
+pub fn fill_from(conn: &mut AnyConnection, into: &mut User, from: &User, now: i64) -> QueryResult<()> {
+    let lacking = |mine: &Option<String>, theirs: &Option<String>| match mine {
+        None => theirs.clone(),
+        Some(_) => None,
+    };
+    let changes = ProfileChanges {
+        nickname: lacking(&into.nickname, &from.nickname),
+        avatar_url: lacking(&into.avatar_url, &from.avatar_url),
+        gender: match into.gender {
+            None | Some(0) => from.gender.filter(|g| *g != 0),
+            Some(_) => None,
+        },
+        language: lacking(&into.language, &from.language),
+        city: lacking(&into.city, &from.city),
+        province: lacking(&into.province, &from.province),
+        country: lacking(&into.country, &from.country),
+    };
+    if !changes.is_empty() {
+        diesel::update(users::table.find(into.id))
+            .set((&changes, users::updated_at.eq(now)))
+            .execute(conn)?;
+        changes.apply_to(into);
+    }
+    if into.pure_phone_number.is_none() {
+        if let (Some(phone), Some(pure), Some(cc)) =
+            (&from.phone_number, &from.pure_phone_number, &from.country_code)
+        {
+            set_phone(conn, into.id, phone, pure, cc, now)?;
+            into.phone_number = Some(phone.clone());
+            into.pure_phone_number = Some(pure.clone());
+            into.country_code = Some(cc.clone());
+        }
+    }
+    Ok(())
 }
 
 /// What a login found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginUser {
-    /// This login made the user.
+    /// This login made the person.
     Created,
-    /// A known user, whose stored profile the login's fields did or did not
-    /// change.
+    /// A new identity of a person who existed (a unionid they hold, or the
+    /// Douyin guest they were).
+    Linked,
+    /// A known identity, whose person's stored profile the login's fields did
+    /// or did not change.
     Known { profile_changed: bool },
 }
 
-/// Finds or creates the user of (appid, openid) and records the login. The
-/// insert comes first and yields to the unique constraint, so concurrent first
-/// logins (on any instance) make exactly one user; returns whether this call
-/// created it. Meant to run inside the login transaction: its first statement
-/// writes, which SQLite needs to take the write lock without a deadlock.
-pub fn upsert_for_login(
+/// Applies a login's profile fields to a person (placeholders never
+/// overwrite real values); whether anything changed. `user` becomes the row
+/// as stored.
+pub fn update_for_login(
     conn: &mut AnyConnection,
-    appid: &str,
-    openid: &str,
-    unionid: Option<&str>,
+    user: &mut User,
     profile: ProfileChanges,
     now: i64,
-) -> QueryResult<(User, LoginUser)> {
-    let row = NewUser::for_login(appid, openid, unionid, &profile, now);
-    // A new row comes back from the INSERT itself (PostgreSQL), or is known
-    // but for its id (SQLite: RETURNING works there through an internal
-    // trigger, and any trigger costs the statement journal that the nickname
-    // index migration explains). Only a returning user costs a second
-    // statement.
-    let inserted: Option<User> = match conn {
-        AnyConnection::Sqlite(c) => {
-            let n = InsertIfNew(&row).execute(c)?;
-            if n == 1 {
-                let id = diesel::select(last_insert_rowid()).get_result(c)?;
-                Some(row.into_user(id))
-            } else {
-                None
-            }
-        }
-        AnyConnection::Postgresql(c) => diesel::insert_into(users::table)
-            .values(&row)
-            .on_conflict((users::appid, users::openid))
-            .do_nothing()
-            .returning(User::as_returning())
-            .get_result(c)
-            .optional()?,
-    };
-    if let Some(user) = inserted {
-        // SQLite's nickname index takes the new user shortly (`nickname_index`).
-        return Ok((user, LoginUser::Created));
-    }
-    let mut user = find_by_openid(conn, appid, openid)?;
-    if user.is_banned() {
-        // A refused login changes nothing of the stored profile.
-        return Ok((
-            user,
-            LoginUser::Known {
-                profile_changed: false,
-            },
-        ));
-    }
-    let changes = profile.for_login(&user);
-    let new_unionid = unionid.filter(|u| user.unionid.as_deref() != Some(*u));
-    let target = users::table.find(user.id);
+) -> QueryResult<bool> {
+    let changes = profile.for_login(user);
     if changes.is_empty() {
-        diesel::update(target)
-            .set((
-                users::last_login_at.eq(now),
-                users::unionid.eq(new_unionid.or(user.unionid.as_deref())),
-            ))
-            .execute(conn)?;
-    } else {
-        diesel::update(target)
-            .set((
-                &changes,
-                users::last_login_at.eq(now),
-                users::updated_at.eq(now),
-                users::unionid.eq(new_unionid.or(user.unionid.as_deref())),
-            ))
-            .execute(conn)?;
+        return Ok(false);
     }
-    changes.apply_to(&mut user);
-    if let Some(u) = new_unionid {
-        user.unionid = Some(u.to_string());
-    }
-    user.last_login_at = Some(now);
-    Ok((
-        user,
-        LoginUser::Known {
-            profile_changed: !changes.is_empty(),
-        },
-    ))
+    diesel::update(users::table.find(user.id))
+        .set((&changes, users::updated_at.eq(now)))
+        .execute(conn)?;
+    changes.apply_to(user);
+    user.updated_at = now;
+    Ok(true)
 }
 
 /// An explicit profile update (`POST user`): every given field is stored.
@@ -432,19 +433,25 @@ pub fn search_page(
     };
     let mut ids: Vec<i64> = Vec::new();
     if before_id.is_none() {
-        // openid through the (appid, openid) key, the appids being few; a
-        // query of its own, since inside the OR below PostgreSQL would scan.
-        ids = users::table
-            .filter(users::appid.eq_any(apps::table.select(apps::appid)))
-            .filter(users::openid.eq(text))
-            .select(users::id)
+        // An identity's openid through the (appid, openid) key, the appids
+        // being few; its unionid through its own index; each a query of its
+        // own, since inside an OR PostgreSQL would scan.
+        ids = identities::table
+            .filter(identities::appid.eq_any(super::schema::apps::table.select(super::schema::apps::appid)))
+            .filter(identities::openid.eq(text))
+            .select(identities::user_id)
             .load(conn)?;
+        ids.extend(
+            identities::table
+                .filter(identities::unionid.eq(text))
+                .select(identities::user_id)
+                .load::<i64>(conn)?,
+        );
         ids.extend(
             users::table
                 .filter(
-                    users::unionid
+                    users::pure_phone_number
                         .eq(text)
-                        .or(users::pure_phone_number.eq(text))
                         .or(users::id.eq(text.parse::<i64>().unwrap_or(0))),
                 )
                 .select(users::id)
@@ -639,9 +646,6 @@ mod tests {
     fn stored() -> User {
         User {
             id: 1,
-            appid: "wx1".into(),
-            openid: "o1".into(),
-            unionid: None,
             nickname: Some("Alice".into()),
             avatar_url: Some("https://example.com/a.png".into()),
             gender: Some(2),
@@ -657,6 +661,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             last_login_at: None,
+            merged_into: None,
         }
     }
 

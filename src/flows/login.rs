@@ -1,13 +1,15 @@
-//! Opening a session: find or create the user of (appid, openid), refuse a
-//! banned one, open the session, keep its first refresh token's hash, audit.
+//! Opening a session: find or create the person of the login's identity
+//! (`login_person`), refuse a banned one, open the session, audit.
 
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::first_login::FirstLogin;
+use crate::db::identities::NewIdentity;
 use crate::db::users::{self, ProfileChanges};
 use crate::db::{sessions, AnyConnection, Db};
 use crate::error::ApiError;
 use crate::platforms::Platform;
 use crate::webhooks::{self, EventType, Webhooks};
+use super::login_person::{self, LoginPerson};
 use serde_json::json;
 
 /// A login that a platform vouched for.
@@ -50,28 +52,24 @@ pub enum Login {
 }
 
 pub async fn open(db: &Db, login: NewLogin, now: i64) -> Result<Login, ApiError> {
-    // The new session's id, whichever path opens it. PostgreSQL: a user seen
-    // for the first time in one statement; a known one (or SQLite) takes the
-    // general flow below.
+    // The new session's id, whichever path opens it. PostgreSQL: a person
+    // seen for the first time in one statement; a known one (or SQLite)
+    // takes the general flow below.
     let session_id = sessions::new_id();
-    let first = FirstLogin {
-        user: users::NewUser::for_login(
-            &login.appid,
-            &login.openid,
-            login.unionid.as_deref(),
-            &login.profile,
-            now,
-        ),
-        session: login.session_row(&session_id, NO_USER_YET, now),
-        event: login.event(NO_USER_YET, &session_id, true, now),
-    };
     let hooks = db.webhooks().clone();
     // The one-statement first login writes no outbox rows: with subscribers
-    // to logins, every login takes the general flow.
+    // to logins, every login takes the general flow. Neither does it join a
+    // Douyin guest.
     let announced = hooks.wants(EventType::UserCreated) || hooks.wants(EventType::SessionCreated);
-    let fast = if announced {
+    let fast = if announced || login.guest_openid.is_some() {
         None
     } else {
+        let first = FirstLogin {
+            user: users::NewUser::for_login(&login.profile, now),
+            identity: login.identity_row(NO_USER_YET, now),
+            session: login.session_row(&session_id, NO_USER_YET, NO_USER_YET, now),
+            event: login.event(NO_USER_YET, &session_id, true, now),
+        };
         db.first_login(&first).await?
     };
     if let Some(user_id) = fast {
@@ -93,11 +91,33 @@ pub async fn open(db: &Db, login: NewLogin, now: i64) -> Result<Login, ApiError>
 const NO_USER_YET: i64 = 0;
 
 impl NewLogin {
+    /// The identity row a first login through it makes, whichever path
+    /// writes it.
+    fn identity_row(&self, user_id: i64, now: i64) -> NewIdentity<'_> {
+        NewIdentity {
+            user_id,
+            platform: self.platform.as_str(),
+            appid: &self.appid,
+            openid: &self.openid,
+            unionid: self.unionid.as_deref(),
+            anonymous: self.anonymous,
+            created_at: now,
+            last_login_at: Some(now),
+        }
+    }
+
     /// The session row this login opens, whichever path writes it.
-    fn session_row<'a>(&'a self, id: &'a str, user_id: i64, now: i64) -> sessions::NewSession<'a> {
+    fn session_row<'a>(
+        &'a self,
+        id: &'a str,
+        user_id: i64,
+        identity_id: i64,
+        now: i64,
+    ) -> sessions::NewSession<'a> {
         sessions::NewSession {
             id,
             user_id,
+            identity_id,
             appid: &self.appid,
             session_key_sealed: self.session_key_sealed.as_deref().unwrap_or(""),
             created_at: now,
@@ -133,14 +153,11 @@ pub fn open_in(
     session_id: &str,
     now: i64,
 ) -> Result<Login, ApiError> {
-    let (user, found) = users::upsert_for_login(
-        conn,
-        &login.appid,
-        &login.openid,
-        login.unionid.as_deref(),
-        login.profile.clone(),
-        now,
-    )?;
+    let LoginPerson {
+        user,
+        identity_id,
+        found,
+    } = login_person::resolve(conn, hooks, login, now)?;
     let is_new = found == users::LoginUser::Created;
     if user.is_banned() {
         audit::record(
@@ -180,7 +197,10 @@ pub fn open_in(
             }
         }
     }
-    sessions::insert(conn, &login.session_row(session_id, user.id, now))?;
+    sessions::insert(
+        conn,
+        &login.session_row(session_id, user.id, identity_id, now),
+    )?;
     if found
         == (users::LoginUser::Known {
             profile_changed: true,
@@ -195,10 +215,19 @@ pub fn open_in(
             || {
                 json!({ "user": {
                 "id": user.id,
-                "appid": user.appid,
-                "openid": user.openid,
-                "unionid": user.unionid,
                 "created_at": crate::timestamp::rfc3339(user.created_at),
+                "identities": [{
+                    "id": identity_id,
+                    "platform": login.platform.as_str(),
+                    "appid": login.appid,
+                    "openid": login.openid,
+                    "unionid": login.unionid,
+                    "anonymous": login.anonymous,
+                }],
+                // Before people had identities (SPEC §10): the first one's.
+                "appid": login.appid,
+                "openid": login.openid,
+                "unionid": login.unionid,
             } })
             },
             now,

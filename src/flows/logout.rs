@@ -67,7 +67,10 @@ pub async fn logout(
                 let ended = sessions::revoke(conn, &session.id, "logout", now)?;
                 (
                     if ended {
-                        vec![session.id.clone()]
+                        vec![sessions::Ended {
+                            id: session.id.clone(),
+                            appid: session.appid.clone(),
+                        }]
                     } else {
                         Vec::new()
                     },
@@ -79,7 +82,7 @@ pub async fn logout(
                 "logout_global",
             ),
         };
-        hooks.sessions_ended(conn, &revoked, user_id, &session.appid, reason, now)?;
+        hooks.sessions_ended(conn, &revoked, user_id, reason, now)?;
         if !revoked.is_empty() {
             audit::record(
                 conn,

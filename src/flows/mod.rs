@@ -12,8 +12,10 @@
 
 pub mod console_sign_in;
 pub mod login;
+mod login_person;
 pub mod logout;
 pub mod operator_actions;
+pub mod people;
 pub mod refresh;
 pub mod user_directory;
 

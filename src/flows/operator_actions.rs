@@ -124,8 +124,7 @@ pub async fn act_on_user(
                     (Kind::Unban, None, Vec::new(), "")
                 }
             };
-            // The sessions' app is the user's (users are per app).
-            hooks.sessions_ended(conn, &ended, id, &user.appid, why, now)?;
+            hooks.sessions_ended(conn, &ended, id, why, now)?;
             let mut event = NewEvent::new(kind, now)
                 .user(id)
                 .actor(&by.username)

@@ -2,6 +2,7 @@
 //! what a search runs on, and a page of users with their live sessions
 //! counted. Each face shapes the rows its own way; the query is this one.
 
+use crate::db::identities::{self, Identity};
 use crate::db::{sessions, users, Db};
 use crate::error::ApiError;
 
@@ -23,13 +24,22 @@ pub fn search_text(q: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
+/// A person on a page.
+#[derive(Debug)]
+pub struct Listed {
+    pub user: users::User,
+    pub active_sessions: i64,
+    pub identities: Vec<Identity>,
+}
+
 /// One page of users, newest first.
 #[derive(Debug)]
 pub struct UserPage {
     /// What was searched for ([`search_text`] of the request's text).
     pub query: Option<String>,
-    /// Each user with the number of their live sessions.
-    pub users: Vec<(users::User, i64)>,
+    /// Each person with the number of their live sessions, and their
+    /// identities.
+    pub users: Vec<Listed>,
     /// The `before` of the next page, when there may be more.
     pub next_before: Option<i64>,
     /// For a short nickname piece: the lowest user id this page looked at.
@@ -51,12 +61,19 @@ pub async fn page(
         let found = users::search_page(conn, search.as_deref(), before, limit)?;
         let ids: Vec<i64> = found.users.iter().map(|u| u.id).collect();
         let counts = sessions::active_counts(conn, &ids, now)?;
+        let mut all = identities::of_users(conn, &ids)?;
         let users = found
             .users
             .into_iter()
-            .map(|u| {
-                let n = counts.get(&u.id).copied().unwrap_or(0);
-                (u, n)
+            .map(|user| {
+                let (mine, rest): (Vec<Identity>, Vec<Identity>) =
+                    all.drain(..).partition(|i| i.user_id == user.id);
+                all = rest;
+                Listed {
+                    active_sessions: counts.get(&user.id).copied().unwrap_or(0),
+                    identities: mine,
+                    user,
+                }
             })
             .collect();
         Ok(UserPage {

@@ -26,15 +26,19 @@ pub enum EventType {
     UserUnbanned,
     SessionCreated,
     SessionEnded,
+    UserIdentityLinked,
+    UserMerged,
 }
 
-pub const EVENT_TYPES: [EventType; 6] = [
+pub const EVENT_TYPES: [EventType; 8] = [
     EventType::UserCreated,
     EventType::UserUpdated,
     EventType::UserBanned,
     EventType::UserUnbanned,
     EventType::SessionCreated,
     EventType::SessionEnded,
+    EventType::UserIdentityLinked,
+    EventType::UserMerged,
 ];
 
 impl EventType {
@@ -46,6 +50,8 @@ impl EventType {
             EventType::UserUnbanned => "user.unbanned",
             EventType::SessionCreated => "session.created",
             EventType::SessionEnded => "session.ended",
+            EventType::UserIdentityLinked => "user.identity_linked",
+            EventType::UserMerged => "user.merged",
         }
     }
 }
@@ -174,7 +180,6 @@ pub fn profile_updated(
     }
     let data = json!({ "user": {
         "id": user.id,
-        "appid": user.appid,
         "nickname": user.nickname,
         "avatar_url": user.avatar_url,
         "gender": user.gender,
@@ -204,14 +209,13 @@ impl Webhooks {
     pub fn sessions_ended(
         &self,
         conn: &mut AnyConnection,
-        ids: &[String],
+        ended: &[crate::db::sessions::Ended],
         user_id: i64,
-        appid: &str,
         reason: &str,
         now: i64,
     ) -> Result<(), ApiError> {
-        for id in ids {
-            let data = || session_ended(id, user_id, appid, reason);
+        for e in ended {
+            let data = || session_ended(&e.id, user_id, &e.appid, reason);
             self.emit(conn, EventType::SessionEnded, data, now)?;
         }
         Ok(())

@@ -51,8 +51,7 @@ async fn a_large_database_shows_a_dated_snapshot(backend: Backend) {
     // A user id past the threshold makes the database count as large.
     let id = wxauth::admin::overview::LARGE + 1;
     app.db.execute(&format!(
-        "INSERT INTO users (id, appid, openid, created_at, updated_at) \
-         VALUES ({id}, '{APP_ID}', 'o-high-water', 0, 0)"
+        "INSERT INTO users (id, created_at, updated_at) VALUES ({id}, 0, 0)"
     ));
     let browser = signed_in(&app).await;
     let (status, _, html) = browser.get("/admin").await;
@@ -489,12 +488,12 @@ async fn short_nickname_searches_walk_a_bounded_window_per_page(backend: Backend
     let fill = match backend {
         Backend::Sqlite => format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
-             INSERT INTO users (appid, openid, nickname, created_at, updated_at) \
-             SELECT 'wxtestapp000000001', 'ofill' || i, 'filler ' || i, 0, 0 FROM n"
+             INSERT INTO users (nickname, created_at, updated_at) \
+             SELECT 'filler ' || i, 0, 0 FROM n"
         ),
         Backend::Postgres => format!(
-            "INSERT INTO users (appid, openid, nickname, created_at, updated_at) \
-             SELECT 'wxtestapp000000001', 'ofill' || i, 'filler ' || i, 0, 0 FROM generate_series(1, {n}) AS i"
+            "INSERT INTO users (nickname, created_at, updated_at) \
+             SELECT 'filler ' || i, 0, 0 FROM generate_series(1, {n}) AS i"
         ),
     };
     app.db.execute(&fill);

@@ -83,7 +83,7 @@ async fn refresh_tokens_carry_a_server_mac_that_cannot_be_guessed(backend: Backe
 /// SQLite: both store the same rows.
 async fn a_first_login_stores_the_user_the_session_and_its_event(backend: Backend) {
     use diesel::prelude::*;
-    use wxauth::db::schema::{audit_events, sessions, users};
+    use wxauth::db::schema::{audit_events, identities, sessions, users};
     let app = spawn_app(backend).await;
     let first = app
         .post(
@@ -106,9 +106,10 @@ async fn a_first_login_stores_the_user_the_session_and_its_event(backend: Backen
         i64,
         Option<i64>,
     ) = users::table
-        .find(first.user_id())
+        .inner_join(identities::table)
+        .filter(users::id.eq(first.user_id()))
         .select((
-            users::openid,
+            identities::openid,
             users::nickname,
             users::gender,
             users::city,
@@ -124,9 +125,10 @@ async fn a_first_login_stores_the_user_the_session_and_its_event(backend: Backen
     assert!(user.5 >= Some(user.4));
     // Every profile column in its place (SQLite's insert binds them by hand).
     let profile: [Option<String>; 5] = users::table
-        .find(first.user_id())
+        .inner_join(identities::table)
+        .filter(users::id.eq(first.user_id()))
         .select((
-            users::unionid,
+            identities::unionid,
             users::avatar_url,
             users::language,
             users::province,
@@ -361,10 +363,10 @@ async fn unionid_is_stored(backend: Backend) {
     app.login("nounion-gina").await;
     let mut conn = app.db.conn();
     use diesel::prelude::*;
-    use wxauth::db::schema::users;
-    let unionids: Vec<Option<String>> = users::table
-        .order(users::id)
-        .select(users::unionid)
+    use wxauth::db::schema::identities;
+    let unionids: Vec<Option<String>> = identities::table
+        .order(identities::id)
+        .select(identities::unionid)
         .load(&mut conn)
         .unwrap();
     assert_eq!(

@@ -276,10 +276,10 @@ async fn mock_wechat_serves_alone_on_the_port_it_is_given() {
     assert_eq!(calls["jscode2session"]["by_code"]["carol"], 1, "{calls}");
     drop(server);
     let mut conn = diesel::SqliteConnection::establish(&db_path).unwrap();
-    use wxauth::db::schema::users;
-    let openid: String = users::table
-        .find(login.user_id())
-        .select(users::openid)
+    use wxauth::db::schema::identities;
+    let openid: String = identities::table
+        .filter(identities::user_id.eq(login.user_id()))
+        .select(identities::openid)
         .get_result(&mut conn)
         .unwrap();
     assert_eq!(openid, wxauth::wechat::mock::openid_for(APP_ID, "carol"));

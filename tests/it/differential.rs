@@ -2,9 +2,9 @@
 //! through the path the server takes (on PostgreSQL: the one-statement first
 //! login and rotation, the batched session check; on SQLite: the writer and
 //! the rusqlite check) and once through the general flow alone, each on a
-//! database of its own; every row of users, sessions and audit_events and
-//! every answer must come out the same. A rule changed in one path only
-//! fails here.
+//! database of its own; every row of users, identities, unionids, sessions
+//! and audit_events and every answer must come out the same. A rule changed
+//! in one path only fails here.
 
 use std::collections::HashMap;
 
@@ -13,7 +13,8 @@ use wxauth::auth::refresh_token::Presented;
 use wxauth::auth::session_check::check_live;
 use wxauth::db::audit::Event;
 use wxauth::db::live_session::LiveSession;
-use wxauth::db::schema::{audit_events, sessions, users};
+use wxauth::db::identities::Identity;
+use wxauth::db::schema::{audit_events, identities, sessions, unionids, users};
 use wxauth::db::sessions::Session;
 use wxauth::db::users::{ProfileChanges, User};
 use wxauth::db::{self as db, Db};
@@ -169,7 +170,8 @@ async fn scenarios(db: &Db, url: &TestDb, path: Path) -> Vec<String> {
     let (answer, b1) = login(db, path, "bob", t + 30).await;
     out.push(format!("bob first: {answer}"));
     url.execute(&format!(
-        "UPDATE users SET banned_at = {}, ban_reason = 'spam' WHERE openid = 'bob'",
+        "UPDATE users SET banned_at = {}, ban_reason = 'spam' \
+         WHERE id = (SELECT user_id FROM identities WHERE openid = 'bob')",
         t + 31
     ));
     let (answer, _) = login(db, path, "bob", t + 40).await;
@@ -272,12 +274,23 @@ fn rows(url: &TestDb, answers: &mut [String]) -> Vec<String> {
         .order(sessions::id)
         .load(&mut conn)
         .unwrap();
+    let identities: Vec<Identity> = identities::table
+        .select(Identity::as_select())
+        .order(identities::id)
+        .load(&mut conn)
+        .unwrap();
+    let unionids: Vec<(String, String, i64, i64)> = unionids::table
+        .order((unionids::platform, unionids::unionid))
+        .load(&mut conn)
+        .unwrap();
     let events: Vec<Event> = audit_events::table
         .select(Event::as_select())
         .order(audit_events::id)
         .load(&mut conn)
         .unwrap();
     let user_rank: HashMap<i64, i64> = users.iter().zip(1..).map(|(u, n)| (u.id, n)).collect();
+    let identity_rank: HashMap<i64, i64> =
+        identities.iter().zip(1..).map(|(i, n)| (i.id, n)).collect();
     let session_rank: HashMap<String, String> = sessions
         .iter()
         .zip(1..)
@@ -296,9 +309,21 @@ fn rows(url: &TestDb, answers: &mut [String]) -> Vec<String> {
         u.id = user_rank[&u.id];
         out.push(format!("{u:?}"));
     }
+    for mut i in identities {
+        i.id = identity_rank[&i.id];
+        i.user_id = user_rank[&i.user_id];
+        out.push(format!("{i:?}"));
+    }
+    for (platform, unionid, user_id, created_at) in unionids {
+        out.push(format!(
+            "unionid {platform} {unionid} user #{} at {created_at}",
+            user_rank[&user_id]
+        ));
+    }
     for mut s in sessions {
         s.id = session_rank[&s.id].clone();
         s.user_id = user_rank[&s.user_id];
+        s.identity_id = identity_rank[&s.identity_id];
         out.push(format!("{s:?}"));
     }
     for mut e in events {

@@ -29,6 +29,7 @@ mod signing_keys;
 mod sqlite_pragmas;
 mod templates;
 mod tokens;
+mod upgrade;
 mod user;
 mod webhooks;
 mod wechat_data;

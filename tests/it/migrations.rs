@@ -245,13 +245,13 @@ fn sqlite_and_postgres_migrate_to_the_same_schema() {
     let sqlite = schema_of(&sqlite_db);
     let postgres = schema_of(&postgres_db);
     // Not vacuous: the tables the app uses are there, with their keys.
-    assert!(sqlite.columns.contains_key("users.openid"), "{sqlite:#?}");
+    assert!(sqlite.columns.contains_key("identities.openid"), "{sqlite:#?}");
     assert!(
         sqlite.primary_keys.contains("sessions: (id)"),
         "{sqlite:#?}"
     );
     assert!(
-        sqlite.indexes.contains("users UNIQUE (appid,openid)"),
+        sqlite.indexes.contains("identities UNIQUE (appid,openid)"),
         "{sqlite:#?}"
     );
     // What the comparison leaves out on purpose is really there: the FTS5

@@ -55,11 +55,11 @@ fn pragmas(conn: &mut AnyConnection) -> (String, i64, bool) {
     )
 }
 
-/// A user of an app that does not exist: a foreign-key violation.
+/// An identity of an app that does not exist: a foreign-key violation.
 fn insert_orphan(conn: &mut AnyConnection) -> Result<usize, ApiError> {
     diesel::sql_query(
-        "INSERT INTO users (appid, openid, created_at, updated_at) \
-         VALUES ('no-such-app', 'orphan', 1, 1)",
+        "INSERT INTO identities (user_id, platform, appid, openid, anonymous, created_at) \
+         VALUES (1, 'wechat', 'no-such-app', 'orphan', FALSE, 1)",
     )
     .execute(sqlite(conn))
     .map_err(ApiError::from)
@@ -93,7 +93,7 @@ async fn the_servers_sqlite_connections_use_wal_a_busy_timeout_and_foreign_keys(
     // writer, which makes every flow's writes.
     assert_refused(insert_orphan(&mut server.get().unwrap()), "pooled");
     assert_refused(server.write(insert_orphan).await, "writer");
-    assert_eq!(db.count("users"), 0);
+    assert_eq!(db.count("identities"), 0);
 
     // WAL is the file's own mode: a connection opened with no pragmas at all
     // (as the live-session lookups open theirs) finds it.

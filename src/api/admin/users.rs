@@ -7,14 +7,17 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::key_guard::{ReadKey, WriteKey};
-use super::views::{SessionRecord, SessionsEnded, UserList, UserRecord, UserWithSessions};
+use super::views::{
+    MergeDone, SessionRecord, SessionsEnded, UnlinkDone, UserList, UserRecord, UserWithSessions,
+};
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::clock::Clock;
 use crate::config::AppConfig;
-use crate::db::{sessions, users, Db};
+use crate::db::{identities, sessions, users, Db};
 use crate::error::{codes, ApiError, ResultCode};
 use crate::flows::operator_actions::{self, UserAction};
+use crate::flows::people::{self, Merged, Unlinked};
 use crate::flows::user_directory;
 
 /// What the reading calls answer besides success.
@@ -55,7 +58,7 @@ pub async fn list_users(
     let users = found
         .users
         .into_iter()
-        .map(|(u, n)| UserRecord::new(u, n))
+        .map(|l| UserRecord::new(l.user, l.active_sessions, l.identities))
         .collect();
     Success::data(UserList {
         users,
@@ -66,7 +69,8 @@ pub async fn list_users(
 /// Sessions shown with a user, newest first.
 const SESSIONS_SHOWN: i64 = 200;
 
-/// One user, with their latest sessions.
+/// One user, with their latest sessions. A merged-away id answers its
+/// tombstone, with `merged_into` saying where the person lives on.
 #[utoipa::path(get, path = "/api/admin/v1/users/{id}", tag = "admin", operation_id = "admin_get_user",
     params(("id" = i64, Path, description = "The user's id")),
     security(("admin_key" = [])))]
@@ -87,10 +91,10 @@ pub async fn get_user(
                 return Ok(None);
             };
             let sessions = sessions::of_user(conn, id, SESSIONS_SHOWN)?;
-            Ok(Some((user, sessions)))
+            Ok(Some((user, sessions, identities::of_user(conn, id)?)))
         })
         .await?;
-    let (user, sessions) = found.ok_or_else(|| no_such_user(id))?;
+    let (user, sessions, identities) = found.ok_or_else(|| no_such_user(id))?;
     let sessions: Vec<SessionRecord> = sessions
         .into_iter()
         .map(|s| SessionRecord::new(s, now, idle))
@@ -100,7 +104,8 @@ pub async fn get_user(
         .filter(|s| matches!(s.state, super::views::SessionState::Active))
         .count() as i64;
     Success::data(UserWithSessions {
-        user: UserRecord::new(user, active),
+        merged_into: user.merged_into,
+        user: UserRecord::new(user, active, identities),
         sessions,
     })
 }
@@ -197,13 +202,92 @@ async fn act_and_show(
     operator_actions::act_on_user(db, id, action, key.operator(), now)
         .await?
         .ok_or_else(|| no_such_user(id))?;
-    let user = db
-        .run(move |conn| {
-            let user = users::find(conn, id)?;
-            let active = sessions::active_counts(conn, &[id], now)?;
-            Ok(user.map(|u| UserRecord::new(u, active.get(&id).copied().unwrap_or(0))))
-        })
-        .await?
-        .ok_or_else(|| no_such_user(id))?;
-    Success::data(user)
+    Success::data(user_record(db, id, now).await?)
+}
+
+/// The person `id` as they now are.
+async fn user_record(db: &Db, id: i64, now: i64) -> Result<UserRecord, ApiError> {
+    db.run(move |conn| {
+        let Some(user) = users::find(conn, id)? else {
+            return Ok(None);
+        };
+        let active = sessions::active_counts(conn, &[id], now)?;
+        let active = active.get(&id).copied().unwrap_or(0);
+        Ok(Some(UserRecord::new(
+            user,
+            active,
+            identities::of_user(conn, id)?,
+        )))
+    })
+    .await?
+    .ok_or_else(|| no_such_user(id))
+}
+
+/// Whom to merge.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MergeRequest {
+    /// The person merged away: their identities move into `{id}`, their
+    /// sessions end, and their id becomes a tombstone.
+    pub from: Option<i64>,
+}
+
+/// Merges person `from` into `{id}` (SPEC §10): every identity of `from`
+/// moves in, profile fields and phone that `{id}` lacks are filled, `from`'s
+/// sessions end and `from` answers `merged_into` from then on.
+#[utoipa::path(post, path = "/api/admin/v1/users/{id}/merge", tag = "admin", operation_id = "admin_merge",
+    params(("id" = i64, Path, description = "The person that remains")),
+    request_body = MergeRequest,
+    security(("admin_key" = [])))]
+#[post("/users/<id>/merge", data = "<body>")]
+pub async fn merge(
+    db: &State<Db>,
+    clock: &State<Clock>,
+    key: Result<WriteKey, ApiError>,
+    id: i64,
+    body: Result<JsonBody<MergeRequest>, ApiError>,
+) -> ApiResult {
+    let WriteKey(key) = key?;
+    let JsonBody(request) = body?;
+    let from = request
+        .from
+        .ok_or_else(|| ApiError::bad_request("from (the id of the person to merge in) is required"))?;
+    let now = clock.now();
+    match people::merge(db, id, from, key.operator(), now).await? {
+        Merged::Done { sessions_ended } => Success::data(MergeDone {
+            user: user_record(db, id, now).await?,
+            sessions_ended: sessions_ended as i64,
+        }),
+        Merged::Same => Err(ApiError::bad_request("a person cannot be merged into themself")),
+        Merged::NotFound => Err(ApiError::NotFound(format!(
+            "no live person with id {id} or {from} (either is unknown or merged away)"
+        ))),
+    }
+}
+
+/// Moves identity `{id}` into a new person of its own and ends its sessions.
+#[utoipa::path(post, path = "/api/admin/v1/identities/{id}/unlink", tag = "admin",
+    operation_id = "admin_unlink",
+    params(("id" = i64, Path, description = "The identity's id")),
+    security(("admin_key" = [])))]
+#[post("/identities/<id>/unlink")]
+pub async fn unlink(
+    db: &State<Db>,
+    clock: &State<Clock>,
+    key: Result<WriteKey, ApiError>,
+    id: i64,
+) -> ApiResult {
+    let WriteKey(key) = key?;
+    match people::unlink(db, id, key.operator(), clock.now()).await? {
+        Unlinked::Done {
+            user_id,
+            sessions_ended,
+        } => Success::data(UnlinkDone {
+            user_id,
+            sessions_ended: sessions_ended as i64,
+        }),
+        Unlinked::OnlyIdentity => Err(ApiError::unprocessable(
+            "this is the person's only identity: there is nothing to unlink it from",
+        )),
+        Unlinked::NotFound => Err(ApiError::NotFound(format!("no identity with id {id}"))),
+    }
 }

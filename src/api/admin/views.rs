@@ -5,16 +5,25 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::audit::Event;
+use crate::db::identities::Identity;
 use crate::db::sessions::{Dead, Session};
 use crate::db::users::User;
 use crate::timestamp::rfc3339;
 
-/// A user as the admin API shows one.
+/// A person as the admin API shows one.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserRecord {
     pub id: i64,
-    pub appid: String,
-    pub openid: String,
+    /// Every (platform, app, openid) the person logged in through, oldest
+    /// first.
+    pub identities: Vec<IdentityRecord>,
+    /// Set when the person was merged into another: this id is a tombstone
+    /// and lives on as that one.
+    pub merged_into: Option<i64>,
+    /// Deprecated (before people had several identities): the oldest
+    /// identity's appid, openid and unionid.
+    pub appid: Option<String>,
+    pub openid: Option<String>,
     pub unionid: Option<String>,
     pub nickname: Option<String>,
     pub avatar_url: Option<String>,
@@ -35,13 +44,48 @@ pub struct UserRecord {
     pub active_sessions: i64,
 }
 
+/// One identity of a person.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityRecord {
+    pub id: i64,
+    /// `wechat`, `qq`, `douyin` or `alipay`.
+    pub platform: String,
+    pub appid: String,
+    pub openid: String,
+    pub unionid: Option<String>,
+    /// A Douyin guest (logged in with `anonymousCode` alone).
+    pub anonymous: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub last_login_at: Option<String>,
+}
+
+impl From<Identity> for IdentityRecord {
+    fn from(i: Identity) -> Self {
+        IdentityRecord {
+            id: i.id,
+            platform: i.platform,
+            appid: i.appid,
+            openid: i.openid,
+            unionid: i.unionid,
+            anonymous: i.anonymous,
+            created_at: rfc3339(i.created_at),
+            last_login_at: i.last_login_at.map(rfc3339),
+        }
+    }
+}
+
 impl UserRecord {
-    pub fn new(user: User, active_sessions: i64) -> Self {
+    pub fn new(user: User, active_sessions: i64, identities: Vec<Identity>) -> Self {
+        let oldest = identities.first();
         UserRecord {
             id: user.id,
-            appid: user.appid,
-            openid: user.openid,
-            unionid: user.unionid,
+            appid: oldest.map(|i| i.appid.clone()),
+            openid: oldest.map(|i| i.openid.clone()),
+            unionid: oldest.and_then(|i| i.unionid.clone()),
+            merged_into: user.merged_into,
+            identities: identities.into_iter().map(IdentityRecord::from).collect(),
             nickname: user.nickname,
             avatar_url: user.avatar_url,
             gender: user.gender,
@@ -123,9 +167,30 @@ pub struct UserList {
 /// A user and their sessions, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserWithSessions {
+    /// Set when this id was merged into another person (a tombstone):
+    /// follow it.
+    pub merged_into: Option<i64>,
     pub user: UserRecord,
     /// The latest sessions (at most 200), live and ended.
     pub sessions: Vec<SessionRecord>,
+}
+
+/// What a merge did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MergeDone {
+    /// The person that remains, as they now are.
+    pub user: UserRecord,
+    /// The merged-away person's sessions that the merge ended.
+    pub sessions_ended: i64,
+}
+
+/// What an unlink did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnlinkDone {
+    /// The new person the identity now belongs to, alone.
+    pub user_id: i64,
+    /// The identity's sessions that the unlink ended.
+    pub sessions_ended: i64,
 }
 
 /// What ending sessions did.

@@ -153,10 +153,24 @@ pub struct ProfileView {
     pub created_at: String,
     #[schema(format = DateTime)]
     pub last_login_at: Option<String>,
+    /// The apps the person has logged in through (no other app's openid is
+    /// shown to a client).
+    pub identities: Vec<IdentityView>,
 }
 
-impl From<User> for ProfileView {
-    fn from(user: User) -> Self {
+/// One app a person logged in through.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityView {
+    /// `wechat`, `qq`, `douyin` or `alipay`.
+    pub platform: String,
+    pub appid: String,
+    pub app_name: String,
+}
+
+impl ProfileView {
+    /// The profile of `user`, whose identities are `(platform, appid, app
+    /// name)` each.
+    pub fn new(user: User, identities: Vec<(String, String, String)>) -> Self {
         let phone = match (user.phone_number, user.pure_phone_number) {
             (Some(phone_number), Some(pure_phone_number)) => Some(PhoneView {
                 phone_number,
@@ -177,6 +191,14 @@ impl From<User> for ProfileView {
             phone,
             created_at: rfc3339(user.created_at),
             last_login_at: user.last_login_at.map(rfc3339),
+            identities: identities
+                .into_iter()
+                .map(|(platform, appid, app_name)| IdentityView {
+                    platform,
+                    appid,
+                    app_name,
+                })
+                .collect(),
         }
     }
 }

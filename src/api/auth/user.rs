@@ -7,7 +7,7 @@ use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::guard::AuthSession;
 use crate::clock::Clock;
-use crate::db::users;
+use crate::db::{identities, users};
 use crate::db::Db;
 use crate::error::{codes, ApiError, ResultCode};
 use crate::webhooks;
@@ -37,11 +37,16 @@ pub const UPDATE_FAILS: &[ResultCode] = &[
 #[get("/user")]
 pub async fn get_user(db: &State<Db>, auth: Result<AuthSession, ApiError>) -> ApiResult {
     let user_id = auth?.user_id;
-    let user = db
-        .run(move |conn| Ok(users::find(conn, user_id)?))
+    let (user, apps) = db
+        .run(move |conn| {
+            let Some(user) = users::find(conn, user_id)? else {
+                return Ok(None);
+            };
+            Ok(Some((user, identities::apps_of_user(conn, user_id)?)))
+        })
         .await?
         .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
-    Success::data(ProfileView::from(user))
+    Success::data(ProfileView::new(user, apps))
 }
 
 /// Update the caller's profile with any of the fields; answers the profile.
@@ -66,15 +71,18 @@ pub async fn update_user(
     let user = db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                let user = users::update_profile(conn, user_id, &changes, now)?;
-                if let Some(user) = user.as_ref().filter(|_| changed) {
-                    webhooks::profile_updated(&hooks, conn, user, now)?;
+                let Some(user) = users::update_profile(conn, user_id, &changes, now)? else {
+                    return Ok(None);
+                };
+                if changed {
+                    webhooks::profile_updated(&hooks, conn, &user, now)?;
                 }
-                Ok(user)
+                Ok(Some((user, identities::apps_of_user(conn, user_id)?)))
             })
         })
         .await?
         .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
     db.webhooks().ring();
-    Success::data(ProfileView::from(user))
+    let (user, apps) = user;
+    Success::data(ProfileView::new(user, apps))
 }

@@ -1,0 +1,180 @@
+//! The `identities` table: one row per (platform, appid, openid) a person
+//! logged in through (SPEC §10), with the unionid that platform gave.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::identities;
+use super::users::last_insert_rowid;
+use super::{on_backend, AnyConnection};
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = identities)]
+pub struct Identity {
+    pub id: i64,
+    pub user_id: i64,
+    pub platform: String,
+    pub appid: String,
+    pub openid: String,
+    pub unionid: Option<String>,
+    /// A Douyin guest (logged in with `anonymousCode` alone).
+    pub anonymous: bool,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = identities, treat_none_as_default_value = false)]
+pub struct NewIdentity<'a> {
+    pub user_id: i64,
+    pub platform: &'a str,
+    pub appid: &'a str,
+    pub openid: &'a str,
+    pub unionid: Option<&'a str>,
+    pub anonymous: bool,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+/// A known identity as a login finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub id: i64,
+    pub user_id: i64,
+    pub unionid: Option<String>,
+}
+
+/// Records a login of (appid, openid) and returns the identity, or None when
+/// it is new. One indexed write that also locks the row until the login
+/// commits: a merge or unlink of the same identity waits for the login (and
+/// then ends its session), or the login waits for them and reads the person
+/// the identity belongs to now.
+pub fn touch_for_login(
+    conn: &mut AnyConnection,
+    appid: &str,
+    openid: &str,
+    now: i64,
+) -> QueryResult<Option<Seen>> {
+    let row: Option<(i64, i64, Option<String>)> = on_backend!(conn, |c| diesel::update(
+        identities::table
+            .filter(identities::appid.eq(appid))
+            .filter(identities::openid.eq(openid))
+    )
+    .set(identities::last_login_at.eq(now))
+    .returning((identities::id, identities::user_id, identities::unionid))
+    .get_result(c)
+    .optional())?;
+    Ok(row.map(|(id, user_id, unionid)| Seen {
+        id,
+        user_id,
+        unionid,
+    }))
+}
+
+/// Inserts the identity unless (appid, openid) exists (another login made
+/// it at the same moment); its id, or None.
+pub fn insert_if_new(conn: &mut AnyConnection, row: &NewIdentity<'_>) -> QueryResult<Option<i64>> {
+    match conn {
+        AnyConnection::Sqlite(c) => {
+            let n = diesel::insert_into(identities::table)
+                .values(row)
+                .on_conflict((identities::appid, identities::openid))
+                .do_nothing()
+                .execute(c)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            diesel::select(last_insert_rowid()).get_result(c).map(Some)
+        }
+        AnyConnection::Postgresql(c) => diesel::insert_into(identities::table)
+            .values(row)
+            .on_conflict((identities::appid, identities::openid))
+            .do_nothing()
+            .returning(identities::id)
+            .get_result(c)
+            .optional(),
+    }
+}
+
+/// The identity of (appid, openid), if any.
+pub fn find_by_openid(
+    conn: &mut AnyConnection,
+    appid: &str,
+    openid: &str,
+) -> QueryResult<Option<Identity>> {
+    identities::table
+        .filter(identities::appid.eq(appid))
+        .filter(identities::openid.eq(openid))
+        .select(Identity::as_select())
+        .get_result(conn)
+        .optional()
+}
+
+pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<Identity>> {
+    identities::table
+        .find(id)
+        .select(Identity::as_select())
+        .get_result(conn)
+        .optional()
+}
+
+/// A person's identities, oldest first.
+pub fn of_user(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Vec<Identity>> {
+    identities::table
+        .filter(identities::user_id.eq(user_id))
+        .order(identities::id.asc())
+        .select(Identity::as_select())
+        .load(conn)
+}
+
+/// The identities of several people (a page of the console's list).
+pub fn of_users(conn: &mut AnyConnection, user_ids: &[i64]) -> QueryResult<Vec<Identity>> {
+    identities::table
+        .filter(identities::user_id.eq_any(user_ids))
+        .order(identities::id.asc())
+        .select(Identity::as_select())
+        .load(conn)
+}
+
+/// Stores the unionid a platform gave late (the app was bound to its open
+/// platform after the identity's first login).
+pub fn set_unionid(conn: &mut AnyConnection, id: i64, unionid: &str) -> QueryResult<()> {
+    diesel::update(identities::table.find(id))
+        .set(identities::unionid.eq(unionid))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Moves one identity to another person.
+pub fn move_one(conn: &mut AnyConnection, id: i64, to_user: i64) -> QueryResult<bool> {
+    diesel::update(identities::table.find(id))
+        .set(identities::user_id.eq(to_user))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Moves every identity of `from` to `into` (a merge); the moved ids. Locks
+/// them first, in the order logins lock (the identity, then the person).
+pub fn move_all(conn: &mut AnyConnection, from: i64, into: i64) -> QueryResult<Vec<i64>> {
+    on_backend!(conn, |c| diesel::update(
+        identities::table.filter(identities::user_id.eq(from))
+    )
+    .set(identities::user_id.eq(into))
+    .returning(identities::id)
+    .load(c))
+}
+
+/// A person's identities as the person themself may see them: the platform
+/// and app of each, with the app's name, never an openid.
+pub fn apps_of_user(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> QueryResult<Vec<(String, String, String)>> {
+    use super::schema::apps;
+    identities::table
+        .inner_join(apps::table)
+        .filter(identities::user_id.eq(user_id))
+        .order(identities::id.asc())
+        .select((identities::platform, identities::appid, apps::name))
+        .load(conn)
+}

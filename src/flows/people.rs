@@ -1,0 +1,174 @@
+//! Merging two people into one and unlinking an identity into a person of
+//! its own (SPEC §10): by an operator (console, admin API), and merging by a
+//! login when a Douyin guest signs in for real. Each is part of one
+//! transaction with its audit event and webhooks.
+//!
+//! Safe against logins at the same moment: both lock the identities they
+//! move before the people (the order a login locks in), so a login either
+//! finishes first — and its session is ended here — or waits and then finds
+//! the identity where it now belongs.
+
+use serde_json::json;
+
+use super::operator_actions::Operator;
+use crate::db::audit::{self, Kind, NewEvent};
+use crate::db::identities;
+use crate::db::users::{self, NewUser, ProfileChanges, User};
+use crate::db::{sessions, unionids, AnyConnection, Db};
+use crate::error::ApiError;
+use crate::webhooks::{EventType, Webhooks};
+
+/// Moves everything of person `from` into `into` (which the caller holds
+/// locked): identities and unionids, the profile fields and phone `into`
+/// lacks; ends `from`'s sessions (reason `merged`) and leaves `from` a
+/// tombstone. Webhook `user.merged`, audit `merge` on `into`. The number of
+/// sessions it ended; None when `from` is gone or already a tombstone.
+pub fn merge_in(
+    conn: &mut AnyConnection,
+    hooks: &Webhooks,
+    from: i64,
+    into: &mut User,
+    why: &str,
+    now: i64,
+) -> Result<Option<usize>, ApiError> {
+    identities::move_all(conn, from, into.id)?;
+    let Some(gone) = users::lock_live(conn, from, now)? else {
+        return Ok(None);
+    };
+    unionids::move_all(conn, from, into.id)?;
+    users::fill_from(conn, into, &gone, now)?;
+    users::make_tombstone(conn, from, into.id, now)?;
+    let ended = sessions::revoke_all_of_user(conn, from, "merged", now)?;
+    hooks.sessions_ended(conn, &ended, from, "merged", now)?;
+    hooks.emit(
+        conn,
+        EventType::UserMerged,
+        || json!({ "from": from, "into": into.id, "by": why }),
+        now,
+    )?;
+    audit::record(
+        conn,
+        &NewEvent::new(Kind::Merge, now)
+            .user(into.id)
+            .detail(format!("user {from} merged in ({why})")),
+    )?;
+    Ok(Some(ended.len()))
+}
+
+/// What an operator's merge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merged {
+    /// `from` now lives on in `into`.
+    Done { sessions_ended: usize },
+    /// No such person (either), or one is already a tombstone.
+    NotFound,
+    /// `from` and `into` are the same person.
+    Same,
+}
+
+/// An operator merges person `from` into `into`.
+pub async fn merge(
+    db: &Db,
+    into: i64,
+    from: i64,
+    by: Operator,
+    now: i64,
+) -> Result<Merged, ApiError> {
+    if into == from {
+        return Ok(Merged::Same);
+    }
+    let hooks = db.webhooks().clone();
+    let result = db
+        .write(move |conn| {
+            // Locks in a login's order: `from`'s identities (in merge_in),
+            // then the people. `into` first here is safe: a login of
+            // `into`'s identities never waits on `from`.
+            let Some(mut target) = users::lock_live(conn, into, now)? else {
+                return Ok(Merged::NotFound);
+            };
+            let Some(ended) = merge_in(conn, &hooks, from, &mut target, "operator", now)? else {
+                return Ok(Merged::NotFound);
+            };
+            audit::record(
+                conn,
+                &NewEvent::new(Kind::Merge, now)
+                    .user(from)
+                    .actor(&by.username)
+                    .ip(by.ip.clone())
+                    .detail(format!("merged into user {into}")),
+            )?;
+            Ok(Merged::Done {
+                sessions_ended: ended,
+            })
+        })
+        .await;
+    db.webhooks().ring();
+    result
+}
+
+/// What an unlink did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlinked {
+    /// The identity is now the only one of person `user_id`.
+    Done { user_id: i64, sessions_ended: usize },
+    NotFound,
+    /// The identity is its person's only one: there is nothing to unlink it
+    /// from.
+    OnlyIdentity,
+}
+
+/// An operator moves identity `id` into a new person of its own and ends
+/// its sessions.
+pub async fn unlink(db: &Db, id: i64, by: Operator, now: i64) -> Result<Unlinked, ApiError> {
+    let hooks = db.webhooks().clone();
+    let result = db
+        .write(move |conn| {
+            let Some(identity) = identities::find(conn, id)? else {
+                return Ok(Unlinked::NotFound);
+            };
+            if identities::of_user(conn, identity.user_id)?.len() < 2 {
+                return Ok(Unlinked::OnlyIdentity);
+            }
+            let fresh = users::insert(
+                conn,
+                NewUser::for_login(&ProfileChanges::default(), now),
+            )?;
+            // The identity row first (a login's order), then the person.
+            if !identities::move_one(conn, id, fresh.id)? {
+                return Ok(Unlinked::NotFound);
+            }
+            let Some(_) = users::lock_live(conn, identity.user_id, now)? else {
+                return Ok(Unlinked::NotFound);
+            };
+            if let Some(u) = identity.unionid.as_deref() {
+                // The unionid stays with the person while another of their
+                // identities carries it; otherwise it leaves with this one.
+                let others = identities::of_user(conn, identity.user_id)?
+                    .into_iter()
+                    .any(|i| i.unionid.as_deref() == Some(u) && i.platform == identity.platform);
+                if !others {
+                    unionids::hand_over(conn, &identity.platform, u, fresh.id)?;
+                }
+            }
+            let ended = sessions::revoke_all_of_identity(conn, id, "unlinked", now)?;
+            hooks.sessions_ended(conn, &ended, identity.user_id, "unlinked", now)?;
+            audit::record(
+                conn,
+                &NewEvent::new(Kind::Unlink, now)
+                    .user(identity.user_id)
+                    .actor(&by.username)
+                    .ip(by.ip.clone())
+                    .detail(format!(
+                        "identity {id} ({} {}) moved to new user {}",
+                        identity.platform, identity.appid, fresh.id
+                    )),
+            )?;
+            Ok(Unlinked::Done {
+                user_id: fresh.id,
+                sessions_ended: ended.len(),
+            })
+        })
+        .await;
+    db.webhooks().ring();
+    result
+}

@@ -1,0 +1,182 @@
+//! Upgrading to people with identities (SPEC §10) keeps every user id,
+//! session and token: a database made with the previous release's
+//! migrations, filled as that release filled it, is upgraded, and its old
+//! tokens still pass `status` and `refresh` — on both backends.
+
+use base64::Engine;
+use diesel::migration::MigrationSource;
+use diesel_migrations::MigrationHarness;
+use serde_json::json;
+
+use crate::common::*;
+
+/// The first migration of the release that made users people.
+const PEOPLE: &str = "people";
+
+/// Applies the migrations that came before [`PEOPLE`] (the previous
+/// release's), and no more.
+fn migrate_to_previous_release(db: &TestDb) {
+    fn before_people<DB: diesel::backend::Backend>(
+        source: &diesel_migrations::EmbeddedMigrations,
+    ) -> Vec<Box<dyn diesel::migration::Migration<DB>>> {
+        let mut all = MigrationSource::<DB>::migrations(source).unwrap();
+        all.sort_by_key(|m| m.name().version().as_owned());
+        let cut = all
+            .iter()
+            .position(|m| m.name().to_string().ends_with(PEOPLE))
+            .expect("the people migration exists");
+        all.truncate(cut);
+        assert!(all.len() >= 12, "the previous release had 12 migrations");
+        all
+    }
+    match &mut db.conn() {
+        wxauth::db::AnyConnection::Sqlite(c) => {
+            for m in before_people(&wxauth::db::SQLITE_MIGRATIONS) {
+                c.run_migration(&*m).unwrap();
+            }
+        }
+        wxauth::db::AnyConnection::Postgresql(c) => {
+            for m in before_people(&wxauth::db::POSTGRES_MIGRATIONS) {
+                c.run_migration(&*m).unwrap();
+            }
+        }
+    }
+}
+
+/// An access token as the previous release minted it (SPEC §1.4).
+fn old_access_token(user_id: i64, session_id: &str, appid: &str, now: i64) -> String {
+    let claims = json!({
+        "sub": user_id.to_string(), "sid": session_id, "aud": appid, "iss": "wxauth",
+        "iat": now, "exp": now + 7200, "jti": format!("old-{session_id}"),
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn old_refresh_token(session_id: &str) -> String {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(SESSION_KEY_SECRET)
+        .unwrap();
+    wxauth::auth::refresh_token::RefreshTokens::new(&key).token(session_id, 0)
+}
+
+/// Three users as the previous release kept them: two in different apps
+/// that share a unionid (the same person, strangers then), one banned; a
+/// live session each, an ended one, and their audit events.
+fn fill_as_previous_release(db: &TestDb, now: i64) {
+    db.execute(&format!(
+        "INSERT INTO apps (appid, name, created_at) VALUES
+           ('{APP_ID}', 'Test app', {now}), ('{OTHER_APP_ID}', 'Other app', {now});
+         INSERT INTO users (id, appid, openid, unionid, nickname, gender, city, pure_phone_number,
+                            phone_number, country_code, created_at, updated_at, last_login_at)
+         VALUES (7, '{APP_ID}', 'o-alice', 'u-alice', 'Alice', 2, 'Hangzhou', '13800000000',
+                 '+86 13800000000', '86', {now}, {now}, {now}),
+                (8, '{OTHER_APP_ID}', 'o-alice-2', 'u-alice', NULL, NULL, NULL, NULL, NULL, NULL,
+                 {now}, {now}, {now}),
+                (9, '{APP_ID}', 'o-bob', NULL, 'Bob', 1, NULL, NULL, NULL, NULL, {now}, {now}, {now});
+         INSERT INTO sessions (id, user_id, appid, session_key_sealed, created_at, last_seen_at,
+                               expires_at, refresh_gen)
+         VALUES ('0000000000001sessionalice', 7, '{APP_ID}', 'sealed', {now}, {now}, {exp}, 0),
+                ('0000000000002sessionalic2', 8, '{OTHER_APP_ID}', 'sealed', {now}, {now}, {exp}, 0),
+                ('0000000000003sessionbob00', 9, '{APP_ID}', 'sealed', {now}, {now}, {exp}, 0),
+                ('0000000000004sessionended', 9, '{APP_ID}', 'sealed', {now}, {now}, {exp}, 0);
+         UPDATE sessions SET revoked_at = {now}, revoke_reason = 'logout'
+           WHERE id = '0000000000004sessionended';
+         INSERT INTO audit_events (kind, user_id, session_id, detail, created_at)
+         VALUES ('login', 7, '0000000000001sessionalice', 'new_user', {now}),
+                ('login', 9, '0000000000003sessionbob00', 'new_user', {now});",
+        exp = now + 30 * 86400,
+    ));
+}
+
+async fn upgrade_keeps_users_sessions_and_tokens(backend: Backend) {
+    let db = TestDb::new(backend);
+    migrate_to_previous_release(&db);
+    let clock = wxauth::clock::Clock::adjustable();
+    let now = clock.now();
+    fill_as_previous_release(&db, now);
+    let tokens: Vec<(i64, &str, &str)> = vec![
+        (7, "0000000000001sessionalice", APP_ID),
+        (8, "0000000000002sessionalic2", OTHER_APP_ID),
+        (9, "0000000000003sessionbob00", APP_ID),
+    ];
+
+    // The new release starts on it and migrates.
+    let mock = std::sync::Arc::new(MockWechat::spawn().await);
+    let app = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock).two_apps()).await;
+
+    for (user_id, sid, appid) in &tokens {
+        let token = old_access_token(*user_id, sid, appid, now);
+        let status = app.status(&token).await;
+        assert_eq!(status["is_authorized"], 1, "{sid}: {status}");
+        assert_eq!(status["user_id"], *user_id, "{sid}");
+        let user = app.get_with_token("user", &token).await;
+        user.expect(0, 200);
+        assert_eq!(user.data()["user_id"], *user_id);
+        let apps: Vec<&str> = user.data()["identities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["appid"].as_str().unwrap())
+            .collect();
+        assert_eq!(apps, vec![*appid], "one identity each, in its app");
+        let refreshed = app
+            .post("refresh", json!({ "refresh_token": old_refresh_token(sid) }))
+            .await;
+        refreshed.expect(0, 200);
+        assert_eq!(refreshed.user_id(), *user_id);
+        assert!(app.is_authorized(&refreshed.token()).await);
+    }
+    // The ended session stays ended; the profile and phone are kept.
+    let ended = old_access_token(9, "0000000000004sessionended", APP_ID, now);
+    assert!(!app.is_authorized(&ended).await);
+    let alice = app
+        .get_with_token("user", &old_access_token(7, tokens[0].1, APP_ID, now))
+        .await;
+    assert_eq!(alice.data()["nickname"], "Alice");
+    assert_eq!(alice.data()["city"], "Hangzhou");
+    assert_eq!(alice.data()["phone"]["pure_phone_number"], "13800000000");
+
+    // The same codes log in as the same people: (appid, openid) is kept.
+    // The mock derives openids from codes, so make the stored ones the
+    // mock's, then log in through them.
+    let alice_openid = wxauth::wechat::mock::openid_for(APP_ID, "alice-code");
+    db.execute(&format!(
+        "UPDATE identities SET openid = '{alice_openid}' WHERE id = 7"
+    ));
+    let again = app
+        .post("authorize", json!({ "code": "alice-code", "appId": APP_ID }))
+        .await;
+    again.expect(0, 200);
+    assert_eq!(again.user_id(), 7);
+    assert_eq!(again.data()["is_new_user"], false);
+
+    // The two users that shared a unionid were not merged silently: both
+    // remain, one holds the unionid, the other is listed as a conflict.
+    assert_eq!(db.count("users"), 3);
+    assert_eq!(db.count("identities"), 3);
+    assert_eq!(db.count("unionids"), 1);
+    let conflicts = db.count("audit_events WHERE kind = 'link_conflict' AND user_id = 8");
+    assert_eq!(conflicts, 1);
+    // New people and identities are numbered after the old ones.
+    let fresh = app
+        .post("authorize", json!({ "code": "someone-new", "appId": APP_ID }))
+        .await;
+    fresh.expect(0, 200);
+    assert!(fresh.user_id() > 9, "{}", fresh.user_id());
+    assert_eq!(fresh.data()["is_new_user"], true);
+}
+
+#[tokio::test]
+async fn upgrade_keeps_users_sessions_and_tokens_sqlite() {
+    upgrade_keeps_users_sessions_and_tokens(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn upgrade_keeps_users_sessions_and_tokens_postgres() {
+    upgrade_keeps_users_sessions_and_tokens(Backend::Postgres).await;
+}
