@@ -87,7 +87,11 @@ pub async fn detail(
                 .map(EventRow::from)
                 .collect();
             let identities = identities::of_user(conn, id)?;
-            Ok(Some((UserRow::new(user, active, identities), sessions, events)))
+            Ok(Some((
+                UserRow::new(user, active, identities),
+                sessions,
+                events,
+            )))
         })
         .await?;
     let Some((user, sessions, events)) = found else {

@@ -15,8 +15,8 @@ use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
 use super::admin::views::{
-    AuditList, AuditRecord, IdentityRecord, MergeDone, SessionRecord, SessionState,
-    SessionsEnded, UnlinkDone, UserList, UserRecord, UserWithSessions,
+    AuditList, AuditRecord, IdentityRecord, MergeDone, SessionRecord, SessionState, SessionsEnded,
+    UnlinkDone, UserList, UserRecord, UserWithSessions,
 };
 use super::auth::profile::{IdentityView, PhoneView, ProfileView};
 use super::auth::status::Verdict;

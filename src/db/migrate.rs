@@ -41,16 +41,16 @@ fn run_sqlite_migrations(c: &mut diesel::SqliteConnection) -> Result<(), String>
         .map(|_| ())
         .map_err(|e| format!("migrations failed: {e}"));
     let checked = applied.and_then(|()| {
-        let broken: i64 = diesel::sql_query(
-            "SELECT COUNT(*) AS n FROM pragma_foreign_key_check",
-        )
-        .get_result::<Count>(c)
-        .map(|r| r.n)
-        .map_err(|e| format!("cannot check the foreign keys: {e}"))?;
+        let broken: i64 = diesel::sql_query("SELECT COUNT(*) AS n FROM pragma_foreign_key_check")
+            .get_result::<Count>(c)
+            .map(|r| r.n)
+            .map_err(|e| format!("cannot check the foreign keys: {e}"))?;
         if broken == 0 {
             Ok(())
         } else {
-            Err(format!("migrations left {broken} rows referring to missing rows"))
+            Err(format!(
+                "migrations left {broken} rows referring to missing rows"
+            ))
         }
     });
     let on = c

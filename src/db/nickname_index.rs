@@ -129,11 +129,10 @@ mod tests {
         conn
     }
 
-    fn add_user(conn: &mut AnyConnection, openid: &str, nickname: Option<&str>) -> i64 {
+    fn add_user(conn: &mut AnyConnection, nickname: Option<&str>) -> i64 {
         let nickname = nickname.map_or("NULL".to_string(), |n| format!("'{n}'"));
         conn.batch_execute(&format!(
-            "INSERT INTO users (appid, openid, nickname, created_at, updated_at) \
-             VALUES ('wx1', '{openid}', {nickname}, 0, 0)"
+            "INSERT INTO users (nickname, created_at, updated_at) VALUES ({nickname}, 0, 0)"
         ))
         .expect("insert");
         let AnyConnection::Sqlite(c) = conn else {
@@ -162,10 +161,10 @@ mod tests {
     #[test]
     fn users_are_found_before_and_after_they_are_indexed() {
         let mut conn = database();
-        let indexed = add_user(&mut conn, "o1", Some("Old Needle"));
+        let indexed = add_user(&mut conn, Some("Old Needle"));
         assert_eq!(catch_up(&mut conn).unwrap(), 1);
         assert!(!is_behind(&mut conn).unwrap());
-        let waiting = add_user(&mut conn, "o2", Some("New Needle"));
+        let waiting = add_user(&mut conn, Some("New Needle"));
         assert!(is_behind(&mut conn).unwrap());
         assert_eq!(find(&mut conn, "Needle"), vec![waiting, indexed]);
         assert_eq!(catch_up(&mut conn).unwrap(), 1);
@@ -179,9 +178,9 @@ mod tests {
     #[test]
     fn users_without_a_nickname_are_passed_over() {
         let mut conn = database();
-        add_user(&mut conn, "o1", None);
-        let named = add_user(&mut conn, "o2", Some("named"));
-        add_user(&mut conn, "o3", None);
+        add_user(&mut conn, None);
+        let named = add_user(&mut conn, Some("named"));
+        add_user(&mut conn, None);
         assert_eq!(catch_up(&mut conn).unwrap(), 1);
         assert!(!is_behind(&mut conn).unwrap());
         assert_eq!(find(&mut conn, "named"), vec![named]);
@@ -190,10 +189,10 @@ mod tests {
     #[test]
     fn renames_and_deletes_keep_the_index_exact_on_both_sides_of_the_watermark() {
         let mut conn = database();
-        let indexed = add_user(&mut conn, "o1", Some("first name"));
+        let indexed = add_user(&mut conn, Some("first name"));
         catch_up(&mut conn).unwrap();
-        let waiting = add_user(&mut conn, "o2", Some("second name"));
-        let doomed = add_user(&mut conn, "o3", Some("third name"));
+        let waiting = add_user(&mut conn, Some("second name"));
+        let doomed = add_user(&mut conn, Some("third name"));
         conn.batch_execute(&format!(
             "UPDATE users SET nickname = 'renamed one' WHERE id = {indexed};
              UPDATE users SET nickname = 'renamed two' WHERE id = {waiting};
@@ -212,11 +211,11 @@ mod tests {
     fn a_page_takes_the_waiting_users_first_then_the_index() {
         let mut conn = database();
         let old: Vec<i64> = (0..3)
-            .map(|i| add_user(&mut conn, &format!("a{i}"), Some("same piece")))
+            .map(|_| add_user(&mut conn, Some("same piece")))
             .collect();
         catch_up(&mut conn).unwrap();
         let new: Vec<i64> = (0..3)
-            .map(|i| add_user(&mut conn, &format!("b{i}"), Some("same piece")))
+            .map(|_| add_user(&mut conn, Some("same piece")))
             .collect();
         let AnyConnection::Sqlite(c) = &mut conn else {
             unreachable!()

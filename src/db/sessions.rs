@@ -239,7 +239,10 @@ pub fn revoke_all_of_user(
     ))
     .returning((sessions::id, sessions::appid))
     .get_results(c))?;
-    Ok(ended.into_iter().map(|(id, appid)| Ended { id, appid }).collect())
+    Ok(ended
+        .into_iter()
+        .map(|(id, appid)| Ended { id, appid })
+        .collect())
 }
 
 /// Revokes every live session opened through one identity (an unlink).
@@ -260,7 +263,10 @@ pub fn revoke_all_of_identity(
     ))
     .returning((sessions::id, sessions::appid))
     .get_results(c))?;
-    Ok(ended.into_iter().map(|(id, appid)| Ended { id, appid }).collect())
+    Ok(ended
+        .into_iter()
+        .map(|(id, appid)| Ended { id, appid })
+        .collect())
 }
 
 /// Deletes up to `batch` sessions that ended before `before` (revoked, or past

@@ -304,7 +304,12 @@ pub fn make_tombstone(conn: &mut AnyConnection, from: i64, into: i64, now: i64) 
 
 /// Fills what `into` lacks from `from` (a merge): each profile field, and
 /// the phone number as a whole. `into` becomes the row as stored.
-pub fn fill_from(conn: &mut AnyConnection, into: &mut User, from: &User, now: i64) -> QueryResult<()> {
+pub fn fill_from(
+    conn: &mut AnyConnection,
+    into: &mut User,
+    from: &User,
+    now: i64,
+) -> QueryResult<()> {
     let lacking = |mine: &Option<String>, theirs: &Option<String>| match mine {
         None => theirs.clone(),
         Some(_) => None,
@@ -328,9 +333,11 @@ pub fn fill_from(conn: &mut AnyConnection, into: &mut User, from: &User, now: i6
         changes.apply_to(into);
     }
     if into.pure_phone_number.is_none() {
-        if let (Some(phone), Some(pure), Some(cc)) =
-            (&from.phone_number, &from.pure_phone_number, &from.country_code)
-        {
+        if let (Some(phone), Some(pure), Some(cc)) = (
+            &from.phone_number,
+            &from.pure_phone_number,
+            &from.country_code,
+        ) {
             set_phone(conn, into.id, phone, pure, cc, now)?;
             into.phone_number = Some(phone.clone());
             into.pure_phone_number = Some(pure.clone());
@@ -437,7 +444,10 @@ pub fn search_page(
         // being few; its unionid through its own index; each a query of its
         // own, since inside an OR PostgreSQL would scan.
         ids = identities::table
-            .filter(identities::appid.eq_any(super::schema::apps::table.select(super::schema::apps::appid)))
+            .filter(
+                identities::appid
+                    .eq_any(super::schema::apps::table.select(super::schema::apps::appid)),
+            )
             .filter(identities::openid.eq(text))
             .select(identities::user_id)
             .load(conn)?;

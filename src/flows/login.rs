@@ -1,6 +1,7 @@
 //! Opening a session: find or create the person of the login's identity
 //! (`login_person`), refuse a banned one, open the session, audit.
 
+use super::login_person::{self, LoginPerson};
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::first_login::FirstLogin;
 use crate::db::identities::NewIdentity;
@@ -9,7 +10,6 @@ use crate::db::{sessions, AnyConnection, Db};
 use crate::error::ApiError;
 use crate::platforms::Platform;
 use crate::webhooks::{self, EventType, Webhooks};
-use super::login_person::{self, LoginPerson};
 use serde_json::json;
 
 /// A login that a platform vouched for.

@@ -10,7 +10,7 @@
 //! claimed the same unionid first, the savepoint is undone and the login
 //! tries again, then finding what the other made.
 
-use diesel::Connection;
+use diesel::connection::SimpleConnection;
 use serde_json::json;
 
 use super::login::NewLogin;
@@ -49,7 +49,7 @@ pub fn resolve(
             };
             return known(conn, hooks, login, seen, user, now);
         }
-        match conn.transaction(|c| new_identity(c, hooks, login, now)) {
+        match in_savepoint(conn, |c| new_identity(c, hooks, login, now)) {
             Ok(person) => return Ok(person),
             Err(Attempt::Lost) => continue,
             Err(Attempt::Failed(e)) => return Err(e),
@@ -146,6 +146,28 @@ fn join_guest(
     }
     people::merge_in(conn, hooks, guest.user_id, user, "douyin_guest", now)?;
     linked_event(conn, hooks, login, user.id, guest.id, "douyin_guest", now)
+}
+
+/// Runs `f` in a savepoint of the login's transaction, undone when `f`
+/// fails. Spelled out rather than diesel's nested `transaction`: SQLite's
+/// writer opens its transactions and savepoints itself, unseen by diesel.
+fn in_savepoint<T>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, Attempt>,
+) -> Result<T, Attempt> {
+    conn.batch_execute("SAVEPOINT login_person")?;
+    match f(conn) {
+        Ok(value) => {
+            conn.batch_execute("RELEASE SAVEPOINT login_person")?;
+            Ok(value)
+        }
+        Err(e) => {
+            conn.batch_execute(
+                "ROLLBACK TO SAVEPOINT login_person; RELEASE SAVEPOINT login_person",
+            )?;
+            Err(e)
+        }
+    }
 }
 
 enum Attempt {

@@ -110,7 +110,10 @@ pub async fn merge(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unlinked {
     /// The identity is now the only one of person `user_id`.
-    Done { user_id: i64, sessions_ended: usize },
+    Done {
+        user_id: i64,
+        sessions_ended: usize,
+    },
     NotFound,
     /// The identity is its person's only one: there is nothing to unlink it
     /// from.
@@ -129,10 +132,7 @@ pub async fn unlink(db: &Db, id: i64, by: Operator, now: i64) -> Result<Unlinked
             if identities::of_user(conn, identity.user_id)?.len() < 2 {
                 return Ok(Unlinked::OnlyIdentity);
             }
-            let fresh = users::insert(
-                conn,
-                NewUser::for_login(&ProfileChanges::default(), now),
-            )?;
+            let fresh = users::insert(conn, NewUser::for_login(&ProfileChanges::default(), now))?;
             // The identity row first (a login's order), then the person.
             if !identities::move_one(conn, id, fresh.id)? {
                 return Ok(Unlinked::NotFound);

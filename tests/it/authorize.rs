@@ -300,18 +300,28 @@ async fn app_id_selects_the_mini_program(backend: Backend) {
     app.post("authorize", json!({ "code": "dave" }))
         .await
         .expect(-101, 400);
+    // Without a unionid the same code text in two apps is two people: the
+    // mock's openids are per app.
     let a = app
-        .post("authorize", json!({ "code": "dave", "appId": APP_ID }))
+        .post(
+            "authorize",
+            json!({ "code": "nounion-dave", "appId": APP_ID }),
+        )
         .await;
     a.expect(0, 200);
     let b = app
         .post(
             "authorize",
-            json!({ "code": "dave", "appId": OTHER_APP_ID }),
+            json!({ "code": "nounion-dave", "appId": OTHER_APP_ID }),
         )
         .await;
     b.expect(0, 200);
     assert_ne!(a.user_id(), b.user_id(), "openids are per app");
+    let a_token = a.token();
+    let b_token = b.token();
+    let a_claims = app.status(&a_token).await;
+    assert_eq!(a_claims["user_id"], a.user_id());
+    assert!(app.is_authorized(&b_token).await);
     let unknown = app
         .post(
             "authorize",

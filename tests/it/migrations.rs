@@ -245,7 +245,10 @@ fn sqlite_and_postgres_migrate_to_the_same_schema() {
     let sqlite = schema_of(&sqlite_db);
     let postgres = schema_of(&postgres_db);
     // Not vacuous: the tables the app uses are there, with their keys.
-    assert!(sqlite.columns.contains_key("identities.openid"), "{sqlite:#?}");
+    assert!(
+        sqlite.columns.contains_key("identities.openid"),
+        "{sqlite:#?}"
+    );
     assert!(
         sqlite.primary_keys.contains("sessions: (id)"),
         "{sqlite:#?}"

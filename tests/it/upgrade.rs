@@ -4,7 +4,7 @@
 //! tokens still pass `status` and `refresh` — on both backends.
 
 use base64::Engine;
-use diesel::migration::MigrationSource;
+use diesel::migration::{MigrationConnection, MigrationSource};
 use diesel_migrations::MigrationHarness;
 use serde_json::json;
 
@@ -31,11 +31,13 @@ fn migrate_to_previous_release(db: &TestDb) {
     }
     match &mut db.conn() {
         wxauth::db::AnyConnection::Sqlite(c) => {
+            MigrationConnection::setup(c).unwrap();
             for m in before_people(&wxauth::db::SQLITE_MIGRATIONS) {
                 c.run_migration(&*m).unwrap();
             }
         }
         wxauth::db::AnyConnection::Postgresql(c) => {
+            MigrationConnection::setup(c).unwrap();
             for m in before_people(&wxauth::db::POSTGRES_MIGRATIONS) {
                 c.run_migration(&*m).unwrap();
             }
@@ -107,7 +109,12 @@ async fn upgrade_keeps_users_sessions_and_tokens(backend: Backend) {
 
     // The new release starts on it and migrates.
     let mock = std::sync::Arc::new(MockWechat::spawn().await);
-    let app = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock).two_apps()).await;
+    let app = spawn_with(
+        db.clone(),
+        mock.clone(),
+        Options::new(&db, &mock).two_apps(),
+    )
+    .await;
 
     for (user_id, sid, appid) in &tokens {
         let token = old_access_token(*user_id, sid, appid, now);
@@ -125,7 +132,10 @@ async fn upgrade_keeps_users_sessions_and_tokens(backend: Backend) {
             .collect();
         assert_eq!(apps, vec![*appid], "one identity each, in its app");
         let refreshed = app
-            .post("refresh", json!({ "refresh_token": old_refresh_token(sid) }))
+            .post(
+                "refresh",
+                json!({ "refresh_token": old_refresh_token(sid) }),
+            )
             .await;
         refreshed.expect(0, 200);
         assert_eq!(refreshed.user_id(), *user_id);
@@ -144,12 +154,15 @@ async fn upgrade_keeps_users_sessions_and_tokens(backend: Backend) {
     // The same codes log in as the same people: (appid, openid) is kept.
     // The mock derives openids from codes, so make the stored ones the
     // mock's, then log in through them.
-    let alice_openid = wxauth::wechat::mock::openid_for(APP_ID, "alice-code");
+    let alice_openid = wxauth::wechat::mock::openid_for(APP_ID, "nounion-alice");
     db.execute(&format!(
         "UPDATE identities SET openid = '{alice_openid}' WHERE id = 7"
     ));
     let again = app
-        .post("authorize", json!({ "code": "alice-code", "appId": APP_ID }))
+        .post(
+            "authorize",
+            json!({ "code": "nounion-alice", "appId": APP_ID }),
+        )
         .await;
     again.expect(0, 200);
     assert_eq!(again.user_id(), 7);
@@ -164,7 +177,10 @@ async fn upgrade_keeps_users_sessions_and_tokens(backend: Backend) {
     assert_eq!(conflicts, 1);
     // New people and identities are numbered after the old ones.
     let fresh = app
-        .post("authorize", json!({ "code": "someone-new", "appId": APP_ID }))
+        .post(
+            "authorize",
+            json!({ "code": "someone-new", "appId": APP_ID }),
+        )
         .await;
     fresh.expect(0, 200);
     assert!(fresh.user_id() > 9, "{}", fresh.user_id());

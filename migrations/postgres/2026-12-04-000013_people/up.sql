@@ -21,7 +21,13 @@ CREATE INDEX identities_unionid_idx ON identities (unionid) WHERE unionid IS NOT
 INSERT INTO identities (id, user_id, platform, appid, openid, unionid, anonymous, created_at,
                         last_login_at)
     SELECT id, id, 'wechat', appid, openid, unionid, FALSE, created_at, last_login_at FROM users;
--- New identities are numbered after the ones made from users.
+-- New people are numbered after every user there was (rows written with
+-- explicit ids, say by an import, do not move the sequence on), and new
+-- identities after the ones made from users.
+SELECT setval(pg_get_serial_sequence('users', 'id'),
+              GREATEST(COALESCE((SELECT MAX(id) FROM users), 0),
+                       COALESCE(pg_sequence_last_value(pg_get_serial_sequence('users', 'id')::regclass), 0),
+                       1), true);
 SELECT setval(pg_get_serial_sequence('identities', 'id'),
               COALESCE((SELECT MAX(id) FROM identities), 0) + 1, false);
 

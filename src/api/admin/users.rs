@@ -248,16 +248,18 @@ pub async fn merge(
 ) -> ApiResult {
     let WriteKey(key) = key?;
     let JsonBody(request) = body?;
-    let from = request
-        .from
-        .ok_or_else(|| ApiError::bad_request("from (the id of the person to merge in) is required"))?;
+    let from = request.from.ok_or_else(|| {
+        ApiError::bad_request("from (the id of the person to merge in) is required")
+    })?;
     let now = clock.now();
     match people::merge(db, id, from, key.operator(), now).await? {
         Merged::Done { sessions_ended } => Success::data(MergeDone {
             user: user_record(db, id, now).await?,
             sessions_ended: sessions_ended as i64,
         }),
-        Merged::Same => Err(ApiError::bad_request("a person cannot be merged into themself")),
+        Merged::Same => Err(ApiError::bad_request(
+            "a person cannot be merged into themself",
+        )),
         Merged::NotFound => Err(ApiError::NotFound(format!(
             "no live person with id {id} or {from} (either is unknown or merged away)"
         ))),

@@ -7,8 +7,8 @@ use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
 use crate::auth::guard::AuthSession;
 use crate::clock::Clock;
-use crate::db::{identities, users};
 use crate::db::Db;
+use crate::db::{identities, users};
 use crate::error::{codes, ApiError, ResultCode};
 use crate::webhooks;
 
