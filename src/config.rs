@@ -4,21 +4,38 @@
 
 use std::fmt;
 
+use std::sync::Arc;
+
 use base64::Engine;
 use rocket::figment::providers::Env;
 use rocket::figment::{Figment, Profile};
 use serde::Deserialize;
+
+use crate::platforms::rsa2::{PrivateKey, PublicKey};
+use crate::platforms::Platform;
 
 /// The nested keys that may also be set as flat `ROCKET_<SECTION>_<KEY>`
 /// variables (`ROCKET_WECHAT_API_BASE`), besides Rocket's own dict form
 /// (`ROCKET_WECHAT={api_base="…"}`).
 const NESTED_SECTIONS: [&str; 3] = ["wechat", "admin", "rate_limit"];
 
+/// The flat spelling of `platforms.<name>.<key>`: `ROCKET_PLATFORMS_QQ_API_BASE`.
+fn flat_platform_key(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("platforms_")?;
+    Platform::ALL.iter().find_map(|p| {
+        let setting = rest.strip_prefix(p.as_str())?.strip_prefix('_')?;
+        (!setting.is_empty()).then(|| format!("platforms.{}.{setting}", p.as_str()))
+    })
+}
+
 /// Rocket's figment plus the flat spelling of nested keys.
 pub fn figment() -> Figment {
     let nested = Env::prefixed("ROCKET_")
         .filter_map(|key| {
             let key = key.as_str().to_ascii_lowercase();
+            if let Some(platform_key) = flat_platform_key(&key) {
+                return Some(platform_key.into());
+            }
             NESTED_SECTIONS.iter().find_map(|section| {
                 let rest = key.strip_prefix(section)?.strip_prefix('_')?;
                 (!rest.is_empty()).then(|| format!("{section}.{rest}").into())
@@ -74,30 +91,133 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One mini-program, checked: its platform, and what its login exchange
+/// needs (the app secret, or an Alipay app's keys).
+#[derive(Debug, Clone)]
 pub struct AppEntry {
+    pub platform: Platform,
     pub appid: String,
-    pub secret: Secret,
-    #[serde(default)]
     pub name: Option<String>,
+    /// The app secret of WeChat, QQ and Douyin; empty for Alipay, whose
+    /// requests are signed with [`AlipayKeys::private_key`] instead.
+    pub secret: Secret,
+    /// An Alipay app's keys (`None` on the other platforms).
+    pub alipay: Option<Arc<AlipayKeys>>,
 }
 
+/// An Alipay app's keys, read and checked at start.
+pub struct AlipayKeys {
+    /// The app's own key: signs its requests (RSA2).
+    pub private_key: PrivateKey,
+    /// Alipay's key: verifies its answers.
+    pub alipay_public_key: PublicKey,
+    /// The AES-128 key of the app's encrypted data (`my.getPhoneNumber`).
+    pub aes_key: Option<AesKey>,
+}
+
+impl fmt::Debug for AlipayKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlipayKeys")
+            .field("private_key", &self.private_key)
+            .field("aes_key", &self.aes_key.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A 16-byte AES key; never printed.
+#[derive(Clone)]
+pub struct AesKey(pub [u8; 16]);
+
+impl fmt::Debug for AesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AesKey(***)")
+    }
+}
+
+/// An entry of `apps` or `wechat.apps`, as written.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    #[serde(default)]
+    platform: Option<String>,
+    #[serde(default)]
+    appid: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    secret: Option<Secret>,
+    #[serde(default)]
+    private_key: Option<Secret>,
+    #[serde(default)]
+    alipay_public_key: Option<String>,
+    #[serde(default)]
+    aes_key: Option<Secret>,
+}
+
+/// WeChat's endpoint; its apps are in [`AppConfig::apps`] with the others.
+#[derive(Debug, Clone)]
 pub struct WechatConfig {
     pub api_base: String,
     pub timeout_ms: u64,
+    /// Serve the mock of every platform inside the server, and use it.
     pub mock: bool,
-    pub apps: Vec<AppEntry>,
 }
 
-impl Default for WechatConfig {
+/// The `wechat` section as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawWechat {
+    api_base: String,
+    timeout_ms: u64,
+    mock: bool,
+    apps: Vec<RawApp>,
+}
+
+impl Default for RawWechat {
     fn default() -> Self {
-        WechatConfig {
-            api_base: "https://api.weixin.qq.com".into(),
-            timeout_ms: 5000,
+        RawWechat {
+            api_base: Platform::Wechat.default_api_base().into(),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
             mock: false,
             apps: Vec::new(),
+        }
+    }
+}
+
+const DEFAULT_TIMEOUT_MS: u64 = 5000;
+
+/// Where a platform is, and how long one call to it may take.
+#[derive(Debug, Clone)]
+pub struct PlatformSettings {
+    pub api_base: String,
+    pub timeout_ms: u64,
+}
+
+/// `platforms.<name>` as written; unset keys take the platform's defaults
+/// (for WeChat, `wechat.api_base` and `wechat.timeout_ms`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawPlatform {
+    api_base: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawPlatforms {
+    wechat: RawPlatform,
+    qq: RawPlatform,
+    douyin: RawPlatform,
+    alipay: RawPlatform,
+}
+
+impl RawPlatforms {
+    fn of(&self, platform: Platform) -> &RawPlatform {
+        match platform {
+            Platform::Wechat => &self.wechat,
+            Platform::Qq => &self.qq,
+            Platform::Douyin => &self.douyin,
+            Platform::Alipay => &self.alipay,
         }
     }
 }
@@ -258,7 +378,9 @@ struct RawConfig {
     metrics: bool,
     session_retention: i64,
     audit_retention: i64,
-    wechat: WechatConfig,
+    wechat: RawWechat,
+    apps: Vec<RawApp>,
+    platforms: RawPlatforms,
     admin: AdminConfig,
     rate_limit: RateLimitConfig,
     compat: CompatConfig,
@@ -285,7 +407,9 @@ impl Default for RawConfig {
             metrics: true,
             session_retention: 30 * 86400,
             audit_retention: 180 * 86400,
-            wechat: WechatConfig::default(),
+            wechat: RawWechat::default(),
+            apps: Vec::new(),
+            platforms: RawPlatforms::default(),
             admin: AdminConfig::default(),
             rate_limit: RateLimitConfig::default(),
             compat: CompatConfig::default(),
@@ -318,6 +442,11 @@ pub struct AppConfig {
     pub session_retention: i64,
     pub audit_retention: i64,
     pub wechat: WechatConfig,
+    /// Every mini-program: `apps`, then `wechat.apps` (as WeChat's). An
+    /// appid appears once in all.
+    pub apps: Vec<AppEntry>,
+    /// Where each platform is (WeChat's also as [`AppConfig::wechat`]).
+    pub platforms: [PlatformSettings; 4],
     pub admin: AdminConfig,
     pub rate_limit: RateLimitConfig,
     pub compat: CompatConfig,
@@ -433,18 +562,13 @@ impl AppConfig {
                     .into(),
             ));
         }
-        if raw.wechat.apps.is_empty() {
+        let apps = read_apps(&raw.apps, &raw.wechat.apps)?;
+        if apps.is_empty() {
             return Err(ConfigError(
-                "no mini-program configured: add at least one entry to wechat.apps with appid and secret".into(),
+                "no mini-program configured: add at least one entry to apps (or wechat.apps) with platform, appid and secret".into(),
             ));
         }
-        for app in &raw.wechat.apps {
-            if app.appid.trim().is_empty() || app.secret.expose().trim().is_empty() {
-                return Err(ConfigError(
-                    "every entry of wechat.apps needs a non-empty appid and secret".into(),
-                ));
-            }
-        }
+        let platforms = platform_settings(&raw.wechat, &raw.platforms)?;
         for (name, value) in [
             ("access_token_ttl", raw.access_token_ttl),
             ("session_ttl", raw.session_ttl),
@@ -499,7 +623,13 @@ impl AppConfig {
             metrics: raw.metrics,
             session_retention: raw.session_retention.max(0),
             audit_retention: raw.audit_retention.max(0),
-            wechat: raw.wechat,
+            wechat: WechatConfig {
+                api_base: platforms[0].api_base.clone(),
+                timeout_ms: platforms[0].timeout_ms,
+                mock: raw.wechat.mock,
+            },
+            apps,
+            platforms,
             admin: raw.admin,
             rate_limit: raw.rate_limit,
             compat: raw.compat,
@@ -508,9 +638,185 @@ impl AppConfig {
         })
     }
 
+    /// The app `appid`, with its platform.
     pub fn app(&self, appid: &str) -> Option<&AppEntry> {
-        self.wechat.apps.iter().find(|a| a.appid == appid)
+        self.apps.iter().find(|a| a.appid == appid)
     }
+
+    /// Where `platform` is, and its time-out.
+    pub fn platform(&self, platform: Platform) -> &PlatformSettings {
+        &self.platforms[platform_index(platform)]
+    }
+}
+
+fn platform_index(platform: Platform) -> usize {
+    match platform {
+        Platform::Wechat => 0,
+        Platform::Qq => 1,
+        Platform::Douyin => 2,
+        Platform::Alipay => 3,
+    }
+}
+
+/// Each platform's endpoint: `platforms.<name>` over the defaults, and for
+/// WeChat over `wechat.api_base`/`wechat.timeout_ms`.
+fn platform_settings(
+    wechat: &RawWechat,
+    raw: &RawPlatforms,
+) -> Result<[PlatformSettings; 4], ConfigError> {
+    let settings = Platform::ALL.map(|platform| {
+        let set = raw.of(platform);
+        let (base, timeout) = match platform {
+            Platform::Wechat => (wechat.api_base.as_str(), wechat.timeout_ms),
+            _ => (platform.default_api_base(), DEFAULT_TIMEOUT_MS),
+        };
+        PlatformSettings {
+            api_base: set.api_base.clone().unwrap_or_else(|| base.to_string()),
+            timeout_ms: set.timeout_ms.unwrap_or(timeout),
+        }
+    });
+    for (platform, set) in Platform::ALL.iter().zip(&settings) {
+        if set.timeout_ms == 0 {
+            return Err(ConfigError(format!(
+                "platforms.{platform}.timeout_ms must be at least 1"
+            )));
+        }
+    }
+    Ok(settings)
+}
+
+/// The mini-programs of `apps` and `wechat.apps`, checked: each names its
+/// platform and has what that platform's login needs, and no appid appears
+/// twice. Also read by the stand-alone mock, which checks what the real
+/// platforms check.
+pub fn read_apps_of(figment: &Figment) -> Result<Vec<AppEntry>, ConfigError> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Apps {
+        apps: Vec<RawApp>,
+        wechat: WechatApps,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct WechatApps {
+        apps: Vec<RawApp>,
+    }
+    let raw: Apps = figment
+        .extract()
+        .map_err(|e| ConfigError(format!("invalid configuration: {e}")))?;
+    read_apps(&raw.apps, &raw.wechat.apps)
+}
+
+fn read_apps(apps: &[RawApp], wechat_apps: &[RawApp]) -> Result<Vec<AppEntry>, ConfigError> {
+    let mut checked: Vec<AppEntry> = Vec::new();
+    let listed = apps
+        .iter()
+        .enumerate()
+        .map(|(i, app)| (format!("apps[{i}]"), app, None))
+        .chain(
+            wechat_apps
+                .iter()
+                .enumerate()
+                .map(|(i, app)| (format!("wechat.apps[{i}]"), app, Some(Platform::Wechat))),
+        );
+    for (place, raw, implied) in listed {
+        let app = read_app(&place, raw, implied).map_err(ConfigError)?;
+        if checked.iter().any(|a| a.appid == app.appid) {
+            return Err(ConfigError(format!(
+                "{place}: the appid {:?} is configured twice (in apps and wechat.apps together, an appid appears once)",
+                app.appid
+            )));
+        }
+        checked.push(app);
+    }
+    Ok(checked)
+}
+
+/// One app, checked; errors name it.
+fn read_app(place: &str, raw: &RawApp, implied: Option<Platform>) -> Result<AppEntry, String> {
+    let appid = raw.appid.trim();
+    if appid.is_empty() {
+        return Err(format!("{place}: appid is missing or empty"));
+    }
+    let platform = match (&raw.platform, implied) {
+        (None, Some(platform)) => platform,
+        (Some(named), Some(platform)) if named == platform.as_str() => platform,
+        (Some(named), Some(_)) => {
+            return Err(format!(
+                "{place} ({appid}): wechat.apps holds WeChat apps; list a {named} app in apps"
+            ))
+        }
+        (None, None) => {
+            return Err(format!(
+                "{place} ({appid}): platform is missing (wechat, qq, douyin or alipay)"
+            ))
+        }
+        (Some(named), None) => named
+            .parse::<Platform>()
+            .map_err(|e| format!("{place} ({appid}): {e}"))?,
+    };
+    let name = platform.display_name();
+    let here = format!("{place} ({name} app {appid})");
+    let secret = raw
+        .secret
+        .as_ref()
+        .map(|s| s.expose().trim())
+        .filter(|s| !s.is_empty());
+    if platform != Platform::Alipay {
+        let Some(secret) = secret else {
+            return Err(format!("{here}: secret is missing or empty"));
+        };
+        if raw.private_key.is_some() || raw.alipay_public_key.is_some() || raw.aes_key.is_some() {
+            return Err(format!(
+                "{here}: private_key, alipay_public_key and aes_key are for Alipay apps"
+            ));
+        }
+        return Ok(AppEntry {
+            platform,
+            appid: appid.to_string(),
+            name: raw.name.clone(),
+            secret: Secret::new(secret),
+            alipay: None,
+        });
+    }
+    if secret.is_some() {
+        return Err(format!(
+            "{here}: an Alipay app signs its requests: give private_key and alipay_public_key, not secret"
+        ));
+    }
+    let private_key = raw
+        .private_key
+        .as_ref()
+        .ok_or_else(|| format!("{here}: private_key (the app's RSA private key) is missing"))?;
+    let private_key = PrivateKey::read(private_key.expose())
+        .map_err(|why| format!("{here}: private_key {why}"))?;
+    let public_key = raw.alipay_public_key.as_deref().ok_or_else(|| {
+        format!("{here}: alipay_public_key (Alipay's public key, from its console) is missing")
+    })?;
+    let alipay_public_key =
+        PublicKey::read(public_key).map_err(|why| format!("{here}: alipay_public_key {why}"))?;
+    let aes_key = match &raw.aes_key {
+        None => None,
+        Some(key) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(key.expose().trim())
+                .ok()
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .ok_or_else(|| format!("{here}: aes_key must be the base64 of 16 bytes"))?;
+            Some(AesKey(bytes))
+        }
+    };
+    Ok(AppEntry {
+        platform,
+        appid: appid.to_string(),
+        name: raw.name.clone(),
+        secret: Secret::new(""),
+        alipay: Some(Arc::new(AlipayKeys {
+            private_key,
+            alipay_public_key,
+            aes_key,
+        })),
+    })
 }
 
 fn decode_key(encoded: &str) -> Result<[u8; 32], ConfigError> {
@@ -527,6 +833,7 @@ mod tests {
     use rocket::figment::Figment;
 
     use super::AppConfig;
+    use crate::platforms::Platform;
 
     /// The SPEC's defaults (§1.3, §2, §3, §5, §9) are the code's own, not only
     /// `Rocket.toml`'s: a deployment with a configuration file of its own
@@ -617,6 +924,214 @@ mod tests {
             "session_key_secret = \"{}\"",
             super::PUBLIC_SESSION_KEY_SECRET
         )));
+    }
+
+    fn with_apps(apps: serde_json::Value) -> Figment {
+        Figment::from(rocket::Config::default()).merge(("apps", apps))
+    }
+
+    fn refusal(figment: Figment) -> String {
+        AppConfig::from_figment(&figment).unwrap_err().0
+    }
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/alipay");
+
+    fn alipay_app(extra: serde_json::Value) -> serde_json::Value {
+        let mut app = serde_json::json!({
+            "platform": "alipay",
+            "appid": "2021000000000001",
+            "private_key": format!("{FIXTURES}/app_private_pkcs8.pem"),
+            "alipay_public_key": crate::mock::ALIPAY_PUBLIC_KEY,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            app[k] = v.clone();
+        }
+        app
+    }
+
+    #[test]
+    fn apps_of_every_platform_stand_beside_wechat_apps() {
+        let figment = with_apps(serde_json::json!([
+            { "platform": "qq", "appid": "1110001", "secret": "q" },
+            { "platform": "douyin", "appid": "tt001", "secret": "d", "name": "Tt" },
+            alipay_app(serde_json::json!({ "aes_key": "EdNxi89Syo9+Vj93RdFNGQ==" })),
+        ]))
+        .merge((
+            "wechat.apps",
+            serde_json::json!([{ "appid": "wx1", "secret": "s" }]),
+        ));
+        let config = AppConfig::from_figment(&figment).unwrap();
+        let platforms: Vec<_> = config.apps.iter().map(|a| a.platform).collect();
+        assert_eq!(
+            platforms,
+            [
+                Platform::Qq,
+                Platform::Douyin,
+                Platform::Alipay,
+                Platform::Wechat
+            ]
+        );
+        assert_eq!(config.app("tt001").unwrap().name.as_deref(), Some("Tt"));
+        let alipay = config.app("2021000000000001").unwrap();
+        let keys = alipay.alipay.as_ref().unwrap();
+        assert_eq!(keys.aes_key.as_ref().unwrap().0.len(), 16);
+        assert!(config.app("wx1").unwrap().alipay.is_none());
+        // The platforms' defaults, and WeChat's from `wechat`.
+        assert_eq!(
+            config.platform(Platform::Qq).api_base,
+            "https://api.q.qq.com"
+        );
+        assert_eq!(
+            config.platform(Platform::Douyin).api_base,
+            "https://developer.toutiao.com"
+        );
+        assert_eq!(
+            config.platform(Platform::Alipay).api_base,
+            "https://openapi.alipay.com"
+        );
+        assert_eq!(config.platform(Platform::Alipay).timeout_ms, 5000);
+        assert_eq!(
+            config.platform(Platform::Wechat).api_base,
+            "https://api.weixin.qq.com"
+        );
+        let set = AppConfig::from_figment(
+            &figment
+                .merge(("platforms.qq.api_base", "http://127.0.0.1:9/qq"))
+                .merge(("platforms.alipay.timeout_ms", 700))
+                .merge(("wechat.timeout_ms", 800)),
+        )
+        .unwrap();
+        assert_eq!(set.platform(Platform::Qq).api_base, "http://127.0.0.1:9/qq");
+        assert_eq!(set.platform(Platform::Alipay).timeout_ms, 700);
+        assert_eq!(set.platform(Platform::Wechat).timeout_ms, 800);
+        assert_eq!(set.wechat.timeout_ms, 800);
+    }
+
+    #[test]
+    fn a_bad_app_is_refused_by_name() {
+        let cases = [
+            (
+                serde_json::json!([{ "appid": "tt1", "secret": "s" }]),
+                "apps[0] (tt1): platform is missing",
+            ),
+            (
+                serde_json::json!([{ "platform": "line", "appid": "x1", "secret": "s" }]),
+                "unknown platform `line`",
+            ),
+            (
+                serde_json::json!([{ "platform": "qq", "appid": "q1" }]),
+                "apps[0] (QQ app q1): secret is missing",
+            ),
+            (
+                serde_json::json!([{ "platform": "douyin", "appid": "t1", "secret": "s", "aes_key": "x" }]),
+                "are for Alipay apps",
+            ),
+            (
+                serde_json::json!([alipay_app(serde_json::json!({ "secret": "s" }))]),
+                "not secret",
+            ),
+            (
+                serde_json::json!([alipay_app(
+                    serde_json::json!({ "private_key": "/no/such/key.pem" })
+                )]),
+                "(Alipay app 2021000000000001): private_key is neither",
+            ),
+            (
+                serde_json::json!([alipay_app(
+                    serde_json::json!({ "alipay_public_key": "bm90IGEga2V5" })
+                )]),
+                "alipay_public_key is not an X.509",
+            ),
+            (
+                serde_json::json!([alipay_app(serde_json::json!({ "aes_key": "c2hvcnQ=" }))]),
+                "aes_key must be the base64 of 16 bytes",
+            ),
+            (
+                serde_json::json!([
+                    { "platform": "qq", "appid": "same", "secret": "s" },
+                    { "platform": "douyin", "appid": "same", "secret": "s" },
+                ]),
+                "apps[1]: the appid \"same\" is configured twice",
+            ),
+        ];
+        for (apps, expected) in cases {
+            let err = refusal(with_apps(apps.clone()));
+            assert!(err.contains(expected), "{apps}: {err}");
+        }
+        // An appid in both lists.
+        let err = refusal(
+            with_apps(serde_json::json!([{ "platform": "wechat", "appid": "wx1", "secret": "s" }]))
+                .merge((
+                    "wechat.apps",
+                    serde_json::json!([{ "appid": "wx1", "secret": "t" }]),
+                )),
+        );
+        assert!(
+            err.contains("wechat.apps[0]") && err.contains("twice"),
+            "{err}"
+        );
+        let err = refusal(Figment::from(rocket::Config::default()).merge((
+            "wechat.apps",
+            serde_json::json!([{ "platform": "qq", "appid": "q", "secret": "s" }]),
+        )));
+        assert!(err.contains("list a qq app in apps"), "{err}");
+        let err = refusal(
+            with_apps(serde_json::json!([{ "platform": "qq", "appid": "q", "secret": "s" }]))
+                .merge(("platforms.qq.api_bse", "http://x")),
+        );
+        assert!(err.contains("api_bse"), "{err}");
+    }
+
+    #[test]
+    fn platforms_have_a_flat_spelling_too() {
+        assert_eq!(
+            super::flat_platform_key("platforms_qq_api_base").as_deref(),
+            Some("platforms.qq.api_base")
+        );
+        assert_eq!(
+            super::flat_platform_key("platforms_alipay_timeout_ms").as_deref(),
+            Some("platforms.alipay.timeout_ms")
+        );
+        assert_eq!(super::flat_platform_key("platforms_line_api_base"), None);
+        assert_eq!(super::flat_platform_key("platforms_qq_"), None);
+    }
+
+    /// `cargo run` logs in on every platform: the debug profile's Alipay app
+    /// trusts the mock Alipay's key, and every app reads.
+    #[test]
+    fn the_debug_profile_has_an_app_of_each_platform_for_the_mock() {
+        let figment = Figment::from(rocket::Config::default()).merge({
+            use rocket::figment::providers::Format;
+            rocket::figment::providers::Toml::string(include_str!("../Rocket.toml")).nested()
+        });
+        let figment = figment.select("debug");
+        let config = AppConfig::from_figment(&figment).unwrap();
+        for platform in Platform::ALL {
+            assert_eq!(
+                config
+                    .apps
+                    .iter()
+                    .filter(|a| a.platform == platform)
+                    .count(),
+                1,
+                "{platform}"
+            );
+        }
+        // WeChat's app stays as it was (README, tests).
+        assert!(config
+            .app("wx0000000000000dev")
+            .is_some_and(|a| a.platform == Platform::Wechat));
+        let alipay = config
+            .apps
+            .iter()
+            .find(|a| a.platform == Platform::Alipay)
+            .unwrap();
+        let keys = alipay.alipay.as_ref().unwrap();
+        assert_eq!(
+            keys.alipay_public_key,
+            crate::platforms::rsa2::PublicKey::read(crate::mock::ALIPAY_PUBLIC_KEY).unwrap()
+        );
+        assert!(keys.aes_key.is_some());
     }
 
     #[test]

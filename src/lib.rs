@@ -20,6 +20,7 @@ pub mod log_bridge;
 pub mod log_format;
 pub mod log_writer;
 pub mod metrics;
+pub mod mock;
 pub mod nickname_indexer;
 pub mod ops;
 pub mod peers;
@@ -49,6 +50,8 @@ use crate::crypto::Sealer;
 use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::peers::Peers;
+use crate::platforms::login::PlatformClients;
+use crate::platforms::Platform;
 use crate::purge::Purger;
 use crate::rate_limit::{IpLimiter, RateLimits};
 use crate::wechat::client::WechatClient;
@@ -107,6 +110,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         metrics.clone(),
     )
     .map_err(StartError)?;
+    let platforms = PlatformClients::new(&config, &metrics).map_err(StartError)?;
     let limits = Arc::new(RateLimits {
         authorize: IpLimiter::per_minute(config.rate_limit.authorize_per_minute),
         admin_api: IpLimiter::per_minute(config.rate_limit.admin_api_per_minute),
@@ -121,7 +125,12 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
             db.clone(),
             sealer.clone(),
             peers.clone(),
-            config.wechat.timeout_ms,
+            config
+                .platforms
+                .iter()
+                .map(|p| p.timeout_ms)
+                .max()
+                .unwrap_or(5000),
         )),
     };
     let background = Background {
@@ -143,11 +152,12 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     let csrf_key = admin::csrf::CsrfKey::new(&config.session_key_secret.0);
     let api_document = api::openapi::ApiDocument::build(config.compat.cookie())
         .map_err(|e| StartError(format!("cannot build the OpenAPI document: {e}")))?;
-    let mock = config.wechat.mock;
+    let mock = config.wechat.mock.then(|| config.apps.clone());
     let rocket = rocket::custom(figment)
         .manage(keys)
         .manage(sealer)
         .manage(wechat)
+        .manage(platforms)
         .manage(exchanges)
         .manage(limits)
         .manage(db)
@@ -172,10 +182,9 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .attach(well_known::stage())
         .attach(background.stage())
         .attach(announce());
-    Ok(if mock {
-        rocket.attach(built_in_mock())
-    } else {
-        rocket
+    Ok(match mock {
+        Some(apps) => rocket.attach(built_in_mock(apps)),
+        None => rocket,
     })
 }
 
@@ -233,7 +242,7 @@ fn open_database(
         .map_err(StartError)?
         .with_webhooks(webhooks);
     let mut conn = db.get().map_err(|e| StartError(e.to_string()))?;
-    db::apps::sync(&mut conn, &config.wechat.apps, clock.now())
+    db::apps::sync(&mut conn, &config.apps, clock.now())
         .map_err(|e| StartError(format!("cannot register the configured apps: {e}")))?;
     if debug_profile {
         admin::bootstrap::create_first_admin(&mut conn).map_err(StartError)?;
@@ -290,12 +299,13 @@ fn announce() -> AdHoc {
     })
 }
 
-/// The mock WeChat served by this server itself (`wechat.mock`), and the
-/// WeChat client pointed at it once the port is known.
-fn built_in_mock() -> AdHoc {
+/// The mock of every platform served by this server itself (`wechat.mock`),
+/// knowing the server's apps, and every client pointed at it once the port
+/// is known.
+fn built_in_mock(apps: Vec<config::AppEntry>) -> AdHoc {
     AdHoc::on_ignite("built-in mock WeChat", |rocket| async {
         rocket
-            .attach(wechat::mock::stage(MOCK_WECHAT_BASE))
+            .attach(wechat::mock::stage(MOCK_WECHAT_BASE, apps))
             .attach(AdHoc::on_liftoff("built-in mock WeChat", |rocket| {
                 Box::pin(async move {
                     let config = rocket.config();
@@ -304,6 +314,14 @@ fn built_in_mock() -> AdHoc {
                     if let Some(wechat) = rocket.state::<WechatClient>() {
                         if let Err(e) = wechat.set_api_base(&base) {
                             tracing::error!("cannot point at the built-in mock WeChat: {e}");
+                        }
+                    }
+                    if let Some(platforms) = rocket.state::<PlatformClients>() {
+                        for platform in [Platform::Qq, Platform::Douyin, Platform::Alipay] {
+                            let api_base = mock::api_base(&base, platform);
+                            if let Err(e) = platforms.set_api_base(platform, &api_base) {
+                                tracing::error!("cannot point at the built-in mock: {e}");
+                            }
                         }
                     }
                     // What `cargo run` is for, not a fault: outside the

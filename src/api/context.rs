@@ -1,6 +1,6 @@
 //! What the mini-program API's handlers share, as request guards: [`Api`],
 //! the parts nearly every handler reads, and [`WechatLogin`], what turns a
-//! login code into a sealed WeChat identity. Each still comes from Rocket's
+//! login code into a sealed identity of its app's platform. Each still comes from Rocket's
 //! managed state, type by type; the guards only spare each handler a list of
 //! a dozen arguments.
 
@@ -16,6 +16,7 @@ use crate::crypto::Sealer;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::platforms::login::{Exchangers, PlatformClients};
 use crate::rate_limit::RateLimits;
 use crate::state::managed;
 use crate::wechat::client::WechatClient;
@@ -55,12 +56,24 @@ impl<'r> FromRequest<'r> for Api<'r> {
     }
 }
 
-/// What a login's exchange with WeChat uses: the client, the joining of a
-/// code that arrives twice, and the sealer for the session_key.
+/// What a login's exchange with its platform uses: the clients, the joining
+/// of a code that arrives twice, and the sealer for the session_key.
 pub struct WechatLogin<'r> {
     pub wechat: &'r WechatClient,
+    /// QQ's, Douyin's and Alipay's clients.
+    pub platforms: &'r PlatformClients,
     pub exchanges: &'r CodeExchanges,
     pub sealer: &'r Sealer,
+}
+
+impl WechatLogin<'_> {
+    /// Every platform's client, behind one `exchange`.
+    pub fn clients(&self) -> Exchangers<'_> {
+        Exchangers {
+            wechat: self.wechat,
+            others: self.platforms,
+        }
+    }
 }
 
 #[rocket::async_trait]
@@ -71,6 +84,7 @@ impl<'r> FromRequest<'r> for WechatLogin<'r> {
         let parts = (|| -> Result<Self, ApiError> {
             Ok(WechatLogin {
                 wechat: managed::<WechatClient>(req)?,
+                platforms: managed::<PlatformClients>(req)?,
                 exchanges: managed::<CodeExchanges>(req)?,
                 sealer: managed::<Sealer>(req)?,
             })

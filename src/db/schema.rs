@@ -147,6 +147,7 @@ diesel::table! {
         session_key_sealed -> Nullable<Text>,
         error_code -> Nullable<Integer>,
         error_message -> Nullable<Text>,
+        anonymous_openid -> Nullable<Text>,
     }
 }
 

@@ -1,4 +1,13 @@
-//! The mini-program platforms a person can log in through (SPEC §10).
+//! The mini-program platforms a person can log in through (SPEC §10), and
+//! their login exchanges: WeChat's and QQ's (`crate::wechat::client`),
+//! Douyin's ([`douyin`]) and Alipay's ([`alipay`]), behind one
+//! [`login::Exchangers::exchange`].
+
+pub mod alipay;
+pub mod douyin;
+pub mod http;
+pub mod login;
+pub mod rsa2;
 
 use std::fmt;
 use std::str::FromStr;

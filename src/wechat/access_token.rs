@@ -145,6 +145,14 @@ impl AccessTokens<'_> {
         app: &AppEntry,
         code: &str,
     ) -> Result<super::client::PhoneInfo, ApiError> {
+        // The phone number call is WeChat's; the other platforms give the
+        // number encrypted to the mini-program (Alipay: `decrypt`).
+        if app.platform != crate::platforms::Platform::Wechat {
+            return Err(ApiError::BrokenAuthorizedData(format!(
+                "phone numbers by code come from WeChat; this is a {} app",
+                app.platform.display_name()
+            )));
+        }
         let token = self.current(app).await?;
         match self.client.user_phone_number(&token.token, code).await {
             Ok(info) => Ok(info),

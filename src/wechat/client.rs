@@ -9,6 +9,9 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::platforms::http::{self, parse, read_body, retrying, transport_error, Attempt};
+use crate::platforms::Platform;
+use Attempt::{Busy, Failed, Stale};
 
 /// What `code2Session` gives for a valid code.
 #[derive(Clone)]
@@ -78,11 +81,9 @@ pub enum ServerCallError {
     Failed(ApiError),
 }
 
-/// Retries of errcode -1 ("system busy"), after the first attempt.
-const BUSY_RETRIES: u32 = 2;
-const BUSY_BACKOFF: Duration = Duration::from_millis(100);
-
 pub struct WechatClient {
+    /// WeChat, or QQ, whose `jscode2session` is WeChat's.
+    platform: Platform,
     http: reqwest::Client,
     api: RwLock<Endpoints>,
     metrics: Metrics,
@@ -103,30 +104,36 @@ struct Endpoints {
 }
 
 impl Endpoints {
-    fn new(api_base: &str) -> Result<Self, String> {
+    fn new(platform: Platform, api_base: &str) -> Result<Self, String> {
         let base = api_base.trim_end_matches('/').to_string();
-        let code2session = reqwest::Url::parse(&format!("{base}/sns/jscode2session"))
-            .map_err(|e| format!("wechat.api_base `{api_base}` is not a URL: {e}"))?;
+        let setting = match platform {
+            Platform::Wechat => "wechat.api_base",
+            _ => "platforms.qq.api_base",
+        };
+        let code2session = http::endpoint(platform, setting, api_base, "/sns/jscode2session")?;
         Ok(Endpoints { base, code2session })
     }
 }
 
 impl WechatClient {
     pub fn new(api_base: &str, timeout_ms: u64, metrics: Metrics) -> Result<Self, String> {
-        let timeout = Duration::from_millis(timeout_ms.max(1));
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(3)))
-            .pool_max_idle_per_host(64)
-            // WeChat answers where it is asked; a redirect would carry the
-            // appsecret in the query string to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("wxauth/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Self::for_platform(Platform::Wechat, api_base, timeout_ms, metrics)
+    }
+
+    /// The client of WeChat, or of QQ (whose login exchange is WeChat's:
+    /// same request, same answer, same errcodes); its messages name it.
+    pub fn for_platform(
+        platform: Platform,
+        api_base: &str,
+        timeout_ms: u64,
+        metrics: Metrics,
+    ) -> Result<Self, String> {
         Ok(WechatClient {
-            http,
-            api: RwLock::new(Endpoints::new(api_base)?),
+            platform,
+            // WeChat answers where it is asked; a redirect would carry the
+            // appsecret in the query string to another host (http::client).
+            http: http::client(timeout_ms)?,
+            api: RwLock::new(Endpoints::new(platform, api_base)?),
             metrics,
             token_failures: Default::default(),
         })
@@ -134,7 +141,7 @@ impl WechatClient {
 
     /// Points the client elsewhere (the built-in mock, once its port is known).
     pub fn set_api_base(&self, api_base: &str) -> Result<(), String> {
-        let endpoints = Endpoints::new(api_base)?;
+        let endpoints = Endpoints::new(self.platform, api_base)?;
         *self.api.write().unwrap_or_else(|p| p.into_inner()) = endpoints;
         Ok(())
     }
@@ -164,11 +171,13 @@ impl WechatClient {
             .append_pair("secret", secret)
             .append_pair("js_code", code)
             .append_pair("grant_type", "authorization_code");
-        retrying(&self.metrics, "jscode2session", || {
-            self.code2session_once(url.clone())
-        })
-        .await
-        .map_err(Attempt::into_api_error)
+        let call = match self.platform {
+            Platform::Qq => "qq.jscode2session",
+            _ => "jscode2session",
+        };
+        retrying(&self.metrics, call, || self.code2session_once(url.clone()))
+            .await
+            .map_err(|e| e.into_api_error(self.platform))
     }
 
     /// The failure of `appid`'s access_token fetch within the last
@@ -197,13 +206,19 @@ impl WechatClient {
             .get(url)
             .send()
             .await
-            .map_err(|e| Failed(transport_error(&e)))?;
-        let (status, bytes) = read_body(response).await?;
-        let body: Code2SessionBody = parse(&bytes, status)?;
+            .map_err(|e| Failed(transport_error(self.platform, &e)))?;
+        let (status, bytes) = read_body(self.platform, response).await?;
+        let body: Code2SessionBody = parse(self.platform, &bytes, status)?;
         match body.errcode.unwrap_or(0) {
             0 => {}
             -1 => return Err(Busy),
-            code => return Err(Failed(map_errcode(code, body.errmsg.as_deref()))),
+            code => {
+                return Err(Failed(map_errcode_of(
+                    self.platform,
+                    code,
+                    body.errmsg.as_deref(),
+                )))
+            }
         }
         match (body.openid, body.session_key) {
             (Some(openid), Some(session_key)) if !openid.is_empty() && !session_key.is_empty() => {
@@ -213,9 +228,10 @@ impl WechatClient {
                     session_key,
                 })
             }
-            _ => Err(Failed(ApiError::Wechat(
-                "WeChat answered without openid or session_key".into(),
-            ))),
+            _ => Err(Failed(ApiError::Wechat(format!(
+                "{} answered without openid or session_key",
+                self.platform.display_name()
+            )))),
         }
     }
 
@@ -235,9 +251,9 @@ impl WechatClient {
                 .json(&body)
                 .send()
                 .await
-                .map_err(|e| Failed(transport_error(&e)))?;
-            let (status, bytes) = read_body(response).await?;
-            let parsed: StableTokenBody = parse(&bytes, status)?;
+                .map_err(|e| Failed(transport_error(Platform::Wechat, &e)))?;
+            let (status, bytes) = read_body(Platform::Wechat, response).await?;
+            let parsed: StableTokenBody = parse(Platform::Wechat, &bytes, status)?;
             match parsed.errcode.unwrap_or(0) {
                 0 => {}
                 -1 => return Err(Busy),
@@ -253,7 +269,7 @@ impl WechatClient {
             }
         })
         .await
-        .map_err(Attempt::into_api_error)
+        .map_err(|e| e.into_api_error(Platform::Wechat))
     }
 
     /// `wxa/business/getuserphonenumber` with a code from
@@ -272,9 +288,9 @@ impl WechatClient {
                 .json(&serde_json::json!({ "code": code }))
                 .send()
                 .await
-                .map_err(|e| Failed(transport_error(&e)))?;
-            let (status, bytes) = read_body(response).await?;
-            let parsed: PhoneBody = parse(&bytes, status)?;
+                .map_err(|e| Failed(transport_error(Platform::Wechat, &e)))?;
+            let (status, bytes) = read_body(Platform::Wechat, response).await?;
+            let parsed: PhoneBody = parse(Platform::Wechat, &bytes, status)?;
             match parsed.errcode.unwrap_or(0) {
                 0 => Ok(parsed),
                 -1 => Err(Busy),
@@ -285,7 +301,7 @@ impl WechatClient {
         .await
         .map_err(|e| match e {
             Stale => ServerCallError::StaleToken,
-            other => ServerCallError::Failed(other.into_api_error()),
+            other => ServerCallError::Failed(other.into_api_error(Platform::Wechat)),
         })?;
         let info = parsed.phone_info.ok_or_else(|| {
             ServerCallError::Failed(ApiError::Wechat(
@@ -305,171 +321,35 @@ impl WechatClient {
     }
 }
 
-/// Runs one call, retrying errcode -1 twice with backoff; logs each attempt.
-async fn retrying<T, F, Fut>(
-    metrics: &Metrics,
-    call: &'static str,
-    mut once: F,
-) -> Result<T, Attempt>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Attempt>>,
-{
-    let mut attempt = 0;
-    loop {
-        let started = Instant::now();
-        let result = once().await;
-        log_call(call, &result, attempt, started);
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => error_label(e),
-        };
-        metrics.wechat_call(call, outcome, started.elapsed());
-        match result {
-            Err(Busy) if attempt < BUSY_RETRIES => {
-                attempt += 1;
-                tokio::time::sleep(BUSY_BACKOFF * 2u32.pow(attempt - 1)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-/// WeChat's answers are a few hundred bytes; more than this is not WeChat
-/// (a captive portal, a misrouted proxy) and is not read into memory.
-const MAX_BODY: usize = 64 * 1024;
-
-async fn read_body(mut response: reqwest::Response) -> Result<(u16, Vec<u8>), Attempt> {
-    let status = response.status();
-    if status.is_server_error() {
-        return Err(Failed(ApiError::WechatUnavailable(format!(
-            "WeChat answered HTTP {}",
-            status.as_u16()
-        ))));
-    }
-    let too_long = || {
-        Failed(ApiError::Wechat(format!(
-            "WeChat answered more than {} KiB",
-            MAX_BODY / 1024
-        )))
-    };
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_BODY as u64)
-    {
-        return Err(too_long());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Failed(transport_error(&e)))?
-    {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(too_long());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok((status.as_u16(), body))
-}
-
-/// WeChat's JSON, whatever the Content-Type says.
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], status: u16) -> Result<T, Attempt> {
-    serde_json::from_slice(bytes).map_err(|_| {
-        Failed(ApiError::Wechat(format!(
-            "WeChat answered something that is not the expected JSON (HTTP {status})"
-        )))
-    })
-}
-
-fn log_call<T>(call: &'static str, result: &Result<T, Attempt>, attempt: u32, started: Instant) {
-    let ms = started.elapsed().as_millis() as u64;
-    match result {
-        // Every login makes a call: a successful one is a debug line, so that
-        // the request line stays the one info line per request (SPEC §5).
-        Ok(_) => tracing::debug!(target: "wxauth::wechat", call, outcome = "ok", attempt, ms),
-        Err(e) => tracing::info!(
-            target: "wxauth::wechat",
-            call,
-            outcome = error_label(e),
-            attempt,
-            ms,
-        ),
-    }
-}
-
-enum Attempt {
-    Busy,
-    /// The app's access_token was refused (server calls only).
-    Stale,
-    Failed(ApiError),
-}
-use Attempt::{Busy, Failed, Stale};
-
-impl Attempt {
-    fn into_api_error(self) -> ApiError {
-        match self {
-            Busy => {
-                ApiError::WechatUnavailable("WeChat is busy (errcode -1); try again later".into())
-            }
-            Stale => ApiError::Wechat("WeChat refused the app's access_token".into()),
-            Failed(e) => e,
-        }
-    }
-}
-
-fn error_label(attempt: &Attempt) -> &'static str {
-    match attempt {
-        Busy => "busy",
-        Stale => "stale_token",
-        Failed(e) => match e.result_code() {
-            -601 => "invalid_code",
-            -602 => "rate_limited",
-            -603 => "user_blocked",
-            -604 => "unavailable",
-            _ => "error",
-        },
-    }
-}
-
-fn transport_error(e: &reqwest::Error) -> ApiError {
-    if e.is_timeout() {
-        ApiError::WechatUnavailable("WeChat did not answer in time".into())
-    } else if e.is_connect() {
-        ApiError::WechatUnavailable("cannot connect to WeChat".into())
-    } else {
-        ApiError::WechatUnavailable("the connection to WeChat failed".into())
-    }
-}
-
 /// Maps a WeChat errcode (SPEC §1.1). `errmsg` carries `rid:`/`hints:` suffixes
 /// that change per call, so only its first part is shown and it is never
 /// compared.
 pub fn map_errcode(errcode: i64, errmsg: Option<&str>) -> ApiError {
+    map_errcode_of(Platform::Wechat, errcode, errmsg)
+}
+
+/// [`map_errcode`] for WeChat or QQ (which answers with WeChat's errcodes),
+/// the message naming the platform.
+pub fn map_errcode_of(platform: Platform, errcode: i64, errmsg: Option<&str>) -> ApiError {
+    let name = platform.display_name();
     match errcode {
         40029 => {
-            ApiError::WechatInvalidCode("the login code is invalid (WeChat errcode 40029)".into())
+            ApiError::WechatInvalidCode(format!("the login code is invalid ({name} errcode 40029)"))
         }
-        40163 => ApiError::WechatInvalidCode(
-            "the login code has already been used (WeChat errcode 40163)".into(),
-        ),
-        45011 => ApiError::WechatRateLimited(
-            "WeChat is rate limiting this user (errcode 45011); retry in a minute".into(),
-        ),
-        40226 => ApiError::WechatUserBlocked(
-            "WeChat flags this user as high-risk (errcode 40226)".into(),
-        ),
-        -1 => ApiError::WechatUnavailable("WeChat is busy (errcode -1)".into()),
+        40163 => ApiError::WechatInvalidCode(format!(
+            "the login code has already been used ({name} errcode 40163)"
+        )),
+        45011 => ApiError::WechatRateLimited(format!(
+            "{name} is rate limiting this user (errcode 45011); retry in a minute"
+        )),
+        40226 => ApiError::WechatUserBlocked(format!(
+            "{name} flags this user as high-risk (errcode 40226)"
+        )),
+        -1 => ApiError::WechatUnavailable(format!("{name} is busy (errcode -1)")),
         other => {
-            let msg = errmsg
-                .and_then(|m| m.split(", rid:").next())
-                .and_then(|m| m.split(" rid:").next())
-                .and_then(|m| m.split(" hints:").next())
-                .unwrap_or("")
-                .trim();
-            let msg: String = msg.chars().take(120).collect();
+            let msg = http::short_message(errmsg);
             ApiError::Wechat(
-                format!("WeChat error {other}: {msg}")
+                format!("{name} error {other}: {msg}")
                     .trim_end_matches(": ")
                     .to_string(),
             )
@@ -479,8 +359,9 @@ pub fn map_errcode(errcode: i64, errmsg: Option<&str>) -> ApiError {
 
 #[cfg(test)]
 mod tests {
-    use super::{map_errcode, WechatClient};
+    use super::{map_errcode, map_errcode_of, WechatClient};
     use crate::metrics::Metrics;
+    use crate::platforms::Platform;
 
     #[test]
     fn an_api_base_that_is_no_url_is_refused_at_start() {
@@ -507,5 +388,10 @@ mod tests {
         let other = map_errcode(40013, Some("invalid appid, rid: 6566-abc hints: [x]"));
         assert_eq!(other.result_code(), -600);
         assert_eq!(other.to_string(), "WeChat error 40013: invalid appid");
+        let qq = map_errcode_of(Platform::Qq, 40013, Some("invalid appid"));
+        assert_eq!(qq.to_string(), "QQ error 40013: invalid appid");
+        assert!(map_errcode_of(Platform::Qq, 40029, None)
+            .to_string()
+            .contains("QQ errcode 40029"));
     }
 }

@@ -1,6 +1,8 @@
 //! Exchanges login codes once: the same (app, code) arriving while its first
 //! exchange is in flight, or within the reuse window after it, shares the first
-//! exchange's result instead of asking WeChat again (which would answer 40163).
+//! exchange's result instead of asking the platform again (WeChat would
+//! answer 40163). It holds per app on every platform; a Douyin guest's
+//! anonymous code is keyed apart from codes ([`Proof::key`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,14 +10,15 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
 
-use super::client::{Code2Session, WechatClient};
 use super::shared_exchange::SharedCodes;
 use crate::clock::Clock;
+use crate::config::AppEntry;
 use crate::error::ApiError;
+use crate::platforms::login::{Exchanged, Exchangers, Proof};
 
 pub const REUSE_WINDOW: Duration = Duration::from_secs(10);
 
-type Outcome = (Result<Code2Session, ApiError>, Instant);
+type Outcome = (Result<Exchanged, ApiError>, Instant);
 type Cell = Arc<OnceCell<Outcome>>;
 type Key = (String, String);
 
@@ -56,17 +59,16 @@ impl CodeExchanges {
     pub async fn exchange(
         &self,
         clock: &Clock,
-        client: &WechatClient,
-        appid: &str,
-        secret: &str,
-        code: &str,
-    ) -> Result<Code2Session, ApiError> {
-        let cell = self.cell_for(appid, code, clock.instant());
+        clients: Exchangers<'_>,
+        app: &AppEntry,
+        proof: &Proof,
+    ) -> Result<Exchanged, ApiError> {
+        let cell = self.cell_for(&app.appid, &proof.key(), clock.instant());
         let (result, _) = cell
             .get_or_init(|| async {
                 let result = match &self.shared {
-                    Some(shared) => shared.exchange(clock, client, appid, secret, code).await,
-                    None => client.code2session(appid, secret, code).await,
+                    Some(shared) => shared.exchange(clock, clients, app, proof).await,
+                    None => clients.exchange(app, proof).await,
                 };
                 (result, clock.instant())
             })

@@ -35,7 +35,11 @@
 //!
 //! `GET /__mock/calls` tells how often each code was exchanged, how many
 //! tokens and phone numbers were asked for, and how often a phone number call
-//! was refused with each errcode.
+//! was refused with each errcode; and under `qq`, `douyin` and `alipay` how
+//! often each of their codes was (see `crate::mock`).
+//!
+//! The other platforms' mocks are mounted beside it, at `/qq`, `/douyin` and
+//! `/alipay` under the same base (`crate::mock`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -48,6 +52,9 @@ use rocket::serde::json::Json;
 use rocket::{get, post, routes, Build, Rocket, Route, State};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+use crate::config::AppEntry;
+use crate::platforms::Platform;
 
 #[derive(Default)]
 pub struct MockWechat {
@@ -89,13 +96,12 @@ pub fn openid_for(appid: &str, code: &str) -> String {
     format!("o{}", &URL_SAFE_NO_PAD.encode(digest)[..27])
 }
 
-/// The unionid the mock gives `code` (the same across apps).
+/// The unionid the mock WeChat gives `code` (the same across apps).
 pub fn unionid_for(code: &str) -> String {
-    let digest = Sha256::digest(format!("unionid:{code}").as_bytes());
-    format!("u{}", &URL_SAFE_NO_PAD.encode(digest)[..27])
+    crate::mock::unionid_of(Platform::Wechat, code)
 }
 
-type Answer = (Status, (ContentType, String));
+pub type Answer = (Status, (ContentType, String));
 
 fn wechat_json(value: Value) -> Answer {
     wechat_json_text(value.to_string())
@@ -106,7 +112,7 @@ fn wechat_json_text(text: String) -> Answer {
     (Status::Ok, (ContentType::Plain, text))
 }
 
-fn errcode(code: i64, msg: &str) -> Answer {
+pub fn errcode(code: i64, msg: &str) -> Answer {
     wechat_json(json!({
         "errcode": code,
         "errmsg": format!("{msg}, rid: {}", crate::crypto::random_token(6)),
@@ -116,24 +122,58 @@ fn errcode(code: i64, msg: &str) -> Answer {
 #[get("/sns/jscode2session?<appid>&<secret>&<js_code>&<grant_type>")]
 async fn jscode2session(
     mock: &State<MockWechat>,
+    platforms: &State<crate::mock::MockPlatforms>,
     appid: Option<&str>,
     secret: Option<&str>,
     js_code: Option<&str>,
     grant_type: Option<&str>,
 ) -> Answer {
-    let Some(appid) = appid.filter(|a| !a.is_empty()) else {
+    let request = Code2SessionRequest {
+        appid,
+        secret,
+        js_code,
+        grant_type,
+    };
+    code2session_answer(Platform::Wechat, platforms, request, |code| {
+        mock.count(code)
+    })
+    .await
+}
+
+/// A `jscode2session` request's query.
+pub struct Code2SessionRequest<'a> {
+    pub appid: Option<&'a str>,
+    pub secret: Option<&'a str>,
+    pub js_code: Option<&'a str>,
+    pub grant_type: Option<&'a str>,
+}
+
+/// WeChat's `jscode2session` answer, which QQ's is too; `count` counts the
+/// code's exchange and tells which attempt this is.
+pub async fn code2session_answer(
+    platform: Platform,
+    platforms: &crate::mock::MockPlatforms,
+    request: Code2SessionRequest<'_>,
+    count: impl FnOnce(&str) -> u64,
+) -> Answer {
+    let Some(appid) = request.appid.filter(|a| !a.is_empty()) else {
         return errcode(40013, "invalid appid");
     };
-    if secret.is_none_or(str::is_empty) {
+    let Some(secret) = request.secret.filter(|s| !s.is_empty()) else {
         return errcode(40125, "invalid appsecret");
+    };
+    match platforms.apps.check_secret(platform, appid, secret) {
+        Ok(()) => {}
+        Err(crate::mock::Refusal::UnknownApp) => return errcode(40013, "invalid appid"),
+        Err(crate::mock::Refusal::WrongSecret) => return errcode(40125, "invalid appsecret"),
     }
-    if grant_type != Some("authorization_code") {
+    if request.grant_type != Some("authorization_code") {
         return errcode(40002, "invalid grant_type");
     }
-    let Some(code) = js_code.filter(|c| !c.is_empty()) else {
+    let Some(code) = request.js_code.filter(|c| !c.is_empty()) else {
         return errcode(41008, "missing code");
     };
-    let attempt = mock.count(code);
+    let attempt = count(code);
     let kind = code.split('-').next().unwrap_or(code);
     match kind {
         "invalid" => return errcode(40029, "invalid code"),
@@ -173,7 +213,7 @@ async fn jscode2session(
         "session_key": STANDARD.encode(crate::crypto::random_bytes::<16>()),
     });
     if !code.starts_with("nounion") {
-        body["unionid"] = json!(unionid_for(code));
+        body["unionid"] = json!(crate::mock::unionid_of(platform, code));
     }
     if kind == "huge" {
         body["padding"] = json!("x".repeat(100 * 1024));
@@ -326,7 +366,7 @@ fn stable_token_fault(mock: &State<MockWechat>, fault: String) {
 }
 
 #[get("/__mock/calls")]
-fn calls(mock: &State<MockWechat>) -> Json<Value> {
+fn calls(mock: &State<MockWechat>, platforms: &State<crate::mock::MockPlatforms>) -> Json<Value> {
     let calls = mock.calls.lock().unwrap_or_else(|p| p.into_inner());
     let total: u64 = calls.values().sum();
     let stable_tokens = mock.tokens.lock().unwrap_or_else(|p| p.into_inner()).1;
@@ -337,29 +377,51 @@ fn calls(mock: &State<MockWechat>) -> Json<Value> {
         .iter()
         .map(|(code, n)| (code.to_string(), *n))
         .collect();
-    Json(json!({
+    let mut answer = json!({
         "jscode2session": { "total": total, "by_code": *calls },
         "stable_token": { "total": stable_tokens },
         "getuserphonenumber": {
             "total": mock.phone_calls.load(std::sync::atomic::Ordering::Relaxed),
             "by_errcode": phone_errcodes,
         },
-    }))
+    });
+    for platform in [Platform::Qq, Platform::Douyin, Platform::Alipay] {
+        answer[platform.as_str()] = platforms.calls(platform);
+    }
+    Json(answer)
 }
 
-/// The mock mounted at `base` of a server (the built-in mock of `wechat.mock`).
-pub fn stage(base: &'static str) -> rocket::fairing::AdHoc {
+/// The mock of every platform mounted at `base` of a server (the built-in
+/// mock of `wechat.mock`), knowing the server's apps.
+pub fn stage(base: &'static str, apps: Vec<AppEntry>) -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("mock WeChat", move |rocket| async move {
-        rocket.manage(MockWechat::default()).mount(base, routes())
+        mount(rocket, base, &apps)
     })
 }
 
-/// The stand-alone mock of `wxauth mock-wechat`.
+/// The stand-alone mock of `wxauth mock-wechat`: it knows the apps of the
+/// configuration, if any (their secrets, and the Alipay apps' public keys,
+/// derived from their private keys); with none it takes any secret, and
+/// refuses every Alipay request (it cannot check its signature).
 pub fn rocket(figment: rocket::figment::Figment) -> Rocket<Build> {
+    let apps = crate::config::read_apps_of(&figment).unwrap_or_else(|e| {
+        tracing::warn!("the mock knows no apps: {e}");
+        Vec::new()
+    });
     // The mock keeps no secrets, but Rocket's `secrets` feature refuses a
     // release build without a key: give it a throw-away one.
     let key = STANDARD.encode(crate::crypto::random_bytes::<32>());
-    rocket::custom(figment.merge(("secret_key", key)))
-        .manage(MockWechat::default())
-        .mount("/", routes())
+    mount(
+        rocket::custom(figment.merge(("secret_key", key))),
+        "/",
+        &apps,
+    )
+}
+
+fn mount(rocket: Rocket<Build>, base: &str, apps: &[AppEntry]) -> Rocket<Build> {
+    crate::mock::mount(
+        rocket.manage(MockWechat::default()).mount(base, routes()),
+        base,
+        apps,
+    )
 }

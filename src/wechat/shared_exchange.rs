@@ -1,7 +1,9 @@
 //! The code de-duplication across instances (PostgreSQL): before asking
-//! WeChat, an instance claims (appid, code) in `login_codes`; an instance
-//! that finds the code claimed waits for the claimant's outcome there and
-//! shares it — the session_key travels sealed. Within one instance
+//! the platform, an instance claims (appid, code) in `login_codes`; an
+//! instance that finds the code claimed waits for the claimant's outcome
+//! there and shares it — the session_key travels sealed, and a Douyin
+//! guest's anonymous_openid beside the openid. Every platform's logins go
+//! through it, keyed by [`Proof::key`]. Within one instance
 //! [`super::exchange::CodeExchanges`] already joins concurrent requests, so
 //! only the first of them comes here.
 //!
@@ -11,15 +13,20 @@
 
 use std::time::{Duration, Instant};
 
-use super::client::{Code2Session, WechatClient};
+use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, Queryable};
+use diesel_async::RunQueryDsl;
+
 use super::exchange::REUSE_WINDOW;
 use crate::clock::Clock;
+use crate::config::AppEntry;
 use crate::crypto::Sealer;
-use crate::db::login_codes::{self, Outcome, Row};
+use crate::db::login_codes;
+use crate::db::schema::login_codes as table;
 use crate::db::sessions::SESSION_KEY_PURPOSE;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::peers::Peers;
+use crate::platforms::login::{Exchanged, Exchangers, Proof};
 
 /// How often a waiting instance looks for the claimant's outcome.
 const POLL: Duration = Duration::from_millis(25);
@@ -35,9 +42,10 @@ pub struct SharedCodes {
 }
 
 impl SharedCodes {
-    pub fn new(db: Db, sealer: Sealer, peers: Peers, wechat_timeout_ms: u64) -> SharedCodes {
-        // Three attempts (errcode -1 is retried twice) plus their backoff.
-        let patience = Duration::from_millis(wechat_timeout_ms) * 3 + Duration::from_secs(2);
+    /// `timeout_ms`: the longest of the platforms' time-outs.
+    pub fn new(db: Db, sealer: Sealer, peers: Peers, timeout_ms: u64) -> SharedCodes {
+        // Three attempts (a busy answer is retried twice) plus their backoff.
+        let patience = Duration::from_millis(timeout_ms) * 3 + Duration::from_secs(2);
         SharedCodes {
             db,
             sealer,
@@ -49,15 +57,15 @@ impl SharedCodes {
     pub async fn exchange(
         &self,
         clock: &Clock,
-        client: &WechatClient,
-        appid: &str,
-        secret: &str,
-        code: &str,
-    ) -> Result<Code2Session, ApiError> {
+        clients: Exchangers<'_>,
+        app: &AppEntry,
+        proof: &Proof,
+    ) -> Result<Exchanged, ApiError> {
         if !self.peers.present() {
-            return client.code2session(appid, secret, code).await;
+            return clients.exchange(app, proof).await;
         }
-        let hash = login_codes::code_hash(code);
+        let appid = app.appid.as_str();
+        let hash = login_codes::code_hash(&proof.key());
         let give_up = Instant::now() + self.patience + Duration::from_secs(1);
         loop {
             let now = clock.now();
@@ -80,18 +88,20 @@ impl SharedCodes {
                 })
                 .await?;
             if mine {
-                let result = client.code2session(appid, secret, code).await;
+                let result = clients.exchange(app, proof).await;
                 self.record(appid, &hash, now, clock.now(), &result).await;
                 return result;
             }
             let row = self
                 .pg(|conn| {
                     let (appid, hash) = (appid.to_string(), hash.clone());
-                    Box::pin(async move { login_codes::read(conn, &appid, &hash).await })
+                    Box::pin(async move { read(conn, &appid, &hash).await })
                 })
                 .await?;
             match row {
-                Some(row) if row.finished_at.is_some() => return self.outcome(row),
+                Some(row) if row.finished_at.is_some() => {
+                    return self.outcome(row, proof.is_anonymous())
+                }
                 // Purged between the claim and the read: claim again.
                 None => continue,
                 Some(_) if Instant::now() >= give_up => {
@@ -113,43 +123,38 @@ impl SharedCodes {
         hash: &str,
         claimed_at: i64,
         now: i64,
-        result: &Result<Code2Session, ApiError>,
+        result: &Result<Exchanged, ApiError>,
     ) {
-        let sealed = match result {
-            Ok(exchanged) => match self
-                .sealer
-                .seal(SESSION_KEY_PURPOSE, exchanged.session_key.as_bytes())
-            {
-                Ok(sealed) => Some(sealed),
-                Err(e) => {
-                    tracing::warn!("cannot seal a shared code exchange: {e}");
-                    return;
+        let outcome = match result {
+            Ok(exchanged) => {
+                let sealed = match &exchanged.session_key {
+                    None => None,
+                    Some(key) => match self.sealer.seal(SESSION_KEY_PURPOSE, key.as_bytes()) {
+                        Ok(sealed) => Some(sealed),
+                        Err(e) => {
+                            tracing::warn!("cannot seal a shared code exchange: {e}");
+                            return;
+                        }
+                    },
+                };
+                Outcome::Exchanged {
+                    openid: exchanged.openid.clone(),
+                    unionid: exchanged.unionid.clone(),
+                    session_key_sealed: sealed,
+                    guest_openid: exchanged.guest_openid.clone(),
                 }
+            }
+            Err(e) => Outcome::Failed {
+                result_code: e.result_code(),
+                message: e.public_message(),
             },
-            Err(_) => None,
         };
         let (appid, hash) = (appid.to_string(), hash.to_string());
-        let (exchanged, failed) = match result {
-            Ok(e) => (Some((e.openid.clone(), e.unionid.clone())), None),
-            Err(e) => (None, Some((e.result_code(), e.public_message()))),
-        };
         let recorded = self
             .pg(move |conn| {
-                Box::pin(async move {
-                    let outcome = match (&exchanged, &sealed, &failed) {
-                        (Some((openid, unionid)), Some(sealed), _) => Outcome::Exchanged {
-                            openid,
-                            unionid: unionid.as_deref(),
-                            session_key_sealed: sealed,
-                        },
-                        (_, _, Some((result_code, message))) => Outcome::Failed {
-                            result_code: *result_code,
-                            message,
-                        },
-                        _ => return Ok(()),
-                    };
-                    login_codes::finish(conn, &appid, &hash, claimed_at, now, outcome).await
-                })
+                Box::pin(
+                    async move { finish(conn, &appid, &hash, claimed_at, now, &outcome).await },
+                )
             })
             .await;
         if let Err(e) = recorded {
@@ -157,23 +162,31 @@ impl SharedCodes {
         }
     }
 
-    fn outcome(&self, row: Row) -> Result<Code2Session, ApiError> {
-        match (row.openid, row.session_key_sealed, row.error_code) {
-            (Some(openid), Some(sealed), _) => {
-                let key = self
-                    .sealer
-                    .open(SESSION_KEY_PURPOSE, &sealed)
-                    .map_err(ApiError::internal)?;
-                Ok(Code2Session {
-                    openid,
-                    unionid: row.unionid,
-                    session_key: String::from_utf8(key).map_err(ApiError::internal)?,
-                })
-            }
-            (_, _, Some(code)) => Err(ApiError::from_result_code(
+    fn outcome(&self, row: Row, anonymous: bool) -> Result<Exchanged, ApiError> {
+        match (row.openid, row.error_code) {
+            (_, Some(code)) => Err(ApiError::from_result_code(
                 code,
                 row.error_message.unwrap_or_default(),
             )),
+            (Some(openid), None) => {
+                let session_key = match row.session_key_sealed {
+                    None => None,
+                    Some(sealed) => {
+                        let key = self
+                            .sealer
+                            .open(SESSION_KEY_PURPOSE, &sealed)
+                            .map_err(ApiError::internal)?;
+                        Some(String::from_utf8(key).map_err(ApiError::internal)?)
+                    }
+                };
+                Ok(Exchanged {
+                    openid,
+                    unionid: row.unionid,
+                    session_key,
+                    anonymous,
+                    guest_openid: row.anonymous_openid,
+                })
+            }
             _ => Err(ApiError::internal(
                 "a shared code exchange without an outcome",
             )),
@@ -193,4 +206,111 @@ impl SharedCodes {
             .await
             .unwrap_or_else(|| Err(ApiError::internal("shared login codes need PostgreSQL")))
     }
+}
+
+/// How an exchange ended, as the other instances read it.
+enum Outcome {
+    Exchanged {
+        openid: String,
+        unionid: Option<String>,
+        /// None for Alipay, which gives no session_key.
+        session_key_sealed: Option<String>,
+        /// Douyin: the guest's anonymous_openid beside a real code.
+        guest_openid: Option<String>,
+    },
+    Failed {
+        result_code: i32,
+        message: String,
+    },
+}
+
+/// Records the outcome of the exchange this instance claimed at `claimed_at`
+/// (nothing when another instance has taken it over since). Written here
+/// rather than by `db::login_codes::finish`, which predates the platforms:
+/// a success may have no session_key, and may carry an anonymous_openid.
+async fn finish(
+    conn: &mut diesel_async::AsyncPgConnection,
+    appid: &str,
+    code_hash: &str,
+    claimed_at: i64,
+    now: i64,
+    outcome: &Outcome,
+) -> diesel::QueryResult<()> {
+    use table::dsl as c;
+    let ours = table::table.filter(
+        c::appid
+            .eq(appid)
+            .and(c::code_hash.eq(code_hash))
+            .and(c::claimed_at.eq(claimed_at))
+            .and(c::finished_at.is_null()),
+    );
+    let update = diesel::update(ours);
+    match outcome {
+        Outcome::Exchanged {
+            openid,
+            unionid,
+            session_key_sealed,
+            guest_openid,
+        } => {
+            update
+                .set((
+                    c::finished_at.eq(now),
+                    c::openid.eq(openid),
+                    c::unionid.eq(unionid),
+                    c::session_key_sealed.eq(session_key_sealed),
+                    c::anonymous_openid.eq(guest_openid),
+                ))
+                .execute(conn)
+                .await?
+        }
+        Outcome::Failed {
+            result_code,
+            message,
+        } => {
+            update
+                .set((
+                    c::finished_at.eq(now),
+                    c::error_code.eq(result_code),
+                    c::error_message.eq(message),
+                    c::anonymous_openid.eq(None::<String>),
+                ))
+                .execute(conn)
+                .await?
+        }
+    };
+    Ok(())
+}
+
+/// A claimed exchange as it stands.
+#[derive(Queryable, Debug)]
+struct Row {
+    finished_at: Option<i64>,
+    openid: Option<String>,
+    unionid: Option<String>,
+    session_key_sealed: Option<String>,
+    anonymous_openid: Option<String>,
+    error_code: Option<i32>,
+    error_message: Option<String>,
+}
+
+async fn read(
+    conn: &mut diesel_async::AsyncPgConnection,
+    appid: &str,
+    code_hash: &str,
+) -> diesel::QueryResult<Option<Row>> {
+    use table::dsl as c;
+    table::table
+        .filter(c::appid.eq(appid).and(c::code_hash.eq(code_hash)))
+        .select((
+            c::finished_at,
+            c::openid,
+            c::unionid,
+            c::session_key_sealed,
+            c::anonymous_openid,
+            c::error_code,
+            c::error_message,
+        ))
+        .first(conn)
+        .await
+        .optional()
 }

@@ -1,6 +1,8 @@
-//! `POST authorize`: a `wx.login` code in, a token pair out. The code is
-//! exchanged with WeChat (once, however often it arrives within the reuse
-//! window), the user found or created, and a new session opened.
+//! `POST authorize`: a login code in, a token pair out. The code is
+//! exchanged with the app's platform — WeChat, QQ, Douyin or Alipay — (once,
+//! however often it arrives within the reuse window), the user found or
+//! created, and a new session opened. A Douyin app also takes a guest's
+//! `anonymousCode`, alone or beside the code.
 
 use rocket::http::{Cookie, CookieJar, SameSite};
 use rocket::post;
@@ -17,16 +19,26 @@ use crate::client_info::Https;
 use crate::config::{AppConfig, AppEntry};
 use crate::error::{codes, ApiError, ResultCode};
 use crate::flows::login::{self, Login, NewLogin};
+use crate::platforms::login::Proof;
+use crate::platforms::Platform;
 
-/// A login: the code of `wx.login`, and optionally the profile fields the
-/// mini-program has (they update the stored profile).
+/// A login: the code of `wx.login` (`qq.login`, `tt.login`,
+/// `my.getAuthCode`), and optionally the profile fields the mini-program has
+/// (they update the stored profile).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AuthorizeRequest {
-    /// From `wx.login`; valid once, for five minutes.
+    /// From `wx.login` (or the app's platform's login); valid once, for five
+    /// minutes. Required, except from a Douyin app that sends `anonymousCode`.
     #[serde(default)]
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
+    #[schema(value_type = String, min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
     code: Option<String>,
-    /// The mini-program's appid; may be left out when only one is configured.
+    /// Douyin only: `tt.login`'s `anonymousCode`. Alone, it logs in the
+    /// device as a guest; beside `code`, the guest joins the real person.
+    #[serde(default, rename = "anonymousCode", alias = "anonymous_code")]
+    #[schema(value_type = String, min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
+    anonymous_code: Option<String>,
+    /// The mini-program's appid; may be left out when only one app, or only
+    /// one WeChat app, is configured.
     #[serde(default, rename = "appId", alias = "appid", alias = "app_id")]
     app_id: Option<String>,
     #[serde(flatten)]
@@ -37,22 +49,64 @@ const MAX_CODE_LEN: usize = 128;
 
 fn check_code(code: Option<String>) -> Result<String, ApiError> {
     let code = code.ok_or_else(|| ApiError::bad_request("code is required"))?;
+    check_bounds("code", code)
+}
+
+fn check_bounds(name: &str, code: String) -> Result<String, ApiError> {
     if code.is_empty() || code.len() > MAX_CODE_LEN || !code.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::bad_request(format!(
-            "code must be 1 to {MAX_CODE_LEN} printable ASCII characters"
+            "{name} must be 1 to {MAX_CODE_LEN} printable ASCII characters"
         )));
     }
     Ok(code)
 }
 
+/// What the request proves: a code, or (Douyin) an anonymous code, or both.
+fn proof(code: Option<String>, anonymous_code: Option<String>) -> Result<Proof, ApiError> {
+    let anonymous_code = anonymous_code
+        .map(|a| check_bounds("anonymousCode", a))
+        .transpose()?;
+    match (code, anonymous_code) {
+        (None, Some(anonymous_code)) => Ok(Proof::Anonymous(anonymous_code)),
+        (code, None) => Ok(Proof::Code(check_code(code)?)),
+        (Some(code), Some(anonymous_code)) => Ok(Proof::CodeAndAnonymous {
+            code: check_bounds("code", code)?,
+            anonymous_code,
+        }),
+    }
+}
+
+/// Only Douyin knows anonymous codes.
+fn check_platform(app: &AppEntry, proof: &Proof) -> Result<(), ApiError> {
+    let anonymous = matches!(proof, Proof::Anonymous(_) | Proof::CodeAndAnonymous { .. });
+    if anonymous && app.platform != Platform::Douyin {
+        let name = app.platform.display_name();
+        return Err(ApiError::bad_request(format!(
+            "anonymousCode is Douyin's: this {name} app logs in with code alone"
+        )));
+    }
+    Ok(())
+}
+
+/// The app `app_id` names. Without one: the only app, or else the only
+/// WeChat app — a client of the original design is a WeChat mini-program
+/// that sends no appId, and adding a Douyin or Alipay app must not break it
+/// (SPEC §10: `authorize` is unchanged for clients). Several WeChat apps
+/// and no appId is -101.
 fn pick_app<'a>(config: &'a AppConfig, app_id: Option<&str>) -> Result<&'a AppEntry, ApiError> {
-    let apps = &config.wechat.apps;
-    match app_id {
-        Some(id) => config
+    let apps = &config.apps;
+    if let Some(id) = app_id {
+        return config
             .app(id)
-            .ok_or_else(|| ApiError::BrokenAuthorizedData("unknown appId".into())),
-        None if apps.len() == 1 => Ok(&apps[0]),
-        None => Err(ApiError::bad_request(
+            .ok_or_else(|| ApiError::BrokenAuthorizedData("unknown appId".into()));
+    }
+    if let [only] = apps.as_slice() {
+        return Ok(only);
+    }
+    let mut wechat = apps.iter().filter(|a| a.platform == Platform::Wechat);
+    match (wechat.next(), wechat.next()) {
+        (Some(only), None) => Ok(only),
+        _ => Err(ApiError::bad_request(
             "appId is required: several mini-programs are configured",
         )),
     }
@@ -72,11 +126,13 @@ pub const FAILS: &[ResultCode] = &[
     codes::WECHAT_UNAVAILABLE,
 ];
 
-/// Log in with a `wx.login` code.
+/// Log in with a `wx.login` code (or the app's platform's).
 ///
-/// Exchanges the code with WeChat (a code sent again within 10 seconds shares
-/// the first exchange), finds or creates the user and opens a session. The
-/// answer also sets the tutorial's session cookie (unless it is turned off).
+/// Exchanges the code with the app's platform (a code sent again within 10
+/// seconds shares the first exchange), finds or creates the user and opens a
+/// session. A Douyin app may send `anonymousCode` instead of, or beside,
+/// `code`. The answer also sets the tutorial's session cookie (unless it is
+/// turned off).
 #[utoipa::path(post, path = "/api/v1.0/auth/authorize", tag = "auth", operation_id = "authorize",
     request_body = AuthorizeRequest)]
 #[post("/authorize", data = "<body>")]
@@ -96,35 +152,37 @@ pub async fn authorize(
         metrics,
         client,
     } = api;
-    let WechatLogin {
-        wechat,
-        exchanges,
-        sealer,
-    } = wx_login;
     limits.authorize.check(client.ip_addr())?;
     let JsonBody(request) = body?;
-    let code = check_code(request.code)?;
+    let proof = proof(request.code, request.anonymous_code)?;
     let profile = request.profile.into_changes()?;
     let app = pick_app(config, request.app_id.as_deref())?;
+    check_platform(app, &proof)?;
 
-    let wx = exchanges
-        .exchange(clock, wechat, &app.appid, app.secret.expose(), &code)
+    let exchanged = wx_login
+        .exchanges
+        .exchange(clock, wx_login.clients(), app, &proof)
         .await
         .inspect_err(|e| metrics.login("wechat_error", Some(e.result_code())))?;
+    let session_key_sealed = match &exchanged.session_key {
+        Some(key) => Some(
+            wx_login
+                .sealer
+                .seal(crate::db::sessions::SESSION_KEY_PURPOSE, key.as_bytes())?,
+        ),
+        None => None,
+    };
     let cookie_name = config.compat.cookie();
     let cookie_secret = cookie_name.map(|_| session_cookie::mint());
     let login = NewLogin {
-        platform: crate::platforms::Platform::Wechat,
+        platform: app.platform,
         appid: app.appid.clone(),
-        openid: wx.openid,
-        unionid: wx.unionid,
-        anonymous: false,
-        guest_openid: None,
+        openid: exchanged.openid,
+        unionid: exchanged.unionid,
+        anonymous: exchanged.anonymous,
+        guest_openid: exchanged.guest_openid,
         profile,
-        session_key_sealed: Some(sealer.seal(
-            crate::db::sessions::SESSION_KEY_PURPOSE,
-            wx.session_key.as_bytes(),
-        )?),
+        session_key_sealed,
         session_ttl: config.session_ttl,
         ip: client.ip,
         user_agent: client.user_agent,
@@ -174,7 +232,27 @@ pub async fn authorize(
 
 #[cfg(test)]
 mod tests {
-    use super::check_code;
+    use super::{check_code, proof, Proof};
+
+    #[test]
+    fn one_of_code_and_anonymous_code_is_required() {
+        assert!(proof(None, None).is_err());
+        assert_eq!(
+            proof(Some("c".into()), None).unwrap(),
+            Proof::Code("c".into())
+        );
+        assert_eq!(
+            proof(None, Some("a".into())).unwrap(),
+            Proof::Anonymous("a".into())
+        );
+        assert!(matches!(
+            proof(Some("c".into()), Some("a".into())).unwrap(),
+            Proof::CodeAndAnonymous { .. }
+        ));
+        let err = proof(None, Some("has space".into())).unwrap_err();
+        assert!(err.to_string().contains("anonymousCode"), "{err}");
+        assert!(proof(Some(String::new()), Some("a".into())).is_err());
+    }
 
     #[test]
     fn codes_are_bounded_printable_ascii() {

@@ -7,6 +7,7 @@
 pub mod known_key_wechat;
 pub mod nginx;
 pub mod openapi;
+pub mod platforms;
 pub mod relay;
 pub mod stored;
 pub mod waiting;
@@ -165,6 +166,22 @@ impl MockWechat {
     pub async fn spawn() -> MockWechat {
         let (url, shutdown) = launch(wxauth::wechat::mock::rocket(base_figment())).await;
         MockWechat { url, shutdown }
+    }
+
+    /// A mock that knows `apps` (as `apps` of the configuration): it checks
+    /// their secrets, and the Alipay apps' request signatures.
+    pub async fn spawn_knowing(apps: Value) -> MockWechat {
+        let figment = base_figment().merge(("apps", apps));
+        let (url, shutdown) = launch(wxauth::wechat::mock::rocket(figment)).await;
+        MockWechat { url, shutdown }
+    }
+
+    /// How often `code` was exchanged with `platform` (`qq`, `douyin`,
+    /// `alipay`; a Douyin guest's code as `anonymous <code>`).
+    pub async fn platform_calls(&self, platform: &str, code: &str) -> u64 {
+        self.call_stats().await[platform]["by_code"][code]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     /// How often `code` was exchanged.
