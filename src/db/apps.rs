@@ -1,5 +1,5 @@
 //! The `apps` table: the mini-programs of the configuration, kept in the
-//! database so that users and sessions can reference them.
+//! database so that identities and sessions can reference them.
 
 use diesel::prelude::*;
 
@@ -13,20 +13,26 @@ struct NewApp<'a> {
     appid: &'a str,
     name: &'a str,
     created_at: i64,
+    platform: &'a str,
 }
 
-/// Makes sure every configured app has its row, and its current name.
+/// Makes sure every configured app has its row, its current name and its
+/// platform.
 pub fn sync(conn: &mut AnyConnection, entries: &[AppEntry], now: i64) -> QueryResult<()> {
     for entry in entries {
         let name = entry.name.as_deref().unwrap_or(&entry.appid);
         let updated = diesel::update(apps::table.find(&entry.appid))
-            .set(apps::name.eq(name))
+            .set((
+                apps::name.eq(name),
+                apps::platform.eq(entry.platform.as_str()),
+            ))
             .execute(conn)?;
         if updated == 0 {
             let row = NewApp {
                 appid: &entry.appid,
                 name,
                 created_at: now,
+                platform: entry.platform.as_str(),
             };
             // Another instance starting at the same moment may have inserted it.
             insert_or_ignore!(conn, apps::table, &row)?;
