@@ -50,6 +50,15 @@ export interface Profile {
   /** RFC 3339. */
   created_at: string;
   last_login_at: string | null;
+  /** The apps the person has logged in through (never another app's openid). */
+  identities: Identity[];
+}
+
+/** One app a person has logged in through. */
+export interface Identity {
+  platform: 'wechat' | 'qq' | 'douyin' | 'alipay';
+  appid: string;
+  app_name: string;
 }
 
 export type Verdict =
@@ -80,7 +89,11 @@ export interface RequestResult {
 
 /** The part of `wx` the client uses. */
 export interface WxLike {
-  login(options: { success?: (res: { code: string }) => void; fail?: (err: { errMsg: string }) => void }): void;
+  /** wx.login, qq.login or tt.login (Douyin's also gives `anonymousCode`, alone for a guest). */
+  login(options: {
+    success?: (res: { code?: string; anonymousCode?: string }) => void;
+    fail?: (err: { errMsg: string }) => void;
+  }): void;
   request(options: {
     url: string;
     method?: string;

@@ -90,11 +90,17 @@ function createClient(options) {
     throw new WxAuthError('unexpected answer (HTTP ' + res.statusCode + ')', -100, res.statusCode);
   }
 
+  // Douyin's tt.login also gives `anonymousCode` (alone, when the user is
+  // not logged in to Douyin): it is sent along, so that a guest's identity
+  // joins the person once they log in for real.
   function wxLogin() {
     return new Promise(function (resolve, reject) {
       wxApi.login({
         success: function (res) {
-          if (res && res.code) resolve(res.code);
+          const proof = {};
+          if (res && res.code) proof.code = res.code;
+          if (res && res.anonymousCode) proof.anonymousCode = res.anonymousCode;
+          if (proof.code || proof.anonymousCode) resolve(proof);
           else reject(new WxAuthError('wx.login gave no code', -101, 0));
         },
         fail: function (err) {
@@ -106,8 +112,8 @@ function createClient(options) {
 
   /** wx.login → authorize; the new pair is kept in storage. */
   async function login(profile) {
-    const code = await wxLogin();
-    const body = Object.assign({}, profile || {}, { code: code });
+    const proof = await wxLogin();
+    const body = Object.assign({}, profile || {}, proof);
     if (opts.appId) body.appId = opts.appId;
     const pair = await send('authorize', 'POST', body);
     save(pair);

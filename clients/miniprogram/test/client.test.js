@@ -42,6 +42,7 @@ before(async () => {
       ROCKET_DATABASE_URL: path.join(dir, 'wxauth.sqlite'),
       ROCKET_ACCESS_TOKEN_TTL: '2',
       ROCKET_WECHAT: '{mock=true,apps=[{appid="wxclienttest00001",secret="s"}]}',
+      ROCKET_APPS: '[{platform="douyin",appid="ttclienttest00001",secret="s",name="Douyin app"}]',
       ROCKET_RATE_LIMIT: '{authorize_per_minute=0,refresh_per_minute=0}',
       WXAUTH_LOG: 'error',
     }),
@@ -95,6 +96,25 @@ test('login, status, profile, logout', async () => {
   const after = await fetch(base + '/api/v1.0/auth/status', { headers: { Authorization: 'Bearer ' + token } });
   assert.equal((await after.json()).data.is_authorized, 0);
   noTokenInUrls(wx);
+});
+
+test('on Douyin a guest logs in with anonymousCode, and stays the same person once logged in', async () => {
+  const device = { device: 'device-' + process.pid + '-' + Date.now(), guest: true };
+  const wx = createWx(device);
+  const client = createClient({ baseUrl: base, wx, appId: 'ttclienttest00001' });
+  const guest = await client.login({ nickName: 'Guest' });
+  assert.equal(guest.is_new_user, true);
+  assert.ok(wx.sent.length > 0);
+  device.guest = false;
+  const real = await client.login();
+  assert.equal(real.user_id, guest.user_id, 'the guest became the person');
+  assert.equal(real.is_new_user, false);
+  const user = await client.getUser();
+  assert.equal(user.nickname, 'Guest');
+  assert.deepEqual(
+    user.identities.map((i) => [i.platform, i.appid, i.app_name]),
+    [['douyin', 'ttclienttest00001', 'Douyin app'], ['douyin', 'ttclienttest00001', 'Douyin app']]
+  );
 });
 
 test('a call before any login logs in first', async () => {

@@ -14,6 +14,8 @@ async function page(): Promise<void> {
   }
   const user = await auth.getUser();
   const city: string | null = user.city;
+  const apps: string[] = user.identities.map((i) => `${i.platform}:${i.appid} (${i.app_name})`);
+  void apps;
   const phone = await auth.bindPhone('code-from-getPhoneNumber');
   const res = await auth.request({ url: 'https://api.example.com/orders', method: 'POST', data: { id } });
   const code: number = res.statusCode;

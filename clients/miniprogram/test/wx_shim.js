@@ -5,7 +5,10 @@
 'use strict';
 const http = require('node:http');
 
-function createWx() {
+// `douyin`: behave like tt.login on one device: its `anonymousCode` comes
+// with every login, alone while `douyin.guest` is true. (The mock Douyin
+// derives the device's anonymous openid from the anonymous code's text.)
+function createWx(douyin) {
   const storage = new Map();
   const sent = [];
   let codes = 0;
@@ -15,7 +18,12 @@ function createWx() {
     login(o) {
       codes += 1;
       const code = 'shim-' + process.pid + '-' + Date.now() + '-' + codes;
-      setImmediate(() => o.success && o.success({ code, errMsg: 'login:ok' }));
+      let res = { code, errMsg: 'login:ok' };
+      if (douyin) {
+        res = { anonymousCode: douyin.device, errMsg: 'login:ok' };
+        if (!douyin.guest) res.code = code;
+      }
+      setImmediate(() => o.success && o.success(res));
     },
     getStorageSync(key) { return storage.has(key) ? storage.get(key) : ''; },
     setStorageSync(key, value) { storage.set(key, JSON.parse(JSON.stringify(value))); },
