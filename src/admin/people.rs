@@ -22,7 +22,7 @@ use super::views::{conflict_holder, fill, when, UserRow};
 use crate::client_info::ClientInfo;
 use crate::clock::Clock;
 use crate::db::identities::{self, Identity};
-use crate::db::{audit, people_console, sessions, users, AnyConnection, Db};
+use crate::db::{people_console, sessions, users, AnyConnection, Db};
 use crate::error::ApiError;
 use crate::flows::operator_actions::Operator;
 use crate::flows::people::{self, Merged, Unlinked};
@@ -319,58 +319,64 @@ pub struct ConflictRow {
 const CONFLICTS_SHOWN: i64 = 20;
 
 /// The open link conflicts that concern `me` (a live person with
-/// identities `mine`): those recorded on `me` (a unionid of theirs came
-/// late), and those recorded on people who carry a unionid of `me`'s and
-/// name `me` as its holder. Open: the other person is live, not merged into
-/// either. Indexed reads only: `me`'s conflict events, one unionid look-up,
-/// and the conflict events of the few people it finds.
+/// identities `mine`): recorded on `me`, on the people who carry one of
+/// `me`'s unionids, or on tombstones merged into any of them, whose two
+/// people — each followed to where they live now — are `me` and someone
+/// else. A conflict between two people since merged is settled and not
+/// listed. Indexed reads only, a handful however large the tables.
 pub fn conflicts_of(
     conn: &mut AnyConnection,
     lang: Lang,
     me: i64,
     mine: &[Identity],
 ) -> Result<Vec<ConflictRow>, ApiError> {
-    let kind = Some(audit::Kind::LinkConflict.as_str());
-    let mut events = audit::page(conn, kind, Some(me), None, CONFLICTS_SHOWN)?;
-    let mut others: Vec<i64> = people_console::sharing_unionids(conn, me, mine)?
+    let mut people: Vec<i64> = people_console::sharing_unionids(conn, me, mine)?
         .into_iter()
         .map(|i| i.user_id)
         .collect();
-    others.sort_unstable();
-    others.dedup();
-    for other in others.into_iter().take(CONFLICTS_SHOWN as usize) {
-        events.extend(
-            audit::page(conn, kind, Some(other), None, CONFLICTS_SHOWN)?
-                .into_iter()
-                .filter(|e| e.detail.as_deref().and_then(conflict_holder) == Some(me)),
-        );
-    }
-    events.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+    people.push(me);
+    people.sort_unstable();
+    people.dedup();
+    let tombstones = people_console::tombstones_of(conn, &people)?;
+    people.extend(tombstones);
+    let events = people_console::conflicts_on(conn, &people, CONFLICTS_SHOWN * 5)?;
+    let named: Vec<(i64, i64, String, i64)> = events
+        .into_iter()
+        .filter_map(|e| {
+            let person = e.user_id?;
+            let detail = e.detail?;
+            let holder = conflict_holder(&detail)?;
+            Some((person, holder, detail, e.created_at))
+        })
+        .collect();
+    let mut ids: Vec<i64> = named.iter().flat_map(|n| [n.0, n.1]).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let now_lives = people_console::living(conn, &ids)?;
     let mut seen = HashSet::new();
     let mut rows = Vec::new();
-    for e in events {
-        let (Some(person), Some(detail)) = (e.user_id, e.detail) else {
+    // Newest first, as loaded.
+    for (person, holder, detail, at) in named {
+        let (Some(&person), Some(&holder)) = (now_lives.get(&person), now_lives.get(&holder))
+        else {
             continue;
         };
-        let Some(holder) = conflict_holder(&detail) else {
-            continue;
-        };
-        if person == holder || !seen.insert((person, holder)) {
-            continue;
-        }
-        let other = if person == me { holder } else { person };
-        let live = users::find(conn, other)?.is_some_and(|u| u.merged_into.is_none());
-        if !live {
+        let settled = person == holder;
+        let about_others = person != me && holder != me;
+        if settled || about_others || !seen.insert((person, holder)) {
             continue;
         }
         let ids = [("from", person.to_string()), ("into", holder.to_string())];
         rows.push(ConflictRow {
-            time: when(e.created_at),
+            time: when(at),
             person,
             holder,
             detail,
             merge_label: format!("{}…", fill(lang.get("merge_confirm"), &ids)),
         });
+        if rows.len() as i64 >= CONFLICTS_SHOWN {
+            break;
+        }
     }
     Ok(rows)
 }

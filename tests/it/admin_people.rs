@@ -447,17 +447,35 @@ async fn link_conflicts_are_listed_and_lead_to_the_merge(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(&format!("id=\"person-{other}\"")));
 
+    // The holder merged into a third person: the conflict follows the
+    // tombstone to where the holder lives now.
+    let zed = login_to(&app, APP_ID, "nounion-zed", None).await.user_id();
+    let holder_text = holder.to_string();
+    let (status, _, _) = browser
+        .post(
+            &format!("/admin/users/{zed}/merge"),
+            &[("csrf_token", &csrf), ("from", &holder_text)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let merge_link = format!("href=\"/admin/users/{zed}/merge?from={other}\"");
+    for id in [other, zed] {
+        let (_, _, html) = browser.get(&format!("/admin/users/{id}")).await;
+        assert!(html.contains(&merge_link), "#{id}: {html}");
+    }
+
     // Merged: the conflict is settled and leaves the pages.
     let other_text = other.to_string();
     let (status, _, _) = browser
         .post(
-            &format!("/admin/users/{holder}/merge"),
+            &format!("/admin/users/{zed}/merge"),
             &[("csrf_token", &csrf), ("from", &other_text)],
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (_, _, html) = browser.get(&format!("/admin/users/{holder}")).await;
+    let (_, _, html) = browser.get(&format!("/admin/users/{zed}")).await;
     assert!(!html.contains("id=\"user-conflicts\""), "{html}");
+    assert_eq!(identities_of(&app, zed), 3);
     assert!(!app.is_authorized(&late.token()).await);
-    assert!(app.is_authorized(&first.token()).await);
+    assert!(!app.is_authorized(&first.token()).await);
 }
