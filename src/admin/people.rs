@@ -98,6 +98,9 @@ fn problem_page(
     )
 }
 
+/// Why not, and the person to go back to (when that one exists).
+type Refusal = (Option<i64>, Problem);
+
 /// Both people of a merge, or why there is no merge of them. Both are
 /// looked up, so that the first problem named is the right one.
 fn pair(
@@ -105,7 +108,7 @@ fn pair(
     into: i64,
     from: i64,
     now: i64,
-) -> Result<Result<(UserRow, UserRow), (Option<i64>, Problem)>, ApiError> {
+) -> Result<Result<(UserRow, UserRow), Refusal>, ApiError> {
     let Some(kept) = person(conn, into, now)? else {
         return Ok(Err((None, Problem::Unknown(into))));
     };
