@@ -13,6 +13,25 @@ use crate::db::Db;
 
 const PAGE_SIZE: i64 = 100;
 
+/// The kinds the page filters by: every kind of `audit::KINDS`, and those
+/// of people (SPEC §10) — `link_conflict` above all, which an operator
+/// comes here to find (the users page links to it).
+fn kinds() -> Vec<audit::Kind> {
+    use audit::Kind;
+    let mut all = audit::KINDS.to_vec();
+    for k in [
+        Kind::IdentityLinked,
+        Kind::LinkConflict,
+        Kind::Merge,
+        Kind::Unlink,
+    ] {
+        if !all.contains(&k) {
+            all.push(k);
+        }
+    }
+    all
+}
+
 #[get("/audit?<kind>&<user>&<before>")]
 pub async fn list(
     db: &State<Db>,
@@ -22,7 +41,8 @@ pub async fn list(
     user: Option<String>,
     before: Option<i64>,
 ) -> ConsoleResult<Template> {
-    let kind = kind.filter(|k| audit::KINDS.iter().any(|known| known.as_str() == k));
+    let known = kinds();
+    let kind = kind.filter(|k| known.iter().any(|known| known.as_str() == k));
     let user_id = user.as_deref().and_then(|u| u.trim().parse::<i64>().ok());
     let filter_kind = kind.clone();
     let (rows, next) = db
@@ -35,7 +55,7 @@ pub async fn list(
             ))
         })
         .await?;
-    let kinds: Vec<_> = audit::KINDS
+    let kinds: Vec<_> = known
         .iter()
         .map(|k| json!({ "code": k.as_str(), "label": page.lang.get(&format!("kind_{}", k.as_str())) }))
         .collect();

@@ -324,6 +324,119 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("platform_qq", "QQ", "QQ"),
     ("platform_douyin", "Douyin", "抖音"),
     ("platform_alipay", "Alipay", "支付宝"),
+    // People: unlink, merge, tombstones, link conflicts (SPEC §10).
+    ("status_merged", "Merged", "已合并"),
+    ("merged_into", "Merged into", "已合并至"),
+    (
+        "tombstone_text",
+        "This id was merged into another person: its identities, sessions and logins continue there. Nothing can be done to it any more.",
+        "此 ID 已合并到另一位用户：其身份、会话和登录都在那里继续。此 ID 不能再做任何操作。",
+    ),
+    ("unlink", "Unlink", "拆分"),
+    (
+        "unlink_title",
+        "Move this identity into a new person of its own; its sessions end at once.",
+        "将此身份移到一个新的用户，其会话立即结束。",
+    ),
+    (
+        "unlink_hint",
+        "Unlink moves one identity into a new person of its own and ends that identity's sessions (its tokens stop working at once); the other identities stay here.",
+        "拆分会把一个身份移到一个新的用户，并结束该身份的会话（其令牌立即失效）；其他身份留在此用户下。",
+    ),
+    ("merge_title", "Merge people", "合并用户"),
+    (
+        "merge_in_label",
+        "Merge another person into this one",
+        "将另一位用户合并到此用户",
+    ),
+    ("merge_from_placeholder", "The other person's id", "另一位用户的 ID"),
+    ("merge_continue", "Continue…", "下一步…"),
+    ("merge_keeps", "Remains", "保留"),
+    (
+        "merge_goes",
+        "Merged in, then a tombstone",
+        "并入后成为墓碑",
+    ),
+    ("merge_what_happens", "What the merge does", "合并将会"),
+    (
+        "merge_step_identities",
+        "Every identity of #{from} moves to #{into}: their next logins are #{into}'s.",
+        "#{from} 的全部身份移到 #{into}：之后的登录都属于 #{into}。",
+    ),
+    (
+        "merge_step_profile",
+        "The profile fields and the phone number that #{into} lacks are filled from #{from}; what #{into} has stays.",
+        "#{into} 缺少的资料字段和手机号由 #{from} 补上；#{into} 已有的保持不变。",
+    ),
+    (
+        "merge_step_sessions",
+        "The live sessions of #{from} ({n}) end now: their tokens stop working at once.",
+        "#{from} 的有效会话（{n} 个）立即结束：其令牌马上失效。",
+    ),
+    (
+        "merge_step_tombstone",
+        "#{from} becomes a tombstone: the console and the admin API answer that it was merged into #{into}. This cannot be undone; unlinking can move identities out again, each into a new person.",
+        "#{from} 成为墓碑：管理台和管理 API 会显示它已合并至 #{into}。此操作不可撤销；拆分可以把身份再移出，每个身份成为一个新用户。",
+    ),
+    (
+        "merge_step_ban",
+        "The ban state of #{into} stays as it is; a ban of #{from} is not carried over.",
+        "#{into} 的封禁状态保持不变；#{from} 的封禁不会带过来。",
+    ),
+    (
+        "merge_warn_banned",
+        "#{from} is banned and #{into} is not: after the merge, #{from}'s identities log in as #{into}, unbanned. Ban #{into} afterwards if the ban should hold.",
+        "#{from} 已被封禁而 #{into} 没有：合并后，#{from} 的身份以 #{into} 的身份登录，不再受封禁。如需保持封禁，请在合并后封禁 #{into}。",
+    ),
+    ("merge_confirm", "Merge #{from} into #{into}", "将 #{from} 合并到 #{into}"),
+    ("merge_swap", "Keep #{from} instead", "改为保留 #{from}"),
+    ("cancel", "Cancel", "取消"),
+    (
+        "merge_bad_id",
+        "Give the id (a number) of the person to merge in.",
+        "请输入要合并进来的用户 ID（数字）。",
+    ),
+    (
+        "merge_same",
+        "A person cannot be merged into themself.",
+        "不能将用户合并到其自身。",
+    ),
+    ("merge_unknown", "There is no person #{id}.", "没有 #{id} 这位用户。"),
+    (
+        "merge_tombstone",
+        "#{id} was already merged into another person:",
+        "#{id} 已经合并到另一位用户：",
+    ),
+    ("back_to_person", "Back to #{id}", "返回 #{id}"),
+    (
+        "done_merged",
+        "#{from} was merged into this person; {n} of its sessions ended. Its id is now a tombstone:",
+        "#{from} 已合并到此用户，结束了其 {n} 个会话。该 ID 现为墓碑：",
+    ),
+    (
+        "done_unlinked",
+        "The identity now belongs to a new person of its own, and its sessions ended:",
+        "该身份已移到一个新的用户，其会话已结束：",
+    ),
+    (
+        "done_only_identity",
+        "That is this person's only identity: there is nothing to unlink it from.",
+        "这是该用户唯一的身份，无法拆分。",
+    ),
+    ("link_conflicts", "Link conflicts", "关联冲突"),
+    (
+        "link_conflicts_hint",
+        "A unionid came late for an identity of one person while another person holds it. Nothing was merged: decide whether they are one person.",
+        "某身份迟到的 unionid 已属于另一位用户。系统没有自动合并：请判断两者是否为同一人。",
+    ),
+    ("all_link_conflicts", "All link conflicts", "全部关联冲突"),
+    (
+        "col_late_unionid",
+        "Late unionid for",
+        "迟到 unionid 的用户",
+    ),
+    ("col_unionid_holder", "Held by", "unionid 所属用户"),
+    ("merge_ellipsis", "Merge…", "合并…"),
 ];
 
 #[cfg(test)]

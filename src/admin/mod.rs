@@ -14,6 +14,7 @@ pub mod i18n;
 pub mod overview;
 pub mod page;
 pub mod password;
+pub mod people;
 pub mod sessions;
 pub mod sign_in;
 pub mod templates;
@@ -67,6 +68,9 @@ pub fn routes() -> Vec<Route> {
         users::list,
         users::detail,
         users::user_action,
+        people::confirm_page,
+        people::merge,
+        people::unlink,
         sessions::list,
         sessions::revoke,
         audit::list,

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// Each page's template: (name, built-in source). The file of `name` under
 /// `template_dir` is `<name>.html.tera`.
-const BUILT_IN: [(&str, &str); 9] = [
+const BUILT_IN: [(&str, &str); 10] = [
     (
         "admin/base",
         include_str!("../../templates/admin/base.html.tera"),
@@ -37,6 +37,10 @@ const BUILT_IN: [(&str, &str); 9] = [
     (
         "admin/user",
         include_str!("../../templates/admin/user.html.tera"),
+    ),
+    (
+        "admin/merge",
+        include_str!("../../templates/admin/merge.html.tera"),
     ),
     (
         "admin/sessions",

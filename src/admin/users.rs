@@ -1,5 +1,6 @@
 //! `/admin/users`: search and browse users (keyset pagination, newest first),
 //! a user's page, and the actions on a user: sign out everywhere, ban, unban.
+//! Merging and unlinking are in `people`.
 
 use super::templates::Template;
 use rocket::form::FromForm;
@@ -12,7 +13,8 @@ use super::csrf_form::{CsrfForm, HasCsrf};
 use super::error::{ConsoleError, ConsoleResult};
 use super::guard::{self, AdminUser};
 use super::page::PageContext;
-use super::views::{EventRow, SessionRow, UserRow};
+use super::people;
+use super::views::{fill, EventRow, Notice, SessionRow, UserRow};
 use crate::client_info::ClientInfo;
 use crate::clock::Clock;
 use crate::config::AppConfig;
@@ -59,7 +61,11 @@ pub async fn list(
     ))
 }
 
-#[get("/users/<id>?<done>")]
+/// A person's page. After an action, `done` names it (`other` and `ended`
+/// say whom it concerned and how many sessions it ended). A merged-away id
+/// shows whom it was merged into, and no actions.
+#[get("/users/<id>?<done>&<other>&<ended>")]
+#[allow(clippy::too_many_arguments)]
 pub async fn detail(
     config: &State<AppConfig>,
     clock: &State<Clock>,
@@ -68,14 +74,18 @@ pub async fn detail(
     page: PageContext,
     id: i64,
     done: Option<String>,
+    other: Option<i64>,
+    ended: Option<i64>,
 ) -> ConsoleResult<Result<Template, (Status, Template)>> {
     let idle = config.session_idle_timeout;
     let now = clock.now();
+    let lang = page.lang;
     let found = db
         .run(move |conn| {
             let Some(user) = users::find(conn, id)? else {
                 return Ok(None);
             };
+            let tombstone = user.merged_into.is_some();
             let nickname = user.nickname.clone();
             let sessions: Vec<SessionRow> = sessions::of_user(conn, id, 50)?
                 .into_iter()
@@ -87,29 +97,49 @@ pub async fn detail(
                 .map(EventRow::from)
                 .collect();
             let identities = identities::of_user(conn, id)?;
+            // A tombstone's conflicts are its person's now.
+            let conflicts = if tombstone {
+                Vec::new()
+            } else {
+                people::conflicts_of(conn, lang, id, &identities)?
+            };
             Ok(Some((
                 UserRow::new(user, active, identities),
                 sessions,
                 events,
+                conflicts,
             )))
         })
         .await?;
-    let Some((user, sessions, events)) = found else {
+    let Some((user, sessions, events, conflicts)) = found else {
         let text = page.lang.get("not_found_text");
         return Ok(Err(page.message(Status::NotFound, "not_found_title", text)));
     };
+    let numbers = [
+        ("from", other.unwrap_or_default().to_string()),
+        ("n", ended.unwrap_or_default().to_string()),
+    ];
     let notice = done.as_deref().and_then(|d| match d {
-        "revoked" => Some(page.lang.get("done_revoked")),
-        "signed_out" => Some(page.lang.get("done_signed_out_all")),
-        "banned" => Some(page.lang.get("done_banned")),
-        "unbanned" => Some(page.lang.get("done_unbanned")),
+        "revoked" => Some(Notice::done(lang.get("done_revoked"))),
+        "signed_out" => Some(Notice::done(lang.get("done_signed_out_all"))),
+        "banned" => Some(Notice::done(lang.get("done_banned"))),
+        "unbanned" => Some(Notice::done(lang.get("done_unbanned"))),
+        "merged" => Some(Notice::done(fill(lang.get("done_merged"), &numbers)).linking(other)),
+        "unlinked" => Some(Notice::done(lang.get("done_unlinked")).linking(other)),
+        "only_identity" => Some(Notice::refused(lang.get("done_only_identity"))),
         _ => None,
     });
     Ok(Ok(page.render(
         "user",
         Some(&admin.username),
         "users",
-        json!({ "user": user, "sessions": sessions, "events": events, "notice": notice }),
+        json!({
+            "user": user,
+            "sessions": sessions,
+            "events": events,
+            "notice": notice,
+            "conflicts": conflicts,
+        }),
     )))
 }
 
@@ -146,8 +176,9 @@ impl<'a> rocket::request::FromParam<'a> for Action {
     }
 }
 
-/// `POST /admin/users/<id>/signout-all | ban | unban`.
-#[post("/users/<id>/<action>", data = "<form>")]
+/// `POST /admin/users/<id>/signout-all | ban | unban`. Ranked after
+/// `people::merge` (`/users/<id>/merge`), whose paths this one's cover.
+#[post("/users/<id>/<action>", data = "<form>", rank = 2)]
 pub async fn user_action(
     db: &State<Db>,
     clock: &State<Clock>,

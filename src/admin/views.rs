@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::db::audit::Event;
+use crate::db::audit::{self, Event};
 use crate::db::identities::Identity;
 use crate::db::sessions::Session;
 use crate::db::users::User;
@@ -142,11 +142,19 @@ pub struct EventRow {
     pub ip: Option<String>,
     pub detail: Option<String>,
     pub time: String,
+    /// A link conflict that names the unionid's holder: the person to merge
+    /// this event's person into.
+    pub merge_into: Option<i64>,
 }
 
 impl From<Event> for EventRow {
     fn from(e: Event) -> Self {
+        let merge_into = (e.kind == audit::Kind::LinkConflict.as_str())
+            .then(|| e.detail.as_deref().and_then(conflict_holder))
+            .flatten()
+            .filter(|holder| Some(*holder) != e.user_id);
         EventRow {
+            merge_into,
             id: e.id,
             kind: e.kind,
             user_id: e.user_id,
@@ -160,9 +168,78 @@ impl From<Event> for EventRow {
     }
 }
 
+/// The holder a link conflict's detail names: "wechat unionid X belongs to
+/// user N" (a login), "unionid X belongs to user N" (the upgrade).
+pub fn conflict_holder(detail: &str) -> Option<i64> {
+    let (_, holder) = detail.rsplit_once(" belongs to user ")?;
+    holder.trim().parse().ok()
+}
+
+/// A line above a page's content, after an action: what happened, and the
+/// person it concerns when there is one to go to.
+#[derive(Serialize)]
+pub struct Notice {
+    pub text: String,
+    /// A person's id, shown as a link after the text.
+    pub link: Option<i64>,
+    /// Something was refused, not done.
+    pub refused: bool,
+}
+
+impl Notice {
+    pub fn done(text: impl Into<String>) -> Notice {
+        Notice {
+            text: text.into(),
+            link: None,
+            refused: false,
+        }
+    }
+
+    pub fn refused(text: impl Into<String>) -> Notice {
+        Notice {
+            refused: true,
+            ..Notice::done(text)
+        }
+    }
+
+    pub fn linking(mut self, person: Option<i64>) -> Notice {
+        self.link = person;
+        self
+    }
+}
+
+/// `text` with each `{name}` replaced by its value.
+pub fn fill(text: &str, values: &[(&str, String)]) -> String {
+    values.iter().fold(text.to_string(), |acc, (name, value)| {
+        acc.replace(&format!("{{{name}}}"), value)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_conflicts_holder_is_read_from_its_detail() {
+        assert_eq!(
+            conflict_holder("wechat unionid o6_abc belongs to user 42"),
+            Some(42)
+        );
+        assert_eq!(conflict_holder("unionid u belongs to user 7"), Some(7));
+        assert_eq!(conflict_holder("belongs to nobody"), None);
+        assert_eq!(conflict_holder("unionid u belongs to user x"), None);
+    }
+
+    #[test]
+    fn placeholders_are_filled() {
+        assert_eq!(
+            fill(
+                "#{from} into #{into}",
+                &[("from", "2".into()), ("into", "1".into())]
+            ),
+            "#2 into #1"
+        );
+    }
 
     #[test]
     fn only_web_urls_become_images() {

@@ -18,6 +18,7 @@ pub mod live_session;
 pub mod login_codes;
 mod migrate;
 pub mod nickname_index;
+pub mod people_console;
 mod pool;
 pub mod rate_limits;
 pub mod refresh_rotation;

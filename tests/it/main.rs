@@ -5,6 +5,7 @@ mod common;
 
 mod admin_api;
 mod admin_pages;
+mod admin_people;
 mod admin_sign_in;
 mod authorize;
 mod browser;
