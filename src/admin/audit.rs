@@ -13,25 +13,6 @@ use crate::db::Db;
 
 const PAGE_SIZE: i64 = 100;
 
-/// The kinds the page filters by: every kind of `audit::KINDS`, and those
-/// of people (SPEC §10) — `link_conflict` above all, which an operator
-/// comes here to find (the users page links to it).
-fn kinds() -> Vec<audit::Kind> {
-    use audit::Kind;
-    let mut all = audit::KINDS.to_vec();
-    for k in [
-        Kind::IdentityLinked,
-        Kind::LinkConflict,
-        Kind::Merge,
-        Kind::Unlink,
-    ] {
-        if !all.contains(&k) {
-            all.push(k);
-        }
-    }
-    all
-}
-
 #[get("/audit?<kind>&<user>&<before>")]
 pub async fn list(
     db: &State<Db>,
@@ -41,7 +22,7 @@ pub async fn list(
     user: Option<String>,
     before: Option<i64>,
 ) -> ConsoleResult<Template> {
-    let known = kinds();
+    let known = audit::KINDS.to_vec();
     let kind = kind.filter(|k| known.iter().any(|known| known.as_str() == k));
     let user_id = user.as_deref().and_then(|u| u.trim().parse::<i64>().ok());
     let filter_kind = kind.clone();

@@ -270,7 +270,7 @@ pub struct Event {
     pub created_at: i64,
 }
 
-pub const KINDS: [Kind; 16] = [
+pub const KINDS: [Kind; 20] = [
     Kind::Login,
     Kind::LoginRefused,
     Kind::Logout,
@@ -287,6 +287,10 @@ pub const KINDS: [Kind; 16] = [
     Kind::ApiCall,
     Kind::ApiKeyCreate,
     Kind::ApiKeyRevoke,
+    Kind::IdentityLinked,
+    Kind::LinkConflict,
+    Kind::Merge,
+    Kind::Unlink,
 ];
 
 /// Events newest first, optionally of one kind and/or one user; keyset on id.

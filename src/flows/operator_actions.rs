@@ -71,7 +71,7 @@ pub enum UserAction {
 }
 
 /// Applies `action` to user `id`: the number of live sessions it ended;
-/// `None` when there is no such user.
+/// `None` when there is no such user, or only its tombstone.
 pub async fn act_on_user(
     db: &Db,
     id: i64,
@@ -82,7 +82,9 @@ pub async fn act_on_user(
     let hooks = db.webhooks().clone();
     let result = db
         .write(move |conn| {
-            let Some(user) = users::find(conn, id)? else {
+            // A tombstone (merged away) is no one to act on: its person
+            // lives on under `merged_into`.
+            let Some(user) = users::find(conn, id)?.filter(|u| u.merged_into.is_none()) else {
                 return Ok(None);
             };
             // Details are codes the console translates, or the operator's own
