@@ -206,18 +206,23 @@ fn new_identity(
     };
     // The unionid's holder first; else the guest the device was becomes the
     // person (nothing is new: the person existed); else a new person.
-    let (mut user, linked_by) = match (holder, &guest) {
-        (Some(id), _) => (lock(conn, id, now)?, Some("unionid")),
-        (None, Some(g)) => (lock(conn, g.user_id, now)?, Some("douyin_guest")),
-        (None, None) => (
-            users::insert(conn, NewUser::for_login(&login.profile, now))?,
-            None,
-        ),
+    let (user_id, fresh, linked_by) = match (holder, &guest) {
+        (Some(id), _) => (id, None, Some("unionid")),
+        (None, Some(g)) => (g.user_id, None, Some("douyin_guest")),
+        (None, None) => {
+            let user = users::insert(conn, NewUser::for_login(&login.profile, now))?;
+            (user.id, Some(user), None)
+        }
     };
+    // The identity before an existing person is locked: the order of every
+    // login and merge (identity, then person). Locking the person first
+    // deadlocked with a login through the same identity made a moment ago:
+    // that one holds the identity's row and waits for the person, while
+    // this insert waits for that row.
     let identity_id = identities::insert_if_new(
         conn,
         &NewIdentity {
-            user_id: user.id,
+            user_id,
             platform,
             appid: &login.appid,
             openid: &login.openid,
@@ -228,6 +233,10 @@ fn new_identity(
         },
     )?
     .ok_or(Attempt::Lost)?;
+    let mut user = match fresh {
+        Some(user) => user,
+        None => lock(conn, user_id, now)?,
+    };
     if let (Some(u), None) = (login.unionid.as_deref(), holder) {
         if !unionids::claim(conn, platform, u, user.id, now)? {
             return Err(Attempt::Lost);

@@ -6,8 +6,11 @@
 //! Safe against logins at the same moment: both lock the identities they
 //! move before the people (the order a login locks in), so a login either
 //! finishes first — and its session is ended here — or waits and then finds
-//! the identity where it now belongs.
+//! the identity where it now belongs. An identity that a first login makes
+//! for the person in the meantime is caught by going round again
+//! (`move_identities_and_lock`).
 
+use diesel::connection::SimpleConnection;
 use serde_json::json;
 
 use super::operator_actions::Operator;
@@ -31,8 +34,7 @@ pub fn merge_in(
     why: &str,
     now: i64,
 ) -> Result<Option<usize>, ApiError> {
-    identities::move_all(conn, from, into.id)?;
-    let Some(gone) = users::lock_live(conn, from, now)? else {
+    let Some(gone) = move_identities_and_lock(conn, from, into.id, now)? else {
         return Ok(None);
     };
     unionids::move_all(conn, from, into.id)?;
@@ -53,6 +55,44 @@ pub fn merge_in(
             .detail(format!("user {from} merged in ({why})")),
     )?;
     Ok(Some(ended.len()))
+}
+
+/// Rounds of [`move_identities_and_lock`] before giving up. Each round that
+/// is undone saw a new identity of the person, made by a login in the
+/// meantime: at most one per app (and Douyin device), so this is a guard,
+/// not a limit that a merge meets.
+const MOVE_ATTEMPTS: usize = 64;
+
+/// Moves every identity of `from` to `into`, then locks `from`; `from` as
+/// it was, or None when it is gone or a tombstone.
+///
+/// A first login that joins `from` (by its unionid, or as the Douyin guest
+/// it was) locks the person before it makes its identity, so an identity
+/// can appear between the move and the lock. Moving it then would wait on
+/// its row while holding `from` — which a login through that identity,
+/// holding the row, waits for: a deadlock. So the round is undone
+/// instead (releasing `from`) and made again; the identity, committed by
+/// now, is moved with the others.
+fn move_identities_and_lock(
+    conn: &mut AnyConnection,
+    from: i64,
+    into: i64,
+    now: i64,
+) -> Result<Option<User>, ApiError> {
+    for _ in 0..MOVE_ATTEMPTS {
+        conn.batch_execute("SAVEPOINT merge_move")?;
+        identities::move_all(conn, from, into)?;
+        let gone = users::lock_live(conn, from, now)?;
+        if gone.is_some() && !identities::of_user(conn, from)?.is_empty() {
+            conn.batch_execute("ROLLBACK TO SAVEPOINT merge_move; RELEASE SAVEPOINT merge_move")?;
+            continue;
+        }
+        conn.batch_execute("RELEASE SAVEPOINT merge_move")?;
+        return Ok(gone);
+    }
+    Err(ApiError::Unavailable(
+        "logins kept joining the person during the merge; try again".into(),
+    ))
 }
 
 /// What an operator's merge did.

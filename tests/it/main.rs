@@ -23,6 +23,7 @@ mod migrations;
 mod multi_instance;
 mod openapi;
 mod outage;
+mod people;
 mod platforms_alipay;
 mod platforms_dedup;
 mod platforms_login;
