@@ -145,12 +145,18 @@ pub fn set_unionid(conn: &mut AnyConnection, id: i64, unionid: &str) -> QueryRes
         .map(|_| ())
 }
 
-/// Moves one identity to another person.
-pub fn move_one(conn: &mut AnyConnection, id: i64, to_user: i64) -> QueryResult<bool> {
-    diesel::update(identities::table.find(id))
-        .set(identities::user_id.eq(to_user))
-        .execute(conn)
-        .map(|n| n == 1)
+/// Moves one identity from person `from` to `to_user`; false when it is not
+/// `from`'s (any more: PostgreSQL re-reads the row after waiting for a
+/// concurrent merge that moved it).
+pub fn move_one(conn: &mut AnyConnection, id: i64, from: i64, to_user: i64) -> QueryResult<bool> {
+    diesel::update(
+        identities::table
+            .filter(identities::id.eq(id))
+            .filter(identities::user_id.eq(from)),
+    )
+    .set(identities::user_id.eq(to_user))
+    .execute(conn)
+    .map(|n| n == 1)
 }
 
 /// Moves every identity of `from` to `into` (a merge); the moved ids. Locks

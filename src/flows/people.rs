@@ -166,49 +166,84 @@ pub async fn unlink(db: &Db, id: i64, by: Operator, now: i64) -> Result<Unlinked
     let hooks = db.webhooks().clone();
     let result = db
         .write(move |conn| {
-            let Some(identity) = identities::find(conn, id)? else {
-                return Ok(Unlinked::NotFound);
-            };
-            if identities::of_user(conn, identity.user_id)?.len() < 2 {
-                return Ok(Unlinked::OnlyIdentity);
-            }
-            let fresh = users::insert(conn, NewUser::for_login(&ProfileChanges::default(), now))?;
-            // The identity row first (a login's order), then the person.
-            if !identities::move_one(conn, id, fresh.id)? {
-                return Ok(Unlinked::NotFound);
-            }
-            let Some(_) = users::lock_live(conn, identity.user_id, now)? else {
-                return Ok(Unlinked::NotFound);
-            };
-            if let Some(u) = identity.unionid.as_deref() {
-                // The unionid stays with the person while another of their
-                // identities carries it; otherwise it leaves with this one.
-                let others = identities::of_user(conn, identity.user_id)?
-                    .into_iter()
-                    .any(|i| i.unionid.as_deref() == Some(u) && i.platform == identity.platform);
-                if !others {
-                    unionids::hand_over(conn, &identity.platform, u, fresh.id)?;
+            for _ in 0..MOVE_ATTEMPTS {
+                conn.batch_execute("SAVEPOINT unlink")?;
+                match unlink_once(conn, &hooks, id, &by, now)? {
+                    Some(done) => {
+                        conn.batch_execute("RELEASE SAVEPOINT unlink")?;
+                        return Ok(done);
+                    }
+                    // Moved by a merge in the same moment: again, from
+                    // where it belongs now.
+                    None => conn
+                        .batch_execute("ROLLBACK TO SAVEPOINT unlink; RELEASE SAVEPOINT unlink")?,
                 }
             }
-            let ended = sessions::revoke_all_of_identity(conn, id, "unlinked", now)?;
-            hooks.sessions_ended(conn, &ended, identity.user_id, "unlinked", now)?;
-            audit::record(
-                conn,
-                &NewEvent::new(Kind::Unlink, now)
-                    .user(identity.user_id)
-                    .actor(&by.username)
-                    .ip(by.ip.clone())
-                    .detail(format!(
-                        "identity {id} ({} {}) moved to new user {}",
-                        identity.platform, identity.appid, fresh.id
-                    )),
-            )?;
-            Ok(Unlinked::Done {
-                user_id: fresh.id,
-                sessions_ended: ended.len(),
-            })
+            Err(ApiError::Unavailable(
+                "the identity kept moving during the unlink; try again".into(),
+            ))
         })
         .await;
     db.webhooks().ring();
     result
+}
+
+/// One attempt at [`unlink`], in a savepoint that the caller undoes when
+/// this answers None (the identity moved meanwhile) — and that this undoes
+/// itself when it refuses, so that a refusal leaves nothing behind.
+fn unlink_once(
+    conn: &mut AnyConnection,
+    hooks: &Webhooks,
+    id: i64,
+    by: &Operator,
+    now: i64,
+) -> Result<Option<Unlinked>, ApiError> {
+    let refuse = |conn: &mut AnyConnection, why: Unlinked| -> Result<Option<Unlinked>, ApiError> {
+        conn.batch_execute("ROLLBACK TO SAVEPOINT unlink")?;
+        Ok(Some(why))
+    };
+    let Some(identity) = identities::find(conn, id)? else {
+        return refuse(conn, Unlinked::NotFound);
+    };
+    let fresh = users::insert(conn, NewUser::for_login(&ProfileChanges::default(), now))?;
+    // The identity row first (a login's order), then the person it leaves.
+    if !identities::move_one(conn, id, identity.user_id, fresh.id)? {
+        return Ok(None);
+    }
+    if users::lock_live(conn, identity.user_id, now)?.is_none() {
+        return Ok(None);
+    }
+    // Counted under the lock: two unlinks of a person's last two identities
+    // at the same moment leave them one.
+    let rest = identities::of_user(conn, identity.user_id)?;
+    if rest.is_empty() {
+        return refuse(conn, Unlinked::OnlyIdentity);
+    }
+    if let Some(u) = identity.unionid.as_deref() {
+        // The unionid stays with the person while another of their
+        // identities carries it; otherwise it leaves with this one.
+        let others = rest
+            .iter()
+            .any(|i| i.unionid.as_deref() == Some(u) && i.platform == identity.platform);
+        if !others {
+            unionids::hand_over(conn, &identity.platform, u, fresh.id)?;
+        }
+    }
+    let ended = sessions::revoke_all_of_identity(conn, id, "unlinked", now)?;
+    hooks.sessions_ended(conn, &ended, identity.user_id, "unlinked", now)?;
+    audit::record(
+        conn,
+        &NewEvent::new(Kind::Unlink, now)
+            .user(identity.user_id)
+            .actor(&by.username)
+            .ip(by.ip.clone())
+            .detail(format!(
+                "identity {id} ({} {}) moved to new user {}",
+                identity.platform, identity.appid, fresh.id
+            )),
+    )?;
+    Ok(Some(Unlinked::Done {
+        user_id: fresh.id,
+        sessions_ended: ended.len(),
+    }))
 }

@@ -507,6 +507,10 @@ async fn merge_through_the_admin_api(backend: Backend) {
     let tombstone = admin_get(&app, &key, &format!("users/{gone}")).await;
     tombstone.expect(0, 200);
     assert_eq!(tombstone.data()["merged_into"], keep);
+    // A tombstone is no one to act on.
+    admin_post(&app, &key, &format!("users/{gone}/ban"), Some(json!({})))
+        .await
+        .expect(-102, 404);
     let again = login_ok(&app, OTHER_APP_ID, "bob").await;
     assert_eq!(again.user_id(), keep);
     assert!(!is_new(&again));
