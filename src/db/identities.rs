@@ -75,17 +75,20 @@ pub fn touch_for_login(
 /// it at the same moment); its id, or None.
 pub fn insert_if_new(conn: &mut AnyConnection, row: &NewIdentity<'_>) -> QueryResult<Option<i64>> {
     match conn {
-        AnyConnection::Sqlite(c) => {
-            let n = diesel::insert_into(identities::table)
-                .values(row)
-                .on_conflict((identities::appid, identities::openid))
-                .do_nothing()
-                .execute(c)?;
-            if n == 0 {
-                return Ok(None);
-            }
-            diesel::select(last_insert_rowid()).get_result(c).map(Some)
-        }
+        // A plain INSERT, whose prepared statement diesel keeps (it keeps
+        // none for an upsert, building its SQL on every login); the unique
+        // key's refusal fails this statement only.
+        AnyConnection::Sqlite(c) => match diesel::insert_into(identities::table)
+            .values(row)
+            .execute(c)
+        {
+            Ok(_) => diesel::select(last_insert_rowid()).get_result(c).map(Some),
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => Ok(None),
+            Err(e) => Err(e),
+        },
         AnyConnection::Postgresql(c) => diesel::insert_into(identities::table)
             .values(row)
             .on_conflict((identities::appid, identities::openid))

@@ -41,7 +41,6 @@ CREATE TABLE unionids (
     created_at  BIGINT NOT NULL,
     PRIMARY KEY (platform, unionid)
 );
-CREATE INDEX unionids_user_id_idx ON unionids (user_id);
 -- Users of different apps that already share a unionid stay apart (nothing
 -- is merged silently): the oldest holds it, the others are listed as link
 -- conflicts for an operator to merge.
@@ -58,11 +57,11 @@ INSERT INTO audit_events (kind, user_id, actor, detail, created_at)
 ALTER TABLE apps ADD COLUMN platform TEXT NOT NULL DEFAULT 'wechat';
 
 -- The session's identity; the old sessions' is their user's only one.
--- (The same default as SQLite's, which adds a NOT NULL column only with one.)
+-- (The same default as SQLite's, which adds a NOT NULL column only with
+-- one; no foreign key, as on SQLite: a login writes the session with its
+-- identity in one transaction, and the check would cost every login.)
 ALTER TABLE sessions ADD COLUMN identity_id BIGINT NOT NULL DEFAULT 0;
 UPDATE sessions SET identity_id = user_id;
-ALTER TABLE sessions ADD CONSTRAINT sessions_identity_id_fkey
-    FOREIGN KEY (identity_id) REFERENCES identities (id);
 
 -- The people: without appid, openid and unionid, and with the tombstone of
 -- a merge.

@@ -36,7 +36,6 @@ CREATE TABLE unionids (
     created_at  BIGINT NOT NULL,
     PRIMARY KEY (platform, unionid)
 );
-CREATE INDEX unionids_user_id_idx ON unionids (user_id);
 -- Users of different apps that already share a unionid stay apart (nothing
 -- is merged silently): the oldest holds it, the others are listed as link
 -- conflicts for an operator to merge.
