@@ -1,6 +1,6 @@
 //! Login codes in exchange, shared through PostgreSQL by every instance (see
 //! the migration `shared_login_codes`): an instance claims (appid, code)
-//! before asking WeChat, records the outcome, and the others read it.
+//! before asking its platform, records the outcome, and the others read it.
 
 use diesel::{
     BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, QueryResult, Queryable,
@@ -48,6 +48,7 @@ pub async fn claim(
             c::session_key_sealed.eq(None::<String>),
             c::error_code.eq(None::<i32>),
             c::error_message.eq(None::<String>),
+            c::anonymous_openid.eq(None::<String>),
         ))
         .filter(
             c::finished_at.lt(finished_before).or(c::finished_at
@@ -60,28 +61,33 @@ pub async fn claim(
 }
 
 /// How an exchange ended, as the other instances read it.
-pub enum Outcome<'a> {
+pub enum Outcome {
     Exchanged {
-        openid: &'a str,
-        unionid: Option<&'a str>,
-        session_key_sealed: &'a str,
+        openid: String,
+        unionid: Option<String>,
+        /// None for Alipay, which gives no session_key.
+        session_key_sealed: Option<String>,
+        /// Douyin: the guest's anonymous_openid beside a real code.
+        guest_openid: Option<String>,
     },
     Failed {
         result_code: i32,
-        message: &'a str,
+        message: String,
     },
 }
 
 /// Records the outcome of the exchange this instance claimed at `claimed_at`
-/// (nothing when another instance has taken it over since).
+/// (nothing when another instance has taken it over since). A success may
+/// have no session_key (Alipay), and may carry a Douyin guest's
+/// anonymous_openid.
 pub async fn finish(
     conn: &mut diesel_async::AsyncPgConnection,
     appid: &str,
     code_hash: &str,
     claimed_at: i64,
     now: i64,
-    outcome: Outcome<'_>,
-) -> QueryResult<()> {
+    outcome: &Outcome,
+) -> diesel::QueryResult<()> {
     use login_codes::dsl as c;
     let ours = login_codes::table.filter(
         c::appid
@@ -96,6 +102,7 @@ pub async fn finish(
             openid,
             unionid,
             session_key_sealed,
+            guest_openid,
         } => {
             update
                 .set((
@@ -103,6 +110,7 @@ pub async fn finish(
                     c::openid.eq(openid),
                     c::unionid.eq(unionid),
                     c::session_key_sealed.eq(session_key_sealed),
+                    c::anonymous_openid.eq(guest_openid),
                 ))
                 .execute(conn)
                 .await?
@@ -116,6 +124,7 @@ pub async fn finish(
                     c::finished_at.eq(now),
                     c::error_code.eq(result_code),
                     c::error_message.eq(message),
+                    c::anonymous_openid.eq(None::<String>),
                 ))
                 .execute(conn)
                 .await?
@@ -127,11 +136,11 @@ pub async fn finish(
 /// A claimed exchange as it stands.
 #[derive(Queryable, Debug)]
 pub struct Row {
-    pub claimed_at: i64,
     pub finished_at: Option<i64>,
     pub openid: Option<String>,
     pub unionid: Option<String>,
     pub session_key_sealed: Option<String>,
+    pub anonymous_openid: Option<String>,
     pub error_code: Option<i32>,
     pub error_message: Option<String>,
 }
@@ -140,16 +149,16 @@ pub async fn read(
     conn: &mut diesel_async::AsyncPgConnection,
     appid: &str,
     code_hash: &str,
-) -> QueryResult<Option<Row>> {
+) -> diesel::QueryResult<Option<Row>> {
     use login_codes::dsl as c;
     login_codes::table
         .filter(c::appid.eq(appid).and(c::code_hash.eq(code_hash)))
         .select((
-            c::claimed_at,
             c::finished_at,
             c::openid,
             c::unionid,
             c::session_key_sealed,
+            c::anonymous_openid,
             c::error_code,
             c::error_message,
         ))

@@ -13,15 +13,11 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, Queryable};
-use diesel_async::RunQueryDsl;
-
 use super::exchange::REUSE_WINDOW;
 use crate::clock::Clock;
 use crate::config::AppEntry;
 use crate::crypto::Sealer;
-use crate::db::login_codes;
-use crate::db::schema::login_codes as table;
+use crate::db::login_codes::{self, finish, read, Outcome, Row};
 use crate::db::sessions::SESSION_KEY_PURPOSE;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -206,111 +202,4 @@ impl SharedCodes {
             .await
             .unwrap_or_else(|| Err(ApiError::internal("shared login codes need PostgreSQL")))
     }
-}
-
-/// How an exchange ended, as the other instances read it.
-enum Outcome {
-    Exchanged {
-        openid: String,
-        unionid: Option<String>,
-        /// None for Alipay, which gives no session_key.
-        session_key_sealed: Option<String>,
-        /// Douyin: the guest's anonymous_openid beside a real code.
-        guest_openid: Option<String>,
-    },
-    Failed {
-        result_code: i32,
-        message: String,
-    },
-}
-
-/// Records the outcome of the exchange this instance claimed at `claimed_at`
-/// (nothing when another instance has taken it over since). Written here
-/// rather than by `db::login_codes::finish`, which predates the platforms:
-/// a success may have no session_key, and may carry an anonymous_openid.
-async fn finish(
-    conn: &mut diesel_async::AsyncPgConnection,
-    appid: &str,
-    code_hash: &str,
-    claimed_at: i64,
-    now: i64,
-    outcome: &Outcome,
-) -> diesel::QueryResult<()> {
-    use table::dsl as c;
-    let ours = table::table.filter(
-        c::appid
-            .eq(appid)
-            .and(c::code_hash.eq(code_hash))
-            .and(c::claimed_at.eq(claimed_at))
-            .and(c::finished_at.is_null()),
-    );
-    let update = diesel::update(ours);
-    match outcome {
-        Outcome::Exchanged {
-            openid,
-            unionid,
-            session_key_sealed,
-            guest_openid,
-        } => {
-            update
-                .set((
-                    c::finished_at.eq(now),
-                    c::openid.eq(openid),
-                    c::unionid.eq(unionid),
-                    c::session_key_sealed.eq(session_key_sealed),
-                    c::anonymous_openid.eq(guest_openid),
-                ))
-                .execute(conn)
-                .await?
-        }
-        Outcome::Failed {
-            result_code,
-            message,
-        } => {
-            update
-                .set((
-                    c::finished_at.eq(now),
-                    c::error_code.eq(result_code),
-                    c::error_message.eq(message),
-                    c::anonymous_openid.eq(None::<String>),
-                ))
-                .execute(conn)
-                .await?
-        }
-    };
-    Ok(())
-}
-
-/// A claimed exchange as it stands.
-#[derive(Queryable, Debug)]
-struct Row {
-    finished_at: Option<i64>,
-    openid: Option<String>,
-    unionid: Option<String>,
-    session_key_sealed: Option<String>,
-    anonymous_openid: Option<String>,
-    error_code: Option<i32>,
-    error_message: Option<String>,
-}
-
-async fn read(
-    conn: &mut diesel_async::AsyncPgConnection,
-    appid: &str,
-    code_hash: &str,
-) -> diesel::QueryResult<Option<Row>> {
-    use table::dsl as c;
-    table::table
-        .filter(c::appid.eq(appid).and(c::code_hash.eq(code_hash)))
-        .select((
-            c::finished_at,
-            c::openid,
-            c::unionid,
-            c::session_key_sealed,
-            c::anonymous_openid,
-            c::error_code,
-            c::error_message,
-        ))
-        .first(conn)
-        .await
-        .optional()
 }
