@@ -221,6 +221,15 @@ pub struct Ended {
     pub appid: String,
 }
 
+/// Whose live sessions a revocation ends.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner {
+    /// A person's, through every identity.
+    User(i64),
+    /// One identity's (an unlink).
+    Identity(i64),
+}
+
 /// Revokes every live session of a person; the ones it ended.
 pub fn revoke_all_of_user(
     conn: &mut AnyConnection,
@@ -228,41 +237,31 @@ pub fn revoke_all_of_user(
     reason: &str,
     now: i64,
 ) -> QueryResult<Vec<Ended>> {
-    let ended: Vec<(String, String)> = on_backend!(conn, |c| diesel::update(
-        sessions::table
-            .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::revoked_at.is_null()),
-    )
-    .set((
-        sessions::revoked_at.eq(now),
-        sessions::revoke_reason.eq(reason),
-    ))
-    .returning((sessions::id, sessions::appid))
-    .get_results(c))?;
-    Ok(ended
-        .into_iter()
-        .map(|(id, appid)| Ended { id, appid })
-        .collect())
+    revoke_all(conn, Owner::User(user_id), reason, now)
 }
 
-/// Revokes every live session opened through one identity (an unlink).
-pub fn revoke_all_of_identity(
+/// Revokes every live session of `owner`; the ones it ended.
+pub fn revoke_all(
     conn: &mut AnyConnection,
-    identity_id: i64,
+    owner: Owner,
     reason: &str,
     now: i64,
 ) -> QueryResult<Vec<Ended>> {
-    let ended: Vec<(String, String)> = on_backend!(conn, |c| diesel::update(
-        sessions::table
-            .filter(sessions::identity_id.eq(identity_id))
-            .filter(sessions::revoked_at.is_null()),
-    )
-    .set((
-        sessions::revoked_at.eq(now),
-        sessions::revoke_reason.eq(reason),
-    ))
-    .returning((sessions::id, sessions::appid))
-    .get_results(c))?;
+    let ended: Vec<(String, String)> = on_backend!(conn, |c| {
+        let live = diesel::update(sessions::table)
+            .filter(sessions::revoked_at.is_null())
+            .into_boxed();
+        match owner {
+            Owner::User(id) => live.filter(sessions::user_id.eq(id)),
+            Owner::Identity(id) => live.filter(sessions::identity_id.eq(id)),
+        }
+        .set((
+            sessions::revoked_at.eq(now),
+            sessions::revoke_reason.eq(reason),
+        ))
+        .returning((sessions::id, sessions::appid))
+        .get_results(c)
+    })?;
     Ok(ended
         .into_iter()
         .map(|(id, appid)| Ended { id, appid })

@@ -106,6 +106,19 @@ impl NewLogin {
         }
     }
 
+    /// The identity as webhooks show it (`user.created`,
+    /// `user.identity_linked`).
+    pub(crate) fn identity_json(&self, identity_id: i64) -> serde_json::Value {
+        json!({
+            "id": identity_id,
+            "platform": self.platform.as_str(),
+            "appid": self.appid,
+            "openid": self.openid,
+            "unionid": self.unionid,
+            "anonymous": self.anonymous,
+        })
+    }
+
     /// The session row this login opens, whichever path writes it.
     fn session_row<'a>(
         &'a self,
@@ -216,14 +229,7 @@ pub fn open_in(
                 json!({ "user": {
                 "id": user.id,
                 "created_at": crate::timestamp::rfc3339(user.created_at),
-                "identities": [{
-                    "id": identity_id,
-                    "platform": login.platform.as_str(),
-                    "appid": login.appid,
-                    "openid": login.openid,
-                    "unionid": login.unionid,
-                    "anonymous": login.anonymous,
-                }],
+                "identities": [login.identity_json(identity_id)],
                 // Before people had identities (SPEC §10): the first one's.
                 "appid": login.appid,
                 "openid": login.openid,

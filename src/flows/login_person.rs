@@ -292,14 +292,7 @@ fn linked_event(
         || {
             json!({
                 "user_id": user_id,
-                "identity": {
-                    "id": identity_id,
-                    "platform": login.platform.as_str(),
-                    "appid": login.appid,
-                    "openid": login.openid,
-                    "unionid": login.unionid,
-                    "anonymous": login.anonymous,
-                },
+                "identity": login.identity_json(identity_id),
                 "by": how,
             })
         },

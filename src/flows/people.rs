@@ -229,7 +229,7 @@ fn unlink_once(
             unionids::hand_over(conn, &identity.platform, u, fresh.id)?;
         }
     }
-    let ended = sessions::revoke_all_of_identity(conn, id, "unlinked", now)?;
+    let ended = sessions::revoke_all(conn, sessions::Owner::Identity(id), "unlinked", now)?;
     hooks.sessions_ended(conn, &ended, identity.user_id, "unlinked", now)?;
     audit::record(
         conn,
