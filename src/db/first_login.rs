@@ -4,14 +4,13 @@
 //! For an identity that does not exist yet, whose unionid nobody holds,
 //! nothing needs deciding between them, so one statement does all the
 //! inserts (data-modifying CTEs, one implicit transaction: all or nothing):
-//! the identity first, numbering its person from the users' sequence; the
-//! person; the unionid's claim; the session; the audit event. When (appid,
-//! openid) already exists the identity's INSERT yields to the unique key,
-//! the CTEs insert nothing and the caller takes the general path; when a
-//! concurrent login claimed the same unionid, the claim's INSERT fails, the
-//! whole statement with it, and the caller takes the general path too —
-//! which links the identity to that person. SQLite does not need this: its
-//! writer batches logins instead.
+//! the identity first, numbering its person from the users' sequence and
+//! holding its unionid; the person; the session; the audit event. When
+//! (appid, openid) already exists, or someone holds the unionid (also a
+//! concurrent login that has not committed yet: PostgreSQL waits for it),
+//! the identity's INSERT yields to the key, the CTEs insert nothing and the
+//! caller takes the general path — which links the identity to the holder.
+//! SQLite does not need this: its writer batches logins instead.
 //!
 //! The rows' values come from the general login's own code (`NewUser`'s
 //! insert is spelled in `users`). The differential test
@@ -58,10 +57,12 @@ impl QueryFragment<Pg> for FirstLoginQuery<'_> {
         let i = &self.0.identity;
         let s = &self.0.session;
         let e = &self.0.event;
+        // The identity column's sequence by its name: `pg_get_serial_sequence`
+        // would look it up in the catalog on every login.
         out.push_sql(
-            "WITH n AS (SELECT nextval(pg_get_serial_sequence('users', 'id')) AS id), \
+            "WITH n AS (SELECT nextval('users_id_seq') AS id), \
              i AS (INSERT INTO identities (user_id, platform, appid, openid, unionid, anonymous, \
-             created_at, last_login_at) SELECT id, ",
+             created_at, last_login_at, holds_unionid) SELECT id, ",
         );
         out.push_bind_param::<Text, _>(&i.platform)?;
         out.push_sql(", ");
@@ -76,28 +77,13 @@ impl QueryFragment<Pg> for FirstLoginQuery<'_> {
         out.push_bind_param::<BigInt, _>(&i.created_at)?;
         out.push_sql(", ");
         out.push_bind_param::<Nullable<BigInt>, _>(&i.last_login_at)?;
-        // A unionid someone holds means a person to join: the general path.
-        out.push_sql(" FROM n WHERE NOT EXISTS (SELECT 1 FROM unionids WHERE platform = ");
-        out.push_bind_param::<Text, _>(&i.platform)?;
-        out.push_sql(" AND unionid = ");
-        out.push_bind_param::<Nullable<Text>, _>(&i.unionid)?;
-        out.push_sql(") ON CONFLICT (appid, openid) DO NOTHING RETURNING id, user_id), u AS (");
-        self.0.user.push_insert_select("user_id", &mut out)?;
-        // Without ON CONFLICT: a claim that lost to a concurrent one fails
-        // the statement (see the module's comment).
-        out.push_sql(
-            " FROM i RETURNING id), c AS (INSERT INTO unionids (platform, unionid, user_id, \
-             created_at) SELECT ",
-        );
-        out.push_bind_param::<Text, _>(&i.platform)?;
         out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&i.unionid)?;
-        out.push_sql(", id, ");
-        out.push_bind_param::<BigInt, _>(&i.created_at)?;
-        out.push_sql(" FROM u WHERE ");
-        out.push_bind_param::<Nullable<Text>, _>(&i.unionid)?;
+        out.push_bind_param::<Nullable<Bool>, _>(&i.holds_unionid)?;
+        // Either key refuses: (appid, openid), or the unionid's holder.
+        out.push_sql(" FROM n ON CONFLICT DO NOTHING RETURNING id, user_id), u AS (");
+        self.0.user.push_insert_select("user_id", &mut out)?;
         out.push_sql(
-            " IS NOT NULL), \
+            " FROM i RETURNING id), \
              s AS (INSERT INTO sessions (id, user_id, identity_id, appid, session_key_sealed, \
              created_at, last_seen_at, expires_at, ip, user_agent, cookie_hash) SELECT ",
         );
@@ -136,12 +122,9 @@ pub async fn insert(
     conn: &mut diesel_async::AsyncPgConnection,
     l: &FirstLogin<'_>,
 ) -> QueryResult<Option<i64>> {
-    use diesel::result::{DatabaseErrorKind, Error};
     match diesel_async::RunQueryDsl::get_result::<i64>(FirstLoginQuery(l), conn).await {
         Ok(id) => Ok(Some(id)),
-        Err(Error::NotFound) => Ok(None),
-        // The unionid's claim lost to a concurrent first login.
-        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
+        Err(diesel::result::Error::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
 }

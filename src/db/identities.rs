@@ -21,6 +21,15 @@ pub struct Identity {
     pub anonymous: bool,
     pub created_at: i64,
     pub last_login_at: Option<i64>,
+    /// TRUE when this identity holds its (platform, unionid) for its person:
+    /// later identities with that unionid join the person (SPEC §10).
+    pub holds_unionid: Option<bool>,
+}
+
+impl Identity {
+    pub fn holds_unionid(&self) -> bool {
+        self.holds_unionid == Some(true)
+    }
 }
 
 #[derive(Insertable)]
@@ -34,6 +43,10 @@ pub struct NewIdentity<'a> {
     pub anonymous: bool,
     pub created_at: i64,
     pub last_login_at: Option<i64>,
+    /// `Some(true)` to claim the unionid for the person (nobody holds it);
+    /// the unique key refuses a second holder, also one that a concurrent
+    /// login on another instance is inserting.
+    pub holds_unionid: Option<bool>,
 }
 
 /// A known identity as a login finds it.
@@ -71,13 +84,14 @@ pub fn touch_for_login(
     }))
 }
 
-/// Inserts the identity unless (appid, openid) exists (another login made
-/// it at the same moment); its id, or None.
+/// Inserts the identity unless (appid, openid) exists, or it claims a
+/// unionid someone holds — another login made either at the same moment;
+/// its id, or None.
 pub fn insert_if_new(conn: &mut AnyConnection, row: &NewIdentity<'_>) -> QueryResult<Option<i64>> {
     match conn {
         // A plain INSERT, whose prepared statement diesel keeps (it keeps
         // none for an upsert, building its SQL on every login); the unique
-        // key's refusal fails this statement only.
+        // keys' refusal fails this statement only.
         AnyConnection::Sqlite(c) => match diesel::insert_into(identities::table)
             .values(row)
             .execute(c)
@@ -91,8 +105,9 @@ pub fn insert_if_new(conn: &mut AnyConnection, row: &NewIdentity<'_>) -> QueryRe
         },
         AnyConnection::Postgresql(c) => diesel::insert_into(identities::table)
             .values(row)
-            .on_conflict((identities::appid, identities::openid))
-            .do_nothing()
+            // Either key: (appid, openid) and the unionid's holder. PostgreSQL
+            // waits for a concurrent insert of either to commit, then yields.
+            .on_conflict_do_nothing()
             .returning(identities::id)
             .get_result(c)
             .optional(),
@@ -139,13 +154,72 @@ pub fn of_users(conn: &mut AnyConnection, user_ids: &[i64]) -> QueryResult<Vec<I
         .load(conn)
 }
 
+/// The person holding (platform, unionid), if any (through the unionid key).
+pub fn unionid_holder(
+    conn: &mut AnyConnection,
+    platform: &str,
+    unionid: &str,
+) -> QueryResult<Option<i64>> {
+    identities::table
+        .filter(identities::platform.eq(platform))
+        .filter(identities::unionid.eq(unionid))
+        .filter(identities::holds_unionid.eq(true))
+        .select(identities::user_id)
+        .get_result(conn)
+        .optional()
+}
+
 /// Stores the unionid a platform gave late (the app was bound to its open
-/// platform after the identity's first login).
+/// platform after the identity's first login), not holding it.
 pub fn set_unionid(conn: &mut AnyConnection, id: i64, unionid: &str) -> QueryResult<()> {
     diesel::update(identities::table.find(id))
-        .set(identities::unionid.eq(unionid))
+        .set((
+            identities::unionid.eq(unionid),
+            identities::holds_unionid.eq(None::<bool>),
+        ))
         .execute(conn)
         .map(|_| ())
+}
+
+/// Stores a late unionid and claims it for the identity's person; false
+/// (and nothing stored) when someone holds it — a login on another instance
+/// may have claimed it a moment ago. In a savepoint: PostgreSQL's refusal
+/// would otherwise abort the whole login.
+pub fn set_unionid_holding(conn: &mut AnyConnection, id: i64, unionid: &str) -> QueryResult<bool> {
+    use diesel::connection::SimpleConnection;
+    use diesel::result::{DatabaseErrorKind, Error};
+    conn.batch_execute("SAVEPOINT unionid_claim")?;
+    let claimed = diesel::update(identities::table.find(id))
+        .set((
+            identities::unionid.eq(unionid),
+            identities::holds_unionid.eq(Some(true)),
+        ))
+        .execute(conn);
+    match claimed {
+        Ok(_) => {
+            conn.batch_execute("RELEASE SAVEPOINT unionid_claim")?;
+            Ok(true)
+        }
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            conn.batch_execute(
+                "ROLLBACK TO SAVEPOINT unionid_claim; RELEASE SAVEPOINT unionid_claim",
+            )?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Hands the unionid identity `from` holds to identity `to` (another of the
+/// same person carrying it: an unlink takes `from` away). Released first,
+/// since the key admits one holder at any moment.
+pub fn pass_unionid(conn: &mut AnyConnection, from: i64, to: i64) -> QueryResult<()> {
+    for (id, holds) in [(from, None), (to, Some(true))] {
+        diesel::update(identities::table.find(id))
+            .set(identities::holds_unionid.eq(holds))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Moves one identity from person `from` to `to_user`; false when it is not

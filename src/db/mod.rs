@@ -26,7 +26,6 @@ pub mod schema;
 pub mod sessions;
 pub mod stats;
 mod transaction;
-pub mod unionids;
 mod url;
 pub mod users;
 pub mod webhook_outbox;

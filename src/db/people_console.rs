@@ -19,7 +19,8 @@ use super::AnyConnection;
 const MOST: i64 = 100;
 
 /// The identities of people other than `user_id` that carry the unionid of
-/// one of `mine` on the same platform (through the unionid index).
+/// one of `mine` on the same platform (through the unionid key, which
+/// leads with the platform).
 pub fn sharing_unionids(
     conn: &mut AnyConnection,
     user_id: i64,
@@ -29,8 +30,9 @@ pub fn sharing_unionids(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
+    let platforms: Vec<&str> = mine.iter().map(|i| i.platform.as_str()).collect();
     let found: Vec<Identity> = identities::table
-        .filter(identities::unionid.is_not_null())
+        .filter(identities::platform.eq_any(&platforms))
         .filter(identities::unionid.eq_any(&wanted))
         .filter(identities::user_id.ne(user_id))
         .order(identities::id.asc())

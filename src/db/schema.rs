@@ -43,15 +43,7 @@ diesel::table! {
         anonymous -> Bool,
         created_at -> BigInt,
         last_login_at -> Nullable<BigInt>,
-    }
-}
-
-diesel::table! {
-    unionids (platform, unionid) {
-        platform -> Text,
-        unionid -> Text,
-        user_id -> BigInt,
-        created_at -> BigInt,
+        holds_unionid -> Nullable<Bool>,
     }
 }
 
@@ -92,14 +84,7 @@ diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(identities -> apps (appid));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> identities (identity_id));
-diesel::allow_tables_to_appear_in_same_query!(
-    apps,
-    users,
-    identities,
-    unionids,
-    sessions,
-    audit_events
-);
+diesel::allow_tables_to_appear_in_same_query!(apps, users, identities, sessions, audit_events);
 
 diesel::table! {
     admins (id) {

@@ -441,8 +441,9 @@ pub fn search_page(
     let mut ids: Vec<i64> = Vec::new();
     if before_id.is_none() {
         // An identity's openid through the (appid, openid) key, the appids
-        // being few; its unionid through its own index; each a query of its
-        // own, since inside an OR PostgreSQL would scan.
+        // being few; its unionid through the unionid key, the platforms being
+        // few too; each a query of its own, since inside an OR PostgreSQL
+        // would scan.
         ids = identities::table
             .filter(
                 identities::appid
@@ -451,8 +452,10 @@ pub fn search_page(
             .filter(identities::openid.eq(text))
             .select(identities::user_id)
             .load(conn)?;
+        let platforms = crate::platforms::Platform::ALL.map(|p| p.as_str());
         ids.extend(
             identities::table
+                .filter(identities::platform.eq_any(platforms))
                 .filter(identities::unionid.eq(text))
                 .select(identities::user_id)
                 .load::<i64>(conn)?,

@@ -103,6 +103,8 @@ impl NewLogin {
             anonymous: self.anonymous,
             created_at: now,
             last_login_at: Some(now),
+            // A new person's identity claims the unionid it brings.
+            holds_unionid: self.unionid.is_some().then_some(true),
         }
     }
 

@@ -17,7 +17,6 @@ use super::login::NewLogin;
 use super::people;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::identities::{self, NewIdentity};
-use crate::db::unionids;
 use crate::db::users::{self, LoginUser, NewUser, User};
 use crate::db::AnyConnection;
 use crate::error::ApiError;
@@ -72,8 +71,7 @@ fn known(
 ) -> Result<LoginPerson, ApiError> {
     if let Some(unionid) = login.unionid.as_deref() {
         if seen.unionid.as_deref() != Some(unionid) {
-            identities::set_unionid(conn, seen.id, unionid)?;
-            claim_or_note_conflict(conn, login, unionid, user.id, now)?;
+            claim_or_note_conflict(conn, login, seen.id, unionid, user.id, now)?;
         }
     }
     if user.is_banned() {
@@ -97,21 +95,28 @@ fn known(
     })
 }
 
-/// A unionid for a person who may not hold it: claimed when nobody does;
-/// held by someone else, it is recorded for an operator (never merged
-/// silently).
+/// A unionid that came late for a person who may not hold it: claimed when
+/// nobody does; held by someone else, it is recorded for an operator (never
+/// merged silently).
 fn claim_or_note_conflict(
     conn: &mut AnyConnection,
     login: &NewLogin,
+    identity_id: i64,
     unionid: &str,
     user_id: i64,
     now: i64,
 ) -> Result<(), ApiError> {
     let platform = login.platform.as_str();
-    if unionids::claim(conn, platform, unionid, user_id, now)? {
-        return Ok(());
+    let mut holder = identities::unionid_holder(conn, platform, unionid)?;
+    if holder.is_none() {
+        if identities::set_unionid_holding(conn, identity_id, unionid)? {
+            return Ok(());
+        }
+        // Claimed by a login elsewhere a moment ago, committed by now.
+        holder = identities::unionid_holder(conn, platform, unionid)?;
     }
-    match unionids::owner(conn, platform, unionid)? {
+    identities::set_unionid(conn, identity_id, unionid)?;
+    match holder {
         Some(holder) if holder != user_id => audit::record(
             conn,
             &NewEvent::new(Kind::LinkConflict, now)
@@ -197,7 +202,7 @@ fn new_identity(
 ) -> Result<LoginPerson, Attempt> {
     let platform = login.platform.as_str();
     let holder = match login.unionid.as_deref() {
-        Some(u) => unionids::owner(conn, platform, u)?,
+        Some(u) => identities::unionid_holder(conn, platform, u)?,
         None => None,
     };
     let guest = match login.guest_openid.as_deref() {
@@ -230,6 +235,9 @@ fn new_identity(
             anonymous: login.anonymous,
             created_at: now,
             last_login_at: Some(now),
+            // Claimed when nobody holds it; a concurrent claim elsewhere
+            // makes the key refuse this identity: a lost race.
+            holds_unionid: (login.unionid.is_some() && holder.is_none()).then_some(true),
         },
     )?
     .ok_or(Attempt::Lost)?;
@@ -237,11 +245,6 @@ fn new_identity(
         Some(user) => user,
         None => lock(conn, user_id, now)?,
     };
-    if let (Some(u), None) = (login.unionid.as_deref(), holder) {
-        if !unionids::claim(conn, platform, u, user.id, now)? {
-            return Err(Attempt::Lost);
-        }
-    }
     let found = match linked_by {
         None => LoginUser::Created,
         Some(_) if user.is_banned() => LoginUser::Linked,

@@ -17,12 +17,12 @@ use super::operator_actions::Operator;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::identities;
 use crate::db::users::{self, NewUser, ProfileChanges, User};
-use crate::db::{sessions, unionids, AnyConnection, Db};
+use crate::db::{sessions, AnyConnection, Db};
 use crate::error::ApiError;
 use crate::webhooks::{EventType, Webhooks};
 
 /// Moves everything of person `from` into `into` (which the caller holds
-/// locked): identities and unionids, the profile fields and phone `into`
+/// locked): identities (with the unionids they hold), the profile fields and phone `into`
 /// lacks; ends `from`'s sessions (reason `merged`) and leaves `from` a
 /// tombstone. Webhook `user.merged`, audit `merge` on `into`. The number of
 /// sessions it ended; None when `from` is gone or already a tombstone.
@@ -37,7 +37,6 @@ pub fn merge_in(
     let Some(gone) = move_identities_and_lock(conn, from, into.id, now)? else {
         return Ok(None);
     };
-    unionids::move_all(conn, from, into.id)?;
     users::fill_from(conn, into, &gone, now)?;
     users::make_tombstone(conn, from, into.id, now)?;
     let ended = sessions::revoke_all_of_user(conn, from, "merged", now)?;
@@ -219,14 +218,14 @@ fn unlink_once(
     if rest.is_empty() {
         return refuse(conn, Unlinked::OnlyIdentity);
     }
-    if let Some(u) = identity.unionid.as_deref() {
+    if identity.holds_unionid() {
         // The unionid stays with the person while another of their
         // identities carries it; otherwise it leaves with this one.
-        let others = rest
+        let heir = rest
             .iter()
-            .any(|i| i.unionid.as_deref() == Some(u) && i.platform == identity.platform);
-        if !others {
-            unionids::hand_over(conn, &identity.platform, u, fresh.id)?;
+            .find(|i| i.unionid == identity.unionid && i.platform == identity.platform);
+        if let Some(heir) = heir {
+            identities::pass_unionid(conn, id, heir.id)?;
         }
     }
     let ended = sessions::revoke_all(conn, sessions::Owner::Identity(id), "unlinked", now)?;

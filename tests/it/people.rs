@@ -8,7 +8,7 @@
 use diesel::prelude::*;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
-use wxauth::db::schema::{audit_events, identities, sessions, unionids, users, webhook_outbox};
+use wxauth::db::schema::{audit_events, identities, sessions, users, webhook_outbox};
 use wxauth::mock::{anonymous_openid_for, unionid_of};
 use wxauth::platforms::Platform;
 use wxauth::wechat::mock::{openid_for, unionid_for};
@@ -166,9 +166,11 @@ fn identities_of(db: &TestDb, user_id: i64) -> Vec<i64> {
 }
 
 fn unionid_owner(db: &TestDb, platform: &str, unionid: &str) -> Option<i64> {
-    unionids::table
-        .find((platform, unionid))
-        .select(unionids::user_id)
+    identities::table
+        .filter(identities::platform.eq(platform))
+        .filter(identities::unionid.eq(unionid))
+        .filter(identities::holds_unionid.eq(true))
+        .select(identities::user_id)
         .get_result(&mut db.conn())
         .optional()
         .unwrap()
@@ -271,8 +273,7 @@ async fn no_linking_across_platforms(backend: Backend) {
     let qq_unionid = unionid_of(Platform::Qq, "dave");
     // A WeChat person holding, as a WeChat unionid, the text QQ gives dave.
     app.db.execute(&format!(
-        "INSERT INTO unionids (platform, unionid, user_id, created_at) \
-         VALUES ('wechat', '{qq_unionid}', {}, 0)",
+        "UPDATE identities SET unionid = '{qq_unionid}', holds_unionid = TRUE WHERE user_id = {}",
         wechat.user_id()
     ));
     let qq = login_ok(&app, QQ_APP, "dave").await;
@@ -312,7 +313,11 @@ async fn first_logins_race(a: &TestApp, b: &TestApp, rounds: usize) {
     let db = &a.db;
     assert_eq!(db.count("users"), rounds as i64);
     assert_eq!(db.count("identities"), 2 * rounds as i64);
-    assert_eq!(db.count("unionids"), rounds as i64);
+    assert_eq!(
+        db.count("identities WHERE holds_unionid"),
+        rounds as i64,
+        "one holder per unionid"
+    );
     assert_eq!(
         audit_of(db, "identity_linked").len(),
         rounds,
@@ -424,7 +429,7 @@ async fn a_late_unionid_nobody_holds_is_claimed(backend: Backend) {
     let user = login_ok(&app, APP_ID, "mia").await.user_id();
     let unionid = unionid_for("mia");
     app.db
-        .execute("UPDATE identities SET unionid = NULL; DELETE FROM unionids");
+        .execute("UPDATE identities SET unionid = NULL, holds_unionid = NULL");
     login_ok(&app, APP_ID, "mia").await;
     assert_eq!(
         identity(&app.db, APP_ID, "mia").unwrap().2.as_deref(),
@@ -634,6 +639,33 @@ async fn unlink_through_the_admin_api(backend: Backend) {
     );
     let later = login_ok(&app, OTHER_APP_ID, "xena").await;
     assert_eq!(later.user_id(), own);
+
+    // Unlinking the holder while another identity of the person carries
+    // the unionid: that one holds it for the person from now on.
+    let wes = login_ok(&app, APP_ID, "wes").await.user_id();
+    assert_eq!(login_ok(&app, OTHER_APP_ID, "wes").await.user_id(), wes);
+    let (holder, heir) = (
+        identity_id(&app.db, APP_ID, "wes"),
+        identity_id(&app.db, OTHER_APP_ID, "wes"),
+    );
+    let done = unlink(&app, &key, holder).await;
+    done.expect(0, 200);
+    let wes_unionid = unionid_for("wes");
+    assert_eq!(unionid_owner(&app.db, "wechat", &wes_unionid), Some(wes));
+    let shown = admin_get(&app, &key, &format!("users/{wes}")).await;
+    shown.expect(0, 200);
+    let held: Vec<(i64, bool)> = shown.data()["user"]["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_i64().unwrap(),
+                i["holds_unionid"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(held, vec![(heir, true)], "{shown:?}");
 }
 
 /// One login of a race: whether it began after the operator's action

@@ -9,36 +9,51 @@ use diesel_migrations::MigrationHarness;
 use serde_json::json;
 
 use crate::common::*;
+use wxauth::wechat::mock::unionid_for;
 
 /// The first migration of the release that made users people.
 const PEOPLE: &str = "people";
+/// The migration that moved the unionids' holders onto the identities.
+const HOLDERS: &str = "unionid_holders";
 
 /// Applies the migrations that came before [`PEOPLE`] (the previous
 /// release's), and no more.
 fn migrate_to_previous_release(db: &TestDb) {
-    fn before_people<DB: diesel::backend::Backend>(
+    migrate_up_to(db, PEOPLE, 12);
+}
+
+/// Applies the migrations before the one whose name ends with `first_new`
+/// (at least `at_least` of them), and no more.
+fn migrate_up_to(db: &TestDb, first_new: &str, at_least: usize) {
+    fn before<DB: diesel::backend::Backend>(
         source: &diesel_migrations::EmbeddedMigrations,
+        first_new: &str,
+        at_least: usize,
     ) -> Vec<Box<dyn diesel::migration::Migration<DB>>> {
         let mut all = MigrationSource::<DB>::migrations(source).unwrap();
         all.sort_by_key(|m| m.name().version().as_owned());
         let cut = all
             .iter()
-            .position(|m| m.name().to_string().ends_with(PEOPLE))
-            .expect("the people migration exists");
+            .position(|m| m.name().to_string().ends_with(first_new))
+            .unwrap_or_else(|| panic!("the {first_new} migration exists"));
         all.truncate(cut);
-        assert!(all.len() >= 12, "the previous release had 12 migrations");
+        assert!(
+            all.len() >= at_least,
+            "{} migrations before {first_new}",
+            all.len()
+        );
         all
     }
     match &mut db.conn() {
         wxauth::db::AnyConnection::Sqlite(c) => {
             MigrationConnection::setup(c).unwrap();
-            for m in before_people(&wxauth::db::SQLITE_MIGRATIONS) {
+            for m in before(&wxauth::db::SQLITE_MIGRATIONS, first_new, at_least) {
                 c.run_migration(&*m).unwrap();
             }
         }
         wxauth::db::AnyConnection::Postgresql(c) => {
             MigrationConnection::setup(c).unwrap();
-            for m in before_people(&wxauth::db::POSTGRES_MIGRATIONS) {
+            for m in before(&wxauth::db::POSTGRES_MIGRATIONS, first_new, at_least) {
                 c.run_migration(&*m).unwrap();
             }
         }
@@ -172,7 +187,7 @@ async fn upgrade_keeps_users_sessions_and_tokens(backend: Backend) {
     // remain, one holds the unionid, the other is listed as a conflict.
     assert_eq!(db.count("users"), 3);
     assert_eq!(db.count("identities"), 3);
-    assert_eq!(db.count("unionids"), 1);
+    assert_eq!(db.count("identities WHERE holds_unionid"), 1);
     let conflicts = db.count("audit_events WHERE kind = 'link_conflict' AND user_id = 8");
     assert_eq!(conflicts, 1);
     // New people and identities are numbered after the old ones.
@@ -195,4 +210,87 @@ async fn upgrade_keeps_users_sessions_and_tokens_sqlite() {
 #[tokio::test]
 async fn upgrade_keeps_users_sessions_and_tokens_postgres() {
     upgrade_keeps_users_sessions_and_tokens(Backend::Postgres).await;
+}
+
+/// The release with people kept each unionid's holder in a table of its
+/// own; the next one marks the holding identity. Upgrading keeps who holds
+/// what: person 1 holds ann's unionid through its oldest identity carrying
+/// it (a second one joined by it), person 2 carries the same unionid as a
+/// link conflict and holds bo's. Then a new app's first login with ann's
+/// unionid joins person 1, and one with bo's joins person 2.
+async fn upgrade_moves_the_unionid_holders_onto_identities(backend: Backend) {
+    let db = TestDb::new(backend);
+    migrate_up_to(&db, HOLDERS, 14);
+    let (ann, bo) = (unionid_for("ann"), unionid_for("bo"));
+    db.execute(&format!(
+        "INSERT INTO apps (appid, name, created_at, platform) VALUES
+           ('{APP_ID}', 'Test app', 0, 'wechat'), ('{OTHER_APP_ID}', 'Other app', 0, 'wechat');
+         INSERT INTO users (id, created_at, updated_at) VALUES (1, 0, 0), (2, 0, 0);
+         INSERT INTO identities (id, user_id, platform, appid, openid, unionid, anonymous,
+                                 created_at)
+         VALUES (1, 1, 'wechat', '{APP_ID}', 'o-ann-old', '{ann}', FALSE, 0),
+                (2, 1, 'wechat', '{APP_ID}', 'o-ann-2', '{ann}', FALSE, 0),
+                (3, 2, 'wechat', '{APP_ID}', 'o-conflict', '{ann}', FALSE, 0),
+                (4, 2, 'wechat', '{APP_ID}', 'o-bo-old', '{bo}', FALSE, 0),
+                (5, 2, 'wechat', '{APP_ID}', 'o-plain', NULL, FALSE, 0);
+         INSERT INTO unionids (platform, unionid, user_id, created_at)
+         VALUES ('wechat', '{ann}', 1, 0), ('wechat', '{bo}', 2, 0);"
+    ));
+    if backend == Backend::Postgres {
+        db.execute(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), 3, false); \
+             SELECT setval(pg_get_serial_sequence('identities', 'id'), 6, false);",
+        );
+    }
+
+    let mock = std::sync::Arc::new(MockWechat::spawn().await);
+    let app = spawn_with(
+        db.clone(),
+        mock.clone(),
+        Options::new(&db, &mock).two_apps(),
+    )
+    .await;
+    let holders: Vec<i64> = {
+        use diesel::prelude::*;
+        use wxauth::db::schema::identities;
+        identities::table
+            .filter(identities::holds_unionid.eq(true))
+            .order(identities::id)
+            .select(identities::id)
+            .load(&mut db.conn())
+            .unwrap()
+    };
+    assert_eq!(
+        holders,
+        vec![1, 4],
+        "the holders' oldest carrying identities"
+    );
+    assert_eq!(db.count("identities"), 5);
+
+    for (code, person) in [("ann", 1), ("bo", 2)] {
+        let joined = app
+            .post("authorize", json!({ "code": code, "appId": OTHER_APP_ID }))
+            .await;
+        joined.expect(0, 200);
+        assert_eq!(joined.user_id(), person, "{code} joins the holder");
+        assert_eq!(joined.data()["is_new_user"], false);
+    }
+    // A unionid nobody holds is claimed by the new person.
+    let fresh = app
+        .post("authorize", json!({ "code": "cy", "appId": APP_ID }))
+        .await;
+    fresh.expect(0, 200);
+    assert_eq!(fresh.data()["is_new_user"], true);
+    assert!(fresh.user_id() > 2);
+    assert_eq!(db.count("identities WHERE holds_unionid"), 3);
+}
+
+#[tokio::test]
+async fn upgrade_moves_the_unionid_holders_onto_identities_sqlite() {
+    upgrade_moves_the_unionid_holders_onto_identities(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn upgrade_moves_the_unionid_holders_onto_identities_postgres() {
+    upgrade_moves_the_unionid_holders_onto_identities(Backend::Postgres).await;
 }

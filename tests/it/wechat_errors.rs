@@ -87,6 +87,6 @@ async fn every_fault_is_answered_with_its_code_creates_nothing_and_the_server_se
         fine.expect(0, 200);
         assert!(app.is_authorized(&fine.token()).await);
         app.db
-            .execute("DELETE FROM audit_events; DELETE FROM sessions; DELETE FROM unionids; DELETE FROM identities; DELETE FROM users;");
+            .execute("DELETE FROM audit_events; DELETE FROM sessions; DELETE FROM identities; DELETE FROM users;");
     }
 }

@@ -53,6 +53,9 @@ pub struct IdentityRecord {
     pub appid: String,
     pub openid: String,
     pub unionid: Option<String>,
+    /// This identity holds its unionid for the person: a first login through
+    /// another app of the platform that brings the same unionid joins them.
+    pub holds_unionid: bool,
     /// A Douyin guest (logged in with `anonymousCode` alone).
     pub anonymous: bool,
     #[schema(format = DateTime)]
@@ -64,6 +67,7 @@ pub struct IdentityRecord {
 impl From<Identity> for IdentityRecord {
     fn from(i: Identity) -> Self {
         IdentityRecord {
+            holds_unionid: i.holds_unionid(),
             id: i.id,
             platform: i.platform,
             appid: i.appid,
