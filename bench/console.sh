@@ -61,6 +61,8 @@ for backend in "$@"; do
   page users_later "/admin/users?before=500000"
   page search_nickname "/admin/users?q=%E7%94%A8%E6%88%B712345"
   page search_openid "/admin/users?q=obench777777"
+  page search_unionid "/admin/users?q=ubench777777"
+  page user_page "/admin/users/500000"
   page sessions /admin/sessions
   page audit /admin/audit
   page audit_kind "/admin/audit?kind=login"
