@@ -68,15 +68,35 @@ pub fn touch_for_login(
     openid: &str,
     now: i64,
 ) -> QueryResult<Option<Seen>> {
-    let row: Option<(i64, i64, Option<String>)> = on_backend!(conn, |c| diesel::update(
-        identities::table
-            .filter(identities::appid.eq(appid))
-            .filter(identities::openid.eq(openid))
-    )
-    .set(identities::last_login_at.eq(now))
-    .returning((identities::id, identities::user_id, identities::unionid))
-    .get_result(c)
-    .optional())?;
+    let row: Option<(i64, i64, Option<String>)> = match conn {
+        // SQLite: a read, then a write by id when the identity exists. Both
+        // are statements diesel keeps prepared (an UPDATE … RETURNING it
+        // prepares anew on every login), and the writer runs one write at a
+        // time, so nothing can change in between.
+        AnyConnection::Sqlite(c) => {
+            let found = identities::table
+                .filter(identities::appid.eq(appid))
+                .filter(identities::openid.eq(openid))
+                .select((identities::id, identities::user_id, identities::unionid))
+                .get_result::<(i64, i64, Option<String>)>(c)
+                .optional()?;
+            if let Some((id, _, _)) = &found {
+                diesel::update(identities::table.find(*id))
+                    .set(identities::last_login_at.eq(now))
+                    .execute(c)?;
+            }
+            found
+        }
+        AnyConnection::Postgresql(c) => diesel::update(
+            identities::table
+                .filter(identities::appid.eq(appid))
+                .filter(identities::openid.eq(openid)),
+        )
+        .set(identities::last_login_at.eq(now))
+        .returning((identities::id, identities::user_id, identities::unionid))
+        .get_result(c)
+        .optional()?,
+    };
     Ok(row.map(|(id, user_id, unionid)| Seen {
         id,
         user_id,
@@ -160,13 +180,16 @@ pub fn unionid_holder(
     platform: &str,
     unionid: &str,
 ) -> QueryResult<Option<i64>> {
-    identities::table
+    // On each backend's own connection: diesel keeps the prepared statement
+    // by the query's type there (through `AnyConnection` it builds the SQL
+    // text on every login to look it up).
+    on_backend!(conn, |c| identities::table
         .filter(identities::platform.eq(platform))
         .filter(identities::unionid.eq(unionid))
         .filter(identities::holds_unionid.eq(true))
         .select(identities::user_id)
-        .get_result(conn)
-        .optional()
+        .get_result(c)
+        .optional())
 }
 
 /// Stores the unionid a platform gave late (the app was bound to its open

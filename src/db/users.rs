@@ -264,15 +264,36 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<User>> {
 /// merge that committed first leaves a tombstone this does not match).
 /// None when `id` was merged away.
 pub fn lock_for_login(conn: &mut AnyConnection, id: i64, now: i64) -> QueryResult<Option<User>> {
-    on_backend!(conn, |c| diesel::update(
-        users::table
-            .filter(users::id.eq(id))
-            .filter(users::merged_into.is_null()),
-    )
-    .set(users::last_login_at.eq(now))
-    .returning(User::as_returning())
-    .get_result(c)
-    .optional())
+    match conn {
+        // SQLite: a read and a write by id, statements diesel keeps prepared
+        // (an UPDATE … RETURNING it prepares anew on every login); the
+        // single writer leaves nothing to lock against.
+        AnyConnection::Sqlite(c) => {
+            let found = users::table
+                .filter(users::id.eq(id))
+                .filter(users::merged_into.is_null())
+                .select(User::as_select())
+                .get_result::<User>(c)
+                .optional()?;
+            let Some(mut user) = found else {
+                return Ok(None);
+            };
+            diesel::update(users::table.find(id))
+                .set(users::last_login_at.eq(now))
+                .execute(c)?;
+            user.last_login_at = Some(now);
+            Ok(Some(user))
+        }
+        AnyConnection::Postgresql(c) => diesel::update(
+            users::table
+                .filter(users::id.eq(id))
+                .filter(users::merged_into.is_null()),
+        )
+        .set(users::last_login_at.eq(now))
+        .returning(User::as_returning())
+        .get_result(c)
+        .optional(),
+    }
 }
 
 /// Locks a person for a merge or an unlink (the same row lock a login

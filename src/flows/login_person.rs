@@ -5,10 +5,11 @@
 //! Races, on any instance: a known identity's row is locked first (the
 //! login's first statement), then its person's; merges and unlinks lock in
 //! the same order, so either they wait for the login (and end its session)
-//! or the login reads where the identity belongs now. A new identity is
-//! made in a savepoint; when another login made the same identity or
-//! claimed the same unionid first, the savepoint is undone and the login
-//! tries again, then finding what the other made.
+//! or the login reads where the identity belongs now. On PostgreSQL a new
+//! identity is made in a savepoint; when another login made the same
+//! identity or claimed the same unionid first, the savepoint is undone and
+//! the login tries again, then finding what the other made. (SQLite's
+//! single writer leaves no such race.)
 
 use diesel::connection::SimpleConnection;
 use serde_json::json;
@@ -156,10 +157,23 @@ fn join_guest(
 /// Runs `f` in a savepoint of the login's transaction, undone when `f`
 /// fails. Spelled out rather than diesel's nested `transaction`: SQLite's
 /// writer opens its transactions and savepoints itself, unseen by diesel.
+///
+/// Not on SQLite: its writer runs one write at a time, so no other login
+/// can make the identity or claim the unionid in between — there is no race
+/// to lose — and a failing write is undone by the writer itself. The
+/// savepoint would cost two statements that SQLite parses on every login.
 fn in_savepoint<T>(
     conn: &mut AnyConnection,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, Attempt>,
 ) -> Result<T, Attempt> {
+    if matches!(conn, AnyConnection::Sqlite(_)) {
+        return f(conn).map_err(|e| match e {
+            Attempt::Lost => Attempt::Failed(ApiError::internal(
+                "a login lost a race that SQLite's single writer rules out",
+            )),
+            failed => failed,
+        });
+    }
     conn.batch_execute("SAVEPOINT login_person")?;
     match f(conn) {
         Ok(value) => {
