@@ -317,6 +317,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("kind_link_conflict", "link conflict", "关联冲突"),
     ("kind_merge", "merge", "合并用户"),
     ("kind_unlink", "unlink", "拆分身份"),
+    ("kind_webhook_retry", "webhook sent again", "重发 webhook"),
     ("identities", "Identities", "身份"),
     ("col_platform", "Platform", "平台"),
     ("anonymous", "guest", "游客"),

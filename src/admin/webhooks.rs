@@ -12,9 +12,11 @@ use super::csrf_form::{CsrfForm, HasCsrf};
 use super::error::{ConsoleError, ConsoleResult};
 use super::guard::AdminUser;
 use super::page::PageContext;
+use crate::client_info::ClientInfo;
 use crate::clock::Clock;
 use crate::db::webhook_outbox::{self, OutboxRow};
 use crate::db::Db;
+use crate::flows::operator_actions::{self, Operator};
 use crate::timestamp::rfc3339;
 
 const SHOWN: i64 = 100;
@@ -98,23 +100,24 @@ impl HasCsrf for Retry {
     }
 }
 
-/// Makes the delivery due now (a given-up one gets another 24 hours).
+/// Makes the delivery due now (a given-up one gets another 24 hours);
+/// audited.
 #[post("/webhooks/<id>/retry", data = "<form>")]
 pub async fn retry(
     db: &State<Db>,
     clock: &State<Clock>,
-    _admin: AdminUser,
+    admin: AdminUser,
+    client: ClientInfo,
     id: i64,
     form: CsrfForm<Retry>,
 ) -> ConsoleResult<Redirect> {
     let _ = form;
-    let now = clock.now();
-    if !db
-        .write(move |conn| Ok(webhook_outbox::retry_now(conn, id, now)?))
-        .await?
-    {
+    let by = Operator {
+        username: admin.username,
+        ip: client.ip,
+    };
+    if !operator_actions::send_webhook_again(db, id, by, clock.now()).await? {
         return Err(ConsoleError::NotFound);
     }
-    db.webhooks().ring();
     Ok(Redirect::to("/admin/webhooks?done=retry"))
 }

@@ -38,6 +38,8 @@ pub enum Kind {
     Merge,
     /// An operator moved an identity into a person of its own.
     Unlink,
+    /// An operator sent a webhook delivery again (the console).
+    WebhookRetry,
 }
 
 impl Kind {
@@ -63,6 +65,7 @@ impl Kind {
             Kind::LinkConflict => "link_conflict",
             Kind::Merge => "merge",
             Kind::Unlink => "unlink",
+            Kind::WebhookRetry => "webhook_retry",
         }
     }
 }
@@ -270,7 +273,7 @@ pub struct Event {
     pub created_at: i64,
 }
 
-pub const KINDS: [Kind; 20] = [
+pub const KINDS: [Kind; 21] = [
     Kind::Login,
     Kind::LoginRefused,
     Kind::Logout,
@@ -291,6 +294,7 @@ pub const KINDS: [Kind; 20] = [
     Kind::LinkConflict,
     Kind::Merge,
     Kind::Unlink,
+    Kind::WebhookRetry,
 ];
 
 /// Events newest first, optionally of one kind and/or one user; keyset on id.

@@ -174,6 +174,7 @@ diesel::table! {
         attempts -> Integer,
         next_attempt_at -> BigInt,
         leased_until -> Nullable<BigInt>,
+        lease_token -> Nullable<Text>,
         delivered_at -> Nullable<BigInt>,
         failed_at -> Nullable<BigInt>,
         last_status -> Nullable<Integer>,

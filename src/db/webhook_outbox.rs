@@ -6,6 +6,8 @@ use diesel::prelude::*;
 use super::schema::webhook_outbox;
 use super::{on_backend, AnyConnection};
 
+type Backend = <AnyConnection as diesel::Connection>::Backend;
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = webhook_outbox)]
 pub struct OutboxRow {
@@ -18,6 +20,8 @@ pub struct OutboxRow {
     pub attempts: i32,
     pub next_attempt_at: i64,
     pub leased_until: Option<i64>,
+    /// Who holds the lease: the worker that took the row, until it finishes.
+    pub lease_token: Option<String>,
     pub delivered_at: Option<i64>,
     pub failed_at: Option<i64>,
     pub last_status: Option<i32>,
@@ -44,31 +48,46 @@ pub fn insert(conn: &mut AnyConnection, rows: &[NewOutboxRow<'_>]) -> QueryResul
     Ok(())
 }
 
-/// Ids of rows due at `now` that nobody holds, oldest first.
-pub fn due(conn: &mut AnyConnection, now: i64, limit: i64) -> QueryResult<Vec<i64>> {
+/// `endpoint`'s rows waiting for an attempt that nobody holds at `now`
+/// (through the (endpoint, next_attempt_at) index of waiting rows).
+fn waiting_and_free(endpoint: &str, now: i64) -> webhook_outbox::BoxedQuery<'_, Backend> {
     webhook_outbox::table
+        .filter(webhook_outbox::endpoint.eq(endpoint))
         .filter(webhook_outbox::delivered_at.is_null())
         .filter(webhook_outbox::failed_at.is_null())
-        .filter(webhook_outbox::next_attempt_at.le(now))
         .filter(
             webhook_outbox::leased_until
                 .is_null()
                 .or(webhook_outbox::leased_until.lt(now)),
         )
-        .order(webhook_outbox::id.asc())
+        .into_boxed()
+}
+
+/// Ids of `endpoint`'s rows due at `now` that nobody holds, oldest first.
+pub fn due(
+    conn: &mut AnyConnection,
+    endpoint: &str,
+    now: i64,
+    limit: i64,
+) -> QueryResult<Vec<i64>> {
+    waiting_and_free(endpoint, now)
+        .filter(webhook_outbox::next_attempt_at.le(now))
+        .order(webhook_outbox::next_attempt_at.asc())
         .select(webhook_outbox::id)
         .limit(limit)
         .load(conn)
 }
 
-/// Leases those of `ids` that are still due and free until `until`, and
-/// returns them. The condition is checked again by the UPDATE itself (under
-/// PostgreSQL's row lock), so of two instances leasing one row, one gets it.
+/// Leases those of `ids` that are still due and free until `until` under
+/// `token`, and returns them. The condition is checked again by the UPDATE
+/// itself (under PostgreSQL's row lock), so of two instances leasing one
+/// row, one gets it.
 pub fn lease(
     conn: &mut AnyConnection,
     ids: &[i64],
     now: i64,
     until: i64,
+    token: &str,
 ) -> QueryResult<Vec<OutboxRow>> {
     on_backend!(conn, |c| diesel::update(
         webhook_outbox::table
@@ -83,6 +102,7 @@ pub fn lease(
     )
     .set((
         webhook_outbox::leased_until.eq(until),
+        webhook_outbox::lease_token.eq(token),
         webhook_outbox::attempts.eq(webhook_outbox::attempts + 1),
     ))
     .returning(OutboxRow::as_returning())
@@ -99,21 +119,28 @@ pub enum Attempt {
     Failed,
 }
 
+/// Records the outcome of the attempt made under lease `token`; false (and
+/// nothing written) when the row is no longer leased under it — the lease
+/// ran out and another attempt took the row, whose outcome counts.
 pub fn finish(
     conn: &mut AnyConnection,
     id: i64,
+    token: &str,
     attempt: Attempt,
     status: Option<i32>,
     answer: &str,
     now: i64,
-) -> QueryResult<()> {
-    let row = webhook_outbox::table.filter(webhook_outbox::id.eq(id));
+) -> QueryResult<bool> {
+    let row = webhook_outbox::table
+        .filter(webhook_outbox::id.eq(id))
+        .filter(webhook_outbox::lease_token.eq(token));
     let answer = (
         webhook_outbox::leased_until.eq(None::<i64>),
+        webhook_outbox::lease_token.eq(None::<String>),
         webhook_outbox::last_status.eq(status),
         webhook_outbox::last_answer.eq(answer),
     );
-    match attempt {
+    let n = match attempt {
         Attempt::Delivered => diesel::update(row)
             .set((answer, webhook_outbox::delivered_at.eq(now)))
             .execute(conn)?,
@@ -124,7 +151,55 @@ pub fn finish(
             .set((answer, webhook_outbox::failed_at.eq(now)))
             .execute(conn)?,
     };
-    Ok(())
+    Ok(n == 1)
+}
+
+/// The endpoints that have rows waiting, each once: a walk over the
+/// pending rows' (endpoint, next_attempt_at) index that jumps from one
+/// endpoint to the next, however many rows each has.
+pub fn pending_endpoints(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
+    let mut found = Vec::new();
+    let mut after = String::new();
+    loop {
+        let next: Option<String> = webhook_outbox::table
+            .filter(webhook_outbox::delivered_at.is_null())
+            .filter(webhook_outbox::failed_at.is_null())
+            .filter(webhook_outbox::endpoint.gt(&after))
+            .order(webhook_outbox::endpoint.asc())
+            .select(webhook_outbox::endpoint)
+            .first(conn)
+            .optional()?;
+        let Some(endpoint) = next else {
+            return Ok(found);
+        };
+        after = endpoint.clone();
+        found.push(endpoint);
+    }
+}
+
+/// Marks failed, with `why`, up to `batch` of `endpoint`'s waiting rows
+/// made before `created_before` that nobody holds; how many.
+pub fn give_up(
+    conn: &mut AnyConnection,
+    endpoint: &str,
+    created_before: i64,
+    now: i64,
+    why: &str,
+    batch: i64,
+) -> QueryResult<usize> {
+    let ids: Vec<i64> = waiting_and_free(endpoint, now)
+        .filter(webhook_outbox::created_at.lt(created_before))
+        .order(webhook_outbox::next_attempt_at.asc())
+        .select(webhook_outbox::id)
+        .limit(batch)
+        .load(conn)?;
+    diesel::update(webhook_outbox::table.filter(webhook_outbox::id.eq_any(&ids)))
+        .set((
+            webhook_outbox::failed_at.eq(now),
+            webhook_outbox::last_status.eq(None::<i32>),
+            webhook_outbox::last_answer.eq(why),
+        ))
+        .execute(conn)
 }
 
 /// The latest rows, newest first (the console's list); `failed_only` keeps
@@ -145,10 +220,15 @@ pub fn recent(
     q.order(webhook_outbox::id.desc()).limit(limit).load(conn)
 }
 
-/// Makes an undelivered row due now, a given-up one included; false when
-/// there is no such row or it was delivered.
-pub fn retry_now(conn: &mut AnyConnection, id: i64, now: i64) -> QueryResult<bool> {
-    let n = diesel::update(
+/// Makes an undelivered row due now, a given-up one included; the row (its
+/// event type and endpoint, for the audit), or None when there is no such
+/// row or it was delivered.
+pub fn retry_now(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: i64,
+) -> QueryResult<Option<(String, String)>> {
+    on_backend!(conn, |c| diesel::update(
         webhook_outbox::table
             .filter(webhook_outbox::id.eq(id))
             .filter(webhook_outbox::delivered_at.is_null()),
@@ -158,8 +238,9 @@ pub fn retry_now(conn: &mut AnyConnection, id: i64, now: i64) -> QueryResult<boo
         webhook_outbox::failed_at.eq(None::<i64>),
         webhook_outbox::created_at.eq(now),
     ))
-    .execute(conn)?;
-    Ok(n == 1)
+    .returning((webhook_outbox::event_type, webhook_outbox::endpoint))
+    .get_result(c)
+    .optional())
 }
 
 /// Deletes up to `batch` delivered or given-up rows created before `before`.

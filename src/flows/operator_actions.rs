@@ -1,9 +1,10 @@
 //! What an operator does, from the console or the admin API: revoke one
-//! session, sign a user out everywhere, ban, unban. Each is one transaction with its audit event —
+//! session, sign a user out everywhere, ban, unban, send a webhook delivery
+//! again. Each is one transaction with its audit event —
 //! a change that cannot be audited does not happen.
 
 use crate::db::audit::{self, Kind, NewEvent};
-use crate::db::{sessions, users, Db};
+use crate::db::{sessions, users, webhook_outbox, Db};
 use crate::error::ApiError;
 use crate::webhooks::{self, EventType};
 use serde_json::json;
@@ -140,4 +141,31 @@ pub async fn act_on_user(
         .await;
     db.webhooks().ring();
     result
+}
+
+/// Makes webhook delivery `id` due now (a given-up one gets another 24
+/// hours); false when there is no such delivery or it was delivered.
+pub async fn send_webhook_again(
+    db: &Db,
+    id: i64,
+    by: Operator,
+    now: i64,
+) -> Result<bool, ApiError> {
+    let again = db
+        .write(move |conn| {
+            let Some((event_type, endpoint)) = webhook_outbox::retry_now(conn, id, now)? else {
+                return Ok(false);
+            };
+            audit::record(
+                conn,
+                &NewEvent::new(Kind::WebhookRetry, now)
+                    .actor(&by.username)
+                    .ip(by.ip.clone())
+                    .detail(format!("delivery {id}: {event_type} to {endpoint}")),
+            )?;
+            Ok(true)
+        })
+        .await?;
+    db.webhooks().ring();
+    Ok(again)
 }

@@ -110,6 +110,17 @@ impl Webhooks {
         self.endpoints.iter().any(|e| wants(e, event))
     }
 
+    /// The configured endpoints' URLs, each once.
+    pub(crate) fn urls(&self) -> Vec<String> {
+        let mut urls: Vec<String> = Vec::new();
+        for e in self.endpoints.iter() {
+            if !urls.contains(&e.url) {
+                urls.push(e.url.clone());
+            }
+        }
+        urls
+    }
+
     pub(crate) fn endpoint(&self, url: &str) -> Option<&EndpointConfig> {
         self.endpoints.iter().find(|e| e.url == url)
     }

@@ -36,6 +36,7 @@ mod templates;
 mod tokens;
 mod upgrade;
 mod user;
+mod webhook_faults;
 mod webhooks;
 mod wechat_data;
 mod wechat_errors;

@@ -429,6 +429,23 @@ async fn endpoints_get_only_their_events(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers["location"], "/admin/webhooks?done=retry");
+    // Audited: who sent which delivery again.
+    let audited = {
+        use diesel::prelude::*;
+        use wxauth::db::schema::audit_events;
+        audit_events::table
+            .filter(audit_events::kind.eq("webhook_retry"))
+            .select((audit_events::actor, audit_events::detail))
+            .load::<(Option<String>, Option<String>)>(&mut app.db.conn())
+            .unwrap()
+    };
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].0.as_deref(), Some(ADMIN));
+    let detail = audited[0].1.clone().unwrap_or_default();
+    assert!(
+        detail.contains(&format!("delivery {}", rows[0].id)) && detail.contains("/hook"),
+        "{detail}"
+    );
     eventually("the console's attempt recorded", || {
         let row = redirect_row();
         row.attempts > before && row.leased_until.is_none()
