@@ -65,8 +65,12 @@ impl<'r> FromRequest<'r> for Https {
 }
 
 /// Whether a browser marked the request as coming from another site: a
-/// `Sec-Fetch-Site` other than `same-origin` or `none` (typed by the user), or
-/// an `Origin` that is not this server. Mini-programs send neither header.
+/// `Sec-Fetch-Site` other than `same-origin` or `none` (typed by the user),
+/// an `Origin` that is not this server, or — from browsers that send
+/// neither — a `Referer` naming another site. Mini-programs send no
+/// `Sec-Fetch-Site` or `Origin`, and their runtime's fixed `Referer` (such as
+/// `https://servicewechat.com/<appid>/<version>/page-frame.html`) is no web
+/// page a browser could be on, so it does not count.
 pub fn is_cross_site(req: &Request<'_>) -> bool {
     let headers = req.headers();
     if let Some(site) = headers.get_one("Sec-Fetch-Site") {
@@ -74,15 +78,55 @@ pub fn is_cross_site(req: &Request<'_>) -> bool {
             return true;
         }
     }
-    match headers.get_one("Origin") {
+    let host = headers.get_one("Host").unwrap_or_default();
+    if let Some(origin) = headers.get_one("Origin") {
+        return host.is_empty() || !authority_of(origin).eq_ignore_ascii_case(host);
+    }
+    match headers.get_one("Referer") {
         None => false,
-        Some(origin) => {
-            let host = headers.get_one("Host").unwrap_or_default();
-            let origin_host = origin
-                .split_once("://")
-                .map(|(_, rest)| rest)
-                .unwrap_or_default();
-            host.is_empty() || !origin_host.eq_ignore_ascii_case(host)
+        Some(referer) => {
+            let from = authority_of(referer);
+            !from.eq_ignore_ascii_case(host) && !is_mini_program_runtime(from)
         }
+    }
+}
+
+/// The host (and port) of a URL: what `Host` would say for it.
+fn authority_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+}
+
+/// The hosts of the fixed `Referer` that mini-program runtimes send:
+/// WeChat's, QQ's and Douyin's.
+const MINI_PROGRAM_RUNTIMES: [&str; 3] = [
+    "servicewechat.com",
+    "appservice.qq.com",
+    "tmaservice.developer.toutiao.com",
+];
+
+fn is_mini_program_runtime(authority: &str) -> bool {
+    MINI_PROGRAM_RUNTIMES
+        .iter()
+        .any(|h| authority.eq_ignore_ascii_case(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_urls_authority_is_what_host_would_say() {
+        assert_eq!(authority_of("https://a.example/x/y"), "a.example");
+        assert_eq!(authority_of("http://a.example:8000?q=1"), "a.example:8000");
+        assert_eq!(authority_of("https://u:p@a.example#f"), "a.example");
+        assert_eq!(authority_of("https://a.example"), "a.example");
+        assert_eq!(authority_of("not a url"), "");
+        assert!(is_mini_program_runtime("servicewechat.com"));
+        assert!(!is_mini_program_runtime("servicewechat.com.evil.example"));
     }
 }

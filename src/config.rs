@@ -491,6 +491,7 @@ impl AppConfig {
         let raw: RawConfig = figment
             .extract()
             .map_err(|e| ConfigError(format!("invalid configuration: {e}")))?;
+        check_bounds(&raw)?;
         let release = *figment.profile() == Profile::new("release");
         if let Some(why) = development_only(&raw) {
             if release {
@@ -659,6 +660,101 @@ fn platform_index(platform: Platform) -> usize {
 }
 
 /// Each platform's endpoint: `platforms.<name>` over the defaults, and for
+/// The largest value each number may have: beyond them nothing sensible is
+/// meant, and times added to the clock or turned into durations would
+/// overflow (a panic, or a wrap into the past). One line names the key.
+fn check_bounds(raw: &RawConfig) -> Result<(), ConfigError> {
+    const DAY: u64 = 86_400;
+    const YEAR: u64 = 365 * DAY;
+    let seconds = |v: i64| u64::try_from(v).unwrap_or(0);
+    let checks: Vec<(String, u64, u64, &str)> = vec![
+        (
+            "access_token_ttl".into(),
+            seconds(raw.access_token_ttl),
+            30 * DAY,
+            "seconds (30 days)",
+        ),
+        (
+            "session_ttl".into(),
+            seconds(raw.session_ttl),
+            10 * YEAR,
+            "seconds (10 years)",
+        ),
+        (
+            "session_idle_timeout".into(),
+            seconds(raw.session_idle_timeout),
+            10 * YEAR,
+            "seconds (10 years)",
+        ),
+        (
+            "session_retention".into(),
+            seconds(raw.session_retention),
+            100 * YEAR,
+            "seconds (100 years)",
+        ),
+        (
+            "audit_retention".into(),
+            seconds(raw.audit_retention),
+            100 * YEAR,
+            "seconds (100 years)",
+        ),
+        (
+            "purge_interval".into(),
+            raw.purge_interval,
+            DAY,
+            "seconds (a day)",
+        ),
+        (
+            "session_limit_per_user".into(),
+            seconds(raw.session_limit_per_user),
+            10_000,
+            "sessions",
+        ),
+        (
+            "database_pool_size".into(),
+            raw.database_pool_size.into(),
+            1_000,
+            "connections",
+        ),
+        (
+            "admin.lockout_window".into(),
+            raw.admin.lockout_window,
+            30 * DAY,
+            "seconds (30 days)",
+        ),
+        (
+            "admin.lockout_attempts".into(),
+            raw.admin.lockout_attempts.into(),
+            1_000_000,
+            "attempts",
+        ),
+        (
+            "rate_limit.authorize_per_minute".into(),
+            raw.rate_limit.authorize_per_minute.into(),
+            10_000_000,
+            "a minute",
+        ),
+        (
+            "rate_limit.refresh_per_minute".into(),
+            raw.rate_limit.refresh_per_minute.into(),
+            10_000_000,
+            "a minute",
+        ),
+        (
+            "rate_limit.admin_api_per_minute".into(),
+            raw.rate_limit.admin_api_per_minute.into(),
+            10_000_000,
+            "a minute",
+        ),
+    ];
+    for (name, value, most, unit) in checks {
+        if value > most {
+            return Err(ConfigError(format!("{name} must be at most {most} {unit}")));
+        }
+    }
+    Ok(())
+}
+
 /// WeChat over `wechat.api_base`/`wechat.timeout_ms`.
 fn platform_settings(
     wechat: &RawWechat,
@@ -676,9 +772,17 @@ fn platform_settings(
         }
     });
     for (platform, set) in Platform::ALL.iter().zip(&settings) {
+        let name = match platform {
+            Platform::Wechat => "wechat.timeout_ms (or platforms.wechat.timeout_ms)".to_string(),
+            _ => format!("platforms.{platform}.timeout_ms"),
+        };
         if set.timeout_ms == 0 {
+            return Err(ConfigError(format!("{name} must be at least 1")));
+        }
+        // Beyond a minute a login waits longer than any client does.
+        if set.timeout_ms > 60_000 {
             return Err(ConfigError(format!(
-                "platforms.{platform}.timeout_ms must be at least 1"
+                "{name} must be at most 60000 ms (a minute)"
             )));
         }
     }
@@ -1094,6 +1198,77 @@ mod tests {
         );
         assert_eq!(super::flat_platform_key("platforms_line_api_base"), None);
         assert_eq!(super::flat_platform_key("platforms_qq_"), None);
+    }
+
+    #[test]
+    fn numbers_beyond_sense_are_refused_in_one_line_each() {
+        let app = serde_json::json!([{ "platform": "wechat", "appid": "wx1", "secret": "s" }]);
+        let cases = [
+            (
+                "session_ttl",
+                serde_json::json!(i64::MAX),
+                "session_ttl must be at most 315360000 seconds (10 years)",
+            ),
+            (
+                "session_idle_timeout",
+                serde_json::json!(i64::MAX),
+                "session_idle_timeout must be at most",
+            ),
+            (
+                "access_token_ttl",
+                serde_json::json!(31 * 86400),
+                "access_token_ttl must be at most 2592000 seconds",
+            ),
+            (
+                "audit_retention",
+                serde_json::json!(i64::MAX),
+                "audit_retention must be at most",
+            ),
+            (
+                "purge_interval",
+                serde_json::json!(u64::MAX),
+                "purge_interval must be at most 86400",
+            ),
+            (
+                "wechat.timeout_ms",
+                serde_json::json!(u64::MAX),
+                "wechat.timeout_ms (or platforms.wechat.timeout_ms) must be at most 60000",
+            ),
+            (
+                "platforms.douyin.timeout_ms",
+                serde_json::json!(60_001),
+                "platforms.douyin.timeout_ms must be at most 60000 ms",
+            ),
+            (
+                "session_limit_per_user",
+                serde_json::json!(i64::MAX),
+                "session_limit_per_user must be at most 10000",
+            ),
+            (
+                "admin.lockout_window",
+                serde_json::json!(u64::MAX),
+                "admin.lockout_window must be at most",
+            ),
+            (
+                "rate_limit.authorize_per_minute",
+                serde_json::json!(u32::MAX),
+                "rate_limit.authorize_per_minute must be at most",
+            ),
+        ];
+        for (key, value, expected) in cases {
+            let err = refusal(with_apps(app.clone()).merge((key, value.clone())));
+            assert!(err.contains(expected), "{key} = {value}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+        // At the bounds: taken.
+        let config = AppConfig::from_figment(
+            &with_apps(app)
+                .merge(("session_ttl", 10 * 365 * 86400))
+                .merge(("wechat.timeout_ms", 60_000))
+                .merge(("access_token_ttl", 30 * 86400)),
+        )
+        .unwrap();
+        assert_eq!(config.session_ttl, 10 * 365 * 86400);
     }
 
     /// `cargo run` logs in on every platform: the debug profile's Alipay app

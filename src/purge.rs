@@ -1,5 +1,8 @@
-//! The background purge: dead sessions (and ended console sessions) after their retention, old audit events, shared login codes, idle rate-limit
-//! buckets. Works in bounded batches so it never holds the database long.
+//! The background purge: dead sessions (and ended console sessions) after
+//! their retention, old audit events, shared login codes, done webhook
+//! deliveries, idle rate-limit buckets. Works in bounded batches so it
+//! never holds the database long, and runs again at once while it is
+//! behind.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +17,10 @@ use crate::rate_limit::RateLimits;
 const BATCH: i64 = 1000;
 /// Batches per table per run, so one run stays short even after a long pause.
 const MAX_BATCHES: usize = 100;
+/// The pause between runs while the purge is behind (a run left rows): it
+/// catches up at its own pace instead of waiting `purge_interval`, so it
+/// keeps up with any rate its batches can delete (README, *Maintenance*).
+const CATCH_UP_PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Purger {
@@ -28,19 +35,33 @@ pub struct Purger {
 impl Purger {
     pub fn spawn(self, mut shutdown: Shutdown) {
         tokio::spawn(async move {
+            // A run a moment after start (a restarted server catches up at
+            // once), then one every `purge_interval`.
+            let mut behind = true;
             loop {
+                let pause = if behind {
+                    CATCH_UP_PAUSE
+                } else {
+                    self.interval
+                };
                 tokio::select! {
                     _ = &mut shutdown => break,
-                    _ = tokio::time::sleep(self.interval) => {}
+                    _ = tokio::time::sleep(pause) => {}
                 }
-                if let Err(e) = self.run_once().await {
-                    tracing::warn!("purge failed: {e}");
-                }
+                behind = match self.run_once().await {
+                    Ok(left) => left,
+                    Err(e) => {
+                        tracing::warn!("purge failed: {e}");
+                        false
+                    }
+                };
             }
         });
     }
 
-    pub async fn run_once(&self) -> Result<(), crate::error::ApiError> {
+    /// One run: each table's batches until a batch is not full, at most
+    /// [`MAX_BATCHES`]; whether some table still has rows to drop.
+    pub async fn run_once(&self) -> Result<bool, crate::error::ApiError> {
         self.limits.authorize.forget_idle();
         self.limits.refresh.forget_idle();
         self.limits.admin_api.forget_idle();
@@ -56,29 +77,27 @@ impl Purger {
                 )?;
                 // Shared login codes matter for seconds; an hour is plenty
                 // for any exchange still being waited on.
-                login_codes::purge_before(conn, now - 3600)?;
-                for _ in 0..MAX_BATCHES {
-                    if sessions::purge_dead(conn, now - session_retention, BATCH)? < BATCH as usize
-                    {
-                        break;
-                    }
-                }
-                for _ in 0..MAX_BATCHES {
-                    if audit::purge_before(conn, now - audit_retention, BATCH)? < BATCH as usize {
-                        break;
-                    }
-                }
+                let codes = drain(|| login_codes::purge_before(conn, now - 3600, BATCH))?;
+                let sessions =
+                    drain(|| sessions::purge_dead(conn, now - session_retention, BATCH))?;
+                let events = drain(|| audit::purge_before(conn, now - audit_retention, BATCH))?;
                 // Webhook deliveries that are done (delivered or given up)
                 // are kept as long as ended sessions, for the console.
-                for _ in 0..MAX_BATCHES {
-                    if webhook_outbox::purge_before(conn, now - session_retention, BATCH)?
-                        < BATCH as usize
-                    {
-                        break;
-                    }
-                }
-                Ok(())
+                let deliveries =
+                    drain(|| webhook_outbox::purge_before(conn, now - session_retention, BATCH))?;
+                Ok(codes || sessions || events || deliveries)
             })
             .await
     }
+}
+
+/// Runs `batch` until it drops less than a full batch, at most
+/// [`MAX_BATCHES`] times; whether rows were left.
+fn drain(mut batch: impl FnMut() -> diesel::QueryResult<usize>) -> diesel::QueryResult<bool> {
+    for _ in 0..MAX_BATCHES {
+        if batch()? < BATCH as usize {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

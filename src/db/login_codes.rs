@@ -167,11 +167,35 @@ pub async fn read(
         .optional()
 }
 
-/// Drops codes claimed before `before` (the purge; both backends).
-pub fn purge_before(conn: &mut super::AnyConnection, before: i64) -> QueryResult<usize> {
-    use login_codes::dsl as c;
-    diesel::RunQueryDsl::execute(
-        diesel::delete(login_codes::table.filter(c::claimed_at.lt(before))),
-        conn,
-    )
+/// Drops up to `batch` of the codes claimed before `before`, oldest first
+/// (the purge; both backends): a bounded write through the claimed_at
+/// index, however many codes a busy hour left.
+pub fn purge_before(
+    conn: &mut super::AnyConnection,
+    before: i64,
+    batch: i64,
+) -> QueryResult<usize> {
+    use diesel::sql_types::BigInt;
+    // The same statement on both; only the placeholders differ.
+    let sql = |a: &str, b: &str| {
+        format!(
+            "DELETE FROM login_codes WHERE (appid, code_hash) IN \
+             (SELECT appid, code_hash FROM login_codes WHERE claimed_at < {a} \
+             ORDER BY claimed_at LIMIT {b})"
+        )
+    };
+    match conn {
+        super::AnyConnection::Sqlite(c) => diesel::RunQueryDsl::execute(
+            diesel::sql_query(sql("?", "?"))
+                .bind::<BigInt, _>(before)
+                .bind::<BigInt, _>(batch),
+            c,
+        ),
+        super::AnyConnection::Postgresql(c) => diesel::RunQueryDsl::execute(
+            diesel::sql_query(sql("$1", "$2"))
+                .bind::<BigInt, _>(before)
+                .bind::<BigInt, _>(batch),
+            c,
+        ),
+    }
 }

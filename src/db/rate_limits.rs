@@ -2,10 +2,8 @@
 //! share it; see `crate::rate_limit`).
 
 use diesel::sql_types::{Array, BigInt, Text};
-use diesel::{ExpressionMethods, QueryDsl, QueryResult, QueryableByName};
+use diesel::{QueryResult, QueryableByName};
 use diesel_async::RunQueryDsl;
-
-use super::schema::rate_limits;
 
 #[derive(QueryableByName, Debug)]
 pub struct Bucket {
@@ -41,12 +39,31 @@ pub async fn add(
     .await
 }
 
-/// Drops buckets full again before `now_ms` (they hold nothing).
+/// Buckets dropped per statement of [`forget_full`], and statements per call.
+const FORGET_BATCH: i64 = 1000;
+const FORGET_BATCHES: usize = 10;
+
+/// Drops buckets full again before `now_ms` (they hold nothing), in bounded
+/// batches through the full_at index; at most 10,000 a call (a heartbeat),
+/// the rest at the next.
 pub async fn forget_full(
     conn: &mut diesel_async::AsyncPgConnection,
     now_ms: i64,
 ) -> QueryResult<usize> {
-    diesel::delete(rate_limits::table.filter(rate_limits::full_at.lt(now_ms)))
+    let mut forgotten = 0;
+    for _ in 0..FORGET_BATCHES {
+        let n = diesel::sql_query(
+            "DELETE FROM rate_limits WHERE (limiter, bucket) IN \
+             (SELECT limiter, bucket FROM rate_limits WHERE full_at < $1 LIMIT $2)",
+        )
+        .bind::<BigInt, _>(now_ms)
+        .bind::<BigInt, _>(FORGET_BATCH)
         .execute(conn)
-        .await
+        .await?;
+        forgotten += n;
+        if (n as i64) < FORGET_BATCH {
+            break;
+        }
+    }
+    Ok(forgotten)
 }

@@ -549,7 +549,7 @@ fn nickname_matches(
         } else {
             before
         };
-        let floor = (top - SHORT_SEARCH_WINDOW).max(0);
+        let floor = top.saturating_sub(SHORT_SEARCH_WINDOW).max(0);
         let window = users::table
             .select(users::id)
             .filter(users::id.lt(top))

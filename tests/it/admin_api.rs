@@ -220,9 +220,10 @@ async fn a_key_reads_users_sessions_and_the_audit_log(backend: Backend) {
     let calls = calls.data()["events"].as_array().unwrap().clone();
     assert!(calls.len() >= 13, "{}", calls.len());
     assert!(calls.iter().all(|e| e["actor"] == "apikey:reader"));
-    assert!(calls
-        .iter()
-        .any(|e| e["detail"] == "GET /api/admin/v1/users?limit=1"));
+    assert!(calls.iter().any(|e| {
+        let detail = e["detail"].as_str().unwrap();
+        detail.starts_with("key #") && detail.ends_with(": GET /api/admin/v1/users?limit=1")
+    }));
     let paged = admin_get(&app, &key, "audit?kind=api_call&limit=2").await;
     let next = paged.data()["next_before"].as_i64().unwrap();
     let rest = admin_get(&app, &key, &format!("audit?kind=api_call&before={next}")).await;
@@ -354,6 +355,12 @@ async fn calls_without_a_good_key_are_refused(backend: Backend) {
     )
     .await
     .expect(-500, 403);
+    // A request line longer than the audit keeps: the refusal is still
+    // marked.
+    let long = format!("users/{user}/revoke-sessions?pad={}", "p".repeat(400));
+    admin_post(&app, &reader, &long, None)
+        .await
+        .expect(-500, 403);
     assert!(app.is_authorized(&s.token()).await, "nothing changed");
     let calls = admin_get(&app, &reader, "audit?kind=api_call").await;
     let refusals = calls.data()["events"]
@@ -364,10 +371,35 @@ async fn calls_without_a_good_key_are_refused(backend: Backend) {
             e["detail"]
                 .as_str()
                 .unwrap()
-                .ends_with("refused: a read key")
+                .starts_with("refused (a read key) key #")
         })
         .count();
-    assert_eq!(refusals, 3);
+    assert_eq!(refusals, 4, "{}", calls.text);
+
+    // A revoked key's name given to a new key: the audit tells the two
+    // apart by the key's id.
+    let (code, _, stderr) = apikey(&app.db, &["revoke", "reader"]);
+    assert_eq!(code, 0, "{stderr}");
+    let second = make_key(&app.db, "reader", "read");
+    admin_get(&app, &second, "users?limit=2")
+        .await
+        .expect(0, 200);
+    let calls = admin_get(&app, &second, "audit?kind=api_call").await;
+    let keys: std::collections::BTreeSet<String> = calls.data()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["actor"], "apikey:reader");
+            let detail = e["detail"].as_str().unwrap();
+            detail[detail.find("key #").unwrap()..]
+                .split(':')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(keys.len(), 2, "two keys named reader: {keys:?}");
 }
 
 async fn each_key_is_rate_limited(backend: Backend) {

@@ -217,6 +217,12 @@ async fn a_cross_site_request_cannot_use_the_cookie(backend: Backend) {
         ("Sec-Fetch-Site", "same-site"),
         ("Origin", "https://evil.example"),
         ("Origin", "null"),
+        // A browser that sends neither header still names the page.
+        ("Referer", "https://evil.example/page.html"),
+        (
+            "Referer",
+            "https://servicewechat.com.evil.example/wx1/0/page-frame.html",
+        ),
     ];
     for (header, value) in cross_site {
         for method in [reqwest::Method::GET, reqwest::Method::POST] {
@@ -243,6 +249,22 @@ async fn a_cross_site_request_cannot_use_the_cookie(backend: Backend) {
     )
     .await;
     reply.expect(0, 200);
+    // A mini-program's own requests carry its runtime's fixed Referer; a
+    // page of this server names the server.
+    for referer in [
+        format!("https://servicewechat.com/{APP_ID}/0/page-frame.html"),
+        "https://tmaservice.developer.toutiao.com/?appid=tt1&version=1.0.0".to_string(),
+        format!("http://{own}/some/page"),
+    ] {
+        let reply = send(
+            app.http
+                .get(app.api("user"))
+                .header("Cookie", &stored)
+                .header("Referer", &referer),
+        )
+        .await;
+        reply.expect(0, 200);
+    }
     // A profile change by cookie needs a JSON body: no form, no text/plain,
     // no body without a content type.
     let post_user = |content_type: Option<&'static str>, nickname: &'static str| {

@@ -18,6 +18,7 @@ mod envelope;
 mod first_run;
 mod hostile_input;
 mod logout;
+mod maintenance;
 mod metrics;
 mod migrations;
 mod multi_instance;

@@ -104,10 +104,11 @@ async fn authenticate(req: &Request<'_>, needed: Scope) -> Result<ApiKey, ApiErr
         .await
         .succeeded()
         .and_then(|c| c.ip);
-    let mut detail = format!("{} {}", req.method(), req.uri());
-    if !allowed {
-        detail.push_str(" refused: a read key");
-    }
+    // The outcome and the key's id first, so that cutting a long request
+    // line never loses them; the id tells apart keys that had the same name
+    // (a revoked key's name may be given to a new one).
+    let outcome = if allowed { "" } else { "refused (a read key) " };
+    let mut detail = format!("{outcome}key #{}: {} {}", key.id, req.method(), req.uri());
     if detail.len() > MAX_DETAIL {
         let mut end = MAX_DETAIL;
         while !detail.is_char_boundary(end) {

@@ -114,6 +114,14 @@ impl TestDb {
     pub fn execute(&self, sql: &str) {
         self.conn().batch_execute(sql).unwrap();
     }
+
+    pub fn backend(&self) -> Backend {
+        if self.pg_name.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
 }
 
 impl Drop for TestDb {
