@@ -59,6 +59,9 @@ for backend in ("sqlite", "postgres"):
     if f"{backend}.rss_mb" in values:
         rss = values[f"{backend}.rss_mb"]
         rows.append((f"{backend} memory after load", f"{rss:.1f} MB", "< 100 MB", rss < 100))
+    if f"{backend}.rss_peak_mb" in values:
+        peak = values[f"{backend}.rss_peak_mb"]
+        rows.append((f"{backend} memory peak during load", f"{peak:.1f} MB", "< 100 MB", peak < 100))
     if f"{backend}.startup_ms" in values:
         ms = values[f"{backend}.startup_ms"]
         rows.append((f"{backend} start-up", f"{ms:.0f} ms", "< 1000 ms", ms < 1000))

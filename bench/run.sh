@@ -4,8 +4,9 @@
 # and wrk plus the mock WeChat to core 1, and measures, on SQLite and on
 # PostgreSQL: GET status with the tokens of 1,000 users (on SQLite also with
 # the metrics off), POST authorize (each request a new user), POST refresh,
-# resident memory after that load and start-up time. Then it seeds a million
-# users, live sessions and audit events and times every console page.
+# resident memory during (its peak) and after that load, and start-up time.
+# Then it seeds a million users, live sessions and audit events and times
+# every console page.
 # Prints one table with ratios and PASS/FAIL and writes target/bench/results.json.
 #
 #   bash bench/run.sh                 everything (about 11 minutes)
@@ -245,6 +246,10 @@ for backend in $backends; do
   WARMUP=0 compare "$backend.refresh" "$api/refresh" -s bench/lua/refresh.lua -- "$work/tokens-$backend" "{slice}" "$slices"
   rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")
   record "$backend.rss_mb" "$(awk -v kb="$rss_kb" 'BEGIN {printf "%.1f", kb / 1024}')"
+  # The most it held at any moment of those loads (the kernel's high-water
+  # mark), not only what is left after them.
+  peak_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status")
+  record "$backend.rss_peak_mb" "$(awk -v kb="$peak_kb" 'BEGIN {printf "%.1f", kb / 1024}')"
   stop_server
   if [ "$backend" = sqlite ]; then
     # What the metrics cost (SPEC: at most 3%): two servers side by side on
