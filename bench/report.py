@@ -49,6 +49,10 @@ for backend in ("sqlite", "postgres"):
     ratio_row(backend, "status", 0.25 if pg else 0.5, 5)
     ratio_row(backend, "authorize", 0.05 if pg else 0.12, None if pg else 50)
     ratio_row(backend, "refresh", None if pg else 0.12)
+    # Beside a second instance: codes claimed in the database, and with
+    # the limits on, each admission decided there (SPEC §1.3).
+    ratio_row(backend, "authorize_shared", None)
+    ratio_row(backend, "authorize_shared_limited", None)
     # Metrics on against off: two servers measured in alternating slices
     # (the "yardstick" of this comparison is the server with metrics off).
     on = values.get(f"{backend}.metrics_on_vs_off.rps")

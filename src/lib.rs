@@ -112,9 +112,9 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     .map_err(StartError)?;
     let platforms = PlatformClients::new(&config, &metrics).map_err(StartError)?;
     let limits = Arc::new(RateLimits {
-        authorize: IpLimiter::per_minute(config.rate_limit.authorize_per_minute),
-        admin_api: IpLimiter::per_minute(config.rate_limit.admin_api_per_minute),
-        refresh: IpLimiter::per_minute(config.rate_limit.refresh_per_minute),
+        authorize: IpLimiter::per_minute("authorize", config.rate_limit.authorize_per_minute),
+        admin_api: IpLimiter::per_minute("admin_api", config.rate_limit.admin_api_per_minute),
+        refresh: IpLimiter::per_minute("refresh", config.rate_limit.refresh_per_minute),
     });
     let sealer = Sealer::new(&config.session_key_secret.0);
     // Several instances share a PostgreSQL database; SQLite serves one.
@@ -144,7 +144,14 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         },
         deliverer: webhooks::delivery::Deliverer::new(db.clone(), webhooks, clock.clone())
             .map_err(StartError)?,
-        heartbeat: peers.map(|peers| (peers, limits.clone())),
+        heartbeat: peers.clone().map(|peers| {
+            let shared = peers::Shared {
+                limits: limits.clone(),
+                exchanges: exchanges.clone(),
+                clock: clock.clone(),
+            };
+            (peers, shared)
+        }),
         exchanges: exchanges.clone(),
         db: db.clone(),
         clock: clock.clone(),
@@ -180,6 +187,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .attach(admin::stage())
         .attach(ops::stage())
         .attach(well_known::stage())
+        .attach(background.join_peers())
         .attach(background.stage())
         .attach(announce());
     Ok(match mock {
@@ -256,22 +264,36 @@ fn open_database(
 struct Background {
     purger: Purger,
     deliverer: webhooks::delivery::Deliverer,
-    /// PostgreSQL only: the instances' heartbeat, which shares rate limits.
-    heartbeat: Option<(Peers, Arc<RateLimits>)>,
+    /// PostgreSQL only: the instances' heartbeat, which shares login codes
+    /// and rate limits.
+    heartbeat: Option<(Peers, peers::Shared)>,
     exchanges: CodeExchanges,
     db: Db,
     clock: Clock,
 }
 
 impl Background {
+    /// The heartbeat's first beats, before the server opens its port: it
+    /// serves once the other instances have acknowledged it
+    /// ([`Peers::join`]).
+    fn join_peers(&self) -> AdHoc {
+        let heartbeat = self.heartbeat.clone();
+        AdHoc::on_ignite("join the other instances", move |rocket| async move {
+            if let Some((peers, shared)) = heartbeat {
+                peers.join(&shared).await;
+            }
+            rocket
+        })
+    }
+
     fn stage(self) -> AdHoc {
         AdHoc::on_liftoff("background tasks", move |rocket| {
             Box::pin(async move {
                 let shutdown = rocket.shutdown();
                 self.purger.spawn(shutdown.clone());
                 self.deliverer.spawn(shutdown.clone());
-                if let Some((peers, limits)) = self.heartbeat {
-                    peers.spawn(limits, shutdown.clone());
+                if let Some((peers, shared)) = self.heartbeat {
+                    peers.spawn(shared, shutdown.clone());
                 }
                 self.exchanges.spawn_tidier(self.clock, shutdown.clone());
                 nickname_indexer::spawn(self.db, shutdown);

@@ -7,23 +7,33 @@
 //! admissions are added to the deployment's buckets and the buckets read
 //! back (`rate_limit`).
 //!
-//! An instance that starts is seen by the others within a heartbeat; a
-//! retried code or a burst sent to it in that first half second is handled
-//! as if it were alone.
+//! An instance that starts does not serve until every instance alive has
+//! seen it ([`Peers::join`], before the server opens its port): each
+//! other, at its next heartbeat, starts sharing, publishes the codes it
+//! exchanged alone within the window and acknowledges the newcomer. So no
+//! instance works alone while another serves beside it, from the first
+//! request (SPEC §1.3).
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use crate::db::{instances, rate_limits, Db};
+use crate::clock::Clock;
+use crate::db::instances::{self, Others};
+use crate::db::{rate_limits, Db};
 use crate::error::ApiError;
-use crate::rate_limit::{IpLimiter, RateLimits};
+use crate::rate_limit::{unix_ms, IpLimiter, RateLimits};
+use crate::wechat::exchange::CodeExchanges;
 
 /// How often an instance says it is alive (and syncs its rate limits), and
 /// how long one that has not said so still counts.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
 const ALIVE_FOR: Duration = Duration::from_secs(2);
+/// How long a starting instance waits for the others' acknowledgement (an
+/// instance of an earlier release never gives it), and how often it looks.
+const JOIN_PATIENCE: Duration = Duration::from_secs(3);
+const JOIN_POLL: Duration = Duration::from_millis(25);
 /// Buckets synced per limiter and heartbeat at most.
 const MAX_SYNCED: usize = 5_000;
 
@@ -32,7 +42,19 @@ pub struct Peers {
     db: Db,
     /// This instance's name in `instances`.
     id: String,
+    /// When it started (Unix ms): the others acknowledge up to it.
+    joined_ms: i64,
     alive: Arc<AtomicBool>,
+    /// The newest `joined_at` of the others it has acknowledged.
+    acknowledged: Arc<AtomicI64>,
+}
+
+/// What the heartbeat keeps in step with the other instances.
+#[derive(Clone)]
+pub struct Shared {
+    pub limits: Arc<RateLimits>,
+    pub exchanges: CodeExchanges,
+    pub clock: Clock,
 }
 
 impl Peers {
@@ -40,7 +62,35 @@ impl Peers {
         Peers {
             db,
             id: crate::crypto::random_token(12),
+            joined_ms: unix_ms(),
             alive: Arc::default(),
+            acknowledged: Arc::default(),
+        }
+    }
+
+    /// Before the server serves: says this instance is here and waits until
+    /// every other instance alive has acknowledged it — is sharing codes and
+    /// limits, with what it exchanged alone published. Gives up after
+    /// [`JOIN_PATIENCE`] (an instance of an earlier release), with a warning.
+    pub async fn join(&self, shared: &Shared) {
+        let give_up = Instant::now() + JOIN_PATIENCE;
+        loop {
+            let waiting = match self.beat(shared).await {
+                Some(others) => others.unacknowledged,
+                None => return,
+            };
+            if waiting == 0 {
+                return;
+            }
+            if Instant::now() >= give_up {
+                tracing::warn!(
+                    "{waiting} other instance(s) on this database did not acknowledge this one \
+                     within {} s (of an earlier release?); serving anyway",
+                    JOIN_PATIENCE.as_secs()
+                );
+                return;
+            }
+            tokio::time::sleep(JOIN_POLL).await;
         }
     }
 
@@ -50,11 +100,11 @@ impl Peers {
     }
 
     /// Beats every [`HEARTBEAT`] until shutdown, then removes its heartbeat.
-    pub fn spawn(&self, limits: Arc<RateLimits>, mut shutdown: rocket::Shutdown) {
+    pub fn spawn(&self, shared: Shared, mut shutdown: rocket::Shutdown) {
         let peers = self.clone();
         tokio::spawn(async move {
             loop {
-                peers.beat(&limits).await;
+                peers.beat(&shared).await;
                 tokio::select! {
                     _ = &mut shutdown => break,
                     _ = tokio::time::sleep(HEARTBEAT) => {}
@@ -71,31 +121,40 @@ impl Peers {
         });
     }
 
-    async fn beat(&self, limits: &RateLimits) {
+    /// One heartbeat: what it learnt of the others (None: no PostgreSQL,
+    /// or the heartbeat failed).
+    async fn beat(&self, shared: &Shared) -> Option<Others> {
+        let limits = &shared.limits;
         let now_ms = unix_ms();
         let fresh_since = now_ms - ALIVE_FOR.as_millis() as i64;
-        let id = self.id.clone();
+        let (id, joined_ms) = (self.id.clone(), self.joined_ms);
         let others = self
             .db
             .on_pg(move |conn| {
-                Box::pin(async move { instances::heartbeat(conn, &id, now_ms, fresh_since).await })
+                Box::pin(async move {
+                    instances::heartbeat(conn, &id, joined_ms, now_ms, fresh_since).await
+                })
             })
             .await;
-        let alive = match others {
-            Some(Ok(n)) => n > 0,
+        let (alive, others) = match others {
+            Some(Ok(others)) => (others.alive > 0, Some(others)),
             // Unsure: share, which is right whatever the others do.
             Some(Err(e)) => {
                 tracing::debug!("heartbeat failed: {e}");
-                true
+                (true, None)
             }
-            None => false,
+            None => (false, None),
         };
-        self.alive.store(alive, Ordering::Relaxed);
-        for (name, limiter) in [
-            ("authorize", &limits.authorize),
-            ("refresh", &limits.refresh),
-            ("admin_api", &limits.admin_api),
-        ] {
+        let was_alive = self.alive.swap(alive, Ordering::SeqCst);
+        if alive && !was_alive {
+            // From here on codes are claimed in the database; those this
+            // instance exchanged alone join them there.
+            if let Err(e) = shared.exchanges.publish(&shared.clock).await {
+                tracing::warn!("cannot publish the codes exchanged alone: {e}");
+            }
+        }
+        for limiter in [&limits.authorize, &limits.refresh, &limits.admin_api] {
+            let name = limiter.name();
             limiter.set_sharing(alive);
             if alive {
                 if let Err(e) = self.sync(name, limiter, now_ms).await {
@@ -112,6 +171,31 @@ impl Peers {
                 .await;
             if let Some(Err(e)) = forgotten {
                 tracing::debug!("cannot drop full rate-limit buckets: {e}");
+            }
+        }
+        if let Some(others) = others.filter(|o| o.alive > 0) {
+            self.acknowledge(others.newest_joined).await;
+        }
+        others
+    }
+
+    /// Tells the instances that joined up to `joined_ms` that this one
+    /// shares with them (after it has begun to).
+    async fn acknowledge(&self, joined_ms: i64) {
+        if joined_ms <= self.acknowledged.load(Ordering::SeqCst) {
+            return;
+        }
+        let id = self.id.clone();
+        let done = self
+            .db
+            .on_pg(move |conn| {
+                Box::pin(async move { instances::acknowledge(conn, &id, joined_ms).await })
+            })
+            .await;
+        match done {
+            Some(Err(e)) => tracing::debug!("cannot acknowledge the other instances: {e}"),
+            _ => {
+                self.acknowledged.fetch_max(joined_ms, Ordering::SeqCst);
             }
         }
     }
@@ -146,10 +230,4 @@ impl Peers {
         }
         Ok(())
     }
-}
-
-fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -1,8 +1,13 @@
 //! Per-client-address rate limits for the calls that reach WeChat or mint
-//! tokens (`authorize`, `refresh`). Kept in memory; while other instances
-//! share the database, each half second the admissions are added to the
-//! deployment's buckets there and the buckets read back (`crate::peers`), so
-//! the limit holds for the deployment, give or take half a second.
+//! tokens (`authorize`, `refresh`). Kept in memory while an instance is
+//! alone. While other instances share the database, the login-side limits
+//! (`authorize`, `refresh`: [`IpLimiter::check_for_deployment`]) are decided
+//! by one atomic statement on the deployment's bucket there, so a burst
+//! sprayed over the instances gets no more than the limit plus what is in
+//! flight (SPEC §1.3) — a login makes database round trips anyway; the
+//! others (the admin API's) add their admissions to the deployment's buckets
+//! each half second and read the buckets back (`crate::peers`), which holds
+//! give or take half a second.
 //!
 //! Each address has a GCRA bucket: one number, the time at which its bucket
 //! will be full again. An IPv6 client counts per /64 (one subscriber's
@@ -19,8 +24,10 @@ use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::db::rate_limits::{self, Taken};
+use crate::db::Db;
 use crate::error::ApiError;
 
 /// Buckets kept at most per limiter (a bucket is a few dozen bytes).
@@ -31,6 +38,8 @@ const SHARDS: usize = 16;
 const OVERFLOW: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
 pub struct IpLimiter {
+    /// Its name among the deployment's buckets (`rate_limits.limiter`).
+    name: &'static str,
     limit: Option<Limit>,
 }
 
@@ -62,7 +71,7 @@ const SWEEP_EVERY: u64 = 1_000_000_000;
 impl IpLimiter {
     /// `per_minute` = 0 turns the limit off. The bucket holds a minute's worth,
     /// so a burst from many users behind one NAT is not refused.
-    pub fn per_minute(per_minute: u32) -> Self {
+    pub fn per_minute(name: &'static str, per_minute: u32) -> Self {
         let limit = (per_minute > 0).then(|| {
             let interval = 60_000_000_000 / u64::from(per_minute);
             Limit {
@@ -74,7 +83,11 @@ impl IpLimiter {
                 sharing: AtomicBool::new(false),
             }
         });
-        IpLimiter { limit }
+        IpLimiter { name, limit }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
     pub fn check(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
@@ -82,12 +95,50 @@ impl IpLimiter {
             return Ok(());
         };
         let now = limit.now();
-        limit.check_at(bucket_of(ip), now).map_err(|wait| {
-            let wait = Duration::from_nanos(wait);
-            ApiError::TooManyRequests {
-                retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        limit
+            .check_at(bucket_of(ip), now)
+            .map_err(|wait| too_many(Duration::from_nanos(wait)))
+    }
+
+    /// [`Self::check`] for the deployment: while other instances share the
+    /// database, the deployment's bucket decides, in one atomic
+    /// statement ([`rate_limits::take`]), and this instance's bucket follows
+    /// it. Alone, or when the database cannot say, the check in memory.
+    pub async fn check_for_deployment(&self, ip: Option<IpAddr>, db: &Db) -> Result<(), ApiError> {
+        let Some(limit) = &self.limit else {
+            return Ok(());
+        };
+        if !limit.sharing.load(Ordering::Relaxed) {
+            return self.check(ip);
+        }
+        let bucket = bucket_of(ip);
+        let now_ms = unix_ms();
+        let cost_ms = limit.interval_ms();
+        let tolerance_ms = (limit.tolerance / 1_000_000) as i64;
+        let (name, key) = (self.name, bucket.to_string());
+        let taken = db
+            .on_pg(move |conn| {
+                Box::pin(async move {
+                    rate_limits::take(conn, name, &key, now_ms, cost_ms, tolerance_ms).await
+                })
+            })
+            .await;
+        match taken {
+            Some(Ok(Taken::Admitted { full_at })) => {
+                self.merge(bucket, full_at, now_ms);
+                Ok(())
             }
-        })
+            Some(Ok(Taken::Refused { full_at })) => {
+                self.merge(bucket, full_at, now_ms);
+                let wait_ms = (full_at + cost_ms - now_ms - tolerance_ms).max(1);
+                Err(too_many(Duration::from_millis(wait_ms as u64)))
+            }
+            Some(Err(e)) => {
+                tracing::debug!("cannot check the deployment's rate limit: {e}");
+                self.check(ip)
+            }
+            None => self.check(ip),
+        }
     }
 
     /// Drops the buckets of clients that have been quiet long enough to be full.
@@ -126,9 +177,7 @@ impl IpLimiter {
 
     /// What one admission costs a bucket, in milliseconds (None: no limit).
     pub fn interval_ms(&self) -> Option<i64> {
-        self.limit
-            .as_ref()
-            .map(|l| (l.interval / 1_000_000).max(1) as i64)
+        self.limit.as_ref().map(Limit::interval_ms)
     }
 
     /// Takes in the deployment's bucket of `key`: full again at
@@ -158,6 +207,10 @@ impl IpLimiter {
 impl Limit {
     fn now(&self) -> u64 {
         self.started.elapsed().as_nanos() as u64
+    }
+
+    fn interval_ms(&self) -> i64 {
+        (self.interval / 1_000_000).max(1) as i64
     }
 
     fn forget_idle_at(&self, now: u64) {
@@ -201,6 +254,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn too_many(wait: Duration) -> ApiError {
+    ApiError::TooManyRequests {
+        retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    }
+}
+
+/// Unix milliseconds: the deployment's buckets are kept in them.
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The bucket an address counts in: IPv4 as is, IPv6 per /64.
 pub fn bucket_of(ip: Option<IpAddr>) -> IpAddr {
     match ip {
@@ -230,12 +296,12 @@ mod tests {
     const SECOND: u64 = 1_000_000_000;
 
     fn limit(per_minute: u32) -> Limit {
-        IpLimiter::per_minute(per_minute).limit.unwrap()
+        IpLimiter::per_minute("test", per_minute).limit.unwrap()
     }
 
     #[test]
     fn admissions_are_counted_only_while_sharing_and_merged_buckets_refuse() {
-        let limiter = IpLimiter::per_minute(6);
+        let limiter = IpLimiter::per_minute("test", 6);
         let ip: IpAddr = "198.51.100.7".parse().unwrap();
         limiter.check(Some(ip)).unwrap();
         assert!(limiter.take_admitted(10).is_empty());
@@ -256,7 +322,7 @@ mod tests {
 
     #[test]
     fn limit_refuses_past_the_quota_with_a_retry_after() {
-        let limiter = IpLimiter::per_minute(2);
+        let limiter = IpLimiter::per_minute("test", 2);
         let ip = Some(IpAddr::from([10, 0, 0, 1]));
         assert!(limiter.check(ip).is_ok());
         assert!(limiter.check(ip).is_ok());
@@ -285,7 +351,7 @@ mod tests {
 
     #[test]
     fn zero_turns_the_limit_off() {
-        let limiter = IpLimiter::per_minute(0);
+        let limiter = IpLimiter::per_minute("test", 0);
         for _ in 0..1000 {
             assert!(limiter.check(None).is_ok());
         }
@@ -312,7 +378,7 @@ mod tests {
 
     #[test]
     fn a_flood_of_addresses_stays_bounded_and_limited() {
-        let limiter = IpLimiter::per_minute(2);
+        let limiter = IpLimiter::per_minute("test", 2);
         let l = limiter.limit.as_ref().unwrap();
         let known = IpAddr::from([10, 9, 9, 9]);
         assert!(l.check_at(known, 0).is_ok());

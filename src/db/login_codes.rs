@@ -133,6 +133,76 @@ pub async fn finish(
     Ok(())
 }
 
+/// A code this instance exchanged while it was alone, published when
+/// another instance appears: a claim still in flight (`outcome` None,
+/// finished by [`finish`] with `claimed_at`), or a finished exchange.
+pub struct Published {
+    pub appid: String,
+    pub code_hash: String,
+    pub claimed_at: i64,
+    pub finished: Option<(i64, Outcome)>,
+}
+
+/// Rows per statement of [`publish`] (ten parameters each; PostgreSQL
+/// takes 65,535).
+const PUBLISH_BATCH: usize = 1000;
+
+/// Inserts what this instance exchanged alone; a code some instance has
+/// claimed already is left as it is.
+pub async fn publish(
+    conn: &mut diesel_async::AsyncPgConnection,
+    rows: Vec<Published>,
+) -> QueryResult<usize> {
+    use login_codes::dsl as c;
+    let mut inserted = 0;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let batch: Vec<_> = rows
+            .by_ref()
+            .take(PUBLISH_BATCH)
+            .map(|row| {
+                let (finished_at, outcome) = match row.finished {
+                    None => (None, None),
+                    Some((at, outcome)) => (Some(at), Some(outcome)),
+                };
+                let (mut openid, mut unionid, mut sealed, mut guest) = (None, None, None, None);
+                let (mut error_code, mut error_message) = (None, None);
+                match outcome {
+                    None => {}
+                    Some(Outcome::Exchanged {
+                        openid: o,
+                        unionid: u,
+                        session_key_sealed: k,
+                        guest_openid: g,
+                    }) => (openid, unionid, sealed, guest) = (Some(o), u, k, g),
+                    Some(Outcome::Failed {
+                        result_code,
+                        message,
+                    }) => (error_code, error_message) = (Some(result_code), Some(message)),
+                }
+                (
+                    c::appid.eq(row.appid),
+                    c::code_hash.eq(row.code_hash),
+                    c::claimed_at.eq(row.claimed_at),
+                    c::finished_at.eq(finished_at),
+                    c::openid.eq(openid),
+                    c::unionid.eq(unionid),
+                    c::session_key_sealed.eq(sealed),
+                    c::anonymous_openid.eq(guest),
+                    c::error_code.eq(error_code),
+                    c::error_message.eq(error_message),
+                )
+            })
+            .collect();
+        inserted += diesel::insert_into(login_codes::table)
+            .values(batch)
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+    }
+    Ok(inserted)
+}
+
 /// A claimed exchange as it stands.
 #[derive(Queryable, Debug)]
 pub struct Row {

@@ -140,6 +140,8 @@ diesel::table! {
     instances (id) {
         id -> Text,
         seen_at -> BigInt,
+        joined_at -> BigInt,
+        acknowledged -> BigInt,
     }
 }
 

@@ -21,7 +21,8 @@ pub mod douyin;
 pub mod qq;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -122,6 +123,8 @@ pub struct MockPlatforms {
     alipay_key: Option<PrivateKey>,
     /// Calls per (platform, code); a Douyin guest's as `anonymous <code>`.
     calls: Mutex<HashMap<(Platform, String), u64>>,
+    /// `held` codes' releases: a permit each, stored if it comes first.
+    held: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 impl MockPlatforms {
@@ -133,7 +136,24 @@ impl MockPlatforms {
             apps: MockApps::new(apps),
             alipay_key,
             calls: Mutex::default(),
+            held: Mutex::default(),
         }
+    }
+
+    /// Waits until `code` is released ([`Self::release`]), 30 s at most:
+    /// an exchange that stays in flight as long as a test needs.
+    pub async fn hold(&self, code: &str) {
+        let release = self.held(code);
+        let _ = tokio::time::timeout(Duration::from_secs(30), release.notified()).await;
+    }
+
+    pub fn release(&self, code: &str) {
+        self.held(code).notify_one();
+    }
+
+    fn held(&self, code: &str) -> Arc<tokio::sync::Notify> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.entry(code.to_string()).or_default().clone()
     }
 
     /// Counts a call for `key`; tells which attempt it is.

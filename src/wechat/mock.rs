@@ -17,6 +17,7 @@
 //! | `busyonce`  | errcode -1 the first time, then success        |
 //! | `slow`      | success, after 30 s (beyond any sane time-out) |
 //! | `lag`       | success, after 0.5 s (a code still in exchange) |
+//! | `held`      | success once `POST /__mock/release` names it (at most 30 s) |
 //! | `garbage`   | HTTP 200 with a body that is not JSON          |
 //! | `huge`      | success, padded to 100 KiB                     |
 //! | `http500`   | HTTP 500                                       |
@@ -86,7 +87,8 @@ pub fn routes() -> Vec<Route> {
         stable_token,
         user_phone_number,
         calls,
-        stable_token_fault
+        stable_token_fault,
+        release
     ]
 }
 
@@ -184,6 +186,7 @@ pub async fn code2session_answer(
         "busyonce" if attempt == 1 => return errcode(-1, "system error"),
         "slow" => tokio::time::sleep(Duration::from_secs(30)).await,
         "lag" => tokio::time::sleep(Duration::from_millis(500)).await,
+        "held" => platforms.hold(code).await,
         "garbage" => {
             return (
                 Status::Ok,
@@ -363,6 +366,13 @@ fn phone_answer(
 #[post("/__mock/stable_token_fault", data = "<fault>")]
 fn stable_token_fault(mock: &State<MockWechat>, fault: String) {
     *mock.token_fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault);
+}
+
+/// Lets the exchange of a `held` code (the body) answer, now or when it
+/// comes.
+#[post("/__mock/release", data = "<code>")]
+fn release(platforms: &State<crate::mock::MockPlatforms>, code: String) {
+    platforms.release(&code);
 }
 
 #[get("/__mock/calls")]

@@ -13,11 +13,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::exchange::REUSE_WINDOW;
+use super::exchange::{Unshared, REUSE_WINDOW};
 use crate::clock::Clock;
 use crate::config::AppEntry;
 use crate::crypto::Sealer;
-use crate::db::login_codes::{self, finish, read, Outcome, Row};
+use crate::db::login_codes::{self, finish, read, Outcome, Published, Row};
 use crate::db::sessions::SESSION_KEY_PURPOSE;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -113,7 +113,7 @@ impl SharedCodes {
 
     /// Records the outcome for the other instances. A failure to record
     /// costs them only a wait; this request has its answer either way.
-    async fn record(
+    pub(super) async fn record(
         &self,
         appid: &str,
         hash: &str,
@@ -121,7 +121,50 @@ impl SharedCodes {
         now: i64,
         result: &Result<Exchanged, ApiError>,
     ) {
-        let outcome = match result {
+        let Some(outcome) = self.outcome_of(result) else {
+            return;
+        };
+        let (appid, hash) = (appid.to_string(), hash.to_string());
+        let recorded = self
+            .pg(move |conn| {
+                Box::pin(
+                    async move { finish(conn, &appid, &hash, claimed_at, now, &outcome).await },
+                )
+            })
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!("cannot record a shared code exchange: {e}");
+        }
+    }
+
+    /// Publishes what this instance exchanged alone, at `now`: another
+    /// instance has appeared ([`super::exchange::CodeExchanges::publish`]).
+    pub(super) async fn publish(&self, codes: Vec<Unshared>, now: i64) -> Result<usize, ApiError> {
+        let rows: Vec<Published> = codes
+            .into_iter()
+            .filter_map(|code| {
+                let finished = match code.answered {
+                    None => None,
+                    Some((at, result)) => Some((at, self.outcome_of(&result)?)),
+                };
+                Some(Published {
+                    appid: code.appid,
+                    code_hash: code.code_hash,
+                    claimed_at: now,
+                    finished,
+                })
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.pg(move |conn| Box::pin(async move { login_codes::publish(conn, rows).await }))
+            .await
+    }
+
+    /// An outcome as the other instances read it: the session_key sealed.
+    fn outcome_of(&self, result: &Result<Exchanged, ApiError>) -> Option<Outcome> {
+        Some(match result {
             Ok(exchanged) => {
                 let sealed = match &exchanged.session_key {
                     None => None,
@@ -129,7 +172,7 @@ impl SharedCodes {
                         Ok(sealed) => Some(sealed),
                         Err(e) => {
                             tracing::warn!("cannot seal a shared code exchange: {e}");
-                            return;
+                            return None;
                         }
                     },
                 };
@@ -144,18 +187,7 @@ impl SharedCodes {
                 result_code: e.result_code(),
                 message: e.public_message(),
             },
-        };
-        let (appid, hash) = (appid.to_string(), hash.to_string());
-        let recorded = self
-            .pg(move |conn| {
-                Box::pin(
-                    async move { finish(conn, &appid, &hash, claimed_at, now, &outcome).await },
-                )
-            })
-            .await;
-        if let Err(e) = recorded {
-            tracing::warn!("cannot record a shared code exchange: {e}");
-        }
+        })
     }
 
     fn outcome(&self, row: Row, anonymous: bool) -> Result<Exchanged, ApiError> {

@@ -152,7 +152,10 @@ pub async fn authorize(
         metrics,
         client,
     } = api;
-    limits.authorize.check(client.ip_addr())?;
+    limits
+        .authorize
+        .check_for_deployment(client.ip_addr(), db)
+        .await?;
     let JsonBody(request) = body?;
     let proof = proof(request.code, request.anonymous_code)?;
     let profile = request.profile.into_changes()?;

@@ -50,7 +50,10 @@ pub async fn refresh(api: Api<'_>, body: Result<JsonBody<RefreshRequest>, ApiErr
         metrics,
         client,
     } = api;
-    limits.refresh.check(client.ip_addr())?;
+    limits
+        .refresh
+        .check_for_deployment(client.ip_addr(), db)
+        .await?;
     let JsonBody(request) = body?;
     let presented = request
         .refresh_token

@@ -192,6 +192,18 @@ impl MockWechat {
             .unwrap_or(0)
     }
 
+    /// Lets the exchange of the `held-…` code `code` answer.
+    pub async fn release(&self, code: &str) {
+        reqwest::Client::new()
+            .post(format!("{}/__mock/release", self.url))
+            .body(code.to_string())
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+
     /// How often `code` was exchanged.
     pub async fn calls(&self, code: &str) -> u64 {
         let body = self.call_stats().await;
