@@ -14,6 +14,7 @@
 #   bash bench/run.sh --no-console    skip the million-row console part
 #   bash bench/run.sh --only sqlite   one backend (sqlite | postgres)
 #   DURATION=5 bash bench/run.sh      seconds per wrk run (default 10)
+#   BENCH_BIN=/tmp/wxauth-old bash bench/run.sh   another build of the server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -45,7 +46,9 @@ fi
 
 echo "bench: building the release binary and the yardstick" >&2
 cargo build --release --locked --quiet --bin wxauth --example constant_json
-bin="$root/target/release/wxauth"
+# BENCH_BIN: measure another build of the server (an earlier commit's, for a
+# before-and-after in one sitting) with this script and yardstick.
+bin="${BENCH_BIN:-$root/target/release/wxauth}"
 yardstick="$root/target/release/examples/constant_json"
 
 work=$(mktemp -d /tmp/wxauth-bench.XXXXXX)

@@ -188,6 +188,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .attach(ops::stage())
         .attach(well_known::stage())
         .attach(background.join_peers())
+        .attach(background.leave_peers())
         .attach(background.stage())
         .attach(announce());
     Ok(match mock {
@@ -283,6 +284,18 @@ impl Background {
                 peers.join(&shared).await;
             }
             rocket
+        })
+    }
+
+    /// At shutdown, the heartbeat's row goes before the process does.
+    fn leave_peers(&self) -> AdHoc {
+        let peers = self.heartbeat.as_ref().map(|(peers, _)| peers.clone());
+        AdHoc::on_shutdown("leave the other instances", move |_| {
+            Box::pin(async move {
+                if let Some(peers) = peers {
+                    peers.leave().await;
+                }
+            })
         })
     }
 

@@ -34,6 +34,11 @@ const ALIVE_FOR: Duration = Duration::from_secs(2);
 /// instance of an earlier release never gives it), and how often it looks.
 const JOIN_PATIENCE: Duration = Duration::from_secs(3);
 const JOIN_POLL: Duration = Duration::from_millis(25);
+/// A peer that has not beaten within this long of this instance's start is
+/// not waited for: it died without removing its row (which counts as alive
+/// for [`ALIVE_FOR`] after its last beat). A live one beats every
+/// [`HEARTBEAT`].
+const AWAKE_WITHIN: Duration = Duration::from_millis(750);
 /// Buckets synced per limiter and heartbeat at most.
 const MAX_SYNCED: usize = 5_000;
 
@@ -47,6 +52,9 @@ pub struct Peers {
     alive: Arc<AtomicBool>,
     /// The newest `joined_at` of the others it has acknowledged.
     acknowledged: Arc<AtomicI64>,
+    /// Held while a heartbeat is written; true once this instance has left,
+    /// so that no heartbeat in flight writes its row back.
+    left: Arc<tokio::sync::Mutex<bool>>,
 }
 
 /// What the heartbeat keeps in step with the other instances.
@@ -65,6 +73,7 @@ impl Peers {
             joined_ms: unix_ms(),
             alive: Arc::default(),
             acknowledged: Arc::default(),
+            left: Arc::default(),
         }
     }
 
@@ -99,7 +108,7 @@ impl Peers {
         self.alive.load(Ordering::Relaxed)
     }
 
-    /// Beats every [`HEARTBEAT`] until shutdown, then removes its heartbeat.
+    /// Beats every [`HEARTBEAT`] until shutdown.
     pub fn spawn(&self, shared: Shared, mut shutdown: rocket::Shutdown) {
         let peers = self.clone();
         tokio::spawn(async move {
@@ -110,15 +119,22 @@ impl Peers {
                     _ = tokio::time::sleep(HEARTBEAT) => {}
                 }
             }
-            let id = peers.id.clone();
-            let left = peers
-                .db
-                .on_pg(move |conn| Box::pin(async move { instances::leave(conn, &id).await }))
-                .await;
-            if let Some(Err(e)) = left {
-                tracing::debug!("cannot remove this instance's heartbeat: {e}");
-            }
         });
+    }
+
+    /// Removes this instance's heartbeat (at shutdown, before the process
+    /// ends): an instance that starts next does not wait for it.
+    pub async fn leave(&self) {
+        let mut left = self.left.lock().await;
+        *left = true;
+        let id = self.id.clone();
+        let removed = self
+            .db
+            .on_pg(move |conn| Box::pin(async move { instances::leave(conn, &id).await }))
+            .await;
+        if let Some(Err(e)) = removed {
+            tracing::debug!("cannot remove this instance's heartbeat: {e}");
+        }
     }
 
     /// One heartbeat: what it learnt of the others (None: no PostgreSQL,
@@ -128,14 +144,25 @@ impl Peers {
         let now_ms = unix_ms();
         let fresh_since = now_ms - ALIVE_FOR.as_millis() as i64;
         let (id, joined_ms) = (self.id.clone(), self.joined_ms);
+        let awake_since = if now_ms >= joined_ms + AWAKE_WITHIN.as_millis() as i64 {
+            joined_ms
+        } else {
+            i64::MIN
+        };
+        let left = self.left.lock().await;
+        if *left {
+            return None;
+        }
         let others = self
             .db
             .on_pg(move |conn| {
                 Box::pin(async move {
-                    instances::heartbeat(conn, &id, joined_ms, now_ms, fresh_since).await
+                    instances::heartbeat(conn, &id, joined_ms, now_ms, fresh_since, awake_since)
+                        .await
                 })
             })
             .await;
+        drop(left);
         let (alive, others) = match others {
             Some(Ok(others)) => (others.alive > 0, Some(others)),
             // Unsure: share, which is right whatever the others do.
