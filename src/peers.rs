@@ -12,7 +12,9 @@
 //! other, at its next heartbeat, starts sharing, publishes the codes it
 //! exchanged alone within the window and acknowledges the newcomer. So no
 //! instance works alone while another serves beside it, from the first
-//! request (SPEC §1.3).
+//! request (SPEC §1.3) — short of a peer of an earlier release, or a
+//! database unreachable for [`JOIN_PATIENCE`], after which a newcomer serves
+//! anyway.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -34,11 +36,6 @@ const ALIVE_FOR: Duration = Duration::from_secs(2);
 /// instance of an earlier release never gives it), and how often it looks.
 const JOIN_PATIENCE: Duration = Duration::from_secs(3);
 const JOIN_POLL: Duration = Duration::from_millis(25);
-/// A peer that has not beaten within this long of this instance's start is
-/// not waited for: it died without removing its row (which counts as alive
-/// for [`ALIVE_FOR`] after its last beat). A live one beats every
-/// [`HEARTBEAT`].
-const AWAKE_WITHIN: Duration = Duration::from_millis(750);
 /// Buckets synced per limiter and heartbeat at most.
 const MAX_SYNCED: usize = 5_000;
 
@@ -55,6 +52,19 @@ pub struct Peers {
     /// Held while a heartbeat is written; true once this instance has left,
     /// so that no heartbeat in flight writes its row back.
     left: Arc<tokio::sync::Mutex<bool>>,
+    /// Since sharing began, the codes exchanged alone are in the database:
+    /// only then does this instance acknowledge others. Until then each
+    /// heartbeat tries again.
+    published: Arc<AtomicBool>,
+}
+
+/// What a heartbeat found.
+enum Beat {
+    /// No PostgreSQL: no other instance can be.
+    Alone,
+    /// The heartbeat or its publication failed: unsure.
+    Failed,
+    Saw(Others),
 }
 
 /// What the heartbeat keeps in step with the other instances.
@@ -74,27 +84,30 @@ impl Peers {
             alive: Arc::default(),
             acknowledged: Arc::default(),
             left: Arc::default(),
+            published: Arc::default(),
         }
     }
 
     /// Before the server serves: says this instance is here and waits until
     /// every other instance alive has acknowledged it — is sharing codes and
-    /// limits, with what it exchanged alone published. Gives up after
-    /// [`JOIN_PATIENCE`] (an instance of an earlier release), with a warning.
+    /// limits, with what it exchanged alone published. An instance that died
+    /// without removing its row stops counting [`ALIVE_FOR`] after its last
+    /// beat. Gives up after [`JOIN_PATIENCE`] (an instance of an earlier
+    /// release never acknowledges; the database may be unreachable), with a
+    /// warning.
     pub async fn join(&self, shared: &Shared) {
         let give_up = Instant::now() + JOIN_PATIENCE;
         loop {
             let waiting = match self.beat(shared).await {
-                Some(others) => others.unacknowledged,
-                None => return,
+                Beat::Alone => return,
+                Beat::Saw(others) if others.unacknowledged == 0 => return,
+                Beat::Saw(others) => format!("{} other instance(s)", others.unacknowledged),
+                Beat::Failed => "the database".to_string(),
             };
-            if waiting == 0 {
-                return;
-            }
             if Instant::now() >= give_up {
                 tracing::warn!(
-                    "{waiting} other instance(s) on this database did not acknowledge this one \
-                     within {} s (of an earlier release?); serving anyway",
+                    "waited {} s for {waiting} to acknowledge this instance (an earlier \
+                     release does not); serving anyway",
                     JOIN_PATIENCE.as_secs()
                 );
                 return;
@@ -137,47 +150,47 @@ impl Peers {
         }
     }
 
-    /// One heartbeat: what it learnt of the others (None: no PostgreSQL,
-    /// or the heartbeat failed).
-    async fn beat(&self, shared: &Shared) -> Option<Others> {
+    /// One heartbeat, and what it found.
+    async fn beat(&self, shared: &Shared) -> Beat {
         let limits = &shared.limits;
         let now_ms = unix_ms();
         let fresh_since = now_ms - ALIVE_FOR.as_millis() as i64;
         let (id, joined_ms) = (self.id.clone(), self.joined_ms);
-        let awake_since = if now_ms >= joined_ms + AWAKE_WITHIN.as_millis() as i64 {
-            joined_ms
-        } else {
-            i64::MIN
-        };
         let left = self.left.lock().await;
         if *left {
-            return None;
+            return Beat::Alone;
         }
         let others = self
             .db
             .on_pg(move |conn| {
                 Box::pin(async move {
-                    instances::heartbeat(conn, &id, joined_ms, now_ms, fresh_since, awake_since)
-                        .await
+                    instances::heartbeat(conn, &id, joined_ms, now_ms, fresh_since).await
                 })
             })
             .await;
         drop(left);
-        let (alive, others) = match others {
-            Some(Ok(others)) => (others.alive > 0, Some(others)),
+        let (alive, mut found) = match others {
+            Some(Ok(others)) => (others.alive > 0, Beat::Saw(others)),
             // Unsure: share, which is right whatever the others do.
             Some(Err(e)) => {
                 tracing::debug!("heartbeat failed: {e}");
-                (true, None)
+                (true, Beat::Failed)
             }
-            None => (false, None),
+            None => (false, Beat::Alone),
         };
-        let was_alive = self.alive.swap(alive, Ordering::SeqCst);
-        if alive && !was_alive {
+        self.alive.store(alive, Ordering::SeqCst);
+        if !alive {
+            self.published.store(false, Ordering::SeqCst);
+        } else if !self.published.load(Ordering::SeqCst) {
             // From here on codes are claimed in the database; those this
-            // instance exchanged alone join them there.
-            if let Err(e) = shared.exchanges.publish(&shared.clock).await {
-                tracing::warn!("cannot publish the codes exchanged alone: {e}");
+            // instance exchanged alone join them there (again at the next
+            // heartbeat if this fails: the others wait for it).
+            match shared.exchanges.publish(&shared.clock).await {
+                Ok(_) => self.published.store(true, Ordering::SeqCst),
+                Err(e) => {
+                    tracing::warn!("cannot publish the codes exchanged alone: {e}");
+                    found = Beat::Failed;
+                }
             }
         }
         for limiter in [&limits.authorize, &limits.refresh, &limits.admin_api] {
@@ -200,10 +213,12 @@ impl Peers {
                 tracing::debug!("cannot drop full rate-limit buckets: {e}");
             }
         }
-        if let Some(others) = others.filter(|o| o.alive > 0) {
-            self.acknowledge(others.newest_joined).await;
+        if let Beat::Saw(others) = &found {
+            if others.alive > 0 {
+                self.acknowledge(others.newest_joined).await;
+            }
         }
-        others
+        found
     }
 
     /// Tells the instances that joined up to `joined_ms` that this one

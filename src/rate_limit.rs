@@ -191,6 +191,11 @@ impl IpLimiter {
         }
         let full_at = limit.now() + ahead_ms as u64 * 1_000_000;
         let mut shard = lock(&limit.shards[limit.hasher.hash_one(key) as usize % SHARDS]);
+        // Bounded as `check_at` keeps it: a shard full of live buckets
+        // takes no new one (the deployment's bucket holds it anyway).
+        if shard.buckets.len() >= MAX_BUCKETS / SHARDS && !shard.buckets.contains_key(&key) {
+            return;
+        }
         let bucket = shard.buckets.entry(key).or_insert(0);
         *bucket = (*bucket).max(full_at);
     }

@@ -16,23 +16,20 @@ pub struct Others {
     /// The newest `joined_at` among them (0 with none).
     #[diesel(sql_type = BigInt)]
     pub newest_joined: i64,
-    /// How many of them have not yet acknowledged this instance, among
-    /// those that beat since `awake_since_ms`.
+    /// How many of them have not yet acknowledged this instance.
     #[diesel(sql_type = BigInt)]
     pub unacknowledged: i64,
 }
 
 /// Records that instance `id`, which joined at `joined_ms`, is alive at
 /// `now_ms`, and tells what it knows of the others alive since
-/// `fresh_since_ms` (and of their acknowledgements, among those alive
-/// since `awake_since_ms`).
+/// `fresh_since_ms`.
 pub async fn heartbeat(
     conn: &mut diesel_async::AsyncPgConnection,
     id: &str,
     joined_ms: i64,
     now_ms: i64,
     fresh_since_ms: i64,
-    awake_since_ms: i64,
 ) -> QueryResult<Others> {
     use instances::dsl as i;
     diesel::insert_into(instances::table)
@@ -52,13 +49,12 @@ pub async fn heartbeat(
         .await?;
     diesel::sql_query(
         "SELECT count(*) AS alive, COALESCE(max(joined_at), 0) AS newest_joined, \
-         count(*) FILTER (WHERE acknowledged < $2 AND seen_at >= $4) AS unacknowledged \
+         count(*) FILTER (WHERE acknowledged < $2) AS unacknowledged \
          FROM instances WHERE id <> $1 AND seen_at >= $3",
     )
     .bind::<Text, _>(id)
     .bind::<BigInt, _>(joined_ms)
     .bind::<BigInt, _>(fresh_since_ms)
-    .bind::<BigInt, _>(awake_since_ms)
     .get_result(conn)
     .await
 }

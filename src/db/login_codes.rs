@@ -153,47 +153,10 @@ pub async fn publish(
     conn: &mut diesel_async::AsyncPgConnection,
     rows: Vec<Published>,
 ) -> QueryResult<usize> {
-    use login_codes::dsl as c;
     let mut inserted = 0;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let batch: Vec<_> = rows
-            .by_ref()
-            .take(PUBLISH_BATCH)
-            .map(|row| {
-                let (finished_at, outcome) = match row.finished {
-                    None => (None, None),
-                    Some((at, outcome)) => (Some(at), Some(outcome)),
-                };
-                let (mut openid, mut unionid, mut sealed, mut guest) = (None, None, None, None);
-                let (mut error_code, mut error_message) = (None, None);
-                match outcome {
-                    None => {}
-                    Some(Outcome::Exchanged {
-                        openid: o,
-                        unionid: u,
-                        session_key_sealed: k,
-                        guest_openid: g,
-                    }) => (openid, unionid, sealed, guest) = (Some(o), u, k, g),
-                    Some(Outcome::Failed {
-                        result_code,
-                        message,
-                    }) => (error_code, error_message) = (Some(result_code), Some(message)),
-                }
-                (
-                    c::appid.eq(row.appid),
-                    c::code_hash.eq(row.code_hash),
-                    c::claimed_at.eq(row.claimed_at),
-                    c::finished_at.eq(finished_at),
-                    c::openid.eq(openid),
-                    c::unionid.eq(unionid),
-                    c::session_key_sealed.eq(sealed),
-                    c::anonymous_openid.eq(guest),
-                    c::error_code.eq(error_code),
-                    c::error_message.eq(error_message),
-                )
-            })
-            .collect();
+        let batch: Vec<_> = rows.by_ref().take(PUBLISH_BATCH).map(columns).collect();
         inserted += diesel::insert_into(login_codes::table)
             .values(batch)
             .on_conflict_do_nothing()
@@ -201,6 +164,88 @@ pub async fn publish(
             .await?;
     }
     Ok(inserted)
+}
+
+/// Records the outcome of an exchange whose claim was published at
+/// `row.claimed_at`, whether or not the published claim has reached the
+/// table yet (the exchange may finish while [`publish`] is on its way): it
+/// inserts the finished row, or finishes the claim; another instance's
+/// claim is left alone.
+pub async fn finish_published(
+    conn: &mut diesel_async::AsyncPgConnection,
+    row: Published,
+) -> QueryResult<()> {
+    // The upsert's WHERE (`ON CONFLICT … DO UPDATE … WHERE`).
+    use diesel::query_dsl::methods::FilterDsl;
+    use diesel::upsert::excluded;
+    use login_codes::dsl as c;
+    let claimed_at = row.claimed_at;
+    diesel::insert_into(login_codes::table)
+        .values(columns(row))
+        .on_conflict((c::appid, c::code_hash))
+        .do_update()
+        .set((
+            c::finished_at.eq(excluded(c::finished_at)),
+            c::openid.eq(excluded(c::openid)),
+            c::unionid.eq(excluded(c::unionid)),
+            c::session_key_sealed.eq(excluded(c::session_key_sealed)),
+            c::anonymous_openid.eq(excluded(c::anonymous_openid)),
+            c::error_code.eq(excluded(c::error_code)),
+            c::error_message.eq(excluded(c::error_message)),
+        ))
+        .filter(c::claimed_at.eq(claimed_at).and(c::finished_at.is_null()))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+type Columns = (
+    diesel::dsl::Eq<login_codes::appid, String>,
+    diesel::dsl::Eq<login_codes::code_hash, String>,
+    diesel::dsl::Eq<login_codes::claimed_at, i64>,
+    diesel::dsl::Eq<login_codes::finished_at, Option<i64>>,
+    diesel::dsl::Eq<login_codes::openid, Option<String>>,
+    diesel::dsl::Eq<login_codes::unionid, Option<String>>,
+    diesel::dsl::Eq<login_codes::session_key_sealed, Option<String>>,
+    diesel::dsl::Eq<login_codes::anonymous_openid, Option<String>>,
+    diesel::dsl::Eq<login_codes::error_code, Option<i32>>,
+    diesel::dsl::Eq<login_codes::error_message, Option<String>>,
+);
+
+/// A published row's columns.
+fn columns(row: Published) -> Columns {
+    use login_codes::dsl as c;
+    let (finished_at, outcome) = match row.finished {
+        None => (None, None),
+        Some((at, outcome)) => (Some(at), Some(outcome)),
+    };
+    let (mut openid, mut unionid, mut sealed, mut guest) = (None, None, None, None);
+    let (mut error_code, mut error_message) = (None, None);
+    match outcome {
+        None => {}
+        Some(Outcome::Exchanged {
+            openid: o,
+            unionid: u,
+            session_key_sealed: k,
+            guest_openid: g,
+        }) => (openid, unionid, sealed, guest) = (Some(o), u, k, g),
+        Some(Outcome::Failed {
+            result_code,
+            message,
+        }) => (error_code, error_message) = (Some(result_code), Some(message)),
+    }
+    (
+        c::appid.eq(row.appid),
+        c::code_hash.eq(row.code_hash),
+        c::claimed_at.eq(row.claimed_at),
+        c::finished_at.eq(finished_at),
+        c::openid.eq(openid),
+        c::unionid.eq(unionid),
+        c::session_key_sealed.eq(sealed),
+        c::anonymous_openid.eq(guest),
+        c::error_code.eq(error_code),
+        c::error_message.eq(error_message),
+    )
 }
 
 /// A claimed exchange as it stands.

@@ -27,7 +27,7 @@ type Outcome = (Result<Exchanged, ApiError>, Instant);
 type Cell = Arc<OnceCell<Outcome>>;
 /// The app's slot in [`Inner::apps`] and the SHA-256 of the code
 /// ([`Proof::key`]), the same hash as `login_codes` keeps: the window holds
-/// every code of the last ten to twenty seconds, and two strings per entry
+/// every code of the last ten seconds and more, and two strings per entry
 /// were a third of the server's memory at the morning peak.
 type Key = (u32, [u8; 32]);
 
@@ -45,10 +45,11 @@ pub struct CodeExchanges {
 /// and sweeping one (with the rehashing that removals cause) held every
 /// login waiting on the lock. Every [`GENERATION`] a new generation begins
 /// and the oldest is dropped whole, except the few exchanges still in
-/// flight or finished within the window, which move on. A quarter-window
-/// generation keeps a code at most a window and a quarter after its answer
-/// (two generations of a whole window kept it up to two windows: a third
-/// more of the server's memory under sustained logins). A login rotates
+/// flight or finished within the window, which move on. Quarter-window
+/// generations keep most codes a window and a quarter after they were
+/// first asked for (an exchange answered late moves on once more); two
+/// generations of a whole window kept them up to two windows, a third more
+/// of the server's memory under sustained logins. A login rotates
 /// when it is due; so does a tidier every generation (see
 /// [`CodeExchanges::spawn_tidier`]), so that the codes of a burst do not
 /// stay in memory until the next login.
@@ -110,8 +111,13 @@ impl CodeExchanges {
             .get_or_init(|| {
                 asked = true;
                 async {
+                    let published = || self.published(key, &cell).is_some();
                     let result = match &self.shared {
-                        Some(shared) => shared.exchange(clock, clients, app, proof).await,
+                        Some(shared) => {
+                            shared
+                                .exchange(clock, clients, app, proof, &published)
+                                .await
+                        }
                         None => clients.exchange(app, proof).await,
                     };
                     (result, clock.instant())
@@ -123,7 +129,7 @@ impl CodeExchanges {
             if let (Some(claimed_at), Some(shared)) = (published, &self.shared) {
                 let hash = hex(&key.1);
                 shared
-                    .record(&app.appid, &hash, claimed_at, clock.now(), result)
+                    .record_published(&app.appid, &hash, claimed_at, clock.now(), result)
                     .await;
             }
         }
@@ -161,6 +167,16 @@ impl CodeExchanges {
                 Joined::Exchange(key, cell)
             }
         }
+    }
+
+    /// When the exchange `cell` of `key`, in flight, had its claim
+    /// published ([`Self::publish`]).
+    fn published(&self, key: Key, cell: &Cell) -> Option<i64> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.generations.iter().find_map(|g| match g.get(&key) {
+            Some(Entry::InFlight { cell: c, published }) if Arc::ptr_eq(c, cell) => *published,
+            _ => None,
+        })
     }
 
     /// Replaces the finished exchange `cell` by its compact answer; those
@@ -218,7 +234,9 @@ impl CodeExchanges {
                 }
                 let answered = match entry {
                     Entry::InFlight { published, .. } => {
-                        *published = Some(now);
+                        // Published before (sharing, alone, sharing again
+                        // within one exchange): that claim stands.
+                        published.get_or_insert(now);
                         None
                     }
                     Entry::Done { at, result } => {

@@ -50,12 +50,19 @@ impl SharedCodes {
         }
     }
 
+    /// `published`: whether this very exchange's claim was published by
+    /// this instance ([`super::exchange::CodeExchanges::publish`]) — when
+    /// it went from alone to shared as the exchange began, or the request
+    /// that began it went away. Then the claim found in the table is its
+    /// own: it asks the platform instead of waiting for itself, and the
+    /// outcome is recorded as published claims' are.
     pub async fn exchange(
         &self,
         clock: &Clock,
         clients: Exchangers<'_>,
         app: &AppEntry,
         proof: &Proof,
+        published: &(dyn Fn() -> bool + Sync),
     ) -> Result<Exchanged, ApiError> {
         if !self.peers.present() {
             return clients.exchange(app, proof).await;
@@ -100,6 +107,7 @@ impl SharedCodes {
                 }
                 // Purged between the claim and the read: claim again.
                 None => continue,
+                Some(_) if published() => return clients.exchange(app, proof).await,
                 Some(_) if Instant::now() >= give_up => {
                     return Err(ApiError::WechatUnavailable(
                         "this code is being exchanged by another instance, which has not finished"
@@ -113,7 +121,7 @@ impl SharedCodes {
 
     /// Records the outcome for the other instances. A failure to record
     /// costs them only a wait; this request has its answer either way.
-    pub(super) async fn record(
+    async fn record(
         &self,
         appid: &str,
         hash: &str,
@@ -134,6 +142,33 @@ impl SharedCodes {
             .await;
         if let Err(e) = recorded {
             tracing::warn!("cannot record a shared code exchange: {e}");
+        }
+    }
+
+    /// Records the outcome of an exchange whose claim this instance
+    /// published at `claimed_at` ([`login_codes::finish_published`]).
+    pub(super) async fn record_published(
+        &self,
+        appid: &str,
+        hash: &str,
+        claimed_at: i64,
+        now: i64,
+        result: &Result<Exchanged, ApiError>,
+    ) {
+        let Some(outcome) = self.outcome_of(result) else {
+            return;
+        };
+        let row = Published {
+            appid: appid.to_string(),
+            code_hash: hash.to_string(),
+            claimed_at,
+            finished: Some((now, outcome)),
+        };
+        let recorded = self
+            .pg(move |conn| Box::pin(async move { login_codes::finish_published(conn, row).await }))
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!("cannot record a published code exchange: {e}");
         }
     }
 
