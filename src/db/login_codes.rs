@@ -76,66 +76,10 @@ pub enum Outcome {
     },
 }
 
-/// Records the outcome of the exchange this instance claimed at `claimed_at`
-/// (nothing when another instance has taken it over since). A success may
-/// have no session_key (Alipay), and may carry a Douyin guest's
-/// anonymous_openid.
-pub async fn finish(
-    conn: &mut diesel_async::AsyncPgConnection,
-    appid: &str,
-    code_hash: &str,
-    claimed_at: i64,
-    now: i64,
-    outcome: &Outcome,
-) -> diesel::QueryResult<()> {
-    use login_codes::dsl as c;
-    let ours = login_codes::table.filter(
-        c::appid
-            .eq(appid)
-            .and(c::code_hash.eq(code_hash))
-            .and(c::claimed_at.eq(claimed_at))
-            .and(c::finished_at.is_null()),
-    );
-    let update = diesel::update(ours);
-    match outcome {
-        Outcome::Exchanged {
-            openid,
-            unionid,
-            session_key_sealed,
-            guest_openid,
-        } => {
-            update
-                .set((
-                    c::finished_at.eq(now),
-                    c::openid.eq(openid),
-                    c::unionid.eq(unionid),
-                    c::session_key_sealed.eq(session_key_sealed),
-                    c::anonymous_openid.eq(guest_openid),
-                ))
-                .execute(conn)
-                .await?
-        }
-        Outcome::Failed {
-            result_code,
-            message,
-        } => {
-            update
-                .set((
-                    c::finished_at.eq(now),
-                    c::error_code.eq(result_code),
-                    c::error_message.eq(message),
-                    c::anonymous_openid.eq(None::<String>),
-                ))
-                .execute(conn)
-                .await?
-        }
-    };
-    Ok(())
-}
-
-/// A code this instance exchanged while it was alone, published when
-/// another instance appears: a claim still in flight (`outcome` None,
-/// finished by [`finish`] with `claimed_at`), or a finished exchange.
+/// A row this instance writes: a code it exchanged while it was alone,
+/// published when another instance appears — a claim still in flight
+/// (`finished` None, finished later by [`finish`] with `claimed_at`) or a
+/// finished exchange — or the outcome of a claim ([`finish`]).
 pub struct Published {
     pub appid: String,
     pub code_hash: String,
@@ -166,15 +110,14 @@ pub async fn publish(
     Ok(inserted)
 }
 
-/// Records the outcome of an exchange whose claim was published at
-/// `row.claimed_at`, whether or not the published claim has reached the
-/// table yet (the exchange may finish while [`publish`] is on its way): it
-/// inserts the finished row, or finishes the claim; another instance's
-/// claim is left alone.
-pub async fn finish_published(
-    conn: &mut diesel_async::AsyncPgConnection,
-    row: Published,
-) -> QueryResult<()> {
+/// Records the outcome of the exchange this instance claimed, or published
+/// its claim, at `row.claimed_at`: it finishes the claim, or inserts the
+/// finished row when a published claim has not reached the table yet (the
+/// exchange may finish while [`publish`] is on its way). A claim another
+/// instance has taken over since (another `claimed_at`) is left alone. A
+/// success may have no session_key (Alipay), and may carry a Douyin
+/// guest's anonymous_openid.
+pub async fn finish(conn: &mut diesel_async::AsyncPgConnection, row: Published) -> QueryResult<()> {
     // The upsert's WHERE (`ON CONFLICT … DO UPDATE … WHERE`).
     use diesel::query_dsl::methods::FilterDsl;
     use diesel::upsert::excluded;

@@ -129,7 +129,7 @@ impl CodeExchanges {
             if let (Some(claimed_at), Some(shared)) = (published, &self.shared) {
                 let hash = hex(&key.1);
                 shared
-                    .record_published(&app.appid, &hash, claimed_at, clock.now(), result)
+                    .record(&app.appid, &hash, claimed_at, clock.now(), result)
                     .await;
             }
         }

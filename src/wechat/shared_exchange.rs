@@ -17,7 +17,7 @@ use super::exchange::{Unshared, REUSE_WINDOW};
 use crate::clock::Clock;
 use crate::config::AppEntry;
 use crate::crypto::Sealer;
-use crate::db::login_codes::{self, finish, read, Outcome, Published, Row};
+use crate::db::login_codes::{self, read, Outcome, Published, Row};
 use crate::db::sessions::SESSION_KEY_PURPOSE;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -119,35 +119,14 @@ impl SharedCodes {
         }
     }
 
-    /// Records the outcome for the other instances. A failure to record
-    /// costs them only a wait; this request has its answer either way.
-    async fn record(
-        &self,
-        appid: &str,
-        hash: &str,
-        claimed_at: i64,
-        now: i64,
-        result: &Result<Exchanged, ApiError>,
-    ) {
-        let Some(outcome) = self.outcome_of(result) else {
-            return;
-        };
-        let (appid, hash) = (appid.to_string(), hash.to_string());
-        let recorded = self
-            .pg(move |conn| {
-                Box::pin(
-                    async move { finish(conn, &appid, &hash, claimed_at, now, &outcome).await },
-                )
-            })
-            .await;
-        if let Err(e) = recorded {
-            tracing::warn!("cannot record a shared code exchange: {e}");
-        }
-    }
-
-    /// Records the outcome of an exchange whose claim this instance
-    /// published at `claimed_at` ([`login_codes::finish_published`]).
-    pub(super) async fn record_published(
+    /// Records the outcome of the exchange this instance claimed (or
+    /// published its claim, [`super::exchange::CodeExchanges::publish`]) at
+    /// `claimed_at`, for the other instances: whether or not a published
+    /// claim has reached the table yet; nothing when another instance has
+    /// taken the code over since ([`login_codes::finish`]). A
+    /// failure to record costs them only a wait; this request has its answer
+    /// either way.
+    pub(super) async fn record(
         &self,
         appid: &str,
         hash: &str,
@@ -165,10 +144,10 @@ impl SharedCodes {
             finished: Some((now, outcome)),
         };
         let recorded = self
-            .pg(move |conn| Box::pin(async move { login_codes::finish_published(conn, row).await }))
+            .pg(move |conn| Box::pin(async move { login_codes::finish(conn, row).await }))
             .await;
         if let Err(e) = recorded {
-            tracing::warn!("cannot record a published code exchange: {e}");
+            tracing::warn!("cannot record a shared code exchange: {e}");
         }
     }
 

@@ -314,7 +314,7 @@ async fn codes_exchanged_alone_are_shared_with_an_instance_that_joins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_claim_and_its_outcome_land_in_either_order() {
     use diesel_async::AsyncConnection;
-    use wxauth::db::login_codes::{finish_published, publish, read, Outcome, Published};
+    use wxauth::db::login_codes::{finish, publish, read, Outcome, Published};
     let app = spawn_app(Backend::Postgres).await;
     let mut conn = diesel_async::AsyncPgConnection::establish(&app.db.url)
         .await
@@ -338,9 +338,7 @@ async fn a_published_claim_and_its_outcome_land_in_either_order() {
         ..claim(hash, 100)
     };
     // The outcome first, then the publication.
-    finish_published(&mut conn, answer("late-claim"))
-        .await
-        .unwrap();
+    finish(&mut conn, answer("late-claim")).await.unwrap();
     publish(&mut conn, vec![claim("late-claim", 100)])
         .await
         .unwrap();
@@ -348,9 +346,7 @@ async fn a_published_claim_and_its_outcome_land_in_either_order() {
     publish(&mut conn, vec![claim("early-claim", 100)])
         .await
         .unwrap();
-    finish_published(&mut conn, answer("early-claim"))
-        .await
-        .unwrap();
+    finish(&mut conn, answer("early-claim")).await.unwrap();
     for hash in ["late-claim", "early-claim"] {
         let row = read(&mut conn, "wx1", hash).await.unwrap().unwrap();
         assert_eq!(row.finished_at, Some(101), "{hash}");
@@ -358,7 +354,7 @@ async fn a_published_claim_and_its_outcome_land_in_either_order() {
     }
     // Another instance claimed the code at another time: not ours to finish.
     publish(&mut conn, vec![claim("theirs", 99)]).await.unwrap();
-    finish_published(&mut conn, answer("theirs")).await.unwrap();
+    finish(&mut conn, answer("theirs")).await.unwrap();
     let row = read(&mut conn, "wx1", "theirs").await.unwrap().unwrap();
     assert_eq!((row.finished_at, row.openid), (None, None));
 }
