@@ -214,10 +214,26 @@ fn new_identity(
     login: &NewLogin,
     now: i64,
 ) -> Result<LoginPerson, Attempt> {
+    // SQLite, a new person (no guest to join): the identity's insert itself
+    // tells whether anyone holds its unionid — its key refuses the claim —
+    // which spares every new person's login a lookup. Its single writer
+    // leaves no other reason for a refusal: the identity was just not
+    // found. A refused claim undoes the person and looks the holder up.
+    let optimistic = matches!(conn, AnyConnection::Sqlite(_)) && login.guest_openid.is_none();
+    new_identity_with(conn, hooks, login, now, optimistic)
+}
+
+fn new_identity_with(
+    conn: &mut AnyConnection,
+    hooks: &Webhooks,
+    login: &NewLogin,
+    now: i64,
+    optimistic: bool,
+) -> Result<LoginPerson, Attempt> {
     let platform = login.platform.as_str();
     let holder = match login.unionid.as_deref() {
-        Some(u) => identities::unionid_holder(conn, platform, u)?,
-        None => None,
+        Some(u) if !optimistic => identities::unionid_holder(conn, platform, u)?,
+        _ => None,
     };
     let guest = match login.guest_openid.as_deref() {
         Some(g) => identities::find_by_openid(conn, &login.appid, g)?.filter(|i| i.anonymous),
@@ -253,8 +269,15 @@ fn new_identity(
             // makes the key refuse this identity: a lost race.
             holds_unionid: (login.unionid.is_some() && holder.is_none()).then_some(true),
         },
-    )?
-    .ok_or(Attempt::Lost)?;
+    )?;
+    let identity_id = match (identity_id, &fresh) {
+        (Some(id), _) => id,
+        (None, Some(person)) if optimistic => {
+            users::delete_unused(conn, person.id)?;
+            return new_identity_with(conn, hooks, login, now, false);
+        }
+        (None, _) => return Err(Attempt::Lost),
+    };
     let mut user = match fresh {
         Some(user) => user,
         None => lock(conn, user_id, now)?,
