@@ -34,10 +34,21 @@
 //! stable phone number derived from the code (`numcc…` codes get
 //! `countryCode` as a number, as WeChat sometimes sends it).
 //!
+//! `POST /wxa/getwxacodeunlimit` refuses a token as `getuserphonenumber`
+//! does, then checks the body as WeChat does: no JSON, or a scene missing,
+//! empty or longer than 32 characters, 40169; a character outside
+//! `[0-9A-Za-z]` and `!#$&'()*+,/:;=?@-._~`, 40129; a page that is empty,
+//! starts with `/` or has a query, 41030 (no page: the home page, as
+//! WeChat's); an `env_version` other than `release`, `trial` or `develop`,
+//! 40097. Otherwise it answers a real PNG (`image/png`; WeChat's are JPEG)
+//! whose QR code holds exactly the scene (see [`code_png`]).
+//!
 //! `GET /__mock/calls` tells how often each code was exchanged, how many
-//! tokens and phone numbers were asked for, and how often a phone number call
-//! was refused with each errcode; and under `qq`, `douyin` and `alipay` how
-//! often each of their codes was (see `crate::mock`).
+//! tokens and phone numbers were asked for, how often a phone number call
+//! was refused with each errcode, and of `getwxacodeunlimit` the calls, the
+//! codes answered per scene and the refusals per errcode; and under `qq`,
+//! `douyin` and `alipay` how often each of their codes was (see
+//! `crate::mock`).
 //!
 //! The other platforms' mocks are mounted beside it, at `/qq`, `/douyin` and
 //! `/alipay` under the same base (`crate::mock`).
@@ -54,6 +65,7 @@ use rocket::{get, post, routes, Build, Rocket, Route, State};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::wxacode::{is_scene_char, SCENE_MAX};
 use crate::config::AppEntry;
 use crate::platforms::Platform;
 
@@ -70,6 +82,16 @@ pub struct MockWechat {
     phone_errcodes: Mutex<HashMap<i64, u64>>,
     /// How `stable_token` fails, when a test has said so.
     token_fault: Mutex<Option<String>>,
+    /// getwxacodeunlimit calls.
+    wxacodes: Mutex<WxaCodeCalls>,
+}
+
+#[derive(Default)]
+struct WxaCodeCalls {
+    total: u64,
+    /// Codes answered per scene (a refused call counts under its errcode).
+    by_scene: HashMap<String, u64>,
+    by_errcode: HashMap<i64, u64>,
 }
 
 impl MockWechat {
@@ -86,6 +108,7 @@ pub fn routes() -> Vec<Route> {
         jscode2session,
         stable_token,
         user_phone_number,
+        wxacode_unlimited,
         calls,
         stable_token_fault,
         release
@@ -313,24 +336,34 @@ fn user_phone_number(
     answer
 }
 
+/// WeChat's refusal of an access_token the mock did not hand out: 42001
+/// (expired) when it starts with `expired`, 40014 (invalid) when it starts
+/// with `invalid`, else 40001.
+fn refused_token(mock: &MockWechat, access_token: Option<&str>) -> Option<(i64, &'static str)> {
+    let known = {
+        let tokens = mock.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        access_token.is_some_and(|t| tokens.0.contains(t))
+    };
+    if known {
+        return None;
+    }
+    Some(match access_token.unwrap_or_default() {
+        t if t.starts_with("expired") => (42001, "access_token expired"),
+        t if t.starts_with("invalid") => (40014, "invalid access_token"),
+        _ => (
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        ),
+    })
+}
+
 fn phone_answer(
     mock: &MockWechat,
     access_token: Option<&str>,
     body: Option<Json<PhoneRequest>>,
 ) -> Answer {
-    let known = {
-        let tokens = mock.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        access_token.is_some_and(|t| tokens.0.contains(t))
-    };
-    if !known {
-        return match access_token.unwrap_or_default() {
-            t if t.starts_with("expired") => errcode(42001, "access_token expired"),
-            t if t.starts_with("invalid") => errcode(40014, "invalid access_token"),
-            _ => errcode(
-                40001,
-                "invalid credential, access_token is invalid or not latest",
-            ),
-        };
+    if let Some((code, msg)) = refused_token(mock, access_token) {
+        return errcode(code, msg);
     }
     let Some(code) = body.and_then(|Json(b)| b.code).filter(|c| !c.is_empty()) else {
         return errcode(47001, "data format error");
@@ -361,6 +394,115 @@ fn phone_answer(
     }))
 }
 
+/// A `getwxacodeunlimit` body; what the mock does not check (`check_path`:
+/// it knows no pages; `width`, `auto_color`, `line_color`, `is_hyaline`)
+/// is let through.
+#[derive(serde::Deserialize)]
+struct WxaCodeRequest {
+    scene: Option<String>,
+    page: Option<String>,
+    env_version: Option<String>,
+}
+
+/// An answer that is an image or WeChat's JSON.
+type ImageAnswer = (Status, (ContentType, Vec<u8>));
+
+#[post("/wxa/getwxacodeunlimit?<access_token>", data = "<body>")]
+fn wxacode_unlimited(
+    mock: &State<MockWechat>,
+    access_token: Option<&str>,
+    body: Option<Json<WxaCodeRequest>>,
+) -> ImageAnswer {
+    let answer = wxacode_answer(mock, access_token, body);
+    let mut calls = mock.wxacodes.lock().unwrap_or_else(|p| p.into_inner());
+    calls.total += 1;
+    match answer {
+        Ok((scene, png)) => {
+            *calls.by_scene.entry(scene).or_insert(0) += 1;
+            (Status::Ok, (ContentType::PNG, png))
+        }
+        Err((code, msg)) => {
+            *calls.by_errcode.entry(code).or_insert(0) += 1;
+            let (status, (content_type, text)) = errcode(code, msg);
+            (status, (content_type, text.into_bytes()))
+        }
+    }
+}
+
+/// The scene and its code, or WeChat's errcode and errmsg.
+fn wxacode_answer(
+    mock: &MockWechat,
+    access_token: Option<&str>,
+    body: Option<Json<WxaCodeRequest>>,
+) -> Result<(String, Vec<u8>), (i64, &'static str)> {
+    if let Some(refusal) = refused_token(mock, access_token) {
+        return Err(refusal);
+    }
+    let bad_scene = (
+        40169,
+        "invalid length for scene, or the data is not json string",
+    );
+    let Some(Json(body)) = body else {
+        return Err(bad_scene);
+    };
+    let scene = body.scene.unwrap_or_default();
+    if scene.is_empty() || scene.chars().count() > SCENE_MAX {
+        return Err(bad_scene);
+    }
+    if !scene.chars().all(is_scene_char) {
+        return Err((40129, "invalid scene"));
+    }
+    if let Some(page) = &body.page {
+        if page.is_empty() || page.starts_with('/') || page.contains('?') {
+            return Err((41030, "invalid page"));
+        }
+    }
+    if let Some(env) = &body.env_version {
+        if !matches!(env.as_str(), "release" | "trial" | "develop") {
+            return Err((40097, "invalid args"));
+        }
+    }
+    match code_png(&scene) {
+        Ok(png) => Ok((scene, png)),
+        Err(e) => {
+            tracing::error!("the mock cannot draw the code of a valid scene: {e}");
+            Err((-1, "system error"))
+        }
+    }
+}
+
+/// Pixels per module of the mock's codes, and the quiet zone around the
+/// symbol in modules (the four the QR standard asks for).
+const MODULE_PX: usize = 4;
+const QUIET_ZONE: usize = 4;
+
+/// A grayscale PNG of the QR code that holds `scene`, as its bytes.
+pub fn code_png(scene: &str) -> Result<Vec<u8>, String> {
+    let code = qrcode::QrCode::new(scene.as_bytes()).map_err(|e| e.to_string())?;
+    let modules = code.width();
+    let side = (modules + 2 * QUIET_ZONE) * MODULE_PX;
+    let mut pixels = vec![255u8; side * side];
+    for (i, color) in code.to_colors().into_iter().enumerate() {
+        let value = color.select(0u8, 255u8);
+        let (x, y) = (i % modules + QUIET_ZONE, i / modules + QUIET_ZONE);
+        for row in y * MODULE_PX..(y + 1) * MODULE_PX {
+            let start = row * side + x * MODULE_PX;
+            pixels[start..start + MODULE_PX].fill(value);
+        }
+    }
+    let mut png = Vec::new();
+    let side = u32::try_from(side).map_err(|e| e.to_string())?;
+    let mut encoder = png::Encoder::new(&mut png, side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer
+        .write_image_data(&pixels)
+        .map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(png)
+}
+
 /// Makes `stable_token` fail from now on (`slow`, `http500`, `garbage`,
 /// `truncated`, `busy`), or work again (anything else).
 #[post("/__mock/stable_token_fault", data = "<fault>")]
@@ -387,12 +529,23 @@ fn calls(mock: &State<MockWechat>, platforms: &State<crate::mock::MockPlatforms>
         .iter()
         .map(|(code, n)| (code.to_string(), *n))
         .collect();
+    let wxacodes = mock.wxacodes.lock().unwrap_or_else(|p| p.into_inner());
+    let wxacode_errcodes: HashMap<String, u64> = wxacodes
+        .by_errcode
+        .iter()
+        .map(|(code, n)| (code.to_string(), *n))
+        .collect();
     let mut answer = json!({
         "jscode2session": { "total": total, "by_code": *calls },
         "stable_token": { "total": stable_tokens },
         "getuserphonenumber": {
             "total": mock.phone_calls.load(std::sync::atomic::Ordering::Relaxed),
             "by_errcode": phone_errcodes,
+        },
+        "getwxacodeunlimit": {
+            "total": wxacodes.total,
+            "by_scene": wxacodes.by_scene,
+            "by_errcode": wxacode_errcodes,
         },
     });
     for platform in [Platform::Qq, Platform::Douyin, Platform::Alipay] {

@@ -1,6 +1,6 @@
 //! WeChat: the outbound client, the code-exchange de-duplication (in
 //! memory, and across instances through PostgreSQL), opening the encrypted
-//! user data, and the mock.
+//! user data, the mini-program codes of the web sign-in, and the mock.
 
 pub mod access_token;
 pub mod client;
@@ -8,3 +8,4 @@ pub mod exchange;
 pub mod mock;
 pub mod shared_exchange;
 pub mod user_data;
+pub mod wxacode;

@@ -41,3 +41,4 @@ mod webhook_faults;
 mod webhooks;
 mod wechat_data;
 mod wechat_errors;
+mod wechat_wxacode;
