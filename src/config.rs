@@ -17,7 +17,7 @@ use crate::platforms::Platform;
 /// The nested keys that may also be set as flat `ROCKET_<SECTION>_<KEY>`
 /// variables (`ROCKET_WECHAT_API_BASE`), besides Rocket's own dict form
 /// (`ROCKET_WECHAT={api_base="…"}`).
-const NESTED_SECTIONS: [&str; 3] = ["wechat", "admin", "rate_limit"];
+const NESTED_SECTIONS: [&str; 4] = ["wechat", "admin", "rate_limit", "oidc"];
 
 /// The flat spelling of `platforms.<name>.<key>`: `ROCKET_PLATFORMS_QQ_API_BASE`.
 fn flat_platform_key(key: &str) -> Option<String> {
@@ -245,6 +245,8 @@ pub struct RateLimitConfig {
     pub refresh_per_minute: u32,
     /// Per admin API key.
     pub admin_api_per_minute: u32,
+    /// New web sign-in tickets per address (SPEC §11).
+    pub web_login_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -253,6 +255,7 @@ impl Default for RateLimitConfig {
             authorize_per_minute: 600,
             refresh_per_minute: 600,
             admin_api_per_minute: 600,
+            web_login_per_minute: 30,
         }
     }
 }
@@ -385,6 +388,7 @@ struct RawConfig {
     rate_limit: RateLimitConfig,
     compat: CompatConfig,
     webhooks: Vec<WebhookEndpoint>,
+    oidc: crate::oidc::settings::RawOidc,
 }
 
 impl Default for RawConfig {
@@ -414,6 +418,7 @@ impl Default for RawConfig {
             rate_limit: RateLimitConfig::default(),
             compat: CompatConfig::default(),
             webhooks: Vec::new(),
+            oidc: crate::oidc::settings::RawOidc::default(),
         }
     }
 }
@@ -452,6 +457,8 @@ pub struct AppConfig {
     pub compat: CompatConfig,
     /// Webhook endpoints (`crate::webhooks`).
     pub webhooks: Vec<WebhookEndpoint>,
+    /// The OpenID Connect provider (SPEC §11), when clients are configured.
+    pub oidc: Option<Arc<crate::oidc::settings::OidcSettings>>,
     /// Secrets were generated at start (debug profile only): tokens die with the process.
     pub ephemeral_secrets: bool,
 }
@@ -609,6 +616,8 @@ impl AppConfig {
         if raw.database_pool_size == 0 {
             return Err(ConfigError("database_pool_size must be at least 1".into()));
         }
+        let oidc = crate::oidc::settings::check(raw.oidc, &apps, raw.jwt_algorithm)
+            .map_err(ConfigError)?;
 
         Ok(AppConfig {
             database_url: raw.database_url,
@@ -635,6 +644,7 @@ impl AppConfig {
             rate_limit: raw.rate_limit,
             compat: raw.compat,
             webhooks: raw.webhooks,
+            oidc,
             ephemeral_secrets,
         })
     }

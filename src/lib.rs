@@ -22,6 +22,7 @@ pub mod log_writer;
 pub mod metrics;
 pub mod mock;
 pub mod nickname_indexer;
+pub mod oidc;
 pub mod ops;
 pub mod peers;
 pub mod platforms;
@@ -115,6 +116,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         authorize: IpLimiter::per_minute("authorize", config.rate_limit.authorize_per_minute),
         admin_api: IpLimiter::per_minute("admin_api", config.rate_limit.admin_api_per_minute),
         refresh: IpLimiter::per_minute("refresh", config.rate_limit.refresh_per_minute),
+        web_login: IpLimiter::per_minute("web_login", config.rate_limit.web_login_per_minute),
     });
     let sealer = Sealer::new(&config.session_key_secret.0);
     // Several instances share a PostgreSQL database; SQLite serves one.
@@ -187,6 +189,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .attach(admin::stage())
         .attach(ops::stage())
         .attach(well_known::stage())
+        .attach(oidc::stage())
         .attach(background.join_peers())
         .attach(background.leave_peers())
         .attach(background.stage())

@@ -193,7 +193,12 @@ impl Peers {
                 }
             }
         }
-        for limiter in [&limits.authorize, &limits.refresh, &limits.admin_api] {
+        for limiter in [
+            &limits.authorize,
+            &limits.refresh,
+            &limits.admin_api,
+            &limits.web_login,
+        ] {
             let name = limiter.name();
             limiter.set_sharing(alive);
             if alive {

@@ -65,6 +65,7 @@ impl Purger {
         self.limits.authorize.forget_idle();
         self.limits.refresh.forget_idle();
         self.limits.admin_api.forget_idle();
+        self.limits.web_login.forget_idle();
         let session_retention = self.session_retention;
         let audit_retention = self.audit_retention;
         let now = self.clock.now();

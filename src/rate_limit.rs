@@ -292,6 +292,8 @@ pub struct RateLimits {
     pub refresh: IpLimiter,
     /// Per admin API key (`api::admin::key_guard`).
     pub admin_api: IpLimiter,
+    /// New web sign-in tickets, per address (`oidc::authorize`).
+    pub web_login: IpLimiter,
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ struct JwkSet {
 #[get("/.well-known/jwks.json")]
 fn jwks(keys: &State<Keys>) -> JwkSet {
     JwkSet {
-        body: (ContentType::JSON, keys.access.jwks().to_string()),
+        body: (ContentType::JSON, keys.jwks().to_string()),
         cache: Header::new("Cache-Control", "public, max-age=300"),
     }
 }

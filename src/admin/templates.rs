@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// Each page's template: (name, built-in source). The file of `name` under
 /// `template_dir` is `<name>.html.tera`.
-const BUILT_IN: [(&str, &str); 10] = [
+const BUILT_IN: [(&str, &str); 11] = [
     (
         "admin/base",
         include_str!("../../templates/admin/base.html.tera"),
@@ -25,6 +25,10 @@ const BUILT_IN: [(&str, &str); 10] = [
     (
         "admin/message",
         include_str!("../../templates/admin/message.html.tera"),
+    ),
+    (
+        "oidc/error",
+        include_str!("../../templates/oidc/error.html.tera"),
     ),
     (
         "admin/overview",

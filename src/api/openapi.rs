@@ -20,6 +20,7 @@ use super::admin::views::{
 };
 use super::auth::profile::{IdentityView, PhoneView, ProfileView};
 use super::auth::status::Verdict;
+use super::auth::web_login::{SceneRequest, WebLoginRequest};
 use super::operations;
 use crate::auth::pair::TokenPair;
 use crate::error::ResultCode;
@@ -49,7 +50,9 @@ use crate::error::ResultCode;
         UserWithSessions,
         SessionsEnded,
         AuditRecord,
-        AuditList
+        AuditList,
+        SceneRequest,
+        WebLoginRequest
     )),
     tags(
         (name = "auth", description = "The mini-program side: log in, sessions, the profile, WeChat's data"),

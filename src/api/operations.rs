@@ -14,7 +14,8 @@ use super::admin::views::{
 use super::admin::{audit as admin_audit, sessions as admin_sessions, users as admin_users};
 use super::auth::profile::{PhoneView, ProfileView};
 use super::auth::status::Verdict;
-use super::auth::{authorize, decrypt, logout, phone, refresh, status, user};
+use super::auth::web_login::WebLoginRequest;
+use super::auth::{authorize, decrypt, logout, phone, refresh, status, user, web_login};
 use super::openapi::Data;
 use crate::auth::pair::TokenPair;
 use crate::error::ResultCode;
@@ -88,6 +89,9 @@ operations! {
     Auth user::update_user => Data::Schema(<ProfileView as ToSchema>::name), user::UPDATE_FAILS;
     Auth phone::phone => Data::Schema(<PhoneView as ToSchema>::name), phone::FAILS;
     Auth decrypt::decrypt => Data::AnyObject, decrypt::FAILS;
+    Auth web_login::scan => Data::Schema(<WebLoginRequest as ToSchema>::name), web_login::FAILS;
+    Auth web_login::confirm => Data::Nothing, web_login::FAILS;
+    Auth web_login::deny => Data::Nothing, web_login::FAILS;
     Admin admin_users::list_users => Data::Schema(<UserList as ToSchema>::name), admin_users::READ_FAILS;
     Admin admin_users::get_user => Data::Schema(<UserWithSessions as ToSchema>::name), admin_users::READ_FAILS;
     Admin admin_users::end_sessions => Data::Schema(<SessionsEnded as ToSchema>::name), admin_users::WRITE_FAILS;

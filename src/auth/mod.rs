@@ -18,6 +18,7 @@ use self::signing_keys::SigningKeys;
 use self::token::TokenKeys;
 use crate::config::AppConfig;
 use crate::error::ApiError;
+use crate::oidc::keys::IdTokenKeys;
 
 /// The keys that tokens are signed and checked with: the access tokens'
 /// and the refresh tokens' MAC key. Handlers mint a pair from the facts a
@@ -26,6 +27,8 @@ use crate::error::ApiError;
 pub struct Keys {
     pub access: Arc<TokenKeys>,
     pub refresh: Arc<RefreshTokens>,
+    /// The OpenID Connect provider's ID token keys, when it is on.
+    pub id_tokens: Option<Arc<IdTokenKeys>>,
 }
 
 impl Keys {
@@ -33,6 +36,10 @@ impl Keys {
     /// key cannot be used).
     pub fn from_config(config: &AppConfig) -> Result<Keys, String> {
         let signing = SigningKeys::from_settings(&config.jwt)?;
+        let id_tokens = config
+            .oidc
+            .clone()
+            .map(|oidc| Arc::new(IdTokenKeys::new(oidc, signing.clone())));
         Ok(Keys {
             access: Arc::new(TokenKeys::new(
                 signing,
@@ -40,7 +47,18 @@ impl Keys {
                 config.access_token_ttl,
             )),
             refresh: Arc::new(RefreshTokens::new(&config.session_key_secret.0)),
+            id_tokens,
         })
+    }
+
+    /// The JWK Set of §8: the access tokens' public keys, and the ID
+    /// tokens' RSA key when the OpenID Connect provider is on.
+    pub fn jwks(&self) -> serde_json::Value {
+        let mut set = self.access.jwks();
+        if let (Some(id_tokens), Some(keys)) = (&self.id_tokens, set["keys"].as_array_mut()) {
+            keys.push(id_tokens.jwk().clone());
+        }
+        set
     }
 
     /// The pair of these facts: the same facts give the same pair.

@@ -92,6 +92,11 @@ impl TokenKeys {
         self.ttl
     }
 
+    /// The keys tokens are signed with (EdDSA ID tokens use the same).
+    pub fn signing_keys(&self) -> &SigningKeys {
+        &self.keys
+    }
+
     /// Signs a token issued at `iat`. Everything in it is given, so the same
     /// arguments give the same token (the refresh grace re-derives pairs).
     pub fn issue(

@@ -40,6 +40,14 @@ pub enum Kind {
     Unlink,
     /// An operator sent a webhook delivery again (the console).
     WebhookRetry,
+    /// A browser asked to sign in to a web application (a ticket shown).
+    WebLoginStart,
+    /// A person scanned a web sign-in ticket's code.
+    WebLoginScan,
+    /// The scanner let the browser in.
+    WebLoginConfirm,
+    /// The scanner refused.
+    WebLoginDeny,
 }
 
 impl Kind {
@@ -66,6 +74,10 @@ impl Kind {
             Kind::Merge => "merge",
             Kind::Unlink => "unlink",
             Kind::WebhookRetry => "webhook_retry",
+            Kind::WebLoginStart => "web_login_start",
+            Kind::WebLoginScan => "web_login_scan",
+            Kind::WebLoginConfirm => "web_login_confirm",
+            Kind::WebLoginDeny => "web_login_deny",
         }
     }
 }
@@ -273,7 +285,7 @@ pub struct Event {
     pub created_at: i64,
 }
 
-pub const KINDS: [Kind; 21] = [
+pub const KINDS: [Kind; 25] = [
     Kind::Login,
     Kind::LoginRefused,
     Kind::Logout,
@@ -294,6 +306,10 @@ pub const KINDS: [Kind; 21] = [
     Kind::LinkConflict,
     Kind::Merge,
     Kind::Unlink,
+    Kind::WebLoginStart,
+    Kind::WebLoginScan,
+    Kind::WebLoginConfirm,
+    Kind::WebLoginDeny,
     Kind::WebhookRetry,
 ];
 

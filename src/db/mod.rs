@@ -28,6 +28,7 @@ pub mod stats;
 mod transaction;
 mod url;
 pub mod users;
+pub mod web_logins;
 pub mod webhook_outbox;
 pub mod wechat_access_tokens;
 pub mod writer;

@@ -64,6 +64,7 @@ diesel::table! {
         refreshed_at -> Nullable<BigInt>,
         cookie_hash -> Nullable<Text>,
         identity_id -> BigInt,
+        client_id -> Nullable<Text>,
     }
 }
 
@@ -181,5 +182,31 @@ diesel::table! {
         failed_at -> Nullable<BigInt>,
         last_status -> Nullable<Integer>,
         last_answer -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    web_logins (id) {
+        id -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        state -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        browser_hash -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        scanned_by -> Nullable<BigInt>,
+        scanned_at -> Nullable<BigInt>,
+        decision -> Nullable<Text>,
+        decided_at -> Nullable<BigInt>,
+        code_hash -> Nullable<Text>,
+        code_expires_at -> Nullable<BigInt>,
+        code_used_at -> Nullable<BigInt>,
+        session_id -> Nullable<Text>,
+        qr_png -> Nullable<Binary>,
     }
 }

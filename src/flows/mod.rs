@@ -18,6 +18,7 @@ pub mod operator_actions;
 pub mod people;
 pub mod refresh;
 pub mod user_directory;
+pub mod web_login;
 
 /// A refresh generation of a session that a flow opened or rotated: what a
 /// token pair is minted from.

@@ -42,12 +42,25 @@ impl PrivateKey {
 
     /// The base64 RSA2 signature of `message`.
     pub fn sign(&self, message: &[u8]) -> Result<String, String> {
+        self.sign_raw(message).map(|sig| STANDARD.encode(sig))
+    }
+
+    /// The RSA2 signature of `message` as bytes: SHA256withRSA, PKCS#1
+    /// v1.5, which JWS calls RS256 (the OIDC provider's ID tokens).
+    pub fn sign_raw(&self, message: &[u8]) -> Result<Vec<u8>, String> {
         let rng = ring::rand::SystemRandom::new();
         let mut sig = vec![0; self.0.public().modulus_len()];
         self.0
             .sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)
             .map_err(|_| "RSA signing failed".to_string())?;
-        Ok(STANDARD.encode(sig))
+        Ok(sig)
+    }
+
+    /// The public key's modulus and exponent, big-endian without leading
+    /// zeros: a JWK's `n` and `e`.
+    pub fn public_components(&self) -> (Vec<u8>, Vec<u8>) {
+        let c = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(self.0.public());
+        (c.n, c.e)
     }
 
     /// The public half (what Alipay's console is given for the app).

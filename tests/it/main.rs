@@ -37,6 +37,7 @@ mod templates;
 mod tokens;
 mod upgrade;
 mod user;
+mod web_login;
 mod webhook_faults;
 mod webhooks;
 mod wechat_data;

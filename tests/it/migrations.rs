@@ -81,6 +81,7 @@ fn normalize_type(declared: &str, is_rowid_alias: bool) -> &'static str {
         "bigint" | "int8" => "bigint",
         "text" | "character varying" | "varchar" => "text",
         "boolean" | "bool" => "boolean",
+        "blob" | "bytea" => "bytes",
         other => panic!("a column type this test does not know: {other}"),
     }
 }

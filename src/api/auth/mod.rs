@@ -9,3 +9,4 @@ pub mod profile;
 pub mod refresh;
 pub mod status;
 pub mod user;
+pub mod web_login;

@@ -1,0 +1,2 @@
+DROP TABLE web_logins;
+ALTER TABLE sessions DROP COLUMN client_id;

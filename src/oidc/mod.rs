@@ -1,0 +1,38 @@
+//! wxauth as an OpenID Connect provider (SPEC §11): a web application signs
+//! a person in through a scan of the mini-program's code. Off unless
+//! `oidc.clients` lists a relying party.
+//!
+//! - `settings`: `oidc.*`, checked at start;
+//! - `keys`: the ID tokens' signing keys (RS256, or EdDSA);
+//! - `discovery`: `/.well-known/openid-configuration`;
+//! - `authorize`: the authorization endpoint, which opens a ticket.
+
+pub mod authorize;
+pub mod discovery;
+pub mod keys;
+pub mod settings;
+
+/// Where the provider's endpoints are, under `oidc.issuer`.
+pub const AUTHORIZE_PATH: &str = "/oidc/authorize";
+pub const TOKEN_PATH: &str = "/oidc/token";
+pub const USERINFO_PATH: &str = "/oidc/userinfo";
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// A ticket's scan page: `SCAN_PATH/<ticket>`.
+pub const SCAN_PATH: &str = "/oidc/scan";
+
+/// The provider's routes, when it is configured.
+pub fn stage() -> rocket::fairing::AdHoc {
+    rocket::fairing::AdHoc::on_ignite("OpenID Connect provider", |rocket| async {
+        let on = rocket
+            .state::<crate::config::AppConfig>()
+            .is_some_and(|c| c.oidc.is_some());
+        if on {
+            rocket.mount("/", discovery::routes()).mount(
+                "/",
+                rocket::routes![authorize::authorize_get, authorize::authorize_post],
+            )
+        } else {
+            rocket
+        }
+    })
+}

@@ -1,0 +1,499 @@
+//! Web sign-in by scanning a mini-program code (SPEC §11), so far: the
+//! provider's discovery document and JWK Set, the authorization endpoint's
+//! checks, and the tickets it opens — scanned, held and decided through the
+//! mini-program's API.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::both_backends;
+use crate::common::*;
+
+both_backends!(
+    discovery_and_the_jwk_set_describe_the_provider,
+    a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect,
+    other_refusals_go_back_to_the_client_with_error_and_state,
+    a_ticket_is_held_by_its_first_scanner_and_decided_by_them_alone,
+    a_denied_ticket_cannot_be_confirmed,
+    expired_tickets_and_banned_people_are_refused,
+    ticket_creation_is_rate_limited_per_address,
+    without_clients_the_provider_is_off,
+);
+
+const ISSUER: &str = "http://localhost:8000";
+const REDIRECT: &str = "https://shop.example.com/callback";
+/// A code_challenge of the right shape (43 base64url characters).
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn with_oidc(options: Options) -> Options {
+    options.with(
+        "oidc",
+        json!({
+            "issuer": ISSUER,
+            "rsa_private_key": concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/oidc/rsa_private_key.pem"),
+            "clients": [
+                { "client_id": "shop", "client_secret": "shop-secret-0123456789", "name": "The Shop",
+                  "redirect_uris": [REDIRECT] },
+                { "client_id": "spa", "name": "Dashboard", "redirect_uris": ["http://127.0.0.1:3000/cb"] },
+            ],
+        }),
+    )
+}
+
+async fn spawn_oidc(backend: Backend) -> TestApp {
+    spawn_app_with(backend, with_oidc).await
+}
+
+/// A client that shows redirects instead of following them.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn authorize_url(app: &TestApp, params: &[(&str, &str)]) -> String {
+    let mut url = reqwest::Url::parse(&format!("{}/oidc/authorize", app.url)).unwrap();
+    url.query_pairs_mut().extend_pairs(params);
+    url.to_string()
+}
+
+fn good_request() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("response_type", "code"),
+        ("client_id", "shop"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid profile"),
+        ("state", "st-1"),
+        ("nonce", "n-1"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location in {response:?}"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Opens a ticket as a browser would: its id (the code's scene).
+async fn open_ticket(app: &TestApp, browser: &reqwest::Client) -> String {
+    let response = browser
+        .get(authorize_url(app, &good_request()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "{response:?}");
+    let to = location(&response);
+    let ticket = to
+        .strip_prefix("/oidc/scan/")
+        .unwrap_or_else(|| panic!("sent to {to}"));
+    assert!(!ticket.is_empty() && ticket.len() <= 32, "{ticket}");
+    ticket.to_string()
+}
+
+async fn discovery_and_the_jwk_set_describe_the_provider(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let doc: Value = app
+        .http
+        .get(format!("{}/.well-known/openid-configuration", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["issuer"], ISSUER);
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{ISSUER}/oidc/authorize")
+    );
+    assert_eq!(doc["token_endpoint"], format!("{ISSUER}/oidc/token"));
+    assert_eq!(doc["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
+    assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        json!(["RS256"])
+    );
+    assert_eq!(doc["response_types_supported"], json!(["code"]));
+
+    let set: Value = app
+        .http
+        .get(format!("{}/.well-known/jwks.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rsa = set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kty"] == "RSA")
+        .unwrap_or_else(|| panic!("no RSA key in {set}"));
+    assert_eq!(rsa["alg"], "RS256");
+    assert_eq!(rsa["use"], "sig");
+    // The kid is the key's RFC 7638 thumbprint.
+    let canonical = format!(
+        r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+        rsa["e"].as_str().unwrap(),
+        rsa["n"].as_str().unwrap()
+    );
+    assert_eq!(
+        rsa["kid"].as_str().unwrap(),
+        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+    );
+    assert_eq!(rsa["e"], "AQAB");
+    assert_eq!(
+        URL_SAFE_NO_PAD
+            .decode(rsa["n"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        256
+    );
+}
+
+async fn a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let browser = browser();
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        good_request()
+            .into_iter()
+            .filter(|(k, _)| *k != "client_id")
+            .collect(),
+        good_request()
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "client_id" {
+                    (k, "nobody")
+                } else {
+                    (k, v)
+                }
+            })
+            .collect(),
+        good_request()
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "redirect_uri" {
+                    (k, "https://evil.example.com/callback")
+                } else {
+                    (k, v)
+                }
+            })
+            .collect(),
+        // Not exactly the registered URI: a prefix match would let an
+        // attacker's path through.
+        good_request()
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "redirect_uri" {
+                    (k, "https://shop.example.com/callback/../evil")
+                } else {
+                    (k, v)
+                }
+            })
+            .collect(),
+        good_request()
+            .into_iter()
+            .filter(|(k, _)| *k != "redirect_uri")
+            .collect(),
+    ];
+    for params in cases {
+        let response = browser
+            .get(authorize_url(&app, &params))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{params:?}");
+        assert!(response.headers().get("location").is_none());
+        let html = response.text().await.unwrap();
+        assert!(html.contains("id=\"web-login-error\""), "{html}");
+    }
+    assert_eq!(app.db.count("web_logins"), 0);
+}
+
+/// A request, the URI it is sent back to, and the error it gets.
+type Refusal = (Vec<(&'static str, &'static str)>, &'static str, &'static str);
+
+async fn other_refusals_go_back_to_the_client_with_error_and_state(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let browser = browser();
+    let replace = |key: &'static str, value: &'static str| -> Vec<(&'static str, &'static str)> {
+        let mut params: Vec<_> = good_request()
+            .into_iter()
+            .filter(|(k, _)| *k != key)
+            .collect();
+        if !value.is_empty() {
+            params.push((key, value));
+        }
+        params
+    };
+    let public = |extra: Vec<(&'static str, &'static str)>| {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", "spa"),
+            ("redirect_uri", "http://127.0.0.1:3000/cb"),
+            ("scope", "openid"),
+            ("state", "st-1"),
+        ];
+        params.extend(extra);
+        params
+    };
+    let cases: Vec<Refusal> = vec![
+        (
+            replace("response_type", "token"),
+            REDIRECT,
+            "unsupported_response_type",
+        ),
+        (replace("response_type", ""), REDIRECT, "invalid_request"),
+        (replace("scope", "profile"), REDIRECT, "invalid_scope"),
+        (
+            replace("code_challenge_method", "plain"),
+            REDIRECT,
+            "invalid_request",
+        ),
+        (
+            replace("code_challenge", "short"),
+            REDIRECT,
+            "invalid_request",
+        ),
+        (replace("prompt", "none"), REDIRECT, "login_required"),
+        (
+            replace("request", "eyJhbGciOiJub25lIn0.e30."),
+            REDIRECT,
+            "request_not_supported",
+        ),
+        // A public client must use PKCE.
+        (
+            public(vec![]),
+            "http://127.0.0.1:3000/cb",
+            "invalid_request",
+        ),
+    ];
+    for (params, redirect, error) in cases {
+        let response = browser
+            .get(authorize_url(&app, &params))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "{params:?}");
+        let to = reqwest::Url::parse(&location(&response)).unwrap();
+        assert!(to.as_str().starts_with(redirect), "{to}");
+        let query: std::collections::HashMap<String, String> =
+            to.query_pairs().into_owned().collect();
+        assert_eq!(
+            query.get("error").map(String::as_str),
+            Some(error),
+            "{params:?}: {to}"
+        );
+        assert_eq!(query.get("state").map(String::as_str), Some("st-1"));
+        assert_eq!(query.get("iss").map(String::as_str), Some(ISSUER));
+        assert!(query
+            .get("error_description")
+            .is_some_and(|d| !d.is_empty()));
+    }
+    assert_eq!(app.db.count("web_logins"), 0);
+    // A public client with PKCE is let through.
+    let response = browser
+        .get(authorize_url(
+            &app,
+            &public(vec![
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ]),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&response).starts_with("/oidc/scan/"));
+}
+
+async fn a_ticket_is_held_by_its_first_scanner_and_decided_by_them_alone(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let browser = browser();
+    let first = browser
+        .get(authorize_url(&app, &good_request()))
+        .header("User-Agent", "Firefox/140 on the PC")
+        .send()
+        .await
+        .unwrap();
+    let cookie = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("wxauth_web="))
+        .expect("the browser is given its binding cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let ticket = location(&first)
+        .trim_start_matches("/oidc/scan/")
+        .to_string();
+
+    let alice = app.login("alice").await.token();
+    let bob = app.login("bob").await.token();
+    let scanned = app
+        .post_with_token("web-login/scan", &alice, json!({ "scene": ticket }))
+        .await;
+    scanned.expect(0, 200);
+    assert_eq!(scanned.data()["client_id"], "shop");
+    assert_eq!(scanned.data()["client_name"], "The Shop");
+    assert_eq!(scanned.data()["user_agent"], "Firefox/140 on the PC");
+    assert_eq!(scanned.data()["ip"], "127.0.0.1");
+    assert!(scanned.data()["expires_at"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    // Scanning again is fine for the holder; anyone else is refused.
+    app.post_with_token("web-login/scan", &alice, json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    app.post_with_token("web-login/scan", &bob, json!({ "scene": ticket }))
+        .await
+        .expect(-500, 403);
+    app.post_with_token("web-login/confirm", &bob, json!({ "scene": ticket }))
+        .await
+        .expect(-500, 403);
+    app.post_with_token("web-login/deny", &bob, json!({ "scene": ticket }))
+        .await
+        .expect(-500, 403);
+    app.post_with_token("web-login/confirm", &alice, json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    // Decided: spent for everyone.
+    app.post_with_token("web-login/confirm", &alice, json!({ "scene": ticket }))
+        .await
+        .expect(-102, 404);
+    app.post_with_token("web-login/scan", &bob, json!({ "scene": ticket }))
+        .await
+        .expect(-102, 404);
+    app.post_with_token(
+        "web-login/scan",
+        &alice,
+        json!({ "scene": "no-such-ticket" }),
+    )
+    .await
+    .expect(-102, 404);
+    app.post_with_token("web-login/scan", &alice, json!({ "scene": "" }))
+        .await
+        .expect(-101, 400);
+    app.post_with_token("web-login/scan", &alice, json!({ "scene": "x".repeat(33) }))
+        .await
+        .expect(-101, 400);
+    app.post("web-login/scan", json!({ "scene": ticket }))
+        .await
+        .expect(-500, 401);
+    // A ticket not scanned yet cannot be decided.
+    let other = open_ticket(&app, &browser).await;
+    app.post_with_token("web-login/confirm", &alice, json!({ "scene": other }))
+        .await
+        .expect(-500, 403);
+    // Every step is audited.
+    for kind in ["web_login_start", "web_login_scan", "web_login_confirm"] {
+        let n = app.db.count(&format!("audit_events WHERE kind = '{kind}'"));
+        assert!(n >= 1, "{kind}: {n}");
+    }
+}
+
+async fn a_denied_ticket_cannot_be_confirmed(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let ticket = open_ticket(&app, &browser()).await;
+    let alice = app.login("alice").await.token();
+    app.post_with_token("web-login/scan", &alice, json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    app.post_with_token("web-login/deny", &alice, json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    app.post_with_token("web-login/confirm", &alice, json!({ "scene": ticket }))
+        .await
+        .expect(-102, 404);
+    assert_eq!(
+        app.db.count("audit_events WHERE kind = 'web_login_deny'"),
+        1
+    );
+    assert_eq!(
+        app.db
+            .count("audit_events WHERE kind = 'web_login_confirm'"),
+        0
+    );
+}
+
+async fn expired_tickets_and_banned_people_are_refused(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let browser = browser();
+    let alice = app.login("alice").await;
+    let ticket = open_ticket(&app, &browser).await;
+    app.clock.advance(std::time::Duration::from_secs(301));
+    app.post_with_token("web-login/scan", &alice.token(), json!({ "scene": ticket }))
+        .await
+        .expect(-102, 404);
+
+    let alice = app.login("alice").await;
+    let ticket = open_ticket(&app, &browser).await;
+    app.post_with_token("web-login/scan", &alice.token(), json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    app.db.execute(&format!(
+        "UPDATE users SET banned_at = 1 WHERE id = {}",
+        alice.user_id()
+    ));
+    let refused = app
+        .post_with_token(
+            "web-login/confirm",
+            &alice.token(),
+            json!({ "scene": ticket }),
+        )
+        .await;
+    assert!(refused.code() < 0, "{refused:?}");
+    assert_eq!(
+        app.db
+            .count("audit_events WHERE kind = 'web_login_confirm'"),
+        0
+    );
+}
+
+async fn ticket_creation_is_rate_limited_per_address(backend: Backend) {
+    let app = spawn_app_with(backend, |o| {
+        with_oidc(o).with("rate_limit.web_login_per_minute", 2)
+    })
+    .await;
+    let browser = browser();
+    open_ticket(&app, &browser).await;
+    open_ticket(&app, &browser).await;
+    let response = browser
+        .get(authorize_url(&app, &good_request()))
+        .send()
+        .await
+        .unwrap();
+    let to = location(&response);
+    assert!(to.starts_with(REDIRECT), "{to}");
+    assert!(to.contains("error=temporarily_unavailable"), "{to}");
+    assert!(to.contains("state=st-1"), "{to}");
+    assert_eq!(app.db.count("web_logins"), 2);
+}
+
+async fn without_clients_the_provider_is_off(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let discovery = app
+        .http
+        .get(format!("{}/.well-known/openid-configuration", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovery.status(), 404);
+    let alice = app.login("alice").await.token();
+    app.post_with_token("web-login/scan", &alice, json!({ "scene": "abc" }))
+        .await
+        .expect(-102, 404);
+}
