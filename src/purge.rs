@@ -11,7 +11,7 @@ use rocket::Shutdown;
 
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::db::{admin_sessions, audit, login_codes, sessions, webhook_outbox};
+use crate::db::{admin_sessions, audit, login_codes, sessions, web_logins, webhook_outbox};
 use crate::rate_limit::RateLimits;
 
 const BATCH: i64 = 1000;
@@ -86,7 +86,10 @@ impl Purger {
                 // are kept as long as ended sessions, for the console.
                 let deliveries =
                     drain(|| webhook_outbox::purge_before(conn, now - session_retention, BATCH))?;
-                Ok(codes || sessions || events || deliveries)
+                // Web sign-in tickets live minutes; a day past their end
+                // keeps a replayed code able to find what it issued.
+                let tickets = drain(|| web_logins::purge_before(conn, now - 86_400, BATCH))?;
+                Ok(codes || sessions || events || deliveries || tickets)
             })
             .await
     }

@@ -1,4 +1,5 @@
-//! Security headers on every console page.
+//! Security headers on every console page, and on the web sign-in pages
+//! (`/oidc`), which use the console's stylesheet.
 
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::Header;
@@ -21,7 +22,8 @@ impl Fairing for SecurityHeaders {
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
-        if !req.uri().path().starts_with("/admin") {
+        let path = req.uri().path();
+        if !path.starts_with("/admin") && !path.starts_with("/oidc") {
             return;
         }
         res.set_header(Header::new("Content-Security-Policy", CSP));

@@ -159,19 +159,23 @@ pub fn keep_code_image(conn: &mut AnyConnection, id: &str, png: &[u8]) -> QueryR
     .map(|_| ())
 }
 
-/// Drops tickets that expired before `before` and whose code, if any, can
-/// no longer be presented (a replay must still find its ticket to revoke
-/// what it issued, so tickets with a code stay until the code's own
-/// expiry has long passed).
-pub fn purge_before(conn: &mut AnyConnection, before: i64) -> QueryResult<usize> {
-    diesel::delete(
-        web_logins::table
-            .filter(web_logins::expires_at.lt(before))
-            .filter(
-                web_logins::code_expires_at
-                    .is_null()
-                    .or(web_logins::code_expires_at.lt(before)),
-            ),
-    )
-    .execute(conn)
+/// Drops up to `batch` tickets that expired before `before` and whose
+/// code, if any, can no longer be presented (a replayed code must still
+/// find its ticket to revoke what it issued).
+pub fn purge_before(conn: &mut AnyConnection, before: i64, batch: i64) -> QueryResult<usize> {
+    let ids: Vec<String> = web_logins::table
+        .filter(web_logins::expires_at.lt(before))
+        .filter(
+            web_logins::code_expires_at
+                .is_null()
+                .or(web_logins::code_expires_at.lt(before)),
+        )
+        .order(web_logins::expires_at)
+        .select(web_logins::id)
+        .limit(batch)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(web_logins::table.filter(web_logins::id.eq_any(&ids))).execute(conn)
 }

@@ -135,7 +135,13 @@ async fn authorize(
                 "temporarily_unavailable",
                 "too many sign-in attempts from this address; try again in a minute",
             ),
-            other => back.error("server_error", &other.to_string()),
+            other => {
+                tracing::error!("web sign-in rate limit: {other}");
+                back.error(
+                    "server_error",
+                    "the sign-in could not be started; try again",
+                )
+            }
         };
     }
     let browser = browser_secret(cookies, oidc);

@@ -57,6 +57,8 @@ pub fn document(oidc: &OidcSettings) -> serde_json::Value {
         ],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
+        // RFC 9207: every answer at the redirect URI names the issuer.
+        "authorization_response_iss_parameter_supported": true,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -139,9 +139,9 @@ pub fn check(
     let issuer = check_issuer(raw.issuer.as_deref())?;
     let scan_app = scan_app(raw.scan_app, apps)?;
     let scan_page = raw.scan_page.trim().to_string();
-    if scan_page.is_empty() || scan_page.starts_with('/') {
+    if scan_page.is_empty() || scan_page.starts_with('/') || scan_page.contains('?') {
         return Err(
-            "oidc.scan_page must be the mini-program page that takes the code's scene, like \"pages/web-login/index\" (no leading /)".into(),
+            "oidc.scan_page must be the mini-program page that takes the code's scene, like \"pages/web-login/index\" (no leading /, no query: the code's scene carries the ticket)".into(),
         );
     }
     for (name, value, low, high) in [
@@ -197,6 +197,14 @@ fn check_issuer(issuer: Option<&str>) -> Result<String, String> {
     if !scheme_ok || url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
             "oidc.issuer {issuer:?} must be an https URL without query or fragment (http only on this machine: localhost, 127.0.0.1, [::1])"
+        ));
+    }
+    // The endpoints, the scan page and the browser's cookie are at the
+    // server's root: an issuer under a path would name URLs that a proxy
+    // stripping the path does not serve.
+    if url.path() != "/" {
+        return Err(format!(
+            "oidc.issuer {issuer:?} must be the server's root URL, without a path"
         ));
     }
     Ok(issuer.trim_end_matches('/').to_string())
@@ -293,14 +301,17 @@ fn check_client(raw: RawClient, jwt_algorithm: JwtAlgorithm) -> Result<Client, S
     })
 }
 
-/// An absolute http(s) URL without a fragment (RFC 6749 §3.1.2).
+/// An absolute https URL (or http to this machine) without a fragment
+/// (RFC 6749 §3.1.2).
 fn check_redirect_uri(client_id: &str, uri: &str) -> Result<(), String> {
     let url = reqwest::Url::parse(uri).map_err(|e| {
         format!("oidc.clients: the redirect_uri {uri:?} of {client_id:?} is not a URL: {e}")
     })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+    let loopback = url.host_str().is_some_and(is_loopback);
+    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) || url.host().is_none() {
+        // RFC 9700 §2.6: codes never travel in cleartext, but to this machine.
         return Err(format!(
-            "oidc.clients: the redirect_uri {uri:?} of {client_id:?} must be an http or https URL"
+            "oidc.clients: the redirect_uri {uri:?} of {client_id:?} must be an https URL (http only to this machine: localhost, 127.0.0.1, [::1])"
         ));
     }
     if url.fragment().is_some() || uri.contains('#') {
@@ -388,6 +399,15 @@ mod tests {
         c.redirect_uris = vec!["https://shop.example.com/cb#x".into()];
         assert!(err(raw(vec![c])).contains("fragment"));
         let mut c = client("shop");
+        c.redirect_uris = vec!["http://shop.example.com/cb".into()];
+        assert!(err(raw(vec![c])).contains("must be an https URL"));
+        let mut r = raw(vec![client("shop")]);
+        r.issuer = Some("https://example.com/wxauth".into());
+        assert!(err(r).contains("without a path"));
+        let mut r = raw(vec![client("shop")]);
+        r.scan_page = "pages/login?x=1".into();
+        assert!(err(r).contains("oidc.scan_page"));
+        let mut c = client("shop");
         c.id_token_alg = Some("HS256".into());
         assert!(err(raw(vec![c])).contains("never HS256"));
         let mut c = client("shop");
@@ -402,8 +422,10 @@ mod tests {
     }
 
     #[test]
-    fn http_issuers_only_on_this_machine() {
-        let mut r = raw(vec![client("shop")]);
+    fn http_only_on_this_machine() {
+        let mut c = client("shop");
+        c.redirect_uris = vec!["http://localhost:3000/cb".into()];
+        let mut r = raw(vec![c]);
         r.issuer = Some("http://127.0.0.1:8000".into());
         let s = check(r, &[wechat("wx1")], JwtAlgorithm::Hs256)
             .unwrap()

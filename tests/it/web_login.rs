@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::both_backends;
+use crate::common::waiting::eventually;
 use crate::common::*;
 
 both_backends!(
@@ -20,6 +21,7 @@ both_backends!(
     expired_tickets_and_banned_people_are_refused,
     ticket_creation_is_rate_limited_per_address,
     without_clients_the_provider_is_off,
+    tickets_past_their_end_are_purged,
 );
 
 const ISSUER: &str = "http://localhost:8000";
@@ -221,7 +223,11 @@ async fn a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect(backend: Back
 }
 
 /// A request, the URI it is sent back to, and the error it gets.
-type Refusal = (Vec<(&'static str, &'static str)>, &'static str, &'static str);
+type Refusal = (
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+    &'static str,
+);
 
 async fn other_refusals_go_back_to_the_client_with_error_and_state(backend: Backend) {
     let app = spawn_oidc(backend).await;
@@ -496,4 +502,21 @@ async fn without_clients_the_provider_is_off(backend: Backend) {
     app.post_with_token("web-login/scan", &alice, json!({ "scene": "abc" }))
         .await
         .expect(-102, 404);
+}
+
+async fn tickets_past_their_end_are_purged(backend: Backend) {
+    let app = spawn_app_with(backend, |o| with_oidc(o).with("purge_interval", 1)).await;
+    let browser = browser();
+    open_ticket(&app, &browser).await;
+    open_ticket(&app, &browser).await;
+    assert_eq!(app.db.count("web_logins"), 2);
+    // A day past their end (a replayed code must find its ticket until then).
+    app.clock
+        .advance(std::time::Duration::from_secs(300 + 86_400 + 1));
+    let fresh = open_ticket(&app, &browser).await;
+    eventually("the old tickets are purged", || {
+        app.db.count("web_logins") == 1
+    })
+    .await;
+    assert_eq!(app.db.count(&format!("web_logins WHERE id = '{fresh}'")), 1);
 }

@@ -35,6 +35,9 @@ CREATE TABLE web_logins (
 );
 CREATE UNIQUE INDEX web_logins_code_hash_key ON web_logins (code_hash) WHERE code_hash IS NOT NULL;
 CREATE INDEX web_logins_expires_at_idx ON web_logins (expires_at);
+-- A person's deletion (a login's undone person, SQLite) finds their tickets
+-- through this, not by reading the table.
+CREATE INDEX web_logins_scanned_by_idx ON web_logins (scanned_by);
 
 -- A session opened on the web: the relying party it was opened for (its
 -- tokens' `aud`); NULL for the mini-programs' own sessions.
