@@ -112,6 +112,8 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
     )
     .map_err(StartError)?;
     let platforms = PlatformClients::new(&config, &metrics).map_err(StartError)?;
+    let wxa_codes = wechat::wxacode::WxaCodes::new(config.wechat.timeout_ms, metrics.clone())
+        .map_err(StartError)?;
     let limits = Arc::new(RateLimits {
         authorize: IpLimiter::per_minute("authorize", config.rate_limit.authorize_per_minute),
         admin_api: IpLimiter::per_minute("admin_api", config.rate_limit.admin_api_per_minute),
@@ -166,6 +168,7 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         .manage(keys)
         .manage(sealer)
         .manage(wechat)
+        .manage(wxa_codes)
         .manage(platforms)
         .manage(exchanges)
         .manage(limits)

@@ -12,6 +12,11 @@ pub struct SecurityHeaders;
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The scan page polls its ticket with a script of its own origin.
+const SCAN_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+                        script-src 'self'; connect-src 'self'; form-action 'self'; \
+                        frame-ancestors 'none'; base-uri 'none'";
+
 #[rocket::async_trait]
 impl Fairing for SecurityHeaders {
     fn info(&self) -> Info {
@@ -26,7 +31,12 @@ impl Fairing for SecurityHeaders {
         if !path.starts_with("/admin") && !path.starts_with("/oidc") {
             return;
         }
-        res.set_header(Header::new("Content-Security-Policy", CSP));
+        let csp = if path.starts_with("/oidc") {
+            SCAN_CSP
+        } else {
+            CSP
+        };
+        res.set_header(Header::new("Content-Security-Policy", csp));
         res.set_header(Header::new("X-Frame-Options", "DENY"));
         res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
         res.set_header(Header::new("Referrer-Policy", "same-origin"));

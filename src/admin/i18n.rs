@@ -319,6 +319,36 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("kind_unlink", "unlink", "拆分身份"),
     ("kind_webhook_retry", "webhook sent again", "重发 webhook"),
     ("web_login_error", "Cannot sign in", "无法登录"),
+    ("web_login_title", "Sign in with WeChat", "微信扫码登录"),
+    ("web_login_to", "Signing in to", "登录到"),
+    ("web_login_code_alt", "Mini-program code to scan", "待扫描的小程序码"),
+    (
+        "web_login_scan_hint",
+        "Scan this code with WeChat on your phone, then confirm in the mini-program.",
+        "请用手机微信扫描此小程序码，并在小程序中确认登录。",
+    ),
+    ("web_login_expires_at", "The code expires at", "此码过期时间："),
+    (
+        "web_login_scanned",
+        "Scanned. Confirm the sign-in in WeChat on your phone.",
+        "已扫码，请在手机微信中确认登录。",
+    ),
+    (
+        "web_login_expired",
+        "This code has expired.",
+        "此码已过期。",
+    ),
+    ("web_login_renew", "Show a new code", "显示新的二维码"),
+    (
+        "web_login_finished",
+        "This sign-in is complete. Go back to the site you came from.",
+        "此次登录已完成，请返回来源网站。",
+    ),
+    (
+        "web_login_elsewhere",
+        "This sign-in is unknown, or was started in another browser. Start again from the site you came from.",
+        "此登录请求不存在，或是在其他浏览器中发起的。请从来源网站重新开始。",
+    ),
     (
         "web_login_error_hint",
         "Go back to the site you came from and try again; if this keeps happening, tell its operators.",

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// Each page's template: (name, built-in source). The file of `name` under
 /// `template_dir` is `<name>.html.tera`.
-const BUILT_IN: [(&str, &str); 11] = [
+const BUILT_IN: [(&str, &str); 12] = [
     (
         "admin/base",
         include_str!("../../templates/admin/base.html.tera"),
@@ -29,6 +29,10 @@ const BUILT_IN: [(&str, &str); 11] = [
     (
         "oidc/error",
         include_str!("../../templates/oidc/error.html.tera"),
+    ),
+    (
+        "oidc/scan",
+        include_str!("../../templates/oidc/scan.html.tera"),
     ),
     (
         "admin/overview",

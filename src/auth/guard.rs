@@ -183,7 +183,7 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
         }
     }
     if let Some((user_id, aud)) = &expected.claims {
-        check_claims(*user_id, aud, session.user_id, &session.appid)?;
+        check_claims(*user_id, aud, session.user_id, session.audience())?;
     }
     check_live(&session, banned_at, idle_timeout, now)?;
     let interval = sessions::touch_interval(idle_timeout);

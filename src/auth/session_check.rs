@@ -5,19 +5,20 @@
 use crate::db::live_session::LiveSession;
 use crate::error::ApiError;
 
-/// The token must name the session's user and app.
+/// The token must name the session's user and audience (its app, or a web
+/// session's relying party).
 pub fn check_claims(
     user_id: i64,
     aud: &str,
     session_user_id: i64,
-    session_appid: &str,
+    session_audience: &str,
 ) -> Result<(), ApiError> {
     if session_user_id != user_id {
         return Err(ApiError::Unauthorized(
             "token session does not belong to its subject".into(),
         ));
     }
-    if session_appid != aud {
+    if session_audience != aud {
         return Err(ApiError::Unauthorized("token audience is invalid".into()));
     }
     Ok(())

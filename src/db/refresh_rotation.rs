@@ -70,7 +70,7 @@ impl QueryFragment<Pg> for RotationQuery<'_> {
         out.push_bind_param::<BigInt, _>(&r.now)?;
         out.push_sql(
             " AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id \
-             AND users.banned_at IS NOT NULL) RETURNING user_id, appid), \
+             AND users.banned_at IS NOT NULL) RETURNING user_id, COALESCE(client_id, appid) AS audience), \
              a AS (INSERT INTO audit_events (kind, user_id, session_id, actor, ip, detail, \
              created_at) SELECT ",
         );
@@ -82,12 +82,13 @@ impl QueryFragment<Pg> for RotationQuery<'_> {
             out.push_sql(", ");
         }
         out.push_bind_param::<BigInt, _>(&e.created_at)?;
-        out.push_sql(" FROM r) SELECT user_id, appid FROM r");
+        out.push_sql(" FROM r) SELECT user_id, audience FROM r");
         Ok(())
     }
 }
 
-/// The session's (user_id, appid) when it was rotated; None when the guard
+/// The session's (user_id, audience: its app, or a web session's client)
+/// when it was rotated; None when the guard
 /// did not hold (then nothing was written).
 pub async fn rotate(
     conn: &mut diesel_async::AsyncPgConnection,

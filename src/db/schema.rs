@@ -65,6 +65,7 @@ diesel::table! {
         cookie_hash -> Nullable<Text>,
         identity_id -> BigInt,
         client_id -> Nullable<Text>,
+        scope -> Nullable<Text>,
     }
 }
 
@@ -200,6 +201,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         scanned_by -> Nullable<BigInt>,
+        scanned_session -> Nullable<Text>,
         scanned_at -> Nullable<BigInt>,
         decision -> Nullable<Text>,
         decided_at -> Nullable<BigInt>,

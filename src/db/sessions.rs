@@ -32,6 +32,19 @@ pub struct Session {
     pub cookie_hash: Option<String>,
     /// The identity the session was opened through.
     pub identity_id: i64,
+    /// A web session (SPEC §11): the relying party it was opened for, whose
+    /// client_id its tokens carry as `aud`; None for a mini-program's.
+    pub client_id: Option<String>,
+    /// A web session's granted scopes (`openid profile phone`).
+    pub scope: Option<String>,
+}
+
+impl Session {
+    /// What its tokens carry as `aud`: the relying party of a web session,
+    /// else the app.
+    pub fn audience(&self) -> &str {
+        self.client_id.as_deref().unwrap_or(&self.appid)
+    }
 }
 
 /// Why a session cannot be used any more.
@@ -199,6 +212,21 @@ pub fn live_beyond(
 }
 
 /// Revokes one session; returns whether it was live until now.
+/// Marks a session as a web session of `client_id` with `scope` (SPEC §11):
+/// written beside the insert, so that the mini-programs' logins bind no
+/// more columns than before.
+pub fn set_web(
+    conn: &mut AnyConnection,
+    id: &str,
+    client_id: &str,
+    scope: &str,
+) -> QueryResult<()> {
+    diesel::update(sessions::table.filter(sessions::id.eq(id)))
+        .set((sessions::client_id.eq(client_id), sessions::scope.eq(scope)))
+        .execute(conn)
+        .map(|_| ())
+}
+
 pub fn revoke(conn: &mut AnyConnection, id: &str, reason: &str, now: i64) -> QueryResult<bool> {
     let n = diesel::update(
         sessions::table
@@ -380,6 +408,8 @@ mod tests {
             refreshed_at: None,
             cookie_hash: None,
             identity_id: 1,
+            client_id: None,
+            scope: None,
         }
     }
 

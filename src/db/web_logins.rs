@@ -25,6 +25,7 @@ pub struct WebLogin {
     pub created_at: i64,
     pub expires_at: i64,
     pub scanned_by: Option<i64>,
+    pub scanned_session: Option<String>,
     pub scanned_at: Option<i64>,
     pub decision: Option<String>,
     pub decided_at: Option<i64>,
@@ -70,9 +71,15 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<WebLogin>>
         .optional()
 }
 
-/// Makes `user_id` the ticket's scanner, if it is live, undecided and
-/// nobody holds it yet. True when this call took it.
-pub fn take_scan(conn: &mut AnyConnection, id: &str, user_id: i64, now: i64) -> QueryResult<bool> {
+/// Makes `user_id` (through `session_id`) the ticket's scanner, if it is
+/// live, undecided and nobody holds it yet. True when this call took it.
+pub fn take_scan(
+    conn: &mut AnyConnection,
+    id: &str,
+    user_id: i64,
+    session_id: &str,
+    now: i64,
+) -> QueryResult<bool> {
     let n = diesel::update(
         web_logins::table
             .find(id)
@@ -82,6 +89,7 @@ pub fn take_scan(conn: &mut AnyConnection, id: &str, user_id: i64, now: i64) -> 
     )
     .set((
         web_logins::scanned_by.eq(user_id),
+        web_logins::scanned_session.eq(session_id),
         web_logins::scanned_at.eq(now),
     ))
     .execute(conn)?;
@@ -131,6 +139,36 @@ pub fn give_code(
     .set((
         web_logins::code_hash.eq(code_hash),
         web_logins::code_expires_at.eq(code_expires_at),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// The ticket whose authorization code has this hash.
+pub fn find_by_code(conn: &mut AnyConnection, code_hash: &str) -> QueryResult<Option<WebLogin>> {
+    web_logins::table
+        .filter(web_logins::code_hash.eq(code_hash))
+        .select(WebLogin::as_select())
+        .get_result(conn)
+        .optional()
+}
+
+/// Spends the ticket's code for the session it opens. False when the code
+/// was spent already (by a request a moment ago, on any instance).
+pub fn spend_code(
+    conn: &mut AnyConnection,
+    id: &str,
+    session_id: &str,
+    now: i64,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        web_logins::table
+            .find(id)
+            .filter(web_logins::code_used_at.is_null()),
+    )
+    .set((
+        web_logins::code_used_at.eq(now),
+        web_logins::session_id.eq(session_id),
     ))
     .execute(conn)?;
     Ok(n == 1)

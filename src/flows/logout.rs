@@ -46,7 +46,7 @@ pub async fn logout(
         let found = sessions::find(conn, session_id)?;
         let session = match (&caller, found) {
             (SessionRef::Token { user_id, appid, .. }, Some(session)) => {
-                check_claims(*user_id, appid, session.user_id, &session.appid)?;
+                check_claims(*user_id, appid, session.user_id, session.audience())?;
                 session
             }
             (SessionRef::Cookie { secret, .. }, Some(session))

@@ -99,8 +99,8 @@ pub fn rotate_in(
             audit::record(conn, &refresh_event(session.user_id, request, now))?;
             return Ok(Rotation::Rotated(Issued {
                 user_id: session.user_id,
+                appid: session.audience().to_string(),
                 session_id: session.id,
-                appid: session.appid,
                 generation: generation + 1,
                 issued_at: now,
             }));
@@ -118,8 +118,8 @@ pub fn rotate_in(
     if generation + 1 == session.refresh_gen && now - rotated_at <= REUSE_GRACE {
         return Ok(Rotation::Grace(Issued {
             user_id: session.user_id,
+            appid: session.audience().to_string(),
             session_id: session.id,
-            appid: session.appid,
             generation: session.refresh_gen,
             issued_at: rotated_at,
         }));

@@ -86,7 +86,7 @@ pub fn check_scene(scene: &str) -> Result<&str, ApiError> {
 pub async fn scan(db: &Db, scene: &str, who: Scanner, now: i64) -> Result<WebLogin, ApiError> {
     let scene = check_scene(scene)?.to_string();
     db.write(move |conn| {
-        let took = web_logins::take_scan(conn, &scene, who.user_id, now)?;
+        let took = web_logins::take_scan(conn, &scene, who.user_id, &who.session_id, now)?;
         let ticket = web_logins::find(conn, &scene)?;
         let ticket = match ticket {
             Some(t) if t.expires_at > now && t.decision.is_none() => t,
@@ -161,6 +161,184 @@ pub async fn decide(
         Ok(())
     })
     .await
+}
+
+/// The confirmed ticket's authorization code for the browser that showed
+/// it (`browser_hash`), made now: None when the ticket is not confirmed,
+/// not this browser's, or its code was made already (a reload).
+pub async fn give_code(
+    db: &Db,
+    ticket_id: &str,
+    browser_hash: &str,
+    code_ttl: i64,
+    now: i64,
+) -> Result<Option<String>, ApiError> {
+    let code = crate::crypto::random_token(32);
+    let code_hash = crate::crypto::hash_token(&code);
+    let (id, browser) = (ticket_id.to_string(), browser_hash.to_string());
+    let given = db
+        .write(move |conn| {
+            Ok(web_logins::give_code(
+                conn,
+                &id,
+                &browser,
+                &code_hash,
+                now + code_ttl,
+            )?)
+        })
+        .await?;
+    Ok(given.then_some(code))
+}
+
+/// A relying party's authorization code request (RFC 6749 §4.1.3), its
+/// client already authenticated.
+pub struct Redeem {
+    pub code: String,
+    pub client_id: String,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub session_ttl: i64,
+}
+
+/// What a code is worth.
+pub enum Redeemed {
+    /// A new web session, at refresh generation 0.
+    Opened {
+        issued: crate::flows::Issued,
+        nonce: Option<String>,
+        scope: String,
+        /// When the person confirmed (`auth_time`).
+        auth_time: i64,
+    },
+    /// Refused (RFC 6749 `invalid_grant`), and why.
+    Refused(&'static str),
+    /// The code came back after it was spent: the session it opened is
+    /// revoked (RFC 6749 §4.1.2) and the request refused.
+    Replayed,
+}
+
+/// Spends an authorization code: checks it against the request (client,
+/// redirect URI, PKCE) and opens the web session of the person who
+/// confirmed, continuing the identity they scanned with.
+pub async fn redeem(db: &Db, request: Redeem, now: i64) -> Result<Redeemed, ApiError> {
+    let code_hash = crate::crypto::hash_token(&request.code);
+    let session_id = crate::db::sessions::new_id();
+    db.write(move |conn| {
+        let Some(ticket) = web_logins::find_by_code(conn, &code_hash)? else {
+            return Ok(Redeemed::Refused("the code is not known"));
+        };
+        if ticket.code_used_at.is_some() {
+            if let Some(spent) = &ticket.session_id {
+                if crate::db::sessions::revoke(conn, spent, "code_replay", now)? {
+                    audit::record(
+                        conn,
+                        &NewEvent::new(Kind::Revoke, now)
+                            .user(ticket.scanned_by.unwrap_or_default())
+                            .session(spent)
+                            .detail("code_replay"),
+                    )?;
+                }
+            }
+            return Ok(Redeemed::Replayed);
+        }
+        if ticket.code_expires_at.is_none_or(|at| at <= now) {
+            return Ok(Redeemed::Refused("the code has expired"));
+        }
+        if ticket.client_id != request.client_id {
+            return Ok(Redeemed::Refused("the code was issued to another client"));
+        }
+        if request.redirect_uri.as_deref() != Some(ticket.redirect_uri.as_str()) {
+            return Ok(Redeemed::Refused(
+                "redirect_uri is not the one of the authorization request",
+            ));
+        }
+        if !pkce_holds(
+            ticket.code_challenge.as_deref(),
+            request.code_verifier.as_deref(),
+        ) {
+            return Ok(Redeemed::Refused(
+                "code_verifier does not match the code_challenge",
+            ));
+        }
+        let (Some(user_id), Some(scanned), Some(auth_time)) = (
+            ticket.scanned_by,
+            &ticket.scanned_session,
+            ticket.decided_at,
+        ) else {
+            return Ok(Redeemed::Refused("the code is not known"));
+        };
+        let Some((through, banned_at)) = crate::db::sessions::find_with_ban(conn, scanned)? else {
+            return Ok(Redeemed::Refused("the session that confirmed has ended"));
+        };
+        if banned_at.is_some() || through.revoked_at.is_some() {
+            return Ok(Redeemed::Refused(
+                "the person who confirmed can no longer sign in",
+            ));
+        }
+        if !web_logins::spend_code(conn, &ticket.id, &session_id, now)? {
+            return Ok(Redeemed::Replayed);
+        }
+        crate::db::sessions::insert(
+            conn,
+            &crate::db::sessions::NewSession {
+                id: &session_id,
+                user_id,
+                identity_id: through.identity_id,
+                appid: &through.appid,
+                session_key_sealed: "",
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now + request.session_ttl,
+                ip: ticket.ip.as_deref(),
+                user_agent: ticket.user_agent.as_deref(),
+                cookie_hash: None,
+            },
+        )?;
+        crate::db::sessions::set_web(conn, &session_id, &ticket.client_id, &ticket.scope)?;
+        audit::record(
+            conn,
+            &NewEvent::new(Kind::Login, now)
+                .user(user_id)
+                .session(&session_id)
+                .ip(ticket.ip.clone())
+                .detail(format!("web_login client {}", ticket.client_id)),
+        )?;
+        Ok(Redeemed::Opened {
+            issued: crate::flows::Issued {
+                user_id,
+                session_id: session_id.clone(),
+                appid: ticket.client_id.clone(),
+                generation: 0,
+                issued_at: now,
+            },
+            nonce: ticket.nonce.clone(),
+            scope: ticket.scope.clone(),
+            auth_time,
+        })
+    })
+    .await
+}
+
+/// RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge, the
+/// verifier 43 to 128 unreserved characters. Without a challenge (a
+/// confidential client that sent none) a verifier is refused too
+/// (RFC 9700 §2.1.1: no downgrade).
+pub fn pkce_holds(challenge: Option<&str>, verifier: Option<&str>) -> bool {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    match (challenge, verifier) {
+        (None, None) => true,
+        (Some(challenge), Some(verifier)) => {
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            well_formed && crate::crypto::constant_time_eq(digest.as_bytes(), challenge.as_bytes())
+        }
+        _ => false,
+    }
 }
 
 /// An unknown, expired or spent ticket: -102 (404).

@@ -325,9 +325,9 @@ pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-/// The browser's binding secret: the one it holds, or a new one set now.
-fn browser_secret(cookies: &CookieJar<'_>, oidc: &OidcSettings) -> String {
-    if let Some(secret) = cookies
+/// The secret of the browser's binding cookie, if it holds a well-formed one.
+fn held_secret(cookies: &CookieJar<'_>) -> Option<String> {
+    cookies
         .get(BROWSER_COOKIE)
         .map(|c| c.value().to_string())
         .filter(|v| {
@@ -335,7 +335,16 @@ fn browser_secret(cookies: &CookieJar<'_>, oidc: &OidcSettings) -> String {
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
-    {
+}
+
+/// What a ticket keeps of the browser's binding cookie: its hash.
+pub fn browser_hash(cookies: &CookieJar<'_>) -> Option<String> {
+    held_secret(cookies).map(|secret| crate::crypto::hash_token(&secret))
+}
+
+/// The browser's binding secret: the one it holds, or a new one set now.
+fn browser_secret(cookies: &CookieJar<'_>, oidc: &OidcSettings) -> String {
+    if let Some(secret) = held_secret(cookies) {
         return secret;
     }
     let secret = crate::crypto::random_token(32);

@@ -5,12 +5,19 @@
 //! - `settings`: `oidc.*`, checked at start;
 //! - `keys`: the ID tokens' signing keys (RS256, or EdDSA);
 //! - `discovery`: `/.well-known/openid-configuration`;
-//! - `authorize`: the authorization endpoint, which opens a ticket.
+//! - `authorize`: the authorization endpoint, which opens a ticket;
+//! - `scan_page`: the page that shows the ticket's code and sends the
+//!   browser on once the person decides;
+//! - `token`: the token endpoint (codes, refresh tokens) and ID tokens;
+//! - `userinfo`: the person behind a web session's access token.
 
 pub mod authorize;
 pub mod discovery;
 pub mod keys;
+pub mod scan_page;
 pub mod settings;
+pub mod token;
+pub mod userinfo;
 
 /// Where the provider's endpoints are, under `oidc.issuer`.
 pub const AUTHORIZE_PATH: &str = "/oidc/authorize";
@@ -29,7 +36,18 @@ pub fn stage() -> rocket::fairing::AdHoc {
         if on {
             rocket.mount("/", discovery::routes()).mount(
                 "/",
-                rocket::routes![authorize::authorize_get, authorize::authorize_post],
+                rocket::routes![
+                    authorize::authorize_get,
+                    authorize::authorize_post,
+                    scan_page::scan_page,
+                    scan_page::scan_state,
+                    scan_page::code_image,
+                    scan_page::renew,
+                    scan_page::script,
+                    token::token,
+                    userinfo::userinfo_get,
+                    userinfo::userinfo_post,
+                ],
             )
         } else {
             rocket

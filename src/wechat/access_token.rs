@@ -138,8 +138,7 @@ impl AccessTokens<'_> {
             .await
     }
 
-    /// Runs a server call with the app's token; when WeChat calls the token
-    /// stale (40001, 40014, 42001), refreshes once and retries once.
+    /// The phone number behind a `getPhoneNumber` code.
     pub async fn phone_number(
         &self,
         app: &AppEntry,
@@ -153,15 +152,28 @@ impl AccessTokens<'_> {
                 app.platform.display_name()
             )));
         }
+        self.with_token(app, |token| async move {
+            self.client.user_phone_number(&token, code).await
+        })
+        .await
+    }
+
+    /// Runs a server call with the app's token; when WeChat calls the token
+    /// stale (40001, 40014, 42001), refreshes once and retries once.
+    pub async fn with_token<T, F, Fut>(&self, app: &AppEntry, call: F) -> Result<T, ApiError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ServerCallError>>,
+    {
         let token = self.current(app).await?;
-        match self.client.user_phone_number(&token.token, code).await {
-            Ok(info) => Ok(info),
+        match call(token.token.clone()).await {
+            Ok(answer) => Ok(answer),
             Err(ServerCallError::Failed(e)) => Err(e),
             Err(ServerCallError::StaleToken) => {
                 self.expire(app, &token).await?;
                 let token = self.current(app).await?;
-                match self.client.user_phone_number(&token.token, code).await {
-                    Ok(info) => Ok(info),
+                match call(token.token.clone()).await {
+                    Ok(answer) => Ok(answer),
                     Err(ServerCallError::Failed(e)) => Err(e),
                     Err(ServerCallError::StaleToken) => Err(ApiError::Wechat(
                         "WeChat refused a freshly fetched access_token".into(),

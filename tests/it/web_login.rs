@@ -22,12 +22,16 @@ both_backends!(
     ticket_creation_is_rate_limited_per_address,
     without_clients_the_provider_is_off,
     tickets_past_their_end_are_purged,
+    a_person_signs_in_on_the_web_by_scanning,
+    the_token_endpoint_refuses_as_rfc_6749_says,
+    refresh_tokens_rotate_for_their_own_client_only,
+    a_denial_sends_the_browser_back_with_access_denied,
 );
 
 const ISSUER: &str = "http://localhost:8000";
 const REDIRECT: &str = "https://shop.example.com/callback";
-/// A code_challenge of the right shape (43 base64url characters).
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+/// The S256 code_challenge of [`VERIFIER`].
+const CHALLENGE: &str = "ngF5GsXcbwljx6u133FFr3Xht9xooA_DuaX_3QwODtc";
 
 fn with_oidc(options: Options) -> Options {
     options.with(
@@ -519,4 +523,481 @@ async fn tickets_past_their_end_are_purged(backend: Backend) {
     })
     .await;
     assert_eq!(app.db.count(&format!("web_logins WHERE id = '{fresh}'")), 1);
+}
+
+/// The verifier whose S256 challenge is [`CHALLENGE`].
+const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const SHOP_SECRET: &str = "shop-secret-0123456789";
+
+/// A browser that keeps its binding cookie and shows redirects.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        Browser {
+            http: browser(),
+            base: app.url.clone(),
+            cookie: None,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let mut request = self.http.get(url);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("Cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        for value in response.headers().get_all("set-cookie") {
+            let value = value.to_str().unwrap();
+            if let Some(pair) = value
+                .split(';')
+                .next()
+                .filter(|p| p.starts_with("wxauth_web="))
+            {
+                self.cookie = Some(pair.to_string());
+            }
+        }
+        response
+    }
+
+    /// Starts a sign-in: the ticket.
+    async fn start(&mut self, app: &TestApp, params: &[(&str, &str)]) -> String {
+        let response = self.get(&authorize_url(app, params)).await;
+        assert_eq!(response.status(), 303, "{response:?}");
+        location(&response)
+            .strip_prefix("/oidc/scan/")
+            .unwrap()
+            .to_string()
+    }
+}
+
+/// The query of a redirect to the client.
+fn query_of(response: &reqwest::Response) -> std::collections::HashMap<String, String> {
+    reqwest::Url::parse(&location(response))
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// alice scans and confirms `ticket`; the browser that showed it then
+/// picks up the code.
+async fn confirmed_code(app: &TestApp, browser: &mut Browser, ticket: &str, who: &str) -> String {
+    app.post_with_token("web-login/scan", who, json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    app.post_with_token("web-login/confirm", who, json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    let response = browser.get(&format!("/oidc/scan/{ticket}")).await;
+    assert_eq!(response.status(), 303, "{response:?}");
+    assert!(
+        location(&response).starts_with(REDIRECT),
+        "{}",
+        location(&response)
+    );
+    let query = query_of(&response);
+    assert_eq!(query.get("state").map(String::as_str), Some("st-1"));
+    assert_eq!(query.get("iss").map(String::as_str), Some(ISSUER));
+    query.get("code").expect("a code").clone()
+}
+
+async fn token_request(
+    app: &TestApp,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = app
+        .http
+        .post(format!("{}/oidc/token", app.url))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(
+            form.iter()
+                .map(|(k, v)| format!("{k}={}", urlencoding(v)))
+                .collect::<Vec<_>>()
+                .join("&"),
+        );
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+fn urlencoding(value: &str) -> String {
+    reqwest::Url::parse_with_params("http://x/", &[("v", value)])
+        .unwrap()
+        .query()
+        .unwrap()
+        .trim_start_matches("v=")
+        .to_string()
+}
+
+fn code_grant(code: &str) -> Vec<(&'static str, &str)> {
+    vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ]
+}
+
+/// The ID token's claims, its RS256 signature checked with the JWK Set.
+async fn verified_id_token(app: &TestApp, id_token: &str, aud: &str) -> Value {
+    let set: Value = app
+        .http
+        .get(format!("{}/.well-known/jwks.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    let key = set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| Some(k["kid"].as_str().unwrap()) == header.kid.as_deref())
+        .expect("the ID token's kid is in the JWK Set");
+    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(
+        key["n"].as_str().unwrap(),
+        key["e"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[aud]);
+    validation.set_issuer(&[ISSUER]);
+    jsonwebtoken::decode::<Value>(id_token, &decoding, &validation)
+        .expect("a valid ID token")
+        .claims
+}
+
+async fn a_person_signs_in_on_the_web_by_scanning(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let mut browser = Browser::new(&app);
+    let ticket = browser.start(&app, &good_request()).await;
+
+    // The scan page: the client's name and the code, live.
+    let page = browser.get(&format!("/oidc/scan/{ticket}")).await;
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("The Shop"), "{html}");
+    assert!(html.contains("data-state=\"waiting\""), "{html}");
+    assert!(
+        html.contains("http-equiv=\"refresh\""),
+        "works without JavaScript: {html}"
+    );
+    // The mini-program code holds the ticket as its scene, fetched once.
+    let image = browser.get(&format!("/oidc/scan/{ticket}/code.png")).await;
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/png");
+    let png = image.bytes().await.unwrap();
+    assert_eq!(crate::wechat_wxacode::read_qr(&png), ticket);
+    let again = browser.get(&format!("/oidc/scan/{ticket}/code.png")).await;
+    assert_eq!(again.bytes().await.unwrap(), png);
+    let calls = app.mock.call_stats().await;
+    assert_eq!(
+        calls["getwxacodeunlimit"]["by_scene"][&ticket], 1,
+        "{calls}"
+    );
+    // Another browser sees nothing of it.
+    let mut stranger = Browser::new(&app);
+    stranger.start(&app, &good_request()).await;
+    assert_eq!(
+        stranger.get(&format!("/oidc/scan/{ticket}")).await.status(),
+        400
+    );
+    assert_eq!(
+        stranger
+            .get(&format!("/oidc/scan/{ticket}/code.png"))
+            .await
+            .status(),
+        404
+    );
+
+    let alice = app.login("alice").await;
+    app.post_with_token("web-login/scan", &alice.token(), json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    let state: Value = browser
+        .get(&format!("/oidc/scan/{ticket}/state"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["state"], "scanned");
+    app.post_with_token(
+        "web-login/confirm",
+        &alice.token(),
+        json!({ "scene": ticket }),
+    )
+    .await
+    .expect(0, 200);
+    // Only the browser that showed the ticket gets the code.
+    assert_eq!(
+        stranger.get(&format!("/oidc/scan/{ticket}")).await.status(),
+        400
+    );
+    let to_client = browser.get(&format!("/oidc/scan/{ticket}")).await;
+    assert_eq!(to_client.status(), 303);
+    let query = query_of(&to_client);
+    let code = query["code"].clone();
+    assert_eq!(query["state"], "st-1");
+    // A reload does not make a second code.
+    let reload = browser.get(&format!("/oidc/scan/{ticket}")).await;
+    assert_eq!(reload.status(), 200);
+    assert!(reload
+        .text()
+        .await
+        .unwrap()
+        .contains("data-state=\"finished\""));
+
+    let (status, headers, tokens) =
+        token_request(&app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "openid profile");
+    let claims = verified_id_token(&app, tokens["id_token"].as_str().unwrap(), "shop").await;
+    assert_eq!(claims["sub"], alice.user_id().to_string());
+    assert_eq!(claims["nonce"], "n-1");
+    assert_eq!(claims["amr"], json!(["mini_program_scan"]));
+    assert!(claims["auth_time"].as_i64().unwrap() <= claims["iat"].as_i64().unwrap());
+    // The access token is a wxauth token for the client: status knows it.
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    assert!(app.is_authorized(&access).await);
+    let info: Value = app
+        .http
+        .get(format!("{}/oidc/userinfo", app.url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], alice.user_id().to_string());
+    assert!(
+        info.get("phone_number").is_none(),
+        "phone was not granted: {info}"
+    );
+    // A mini-program token is not one for userinfo.
+    let refused = app
+        .http
+        .get(format!("{}/oidc/userinfo", app.url))
+        .bearer_auth(alice.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+
+    // A web session's token cannot let another browser in.
+    let mut other = Browser::new(&app);
+    let other_ticket = other.start(&app, &good_request()).await;
+    app.post_with_token("web-login/scan", &access, json!({ "scene": other_ticket }))
+        .await
+        .expect(-500, 403);
+
+    // The code presented again: refused, and what it issued is revoked.
+    let (status, _, replay) =
+        token_request(&app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+    assert_eq!(status, 400);
+    assert_eq!(replay["error"], "invalid_grant");
+    assert!(!app.is_authorized(&access).await);
+    assert!(
+        app.is_authorized(&alice.token()).await,
+        "the mini-program session stays"
+    );
+}
+
+async fn the_token_endpoint_refuses_as_rfc_6749_says(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let alice = app.login("alice").await.token();
+    let mut browser = Browser::new(&app);
+    let ticket = browser.start(&app, &good_request()).await;
+    let code = confirmed_code(&app, &mut browser, &ticket, &alice).await;
+
+    let (status, headers, answer) = token_request(
+        &app,
+        Some(("shop", "not-the-secret-at-all")),
+        &code_grant(&code),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert!(headers.get("www-authenticate").is_some());
+    let (status, _, answer) = token_request(&app, None, &code_grant(&code)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let mut grant = code_grant(&code);
+    grant[0] = ("grant_type", "password");
+    let (status, _, answer) = token_request(&app, Some(("shop", SHOP_SECRET)), &grant).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    let mut grant = code_grant(&code);
+    grant[3] = (
+        "code_verifier",
+        "wrong-verifier-wrong-verifier-wrong-verifier-0",
+    );
+    let (status, _, answer) = token_request(&app, Some(("shop", SHOP_SECRET)), &grant).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let mut grant = code_grant(&code);
+    grant[2] = ("redirect_uri", "https://shop.example.com/other");
+    let (status, _, answer) = token_request(&app, Some(("shop", SHOP_SECRET)), &grant).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // The secret in the body works as well as HTTP Basic (client_secret_post).
+    let mut grant = code_grant(&code);
+    grant.push(("client_id", "shop"));
+    grant.push(("client_secret", SHOP_SECRET));
+    let (status, _, answer) = token_request(&app, None, &grant).await;
+    assert_eq!(status, 200, "{answer}");
+
+    // A code lives oidc.code_ttl (60 s).
+    let ticket = browser.start(&app, &good_request()).await;
+    let code = confirmed_code(&app, &mut browser, &ticket, &alice).await;
+    app.clock.advance(std::time::Duration::from_secs(61));
+    let (status, _, answer) =
+        token_request(&app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // Not a form: invalid_request, in JSON.
+    let response = app
+        .http
+        .post(format!("{}/oidc/token", app.url))
+        .json(&json!({ "grant_type": "authorization_code" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"], "invalid_request");
+}
+
+async fn refresh_tokens_rotate_for_their_own_client_only(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let alice = app.login("alice").await.token();
+    let mut browser = Browser::new(&app);
+    let ticket = browser.start(&app, &good_request()).await;
+    let code = confirmed_code(&app, &mut browser, &ticket, &alice).await;
+    let (_, _, tokens) = token_request(&app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
+    // Another client cannot use it.
+    let (status, _, answer) = token_request(
+        &app,
+        None,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+            ("client_id", "spa"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // Nor a mini-program's refresh token at this endpoint.
+    let mini = app.login("bob").await.refresh_token();
+    let (status, _, answer) = token_request(
+        &app,
+        Some(("shop", SHOP_SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", &mini)],
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _, rotated) = token_request(
+        &app,
+        Some(("shop", SHOP_SECRET)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_ne!(rotated["refresh_token"], tokens["refresh_token"]);
+    assert!(
+        app.is_authorized(rotated["access_token"].as_str().unwrap())
+            .await
+    );
+    assert_eq!(rotated["scope"], "openid profile");
+}
+
+async fn a_denial_sends_the_browser_back_with_access_denied(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let alice = app.login("alice").await.token();
+    let mut browser = Browser::new(&app);
+    let ticket = browser.start(&app, &good_request()).await;
+    app.post_with_token("web-login/scan", &alice, json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    app.post_with_token("web-login/deny", &alice, json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    let response = browser.get(&format!("/oidc/scan/{ticket}")).await;
+    assert_eq!(response.status(), 303);
+    let query = query_of(&response);
+    assert_eq!(query["error"], "access_denied");
+    assert_eq!(query["state"], "st-1");
+    assert!(!query.contains_key("code"));
+    // An expired ticket's page offers a new code for the same request.
+    let ticket = browser.start(&app, &good_request()).await;
+    app.clock.advance(std::time::Duration::from_secs(301));
+    let page = browser.get(&format!("/oidc/scan/{ticket}")).await;
+    let html = page.text().await.unwrap();
+    assert!(html.contains("data-state=\"expired\""), "{html}");
+    let renewed = browser.get(&format!("/oidc/scan/{ticket}/renew")).await;
+    assert_eq!(renewed.status(), 303);
+    let fresh = location(&renewed)
+        .trim_start_matches("/oidc/scan/")
+        .to_string();
+    assert_ne!(fresh, ticket);
+    let page = browser.get(&format!("/oidc/scan/{fresh}?lang=zh")).await;
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("data-state=\"waiting\"") && html.contains("lang=\"zh-CN\""),
+        "{html}"
+    );
 }

@@ -56,7 +56,7 @@ impl Setup {
 }
 
 /// The text of the one QR code in `png`.
-fn read_qr(png: &[u8]) -> String {
+pub fn read_qr(png: &[u8]) -> String {
     let decoder = png::Decoder::new(std::io::Cursor::new(png));
     let mut reader = decoder.read_info().expect("a PNG");
     let mut pixels = vec![0; reader.output_buffer_size().expect("a sane size")];

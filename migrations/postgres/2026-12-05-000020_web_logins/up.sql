@@ -19,8 +19,10 @@ CREATE TABLE web_logins (
     user_agent       TEXT,
     created_at       BIGINT NOT NULL,
     expires_at       BIGINT NOT NULL,
-    -- The first person to scan holds the ticket.
+    -- The first person to scan holds the ticket, through this session (the
+    -- web session continues its identity).
     scanned_by       BIGINT REFERENCES users (id) ON DELETE CASCADE,
+    scanned_session  TEXT,
     scanned_at       BIGINT,
     -- 'confirmed' or 'denied', by the scanner.
     decision         TEXT,
@@ -40,5 +42,7 @@ CREATE INDEX web_logins_expires_at_idx ON web_logins (expires_at);
 CREATE INDEX web_logins_scanned_by_idx ON web_logins (scanned_by);
 
 -- A session opened on the web: the relying party it was opened for (its
--- tokens' `aud`); NULL for the mini-programs' own sessions.
+-- tokens' `aud`), and the scopes granted; NULL for the mini-programs' own
+-- sessions.
 ALTER TABLE sessions ADD COLUMN client_id TEXT;
+ALTER TABLE sessions ADD COLUMN scope TEXT;

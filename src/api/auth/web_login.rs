@@ -64,7 +64,7 @@ pub async fn scan(
     body: Result<JsonBody<SceneRequest>, ApiError>,
 ) -> ApiResult {
     let oidc = enabled(config)?;
-    let who = scanner(auth?, &client);
+    let who = scanner(auth?, &client)?;
     let JsonBody(request) = body?;
     let ticket = web_login::scan(db, &request.scene, who, clock.now()).await?;
     let client_name = oidc
@@ -124,7 +124,7 @@ async fn decide(
     decision: Decision,
 ) -> ApiResult {
     enabled(config)?;
-    let who = scanner(auth?, &client);
+    let who = scanner(auth?, &client)?;
     let JsonBody(request) = body?;
     web_login::decide(db, &request.scene, who, decision, clock.now()).await?;
     Success::empty()
@@ -138,10 +138,18 @@ fn enabled(config: &AppConfig) -> Result<&crate::oidc::settings::OidcSettings, A
         .ok_or_else(|| ApiError::NotFound("web sign-in is not configured on this server".into()))
 }
 
-fn scanner(auth: AuthSession, client: &ClientInfo) -> Scanner {
-    Scanner {
+/// The caller, who must be signed in to a mini-program: a web session's
+/// token (a relying party holds it) cannot let another browser in.
+fn scanner(auth: AuthSession, client: &ClientInfo) -> Result<Scanner, ApiError> {
+    if auth.session.client_id.is_some() {
+        return Err(ApiError::Forbidden(
+            "a web sign-in is confirmed from the mini-program, not with a web session's token"
+                .into(),
+        ));
+    }
+    Ok(Scanner {
         user_id: auth.user_id,
         session_id: auth.session.id.clone(),
         ip: client.ip.clone(),
-    }
+    })
 }

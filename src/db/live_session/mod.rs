@@ -35,9 +35,17 @@ pub struct LiveSession {
     pub revoked_at: Option<i64>,
     /// SHA-256 of the secret part of the session cookie, when one was issued.
     pub cookie_hash: Option<String>,
+    /// A web session's relying party (SPEC §11): its tokens' `aud`.
+    pub client_id: Option<String>,
 }
 
 impl LiveSession {
+    /// What its tokens carry as `aud`: the relying party of a web session,
+    /// else the app.
+    pub fn audience(&self) -> &str {
+        self.client_id.as_deref().unwrap_or(&self.appid)
+    }
+
     /// `None` when the session is live at `now`.
     pub fn dead(&self, now: i64, idle_timeout: i64) -> Option<Dead> {
         liveness(
@@ -61,6 +69,7 @@ impl From<&Session> for LiveSession {
             expires_at: s.expires_at,
             revoked_at: s.revoked_at,
             cookie_hash: s.cookie_hash.clone(),
+            client_id: s.client_id.clone(),
         }
     }
 }

@@ -209,6 +209,7 @@ mod tests {
             expires_at: 10,
             revoked_at: None,
             cookie_hash: None,
+            client_id: None,
         }
     }
 

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 
 /// The columns of [`LiveSession`] after its id, then the user's ban time.
 const SQLITE_QUERY: &str = "SELECT s.user_id, s.appid, s.last_seen_at, s.expires_at, \
-     s.revoked_at, s.cookie_hash, u.banned_at \
+     s.revoked_at, s.cookie_hash, s.client_id, u.banned_at \
      FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1";
 
 /// Read-only SQLite connections for the check, taken inline by the request
@@ -64,7 +64,8 @@ impl SqliteLookups {
             expires_at: row.get(3)?,
             revoked_at: row.get(4)?,
             cookie_hash: row.get(5)?,
+            client_id: row.get(6)?,
         };
-        Ok(Some((session, row.get(6)?)))
+        Ok(Some((session, row.get(7)?)))
     }
 }

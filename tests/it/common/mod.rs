@@ -218,7 +218,7 @@ impl MockWechat {
             .unwrap()
     }
 
-    async fn call_stats(&self) -> Value {
+    pub async fn call_stats(&self) -> Value {
         reqwest::get(format!("{}/__mock/calls", self.url))
             .await
             .unwrap()
