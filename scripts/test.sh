@@ -123,8 +123,10 @@ tests_started=$SECONDS
 cargo test --locked "$@"
 # The whole suite (no filter given) also runs the mini-program client's
 # tests (Node's test runner against a live debug server, and tsc on its type
-# declarations), and fuzzes the live API from its OpenAPI document.
+# declarations), fuzzes the live API from its OpenAPI document, and signs in
+# on the web through the OpenID Connect provider with authlib.
 if [ $# -eq 0 ]; then
   bash scripts/test_client.sh
   bash scripts/fuzz_api.sh
+  bash scripts/oidc_rp.sh
 fi
