@@ -264,6 +264,11 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("why_admin_revoke", "revoked by an admin", "管理员撤销"),
     ("why_ban", "user banned", "用户被封禁"),
     (
+        "why_code_replay",
+        "its sign-in code was presented again",
+        "其登录授权码被重复使用",
+    ),
+    (
         "why_refresh_reuse",
         "refresh token reused",
         "刷新令牌被重复使用",
@@ -319,6 +324,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("kind_unlink", "unlink", "拆分身份"),
     ("kind_webhook_retry", "webhook sent again", "重发 webhook"),
     ("web_login_error", "Cannot sign in", "无法登录"),
+    ("web_session", "web", "网页"),
     ("web_login_title", "Sign in with WeChat", "微信扫码登录"),
     ("web_login_to", "Signing in to", "登录到"),
     ("web_login_code_alt", "Mini-program code to scan", "待扫描的小程序码"),

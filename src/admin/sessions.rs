@@ -37,6 +37,7 @@ pub async fn list(
     let paged = before.is_some();
     let idle = config.session_idle_timeout;
     let now = clock.now();
+    let oidc = config.oidc.clone();
     let (rows, next) = db
         .run(move |conn| {
             let mut found = sessions::active_page(conn, now, before, PAGE_SIZE + 1)?;
@@ -49,7 +50,7 @@ pub async fn list(
             };
             let rows: Vec<SessionRow> = found
                 .into_iter()
-                .map(|(s, nickname)| SessionRow::new(s, nickname, now, idle))
+                .map(|(s, nickname)| SessionRow::new(s, nickname, now, idle, oidc.as_deref()))
                 .collect();
             Ok((rows, next))
         })

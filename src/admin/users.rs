@@ -80,6 +80,7 @@ pub async fn detail(
     let idle = config.session_idle_timeout;
     let now = clock.now();
     let lang = page.lang;
+    let oidc = config.oidc.clone();
     let found = db
         .run(move |conn| {
             let Some(user) = users::find(conn, id)? else {
@@ -89,7 +90,7 @@ pub async fn detail(
             let nickname = user.nickname.clone();
             let sessions: Vec<SessionRow> = sessions::of_user(conn, id, 50)?
                 .into_iter()
-                .map(|s| SessionRow::new(s, nickname.clone(), now, idle))
+                .map(|s| SessionRow::new(s, nickname.clone(), now, idle, oidc.as_deref()))
                 .collect();
             let active = sessions.iter().filter(|s| s.live).count() as i64;
             let events: Vec<EventRow> = audit::page(conn, None, Some(id), None, 50)?

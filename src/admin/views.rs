@@ -110,12 +110,26 @@ pub struct SessionRow {
     pub live: bool,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// A web session (SPEC §11): its relying party's name.
+    pub web_client: Option<String>,
 }
 
 impl SessionRow {
-    pub fn new(s: Session, nickname: Option<String>, now: i64, idle_timeout: i64) -> Self {
+    /// `oidc`: the provider's settings, which name a web session's client.
+    pub fn new(
+        s: Session,
+        nickname: Option<String>,
+        now: i64,
+        idle_timeout: i64,
+        oidc: Option<&crate::oidc::settings::OidcSettings>,
+    ) -> Self {
         let live = s.dead(now, idle_timeout).is_none();
+        let web_client = s.client_id.map(|id| {
+            oidc.and_then(|o| o.client(&id))
+                .map_or(id, |client| client.name.clone())
+        });
         SessionRow {
+            web_client,
             user_id: s.user_id,
             nickname,
             appid: s.appid,

@@ -26,6 +26,8 @@ both_backends!(
     the_token_endpoint_refuses_as_rfc_6749_says,
     refresh_tokens_rotate_for_their_own_client_only,
     a_denial_sends_the_browser_back_with_access_denied,
+    web_sessions_show_their_client_in_the_console,
+    eddsa_id_tokens_for_a_client_that_asks,
 );
 
 const ISSUER: &str = "http://localhost:8000";
@@ -999,5 +1001,169 @@ async fn a_denial_sends_the_browser_back_with_access_denied(backend: Backend) {
     assert!(
         html.contains("data-state=\"waiting\"") && html.contains("lang=\"zh-CN\""),
         "{html}"
+    );
+}
+
+async fn web_sessions_show_their_client_in_the_console(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let alice = app.login("alice").await;
+    let mut browser = Browser::new(&app);
+    let ticket = browser.start(&app, &good_request()).await;
+    let code = confirmed_code(&app, &mut browser, &ticket, &alice.token()).await;
+    let (_, _, tokens) = token_request(&app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let console = crate::admin_sign_in::signed_in(&app).await;
+    let (_, _, html) = console.get("/admin/sessions").await;
+    assert!(html.contains("The Shop"), "{html}");
+    let (_, _, html) = console
+        .get(&format!("/admin/users/{}", alice.user_id()))
+        .await;
+    assert!(html.contains("class=\"web-client\">The Shop<"), "{html}");
+    // Revocable like any other: the console's revoke ends the web session.
+    let session_id = app.db.count("sessions WHERE client_id = 'shop'");
+    assert_eq!(session_id, 1);
+    let csrf = crate::admin_sign_in::csrf_in(&html);
+    let id = html
+        .split("/admin/sessions/")
+        .filter_map(|rest| rest.split('/').next())
+        .find(|id| {
+            app.db.count(&format!(
+                "sessions WHERE id = '{id}' AND client_id = 'shop'"
+            )) == 1
+        })
+        .expect("the web session's revoke form")
+        .to_string();
+    console
+        .post(
+            &format!("/admin/sessions/{id}/revoke"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+    assert!(!app.is_authorized(&access).await);
+    assert!(app.is_authorized(&alice.token()).await);
+}
+
+async fn eddsa_id_tokens_for_a_client_that_asks(backend: Backend) {
+    let app = spawn_app_with(backend, |o| {
+        with_oidc(o).with("jwt_algorithm", "EdDSA").with(
+            "oidc.clients",
+            json!([{ "client_id": "shop", "client_secret": SHOP_SECRET, "name": "The Shop",
+                         "redirect_uris": [REDIRECT], "id_token_alg": "EdDSA" }]),
+        )
+    })
+    .await;
+    let alice = app.login("alice").await;
+    let mut browser = Browser::new(&app);
+    let ticket = browser.start(&app, &good_request()).await;
+    let code = confirmed_code(&app, &mut browser, &ticket, &alice.token()).await;
+    let (status, _, tokens) =
+        token_request(&app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+    let set: Value = app
+        .http
+        .get(format!("{}/.well-known/jwks.json", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| Some(k["kid"].as_str().unwrap()) == header.kid.as_deref())
+        .expect("the ID token's kid is in the JWK Set");
+    assert_eq!(key["kty"], "OKP");
+    let decoding =
+        jsonwebtoken::DecodingKey::from_ed_components(key["x"].as_str().unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&["shop"]);
+    validation.set_issuer(&[ISSUER]);
+    let claims = jsonwebtoken::decode::<Value>(id_token, &decoding, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], alice.user_id().to_string());
+    let doc: Value = app
+        .http
+        .get(format!("{}/.well-known/openid-configuration", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        json!(["RS256", "EdDSA"])
+    );
+}
+
+/// SPEC §11 on several instances (PostgreSQL): a ticket shown by one
+/// instance is scanned through a second and completed through a third.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_crosses_three_instances() {
+    let db = TestDb::new(Backend::Postgres);
+    let mock = std::sync::Arc::new(MockWechat::spawn().await);
+    let a = spawn_with(
+        db.clone(),
+        mock.clone(),
+        with_oidc(Options::new(&db, &mock)),
+    )
+    .await;
+    let b = spawn_with(
+        db.clone(),
+        mock.clone(),
+        with_oidc(Options::new(&db, &mock)),
+    )
+    .await;
+    let c = spawn_with(
+        db.clone(),
+        mock.clone(),
+        with_oidc(Options::new(&db, &mock)),
+    )
+    .await;
+    let alice = b.login("alice").await;
+    let mut browser = Browser::new(&a);
+    let ticket = browser.start(&a, &good_request()).await;
+    let image = browser.get(&format!("/oidc/scan/{ticket}/code.png")).await;
+    assert_eq!(image.status(), 200);
+    b.post_with_token("web-login/scan", &alice.token(), json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    b.post_with_token(
+        "web-login/confirm",
+        &alice.token(),
+        json!({ "scene": ticket }),
+    )
+    .await
+    .expect(0, 200);
+    // The browser, now served by the third instance, holds the same cookie.
+    browser.base = c.url.clone();
+    let again = browser.get(&format!("/oidc/scan/{ticket}/code.png")).await;
+    assert_eq!(
+        again.status(),
+        404,
+        "no code image once the ticket is decided"
+    );
+    let to_client = browser.get(&format!("/oidc/scan/{ticket}")).await;
+    assert_eq!(to_client.status(), 303);
+    let code = query_of(&to_client)["code"].clone();
+    let (status, _, tokens) =
+        token_request(&c, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    assert!(a.is_authorized(&access).await);
+    // Presented again to the first instance: refused, and revoked everywhere.
+    let (status, _, _) = token_request(&a, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+    assert_eq!(status, 400);
+    assert!(!b.is_authorized(&access).await);
+    let calls = mock.call_stats().await;
+    assert_eq!(
+        calls["getwxacodeunlimit"]["by_scene"][&ticket], 1,
+        "{calls}"
     );
 }
