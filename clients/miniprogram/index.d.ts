@@ -126,6 +126,29 @@ export class WxAuthError extends Error {
   constructor(message: string, resultCode: number, status: number);
 }
 
+/** What asks to be signed in on the web (`webLogin.scan`). */
+export interface WebLoginRequest {
+  client_id: string;
+  /** The web application's name, to show: "Sign in to <client_name> on the computer?" */
+  client_name: string;
+  /** The browser's address and user agent, as wxauth saw them. */
+  ip: string | null;
+  user_agent: string | null;
+  /** RFC 3339. */
+  created_at: string;
+  expires_at: string;
+}
+
+/** Signing in on the web by scanning a mini-program code (SPEC §11). */
+export interface WebLogin {
+  /** Takes the ticket (the page's `scene` option); the first scanner holds it. */
+  scan(scene: string): Promise<WebLoginRequest>;
+  /** Lets the browser in, as this person; only the scanner may. */
+  confirm(scene: string): Promise<void>;
+  /** Refuses; the browser goes back to the site with `error=access_denied`. */
+  deny(scene: string): Promise<void>;
+}
+
 export interface Client {
   login(profile?: ProfileFields): Promise<TokenPair>;
   request(options: RequestOptions): Promise<RequestResult>;
@@ -135,6 +158,7 @@ export interface Client {
   updateUser(fields: ProfileFields): Promise<Profile>;
   bindPhone(code: string): Promise<Phone>;
   decrypt(payload: DecryptPayload): Promise<Record<string, unknown>>;
+  webLogin: WebLogin;
   session(): KeptSession | null;
 }
 

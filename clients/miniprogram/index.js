@@ -249,6 +249,16 @@ function createClient(options) {
     // No new login for decrypt: a new login means a new session_key, which
     // cannot open data fetched before it.
     decrypt: function (payload) { return authed('decrypt', 'POST', payload, false); },
+    // Signing in on the web by scanning (SPEC §11): the page that opens from
+    // the scanned code gets the ticket as its `scene` option.
+    webLogin: {
+      /** Takes the ticket; answers what is asking (client_name, ip, user_agent…). */
+      scan: function (scene) { return authed('web-login/scan', 'POST', { scene: scene }, true); },
+      /** Lets the browser that shows the code in, as this person. */
+      confirm: function (scene) { return authed('web-login/confirm', 'POST', { scene: scene }, true); },
+      /** Refuses: the browser goes back to the site with access_denied. */
+      deny: function (scene) { return authed('web-login/deny', 'POST', { scene: scene }, true); },
+    },
     /** The kept pair (token, refresh_token, expires_at, user_id), or null. */
     session: load,
   };

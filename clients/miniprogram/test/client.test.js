@@ -14,6 +14,7 @@ const { createClient, WxAuthError } = require('..');
 const { createWx } = require('./wx_shim');
 
 const BIN = process.env.WXAUTH_BIN || path.join(__dirname, '..', '..', '..', 'target', 'debug', 'wxauth');
+const RSA_KEY = path.join(__dirname, '..', '..', '..', 'tests', 'fixtures', 'oidc', 'rsa_private_key.pem');
 let server;
 let base;
 let dir;
@@ -44,6 +45,9 @@ before(async () => {
       ROCKET_WECHAT: '{mock=true,apps=[{appid="wxclienttest00001",secret="s"}]}',
       ROCKET_APPS: '[{platform="douyin",appid="ttclienttest00001",secret="s",name="Douyin app"}]',
       ROCKET_RATE_LIMIT: '{authorize_per_minute=0,refresh_per_minute=0}',
+      ROCKET_OIDC: `{issuer="http://127.0.0.1:${port}",rsa_private_key="${RSA_KEY}",` +
+        `clients=[{client_id="shop",client_secret="shop-secret-0123456789",name="The Shop",` +
+        `redirect_uris=["https://shop.example.com/callback"]}]}`,
       WXAUTH_LOG: 'error',
     }),
     stdio: 'ignore',
@@ -268,4 +272,53 @@ test('the module logs nothing (a token can never reach a log through it)', async
     Object.assign(console, original);
   }
   assert.deepEqual(seen, []);
+});
+
+test('webLogin: scan, confirm and deny a web sign-in ticket', async () => {
+  const expectError = async (promise, resultCode, status) => {
+    await assert.rejects(promise, (e) => {
+      assert.ok(e instanceof WxAuthError, String(e));
+      assert.equal(e.result_code, resultCode, e.message);
+      assert.equal(e.status, status);
+      return true;
+    });
+  };
+  // A browser asks to sign in: the ticket is the scan page's last segment.
+  async function ticket() {
+    const params = new URLSearchParams({
+      response_type: 'code', client_id: 'shop', redirect_uri: 'https://shop.example.com/callback',
+      scope: 'openid', state: 's', nonce: 'n',
+    });
+    const res = await fetch(base + '/oidc/authorize?' + params, { redirect: 'manual' });
+    assert.equal(res.status, 303);
+    const page = res.headers.get('location');
+    const cookie = res.headers.get('set-cookie').split(';')[0];
+    scanPages.set(page.split('/').pop(), { page, cookie });
+    return page.split('/').pop();
+  }
+  // Where the browser that showed the ticket is sent once it is decided.
+  async function browserSentTo(scene) {
+    const { page, cookie } = scanPages.get(scene);
+    const res = await fetch(base + page, { redirect: 'manual', headers: { cookie } });
+    assert.equal(res.status, 303);
+    return res.headers.get('location');
+  }
+  const scanPages = new Map();
+  const alice = createClient({ baseUrl: base, wx: createWx() });
+  const bob = createClient({ baseUrl: base, wx: createWx() });
+  const scene = await ticket();
+  const asking = await alice.webLogin.scan(scene);
+  assert.equal(asking.client_id, 'shop');
+  assert.equal(asking.client_name, 'The Shop');
+  assert.ok(asking.expires_at.endsWith('Z'));
+  await expectError(bob.webLogin.scan(scene), -500, 403);
+  await expectError(bob.webLogin.confirm(scene), -500, 403);
+  assert.equal(await alice.webLogin.confirm(scene), null);
+  assert.match(await browserSentTo(scene), /^https:\/\/shop\.example\.com\/callback\?code=/);
+  await expectError(alice.webLogin.confirm(scene), -102, 404);
+  const other = await ticket();
+  await alice.webLogin.scan(other);
+  assert.equal(await alice.webLogin.deny(other), null);
+  assert.match(await browserSentTo(other), /error=access_denied/);
+  await expectError(alice.webLogin.scan('no-such-ticket'), -102, 404);
 });

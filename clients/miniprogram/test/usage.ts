@@ -27,6 +27,11 @@ async function page(): Promise<void> {
       void which;
     }
   }
+  const asking = await auth.webLogin.scan('ticket-from-scene');
+  const question: string = `Sign in to ${asking.client_name} (${asking.ip ?? 'unknown address'})?`;
+  await auth.webLogin.confirm('ticket-from-scene');
+  await auth.webLogin.deny('ticket-from-scene');
+  void question;
   await auth.logout({ global: true });
   void city; void phone; void code;
 }
