@@ -325,6 +325,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("kind_webhook_retry", "webhook sent again", "重发 webhook"),
     ("web_login_error", "Cannot sign in", "无法登录"),
     ("web_session", "web", "网页"),
+    ("web_login_brand", "wxauth sign-in", "wxauth 登录"),
     ("web_login_title", "Sign in with WeChat", "微信扫码登录"),
     ("web_login_to", "Signing in to", "登录到"),
     ("web_login_code_alt", "Mini-program code to scan", "待扫描的小程序码"),

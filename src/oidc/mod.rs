@@ -34,21 +34,24 @@ pub fn stage() -> rocket::fairing::AdHoc {
             .state::<crate::config::AppConfig>()
             .is_some_and(|c| c.oidc.is_some());
         if on {
-            rocket.mount("/", discovery::routes()).mount(
-                "/",
-                rocket::routes![
-                    authorize::authorize_get,
-                    authorize::authorize_post,
-                    scan_page::scan_page,
-                    scan_page::scan_state,
-                    scan_page::code_image,
-                    scan_page::renew,
-                    scan_page::script,
-                    token::token,
-                    userinfo::userinfo_get,
-                    userinfo::userinfo_post,
-                ],
-            )
+            rocket
+                .manage(scan_page::ImageFetches::default())
+                .mount("/", discovery::routes())
+                .mount(
+                    "/",
+                    rocket::routes![
+                        authorize::authorize_get,
+                        authorize::authorize_post,
+                        scan_page::scan_page,
+                        scan_page::scan_state,
+                        scan_page::code_image,
+                        scan_page::renew,
+                        scan_page::script,
+                        token::token,
+                        userinfo::userinfo_get,
+                        userinfo::userinfo_post,
+                    ],
+                )
         } else {
             rocket
         }

@@ -6,6 +6,9 @@
 //! without JavaScript and polls with it; "expired — show a new code" after
 //! `oidc.ticket_ttl`.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use rocket::http::{ContentType, CookieJar, Header, Status};
 use rocket::response::Redirect;
 use rocket::{get, Responder, State};
@@ -210,6 +213,25 @@ pub async fn scan_state(
     }
 }
 
+/// One fetch of a ticket's code image at a time on this instance: two
+/// loads of a new page at once would otherwise both ask WeChat.
+#[derive(Default)]
+pub struct ImageFetches(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl ImageFetches {
+    fn lock_for(&self, ticket: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(ticket.to_string()).or_default().clone()
+    }
+
+    fn done(&self, ticket: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(ticket).is_some_and(|l| Arc::strong_count(l) == 1) {
+            map.remove(ticket);
+        }
+    }
+}
+
 #[derive(Responder)]
 pub enum Image {
     Found(Box<(ContentType, Vec<u8>)>, Header<'static>),
@@ -228,6 +250,7 @@ pub async fn code_image(
     sealer: &State<Sealer>,
     wechat: &State<WechatClient>,
     codes: &State<WxaCodes>,
+    fetches: &State<ImageFetches>,
     cookies: &CookieJar<'_>,
 ) -> Image {
     let Some(oidc) = config.oidc.as_deref() else {
@@ -238,46 +261,15 @@ pub async fn code_image(
         Ok(_) => return Image::Missing(Status::NotFound),
         Err(_) => return Image::Missing(Status::ServiceUnavailable),
     };
-    let id = found.id.clone();
-    let cached = db
-        .run(move |conn| Ok(web_logins::code_image(conn, &id)?))
-        .await;
-    let bytes = match cached {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => {
-            let Some(app) = config.app(&oidc.scan_app) else {
-                return Image::Missing(Status::NotFound);
-            };
-            let tokens = AccessTokens {
-                db,
-                sealer,
-                client: wechat,
-                timeout_ms: config.wechat.timeout_ms,
-            };
-            let (scene, page) = (found.id.as_str(), oidc.scan_page.as_str());
-            let fetched = tokens
-                .with_token(app, |token| async move {
-                    codes.unlimited(wechat, &token, scene, page).await
-                })
-                .await;
-            match fetched {
-                Ok(bytes) => {
-                    let (id, kept) = (found.id.clone(), bytes.clone());
-                    if let Err(e) = db
-                        .write(move |conn| Ok(web_logins::keep_code_image(conn, &id, &kept)?))
-                        .await
-                    {
-                        tracing::warn!("cannot keep a sign-in code image: {e}");
-                    }
-                    bytes
-                }
-                Err(e) => {
-                    tracing::error!("cannot fetch the mini-program code: {e}");
-                    return Image::Missing(Status::BadGateway);
-                }
-            }
-        }
-        Err(_) => return Image::Missing(Status::ServiceUnavailable),
+    let lock = fetches.lock_for(&found.id);
+    let held = lock.lock().await;
+    let bytes = cached_or_fetched(config, oidc, db, sealer, wechat, codes, &found.id).await;
+    drop(held);
+    drop(lock);
+    fetches.done(&found.id);
+    let bytes = match bytes {
+        Ok(bytes) => bytes,
+        Err(status) => return Image::Missing(status),
     };
     let content_type = if bytes.starts_with(b"\x89PNG") {
         ContentType::PNG
@@ -290,6 +282,52 @@ pub async fn code_image(
         Box::new((content_type, bytes)),
         Header::new("Cache-Control", "private, max-age=300"),
     )
+}
+
+/// The ticket's code image: kept, or asked of WeChat now and kept.
+#[allow(clippy::too_many_arguments)]
+async fn cached_or_fetched(
+    config: &AppConfig,
+    oidc: &OidcSettings,
+    db: &Db,
+    sealer: &Sealer,
+    wechat: &WechatClient,
+    codes: &WxaCodes,
+    ticket: &str,
+) -> Result<Vec<u8>, Status> {
+    let id = ticket.to_string();
+    let cached = db
+        .run(move |conn| Ok(web_logins::code_image(conn, &id)?))
+        .await
+        .map_err(|_| Status::ServiceUnavailable)?;
+    if let Some(bytes) = cached {
+        return Ok(bytes);
+    }
+    let app = config.app(&oidc.scan_app).ok_or(Status::NotFound)?;
+    let tokens = AccessTokens {
+        db,
+        sealer,
+        client: wechat,
+        timeout_ms: config.wechat.timeout_ms,
+    };
+    let page = oidc.scan_page.as_str();
+    let bytes = tokens
+        .with_token(app, |token| async move {
+            codes.unlimited(wechat, &token, ticket, page).await
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!("cannot fetch the mini-program code: {e}");
+            Status::BadGateway
+        })?;
+    let (id, kept) = (ticket.to_string(), bytes.clone());
+    if let Err(e) = db
+        .write(move |conn| Ok(web_logins::keep_code_image(conn, &id, &kept)?))
+        .await
+    {
+        tracing::warn!("cannot keep a sign-in code image: {e}");
+    }
+    Ok(bytes)
 }
 
 /// "Show a new code": the same request as a new ticket for this browser.

@@ -359,3 +359,96 @@ async fn operator_signs_in_searches_and_revokes_in_chromium() {
     assert!(browser.text("h1").await.contains("概览"));
     browser.screenshot("overview-zh").await;
 }
+
+/// A relying party's callback on this machine: answers every request, and
+/// tells the test the first request line it got.
+async fn callback_listener() -> (String, tokio::sync::oneshot::Receiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/callback",
+        listener.local_addr().unwrap().port()
+    );
+    let (tell, told) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut tell = Some(tell);
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = vec![0; 8192];
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            if let Some(tell) = tell.take() {
+                let _ = tell.send(head.lines().next().unwrap_or_default().to_string());
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nsigned in")
+                .await;
+        }
+    });
+    (url, told)
+}
+
+/// SPEC §11's page in a real browser: the scan page in both languages, live
+/// (its script reloads it as the ticket moves), and the browser landing on
+/// the relying party's redirect URI with the code and state once the person
+/// confirms through the mini-program's API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scan_page_signs_a_browser_in_when_the_person_confirms() {
+    let (callback, told) = callback_listener().await;
+    let app = spawn_app_with(Backend::Sqlite, |o| {
+        o.with(
+            "oidc",
+            json!({
+                "issuer": "http://127.0.0.1:8000",
+                "rsa_private_key": concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/oidc/rsa_private_key.pem"),
+                "clients": [{ "client_id": "shop", "client_secret": "shop-secret-0123456789",
+                              "name": "The Shop", "redirect_uris": [callback] }],
+            }),
+        )
+    })
+    .await;
+    let browser = Browser::start().await;
+    let mut authorize = reqwest::Url::parse(&format!("{}/oidc/authorize", app.url)).unwrap();
+    authorize.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", "shop"),
+        ("redirect_uri", callback.as_str()),
+        ("scope", "openid profile"),
+        ("state", "browser-state"),
+        ("nonce", "n"),
+    ]);
+    browser.go(authorize.as_str()).await;
+    let scan_url = browser.url().await;
+    let ticket = scan_url.rsplit('/').next().unwrap().to_string();
+    assert!(scan_url.contains("/oidc/scan/"), "{scan_url}");
+    assert_eq!(browser.text("#client-name").await, "The Shop");
+    assert_eq!(browser.count("img#code").await, 1);
+    browser.screenshot("web-login-scan").await;
+    browser.go(&format!("{scan_url}?lang=zh")).await;
+    assert!(browser.text("h1").await.contains("微信扫码登录"));
+    browser.screenshot("web-login-scan-zh").await;
+    browser.go(&scan_url).await;
+
+    let alice = app.login("alice").await.token();
+    app.post_with_token("web-login/scan", &alice, json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    // The page's script sees the scan and reloads: no one touches it.
+    wait_until("the page shows the scan", || async {
+        browser.count("#web-login[data-state=\"scanned\"]").await == 1
+    })
+    .await;
+    browser.screenshot("web-login-scanned").await;
+    app.post_with_token("web-login/confirm", &alice, json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    let line = tokio::time::timeout(HANG_GUARD, told)
+        .await
+        .expect("the browser reaches the callback")
+        .unwrap();
+    assert!(line.starts_with("GET /callback?code="), "{line}");
+    assert!(line.contains("state=browser-state"), "{line}");
+    wait_until("the browser is at the callback", || async {
+        browser.url().await.starts_with(&callback)
+    })
+    .await;
+}

@@ -28,6 +28,7 @@ both_backends!(
     a_denial_sends_the_browser_back_with_access_denied,
     web_sessions_show_their_client_in_the_console,
     eddsa_id_tokens_for_a_client_that_asks,
+    concurrent_loads_of_a_code_ask_wechat_once,
 );
 
 const ISSUER: &str = "http://localhost:8000";
@@ -786,6 +787,12 @@ async fn a_person_signs_in_on_the_web_by_scanning(backend: Backend) {
     assert_eq!(claims["nonce"], "n-1");
     assert_eq!(claims["amr"], json!(["mini_program_scan"]));
     assert!(claims["auth_time"].as_i64().unwrap() <= claims["iat"].as_i64().unwrap());
+    assert_eq!(
+        app.db
+            .count("audit_events WHERE kind = 'login' AND detail = 'web_login client shop'"),
+        1,
+        "the code's exchange is audited"
+    );
     // The access token is a wxauth token for the client: status knows it.
     let access = tokens["access_token"].as_str().unwrap().to_string();
     assert!(app.is_authorized(&access).await);
@@ -1162,6 +1169,27 @@ async fn a_ticket_crosses_three_instances() {
     assert_eq!(status, 400);
     assert!(!b.is_authorized(&access).await);
     let calls = mock.call_stats().await;
+    assert_eq!(
+        calls["getwxacodeunlimit"]["by_scene"][&ticket], 1,
+        "{calls}"
+    );
+}
+
+async fn concurrent_loads_of_a_code_ask_wechat_once(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let mut browser = Browser::new(&app);
+    let ticket = browser.start(&app, &good_request()).await;
+    let cookie = browser.cookie.clone().unwrap();
+    let loads = (0..6).map(|_| {
+        app.http
+            .get(format!("{}/oidc/scan/{ticket}/code.png", app.url))
+            .header("Cookie", cookie.clone())
+            .send()
+    });
+    for response in futures::future::join_all(loads).await {
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    let calls = app.mock.call_stats().await;
     assert_eq!(
         calls["getwxacodeunlimit"]["by_scene"][&ticket], 1,
         "{calls}"
