@@ -28,6 +28,18 @@ pub fn hash_token(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A token derived from `key` for (`label`, `id`): 32 bytes of HMAC-SHA256,
+/// base64url. The same inputs give the same token; without the key, none
+/// can be made.
+pub fn keyed_token(key: &[u8; 32], label: &str, id: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(label.as_bytes());
+    mac.update(b"\0");
+    mac.update(id.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
 /// Whether `a` and `b` are equal, in time that does not depend on where
 /// they differ (secrets, MACs, PKCE challenges).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

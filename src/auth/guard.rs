@@ -120,6 +120,21 @@ pub struct AuthSession {
     pub expires_at: i64,
 }
 
+impl AuthSession {
+    /// The caller, if its session is a mini-program's. A web sign-in's
+    /// session (SPEC §11) belongs to a relying party, whose token is for
+    /// `status`, userinfo and its own revocation only: not for the person's
+    /// profile, phone or data, nor for letting another browser in.
+    pub fn mini_program(self) -> Result<AuthSession, ApiError> {
+        if self.session.client_id.is_some() {
+            return Err(ApiError::Forbidden(
+                "this is a web sign-in's token: it is for status, userinfo and logout only".into(),
+            ));
+        }
+        Ok(self)
+    }
+}
+
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for AuthSession {
     type Error = ApiError;

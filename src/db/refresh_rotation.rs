@@ -29,6 +29,9 @@ pub struct QuickRotation<'a> {
     pub generation: i64,
     pub now: i64,
     pub idle_timeout: i64,
+    /// Whose session it must be: a web sign-in's relying party, or None for
+    /// a mini-program's (a refresh token rotates only where it belongs).
+    pub client_id: Option<&'a str>,
     /// The audit event, as the general rotation writes it (`flows::refresh`);
     /// its `user_id` is ignored: the session's is written.
     pub event: NewEvent,
@@ -62,6 +65,8 @@ impl QueryFragment<Pg> for RotationQuery<'_> {
         out.push_bind_param::<Text, _>(&r.session_id)?;
         out.push_sql(" AND refresh_gen = ");
         out.push_bind_param::<BigInt, _>(&r.generation)?;
+        out.push_sql(" AND client_id IS NOT DISTINCT FROM ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.client_id)?;
         out.push_sql(" AND revoked_at IS NULL AND expires_at > ");
         out.push_bind_param::<BigInt, _>(&r.now)?;
         out.push_sql(" AND last_seen_at + ");

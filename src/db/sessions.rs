@@ -211,7 +211,6 @@ pub fn live_beyond(
     Ok(live.into_iter().take(excess).map(|(id, _)| id).collect())
 }
 
-/// Revokes one session; returns whether it was live until now.
 /// Marks a session as a web session of `client_id` with `scope` (SPEC §11):
 /// written beside the insert, so that the mini-programs' logins bind no
 /// more columns than before.
@@ -227,6 +226,7 @@ pub fn set_web(
         .map(|_| ())
 }
 
+/// Revokes one session; returns whether it was live until now.
 pub fn revoke(conn: &mut AnyConnection, id: &str, reason: &str, now: i64) -> QueryResult<bool> {
     let n = diesel::update(
         sessions::table

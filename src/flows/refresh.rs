@@ -29,6 +29,10 @@ pub struct Rotate {
     pub presented: Presented,
     pub idle_timeout: i64,
     pub ip: Option<String>,
+    /// Whose session the token must be: a web sign-in's relying party
+    /// (`/oidc/token`, the client authenticated), or None for a
+    /// mini-program's (`refresh`). Another's is an unknown token.
+    pub client_id: Option<String>,
 }
 
 pub async fn rotate(db: &Db, request: Rotate, now: i64) -> Result<Rotation, ApiError> {
@@ -39,6 +43,7 @@ pub async fn rotate(db: &Db, request: Rotate, now: i64) -> Result<Rotation, ApiE
         generation: request.presented.generation,
         now,
         idle_timeout: request.idle_timeout,
+        client_id: request.client_id.as_deref(),
         event: refresh_event(NO_USER_YET, &request, now),
     };
     if let Some((user_id, appid)) = db.quick_rotation(&quick).await? {
@@ -87,6 +92,7 @@ pub fn rotate_in(
         generation,
     } = request.presented;
     let (mut session, banned_at) = sessions::find_with_ban(conn, session_id)?
+        .filter(|(s, _)| s.client_id == request.client_id)
         .ok_or_else(|| ApiError::Unauthorized("unknown refresh token".into()))?;
     if banned_at.is_some() {
         return Err(ApiError::UserBanned);

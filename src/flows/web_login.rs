@@ -8,6 +8,8 @@ use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::web_logins::{self, NewWebLogin, WebLogin, CONFIRMED, DENIED};
 use crate::db::{users, Db};
 use crate::error::ApiError;
+use crate::webhooks::{self, EventType, Webhooks};
+use serde_json::json;
 
 /// A browser's request, checked by the authorization endpoint.
 pub struct NewTicket {
@@ -164,18 +166,31 @@ pub async fn decide(
 }
 
 /// The confirmed ticket's authorization code for the browser that showed
-/// it (`browser_hash`), made now: None when the ticket is not confirmed,
-/// not this browser's, or its code was made already (a reload).
+/// it (`browser_hash`): None when the ticket is not confirmed, not this
+/// browser's, was confirmed more than `code_ttl` ago without the browser
+/// coming for it, or its code was spent or has expired. The code is a MAC
+/// of the ticket under `key`, so a reload that overlaps the first delivery
+/// gets the same code rather than none.
 pub async fn give_code(
     db: &Db,
-    ticket_id: &str,
+    key: &[u8; 32],
+    ticket: &WebLogin,
     browser_hash: &str,
     code_ttl: i64,
     now: i64,
 ) -> Result<Option<String>, ApiError> {
-    let code = crate::crypto::random_token(32);
+    let code = crate::crypto::keyed_token(key, "web_login_code", &ticket.id);
     let code_hash = crate::crypto::hash_token(&code);
-    let (id, browser) = (ticket_id.to_string(), browser_hash.to_string());
+    if let Some(given) = &ticket.code_hash {
+        let again = *given == code_hash
+            && ticket.code_used_at.is_none()
+            && ticket.code_expires_at.is_some_and(|at| at > now);
+        return Ok(again.then_some(code));
+    }
+    if ticket.decided_at.is_none_or(|at| at + code_ttl <= now) {
+        return Ok(None);
+    }
+    let (id, browser) = (ticket.id.clone(), browser_hash.to_string());
     let given = db
         .write(move |conn| {
             Ok(web_logins::give_code(
@@ -198,6 +213,7 @@ pub struct Redeem {
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
     pub session_ttl: i64,
+    pub idle_timeout: i64,
 }
 
 /// What a code is worth.
@@ -223,100 +239,143 @@ pub enum Redeemed {
 pub async fn redeem(db: &Db, request: Redeem, now: i64) -> Result<Redeemed, ApiError> {
     let code_hash = crate::crypto::hash_token(&request.code);
     let session_id = crate::db::sessions::new_id();
-    db.write(move |conn| {
-        let Some(ticket) = web_logins::find_by_code(conn, &code_hash)? else {
-            return Ok(Redeemed::Refused("the code is not known"));
-        };
-        if ticket.code_used_at.is_some() {
-            if let Some(spent) = &ticket.session_id {
-                if crate::db::sessions::revoke(conn, spent, "code_replay", now)? {
-                    audit::record(
-                        conn,
-                        &NewEvent::new(Kind::Revoke, now)
-                            .user(ticket.scanned_by.unwrap_or_default())
-                            .session(spent)
-                            .detail("code_replay"),
-                    )?;
-                }
+    let hooks = db.webhooks().clone();
+    let redeemed = db
+        .write(move |conn| {
+            let Some(ticket) = web_logins::find_by_code(conn, &code_hash)? else {
+                return Ok(Redeemed::Refused("the code is not known"));
+            };
+            if ticket.code_used_at.is_some() {
+                revoke_replayed(conn, &hooks, &ticket, now)?;
+                return Ok(Redeemed::Replayed);
             }
-            return Ok(Redeemed::Replayed);
-        }
-        if ticket.code_expires_at.is_none_or(|at| at <= now) {
-            return Ok(Redeemed::Refused("the code has expired"));
-        }
-        if ticket.client_id != request.client_id {
-            return Ok(Redeemed::Refused("the code was issued to another client"));
-        }
-        if request.redirect_uri.as_deref() != Some(ticket.redirect_uri.as_str()) {
-            return Ok(Redeemed::Refused(
-                "redirect_uri is not the one of the authorization request",
-            ));
-        }
-        if !pkce_holds(
-            ticket.code_challenge.as_deref(),
-            request.code_verifier.as_deref(),
-        ) {
-            return Ok(Redeemed::Refused(
-                "code_verifier does not match the code_challenge",
-            ));
-        }
-        let (Some(user_id), Some(scanned), Some(auth_time)) = (
-            ticket.scanned_by,
-            &ticket.scanned_session,
-            ticket.decided_at,
-        ) else {
-            return Ok(Redeemed::Refused("the code is not known"));
-        };
-        let Some((through, banned_at)) = crate::db::sessions::find_with_ban(conn, scanned)? else {
-            return Ok(Redeemed::Refused("the session that confirmed has ended"));
-        };
-        if banned_at.is_some() || through.revoked_at.is_some() {
-            return Ok(Redeemed::Refused(
-                "the person who confirmed can no longer sign in",
-            ));
-        }
-        if !web_logins::spend_code(conn, &ticket.id, &session_id, now)? {
-            return Ok(Redeemed::Replayed);
-        }
-        crate::db::sessions::insert(
+            if ticket.code_expires_at.is_none_or(|at| at <= now) {
+                return Ok(Redeemed::Refused("the code has expired"));
+            }
+            if ticket.client_id != request.client_id {
+                return Ok(Redeemed::Refused("the code was issued to another client"));
+            }
+            if request.redirect_uri.as_deref() != Some(ticket.redirect_uri.as_str()) {
+                return Ok(Redeemed::Refused(
+                    "redirect_uri is not the one of the authorization request",
+                ));
+            }
+            if !pkce_holds(
+                ticket.code_challenge.as_deref(),
+                request.code_verifier.as_deref(),
+            ) {
+                return Ok(Redeemed::Refused(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+            let (Some(user_id), Some(scanned), Some(auth_time)) = (
+                ticket.scanned_by,
+                &ticket.scanned_session,
+                ticket.decided_at,
+            ) else {
+                return Ok(Redeemed::Refused("the code is not known"));
+            };
+            let Some((through, banned_at)) = crate::db::sessions::find_with_ban(conn, scanned)?
+            else {
+                return Ok(Redeemed::Refused("the session that confirmed has ended"));
+            };
+            if banned_at.is_some() || through.revoked_at.is_some() {
+                return Ok(Redeemed::Refused(
+                    "the person who confirmed can no longer sign in",
+                ));
+            }
+            if !web_logins::spend_code(conn, &ticket.id, &session_id, now)? {
+                return Ok(Redeemed::Replayed);
+            }
+            crate::db::sessions::insert(
+                conn,
+                &crate::db::sessions::NewSession {
+                    id: &session_id,
+                    user_id,
+                    identity_id: through.identity_id,
+                    appid: &through.appid,
+                    session_key_sealed: "",
+                    created_at: now,
+                    last_seen_at: now,
+                    expires_at: now + request.session_ttl,
+                    ip: ticket.ip.as_deref(),
+                    user_agent: ticket.user_agent.as_deref(),
+                    cookie_hash: None,
+                },
+            )?;
+            crate::db::sessions::set_web(conn, &session_id, &ticket.client_id, &ticket.scope)?;
+            hooks.emit(
+                conn,
+                EventType::SessionCreated,
+                || {
+                    json!({ "session": {
+                    "id": session_id,
+                    "user_id": user_id,
+                    "appid": through.appid,
+                    "client_id": ticket.client_id,
+                    "created_at": crate::timestamp::rfc3339(now),
+                    "expires_at": crate::timestamp::rfc3339(now + request.session_ttl),
+                    "ip": ticket.ip,
+                } })
+                },
+                now,
+            )?;
+            audit::record(
+                conn,
+                &NewEvent::new(Kind::Login, now)
+                    .user(user_id)
+                    .session(&session_id)
+                    .ip(ticket.ip.clone())
+                    .detail(format!("web_login client {}", ticket.client_id)),
+            )?;
+            Ok(Redeemed::Opened {
+                issued: crate::flows::Issued {
+                    user_id,
+                    session_id: session_id.clone(),
+                    appid: ticket.client_id.clone(),
+                    generation: 0,
+                    issued_at: now,
+                },
+                nonce: ticket.nonce.clone(),
+                scope: ticket.scope.clone(),
+                auth_time,
+            })
+        })
+        .await;
+    db.webhooks().ring();
+    redeemed
+}
+
+/// A spent code came back: the session it opened is revoked (RFC 6749
+/// §4.1.2), with its audit event and `session.ended`.
+fn revoke_replayed(
+    conn: &mut crate::db::AnyConnection,
+    hooks: &Webhooks,
+    ticket: &WebLogin,
+    now: i64,
+) -> Result<(), ApiError> {
+    let Some(spent) = &ticket.session_id else {
+        return Ok(());
+    };
+    let Some(session) = crate::db::sessions::find(conn, spent)? else {
+        return Ok(());
+    };
+    if crate::db::sessions::revoke(conn, spent, "code_replay", now)? {
+        hooks.emit(
             conn,
-            &crate::db::sessions::NewSession {
-                id: &session_id,
-                user_id,
-                identity_id: through.identity_id,
-                appid: &through.appid,
-                session_key_sealed: "",
-                created_at: now,
-                last_seen_at: now,
-                expires_at: now + request.session_ttl,
-                ip: ticket.ip.as_deref(),
-                user_agent: ticket.user_agent.as_deref(),
-                cookie_hash: None,
-            },
+            EventType::SessionEnded,
+            || webhooks::session_ended(spent, session.user_id, &session.appid, "code_replay"),
+            now,
         )?;
-        crate::db::sessions::set_web(conn, &session_id, &ticket.client_id, &ticket.scope)?;
         audit::record(
             conn,
-            &NewEvent::new(Kind::Login, now)
-                .user(user_id)
-                .session(&session_id)
-                .ip(ticket.ip.clone())
-                .detail(format!("web_login client {}", ticket.client_id)),
+            &NewEvent::new(Kind::Revoke, now)
+                .user(session.user_id)
+                .session(spent)
+                .detail("code_replay"),
         )?;
-        Ok(Redeemed::Opened {
-            issued: crate::flows::Issued {
-                user_id,
-                session_id: session_id.clone(),
-                appid: ticket.client_id.clone(),
-                generation: 0,
-                issued_at: now,
-            },
-            nonce: ticket.nonce.clone(),
-            scope: ticket.scope.clone(),
-            auth_time,
-        })
-    })
-    .await
+    }
+    Ok(())
 }
 
 /// RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge, the

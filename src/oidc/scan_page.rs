@@ -44,10 +44,16 @@ enum Stage {
 }
 
 impl Stage {
-    fn of(ticket: &WebLogin, now: i64) -> Stage {
+    /// `code_ttl`: how long a confirmed ticket's code may be collected, and
+    /// lives once made.
+    fn of(ticket: &WebLogin, code_ttl: i64, now: i64) -> Stage {
+        let collectable = match (&ticket.code_hash, ticket.code_expires_at) {
+            (Some(_), Some(expires)) => ticket.code_used_at.is_none() && expires > now,
+            _ => ticket.decided_at.is_some_and(|at| at + code_ttl > now),
+        };
         match ticket.decision.as_deref() {
-            Some(_) if ticket.code_hash.is_some() => Stage::Finished,
-            Some(d) if d == CONFIRMED => Stage::Confirmed,
+            Some(d) if d == CONFIRMED && collectable => Stage::Confirmed,
+            Some(d) if d == CONFIRMED => Stage::Finished,
             Some(d) if d == DENIED => Stage::Denied,
             _ if ticket.expires_at <= now => Stage::Expired,
             _ if ticket.scanned_by.is_some() => Stage::Scanned,
@@ -111,13 +117,14 @@ pub async fn scan_page(
         return page_error(lang, Status::BadRequest, "web_login_elsewhere");
     };
     let now = clock.now();
-    let stage = Stage::of(&found, now);
+    let stage = Stage::of(&found, oidc.code_ttl, now);
     match stage {
         Stage::Confirmed => {
             let Some(hash) = browser_hash(cookies) else {
                 return page_error(lang, Status::BadRequest, "web_login_elsewhere");
             };
-            match web_login::give_code(db, &found.id, &hash, oidc.code_ttl, now).await {
+            let key = &config.session_key_secret.0;
+            match web_login::give_code(db, key, &found, &hash, oidc.code_ttl, now).await {
                 Ok(Some(code)) => {
                     let mut params = vec![("code", code.as_str())];
                     if let Some(state) = &found.state {
@@ -187,16 +194,18 @@ fn page_error(lang: Lang, status: Status, key: &str) -> Answer {
 #[get("/oidc/scan/<ticket>/state")]
 pub async fn scan_state(
     ticket: &str,
+    config: &State<AppConfig>,
     clock: &State<Clock>,
     db: &State<Db>,
     cookies: &CookieJar<'_>,
 ) -> (Status, (ContentType, String)) {
+    let code_ttl = config.oidc.as_ref().map_or(0, |o| o.code_ttl);
     match this_browsers(db, cookies, ticket).await {
         Ok(Some(found)) => (
             Status::Ok,
             (
                 ContentType::JSON,
-                json!({ "state": Stage::of(&found, clock.now()).as_str() }).to_string(),
+                json!({ "state": Stage::of(&found, code_ttl, clock.now()).as_str() }).to_string(),
             ),
         ),
         Ok(None) => (
@@ -257,7 +266,7 @@ pub async fn code_image(
         return Image::Missing(Status::NotFound);
     };
     let found = match this_browsers(db, cookies, ticket).await {
-        Ok(Some(found)) if Stage::of(&found, clock.now()) == Stage::Waiting => found,
+        Ok(Some(found)) if Stage::of(&found, oidc.code_ttl, clock.now()) == Stage::Waiting => found,
         Ok(_) => return Image::Missing(Status::NotFound),
         Err(_) => return Image::Missing(Status::ServiceUnavailable),
     };
@@ -347,7 +356,10 @@ pub async fn renew(
         return page_error(lang, Status::NotFound, "web_login_elsewhere");
     };
     let old = match this_browsers(db, cookies, ticket).await {
-        Ok(Some(old)) => old,
+        // Only a ticket that can no longer sign in is renewed: two live
+        // tickets of one request would give two codes for one verifier.
+        Ok(Some(old)) if Stage::of(&old, oidc.code_ttl, clock.now()) == Stage::Expired => old,
+        Ok(Some(_)) => return page_error(lang, Status::BadRequest, "web_login_elsewhere"),
         Ok(None) => return page_error(lang, Status::BadRequest, "web_login_elsewhere"),
         Err(_) => return page_error(lang, Status::ServiceUnavailable, "web_login_error_hint"),
     };

@@ -19,6 +19,7 @@ use crate::client_info::ClientInfo;
 use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::db::{sessions, Db};
+use crate::error::ApiError;
 use crate::flows::refresh::{self, Rotate, Rotation};
 use crate::flows::web_login::{self, Redeem, Redeemed};
 
@@ -80,10 +81,11 @@ fn refuse(error: &'static str, description: impl Into<String>) -> Refusal {
 
 impl From<Refusal> for TokenAnswer {
     fn from(r: Refusal) -> TokenAnswer {
-        let status = if r.error == "invalid_client" {
-            Status::Unauthorized
-        } else {
-            Status::BadRequest
+        let status = match r.error {
+            "invalid_client" => Status::Unauthorized,
+            "server_error" => Status::InternalServerError,
+            "temporarily_unavailable" => Status::ServiceUnavailable,
+            _ => Status::BadRequest,
         };
         let challenge = (r.error == "invalid_client")
             .then(|| Header::new("WWW-Authenticate", "Basic realm=\"wxauth\""));
@@ -303,11 +305,15 @@ async fn authorization_code(
         redirect_uri: params.get("redirect_uri").map(str::to_string),
         code_verifier: params.get("code_verifier").map(str::to_string),
         session_ttl: config.session_ttl,
+        idle_timeout: config.session_idle_timeout,
     };
     let now = clock.now();
     let redeemed = web_login::redeem(db, request, now)
         .await
-        .map_err(server_error)?;
+        .map_err(|e| match e {
+            ApiError::Unavailable(_) => refuse("temporarily_unavailable", "try again in a moment"),
+            other => server_error(other),
+        })?;
     let (issued, nonce, scope, auth_time) = match redeemed {
         Redeemed::Opened {
             issued,
@@ -391,11 +397,21 @@ async fn refresh_token(
             presented,
             idle_timeout: config.session_idle_timeout,
             ip: client_info.ip.clone(),
+            client_id: Some(client.client_id.clone()),
         },
         clock.now(),
     )
     .await
-    .map_err(|e| refuse("invalid_grant", e.to_string()))?;
+    .map_err(|e| match e {
+        ApiError::Internal(_) => server_error(e),
+        ApiError::Unavailable(_) => {
+            tracing::warn!("token endpoint: {e}");
+            refuse("temporarily_unavailable", "try again in a moment")
+        }
+        ApiError::UserBanned => refuse("invalid_grant", "the person can no longer sign in"),
+        ApiError::SessionExpired(_) => refuse("invalid_grant", "the session has ended"),
+        _ => refuse("invalid_grant", "the refresh token is not valid"),
+    })?;
     let issued = match rotation {
         Rotation::Rotated(issued) | Rotation::Grace(issued) => issued,
         Rotation::Reused => {

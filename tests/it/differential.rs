@@ -95,6 +95,7 @@ async fn rotate(db: &Db, path: Path, session_id: &str, generation: i64, now: i64
         },
         idle_timeout: IDLE,
         ip: Some("198.51.100.9".into()),
+        client_id: None,
     };
     let answer = match path {
         Path::Fast => refresh::rotate(db, request, now).await,

@@ -29,6 +29,7 @@ both_backends!(
     web_sessions_show_their_client_in_the_console,
     eddsa_id_tokens_for_a_client_that_asks,
     concurrent_loads_of_a_code_ask_wechat_once,
+    a_code_not_collected_in_time_is_gone,
 );
 
 const ISSUER: &str = "http://localhost:8000";
@@ -767,19 +768,23 @@ async fn a_person_signs_in_on_the_web_by_scanning(backend: Backend) {
     let query = query_of(&to_client);
     let code = query["code"].clone();
     assert_eq!(query["state"], "st-1");
-    // A reload does not make a second code.
+    // A reload before the code is spent (two overlapping loads) gets the
+    // same code, never a second one.
     let reload = browser.get(&format!("/oidc/scan/{ticket}")).await;
-    assert_eq!(reload.status(), 200);
-    assert!(reload
-        .text()
-        .await
-        .unwrap()
-        .contains("data-state=\"finished\""));
+    assert_eq!(query_of(&reload)["code"], code);
 
     let (status, headers, tokens) =
         token_request(&app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(headers["cache-control"], "no-store");
+    // Spent: the page says so.
+    let spent = browser.get(&format!("/oidc/scan/{ticket}")).await;
+    assert_eq!(spent.status(), 200);
+    assert!(spent
+        .text()
+        .await
+        .unwrap()
+        .contains("data-state=\"finished\""));
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["scope"], "openid profile");
     let claims = verified_id_token(&app, tokens["id_token"].as_str().unwrap(), "shop").await;
@@ -825,6 +830,22 @@ async fn a_person_signs_in_on_the_web_by_scanning(backend: Backend) {
         .unwrap()
         .contains("invalid_token"));
 
+    // It is not a mini-program's token: not for the profile, the phone, the
+    // refresh of /api, nor for signing the person out everywhere.
+    app.get_with_token("user", &access).await.expect(-500, 403);
+    app.post_with_token("phone", &access, json!({ "code": "13800001111" }))
+        .await
+        .expect(-500, 403);
+    app.post(
+        "refresh",
+        json!({ "refresh_token": tokens["refresh_token"] }),
+    )
+    .await
+    .expect(-500, 401);
+    app.post_with_token("logout", &access, json!({ "scope": "global" }))
+        .await
+        .expect(-500, 403);
+    assert!(app.is_authorized(&alice.token()).await);
     // A web session's token cannot let another browser in.
     let mut other = Browser::new(&app);
     let other_ticket = other.start(&app, &good_request()).await;
@@ -1194,4 +1215,36 @@ async fn concurrent_loads_of_a_code_ask_wechat_once(backend: Backend) {
         calls["getwxacodeunlimit"]["by_scene"][&ticket], 1,
         "{calls}"
     );
+}
+
+async fn a_code_not_collected_in_time_is_gone(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let alice = app.login("alice").await.token();
+    let mut browser = Browser::new(&app);
+    let ticket = browser.start(&app, &good_request()).await;
+    app.post_with_token("web-login/scan", &alice, json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    app.post_with_token("web-login/confirm", &alice, json!({ "scene": ticket }))
+        .await
+        .expect(0, 200);
+    // The browser comes back after the code's lifetime: nothing to collect.
+    app.clock.advance(std::time::Duration::from_secs(61));
+    let late = browser.get(&format!("/oidc/scan/{ticket}")).await;
+    assert_eq!(late.status(), 200);
+    assert!(late
+        .text()
+        .await
+        .unwrap()
+        .contains("data-state=\"finished\""));
+    // A web token logs out its own session.
+    let ticket = browser.start(&app, &good_request()).await;
+    let code = confirmed_code(&app, &mut browser, &ticket, &alice).await;
+    let (_, _, tokens) = token_request(&app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    app.post_with_token("logout", access, json!({}))
+        .await
+        .expect(0, 200);
+    assert!(!app.is_authorized(access).await);
+    assert!(app.is_authorized(&alice).await);
 }

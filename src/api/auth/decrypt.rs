@@ -72,7 +72,7 @@ pub async fn decrypt(
     auth: Result<AuthSession, ApiError>,
     body: Result<JsonBody<DecryptRequest>, ApiError>,
 ) -> ApiResult {
-    let auth = auth?;
+    let auth = auth?.mini_program()?;
     let JsonBody(request) = body?;
     let encrypted = required(request.encrypted_data, "encryptedData")?;
     let app = config.app(&auth.session.appid);

@@ -11,6 +11,7 @@ use crate::api::json_body::JsonBody;
 use crate::auth::guard::Caller;
 use crate::client_info::ClientInfo;
 use crate::clock::Clock;
+use crate::config::AppConfig;
 use crate::db::Db;
 use crate::error::{codes, ApiError, ResultCode};
 use crate::flows;
@@ -47,6 +48,7 @@ pub const FAILS: &[ResultCode] = &[codes::FAILED, codes::WRONG_PARAMS, codes::UN
     request_body(content = Option<LogoutRequest>), security(("bearer" = []), ("token" = []), ("session_cookie" = [])))]
 #[post("/logout", data = "<body>")]
 pub async fn logout(
+    config: &State<AppConfig>,
     db: &State<Db>,
     clock: &State<Clock>,
     caller: Result<Caller, ApiError>,
@@ -64,8 +66,24 @@ pub async fn logout(
             ))
         }
     };
-    flows::logout::logout(db, session_ref(caller)?, scope, client.ip, clock.now()).await?;
+    let session = session_ref(caller)?;
+    if scope == Scope::Global && is_web(config, &session) {
+        // A relying party holds it: it ends its own session, not the
+        // person's every sign-in.
+        return Err(ApiError::Forbidden(
+            "a web sign-in's token ends its own session only (scope \"local\")".into(),
+        ));
+    }
+    flows::logout::logout(db, session, scope, client.ip, clock.now()).await?;
     Success::empty()
+}
+
+/// A web sign-in's token (SPEC §11): its audience is a client, not an app.
+fn is_web(config: &AppConfig, session: &SessionRef) -> bool {
+    match session {
+        SessionRef::Token { appid, .. } => config.app(appid).is_none(),
+        SessionRef::Cookie { .. } => false,
+    }
 }
 
 /// The tutorial's `logout` view answered any method, and its clients call it

@@ -55,7 +55,7 @@ pub async fn phone(
     auth: Result<AuthSession, ApiError>,
     body: Result<JsonBody<PhoneRequest>, ApiError>,
 ) -> ApiResult {
-    let auth = auth?;
+    let auth = auth?.mini_program()?;
     let JsonBody(request) = body?;
     let code = request
         .code

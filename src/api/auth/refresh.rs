@@ -67,6 +67,9 @@ pub async fn refresh(api: Api<'_>, body: Result<JsonBody<RefreshRequest>, ApiErr
         presented,
         idle_timeout: config.session_idle_timeout,
         ip: client.ip,
+        // A mini-program's refresh token only: a web sign-in's rotates at
+        // /oidc/token, where its client authenticates.
+        client_id: None,
     };
     match flows::refresh::rotate(db, request, clock.now()).await? {
         Rotation::Rotated(issued) => {

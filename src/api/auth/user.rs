@@ -36,7 +36,7 @@ pub const UPDATE_FAILS: &[ResultCode] = &[
     security(("bearer" = []), ("token" = []), ("session_cookie" = [])))]
 #[get("/user")]
 pub async fn get_user(db: &State<Db>, auth: Result<AuthSession, ApiError>) -> ApiResult {
-    let user_id = auth?.user_id;
+    let user_id = auth?.mini_program()?.user_id;
     let (user, apps) = db
         .run(move |conn| {
             let Some(user) = users::find(conn, user_id)? else {
@@ -62,7 +62,7 @@ pub async fn update_user(
     auth: Result<AuthSession, ApiError>,
     body: Result<JsonBody<ProfileFields>, ApiError>,
 ) -> ApiResult {
-    let user_id = auth?.user_id;
+    let user_id = auth?.mini_program()?.user_id;
     let JsonBody(fields) = body?;
     let changes = fields.into_changes()?;
     let now = clock.now();

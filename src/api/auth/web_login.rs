@@ -141,12 +141,7 @@ fn enabled(config: &AppConfig) -> Result<&crate::oidc::settings::OidcSettings, A
 /// The caller, who must be signed in to a mini-program: a web session's
 /// token (a relying party holds it) cannot let another browser in.
 fn scanner(auth: AuthSession, client: &ClientInfo) -> Result<Scanner, ApiError> {
-    if auth.session.client_id.is_some() {
-        return Err(ApiError::Forbidden(
-            "a web sign-in is confirmed from the mini-program, not with a web session's token"
-                .into(),
-        ));
-    }
+    let auth = auth.mini_program()?;
     Ok(Scanner {
         user_id: auth.user_id,
         session_id: auth.session.id.clone(),
