@@ -801,6 +801,9 @@ async fn a_person_signs_in_on_the_web_by_scanning(backend: Backend) {
     // The access token is a wxauth token for the client: status knows it.
     let access = tokens["access_token"].as_str().unwrap().to_string();
     assert!(app.is_authorized(&access).await);
+    // status says whose it is, so that a mini-program's backend can refuse it.
+    assert_eq!(app.status(&access).await["client_id"], "shop");
+    assert!(app.status(&alice.token()).await.get("client_id").is_none());
     let info: Value = app
         .http
         .get(format!("{}/oidc/userinfo", app.url))

@@ -34,8 +34,8 @@ pub async fn status_post(auth: Result<AuthSession, ApiError>) -> ApiResult {
     verdict(auth)
 }
 
-/// The verdict: `{"is_authorized": 1, "user_id", "expires_at"}` or
-/// `{"is_authorized": 0}`.
+/// The verdict: `{"is_authorized": 1, "user_id", "expires_at"}` (and
+/// `client_id` for a web sign-in's token) or `{"is_authorized": 0}`.
 #[derive(Serialize, ToSchema)]
 pub struct Verdict {
     #[schema(minimum = 0, maximum = 1)]
@@ -47,6 +47,12 @@ pub struct Verdict {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String, format = DateTime)]
     expires_at: Option<String>,
+    /// Only for a web sign-in's token (SPEC §11): the relying party it was
+    /// issued to. A backend that serves the mini-program should refuse a
+    /// token that has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    client_id: Option<String>,
 }
 
 fn verdict(auth: Result<AuthSession, ApiError>) -> ApiResult {
@@ -55,6 +61,7 @@ fn verdict(auth: Result<AuthSession, ApiError>) -> ApiResult {
             is_authorized: 1,
             user_id: Some(auth.user_id),
             expires_at: Some(rfc3339(auth.expires_at)),
+            client_id: auth.session.client_id,
         }),
         // A failure of our own is not a verdict on the token.
         Err(e @ (ApiError::Internal(_) | ApiError::Unavailable(_))) => Err(e),
@@ -62,6 +69,7 @@ fn verdict(auth: Result<AuthSession, ApiError>) -> ApiResult {
             is_authorized: 0,
             user_id: None,
             expires_at: None,
+            client_id: None,
         }),
     }
 }
