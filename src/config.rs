@@ -616,8 +616,9 @@ impl AppConfig {
         if raw.database_pool_size == 0 {
             return Err(ConfigError("database_pool_size must be at least 1".into()));
         }
-        let oidc = crate::oidc::settings::check(raw.oidc, &apps, raw.jwt_algorithm)
-            .map_err(ConfigError)?;
+        let oidc =
+            crate::oidc::settings::check(raw.oidc, &apps, raw.jwt_algorithm, &raw.jwt_issuer)
+                .map_err(ConfigError)?;
 
         Ok(AppConfig {
             database_url: raw.database_url,

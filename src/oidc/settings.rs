@@ -132,11 +132,19 @@ pub fn check(
     raw: RawOidc,
     apps: &[AppEntry],
     jwt_algorithm: JwtAlgorithm,
+    jwt_issuer: &str,
 ) -> Result<Option<Arc<OidcSettings>>, String> {
     if raw.clients.is_empty() {
         return Ok(None);
     }
     let issuer = check_issuer(raw.issuer.as_deref())?;
+    // Access tokens and ID tokens share the JWK Set (and, for EdDSA, a
+    // key): their issuers tell them apart for a verifier offline.
+    if issuer == jwt_issuer.trim_end_matches('/') {
+        return Err(format!(
+            "oidc.issuer {issuer:?} must differ from jwt_issuer, so that ID tokens and access tokens cannot pass for each other"
+        ));
+    }
     let scan_app = scan_app(raw.scan_app, apps)?;
     let scan_page = raw.scan_page.trim().to_string();
     if scan_page.is_empty() || scan_page.starts_with('/') || scan_page.contains('?') {
@@ -164,6 +172,14 @@ pub fn check(
     let mut clients: Vec<Client> = Vec::with_capacity(raw.clients.len());
     for raw_client in raw.clients {
         let client = check_client(raw_client, jwt_algorithm)?;
+        // A web session's tokens carry its client_id where a mini-program's
+        // carry the appid: one name for both would blur whose a token is.
+        if apps.iter().any(|a| a.appid == client.client_id) {
+            return Err(format!(
+                "oidc.clients: the client_id {:?} is also an app's appid; give the client a name of its own",
+                client.client_id
+            ));
+        }
         if clients.iter().any(|c| c.client_id == client.client_id) {
             return Err(format!(
                 "oidc.clients: the client_id {:?} is listed twice",
@@ -358,14 +374,16 @@ mod tests {
     }
 
     fn err(raw: RawOidc) -> String {
-        check(raw, &[wechat("wx1")], JwtAlgorithm::Hs256).unwrap_err()
+        check(raw, &[wechat("wx1")], JwtAlgorithm::Hs256, "wxauth").unwrap_err()
     }
 
     #[test]
     fn no_clients_turns_the_provider_off() {
-        assert!(check(RawOidc::default(), &[], JwtAlgorithm::Hs256)
-            .unwrap()
-            .is_none());
+        assert!(
+            check(RawOidc::default(), &[], JwtAlgorithm::Hs256, "wxauth")
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -374,6 +392,7 @@ mod tests {
             raw(vec![client("shop")]),
             &[wechat("wx1")],
             JwtAlgorithm::Hs256,
+            "wxauth",
         )
         .unwrap()
         .unwrap();
@@ -419,6 +438,14 @@ mod tests {
         let mut r = raw(vec![client("shop")]);
         r.code_ttl = 5;
         assert!(err(r).contains("oidc.code_ttl"));
+        assert!(err(raw(vec![client("wx1")])).contains("also an app's appid"));
+        let same = check(
+            raw(vec![client("shop")]),
+            &[wechat("wx1")],
+            JwtAlgorithm::Hs256,
+            "https://auth.example.com",
+        );
+        assert!(same.unwrap_err().contains("must differ from jwt_issuer"));
     }
 
     #[test]
@@ -427,7 +454,7 @@ mod tests {
         c.redirect_uris = vec!["http://localhost:3000/cb".into()];
         let mut r = raw(vec![c]);
         r.issuer = Some("http://127.0.0.1:8000".into());
-        let s = check(r, &[wechat("wx1")], JwtAlgorithm::Hs256)
+        let s = check(r, &[wechat("wx1")], JwtAlgorithm::Hs256, "wxauth")
             .unwrap()
             .unwrap();
         assert_eq!(s.issuer, "http://127.0.0.1:8000");
