@@ -117,3 +117,60 @@ async fn a_revocation_is_seen_while_checks_are_in_flight(backend: Backend) {
     // The load really ran alongside: many checks per revocation.
     assert!(served.load(Ordering::Relaxed) > 100);
 }
+
+/// The batch query's plan is index lookups even where PostgreSQL knows
+/// nothing of the tables yet (autovacuum has not analysed them: a young
+/// deployment, or the benchmark's thousand sessions). Its prepared
+/// statement gets a generic plan after a few runs; for `id = ANY($1)` that
+/// plan read every session of the table for every batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batch_reads_sessions_by_primary_key_on_a_young_table() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+
+    let app = spawn_app(Backend::Postgres).await;
+    app.db.execute(
+        "INSERT INTO users (id, created_at, updated_at) \
+           SELECT n, 0, 0 FROM generate_series(1000001, 1001000) AS n; \
+         INSERT INTO identities (id, user_id, platform, appid, openid, anonymous, created_at) \
+           SELECT n, n, 'wechat', 'wxtestapp000000001', 'young-' || n, false, 0 \
+           FROM generate_series(1000001, 1001000) AS n; \
+         INSERT INTO sessions (id, user_id, appid, session_key_sealed, created_at, \
+             last_seen_at, expires_at, refresh_gen, identity_id) \
+           SELECT 'young-session-' || n, n, 'wxtestapp000000001', 'sealed', 0, 0, 1, 0, n \
+           FROM generate_series(1000001, 1001000) AS n;",
+    );
+    let wxauth::db::AnyConnection::Postgresql(mut conn) = app.db.conn() else {
+        unreachable!("a PostgreSQL test")
+    };
+    let stats: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM pg_stat_user_tables \
+         WHERE relname = 'sessions' AND last_analyze IS NULL AND last_autoanalyze IS NULL",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(stats, 1, "the table must be young: never analysed");
+    conn.batch_execute(&format!(
+        "SET plan_cache_mode = force_generic_plan; PREPARE batch(text[]) AS {}",
+        wxauth::db::live_session::pg_batch::BATCH_SQL
+    ))
+    .unwrap();
+
+    #[derive(QueryableByName)]
+    struct PlanLine {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let plan: Vec<PlanLine> =
+        diesel::sql_query("EXPLAIN EXECUTE batch(ARRAY['young-session-1000001', 'nobody'])")
+            .load(&mut conn)
+            .unwrap();
+    let plan = plan
+        .into_iter()
+        .map(|l| l.line)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+    assert!(plan.contains("Index Scan using sessions_pkey"), "{plan}");
+    assert!(plan.contains("Index Scan using users_pkey"), "{plan}");
+}
