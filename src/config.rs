@@ -247,6 +247,8 @@ pub struct RateLimitConfig {
     pub admin_api_per_minute: u32,
     /// New web sign-in tickets per address (SPEC §11).
     pub web_login_per_minute: u32,
+    /// A person's account exports (SPEC §12), per person.
+    pub account_export_per_hour: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -256,6 +258,7 @@ impl Default for RateLimitConfig {
             refresh_per_minute: 600,
             admin_api_per_minute: 600,
             web_login_per_minute: 30,
+            account_export_per_hour: 6,
         }
     }
 }
@@ -381,6 +384,7 @@ struct RawConfig {
     metrics: bool,
     session_retention: i64,
     audit_retention: i64,
+    account_deletion_delay: i64,
     wechat: RawWechat,
     apps: Vec<RawApp>,
     platforms: RawPlatforms,
@@ -411,6 +415,7 @@ impl Default for RawConfig {
             metrics: true,
             session_retention: 30 * 86400,
             audit_retention: 180 * 86400,
+            account_deletion_delay: 15 * 86400,
             wechat: RawWechat::default(),
             apps: Vec::new(),
             platforms: RawPlatforms::default(),
@@ -446,6 +451,9 @@ pub struct AppConfig {
     /// How long revoked and expired sessions are kept (for the console) before purging.
     pub session_retention: i64,
     pub audit_retention: i64,
+    /// Seconds between a person's own deletion request and their erasure
+    /// (SPEC §12); a login in between cancels it.
+    pub account_deletion_delay: i64,
     pub wechat: WechatConfig,
     /// Every mini-program: `apps`, then `wechat.apps` (as WeChat's). An
     /// appid appears once in all.
@@ -634,6 +642,7 @@ impl AppConfig {
             metrics: raw.metrics,
             session_retention: raw.session_retention.max(0),
             audit_retention: raw.audit_retention.max(0),
+            account_deletion_delay: raw.account_deletion_delay.max(0),
             wechat: WechatConfig {
                 api_base: platforms[0].api_base.clone(),
                 timeout_ms: platforms[0].timeout_ms,
@@ -708,6 +717,12 @@ fn check_bounds(raw: &RawConfig) -> Result<(), ConfigError> {
             seconds(raw.audit_retention),
             100 * YEAR,
             "seconds (100 years)",
+        ),
+        (
+            "account_deletion_delay".into(),
+            seconds(raw.account_deletion_delay),
+            10 * YEAR,
+            "seconds (10 years)",
         ),
         (
             "purge_interval".into(),

@@ -119,6 +119,10 @@ pub fn rocket_with_clock(figment: Figment, clock: Clock) -> Result<Rocket<Build>
         admin_api: IpLimiter::per_minute("admin_api", config.rate_limit.admin_api_per_minute),
         refresh: IpLimiter::per_minute("refresh", config.rate_limit.refresh_per_minute),
         web_login: IpLimiter::per_minute("web_login", config.rate_limit.web_login_per_minute),
+        account_export: IpLimiter::per_hour(
+            "account_export",
+            config.rate_limit.account_export_per_hour,
+        ),
     });
     let sealer = Sealer::new(&config.session_key_secret.0);
     // Several instances share a PostgreSQL database; SQLite serves one.

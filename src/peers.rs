@@ -198,6 +198,7 @@ impl Peers {
             &limits.refresh,
             &limits.admin_api,
             &limits.web_login,
+            &limits.account_export,
         ] {
             let name = limiter.name();
             limiter.set_sharing(alive);

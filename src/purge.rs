@@ -1,6 +1,6 @@
-//! The background purge: dead sessions (and ended console sessions) after
-//! their retention, old audit events, shared login codes, done webhook
-//! deliveries, idle rate-limit buckets. Works in bounded batches so it
+//! The background purge: people whose deletion is due, dead sessions (and
+//! ended console sessions) after their retention, old audit events, shared
+//! login codes, done webhook deliveries, idle rate-limit buckets. Works in bounded batches so it
 //! never holds the database long, and runs again at once while it is
 //! behind.
 
@@ -66,10 +66,15 @@ impl Purger {
         self.limits.refresh.forget_idle();
         self.limits.admin_api.forget_idle();
         self.limits.web_login.forget_idle();
+        self.limits.account_export.forget_idle();
         let session_retention = self.session_retention;
         let audit_retention = self.audit_retention;
         let now = self.clock.now();
-        self.db
+        // People whose deletion is due (SPEC §12), each erased in a
+        // transaction of their own.
+        let people = crate::flows::account_deletion::erase_due(&self.db, now).await?;
+        let rows = self
+            .db
             .run(move |conn| {
                 admin_sessions::purge_ended(
                     conn,
@@ -91,7 +96,8 @@ impl Purger {
                 let tickets = drain(|| web_logins::purge_before(conn, now - 86_400, BATCH))?;
                 Ok(codes || sessions || events || deliveries || tickets)
             })
-            .await
+            .await?;
+        Ok(people || rows)
     }
 }
 

@@ -72,11 +72,20 @@ impl IpLimiter {
     /// `per_minute` = 0 turns the limit off. The bucket holds a minute's worth,
     /// so a burst from many users behind one NAT is not refused.
     pub fn per_minute(name: &'static str, per_minute: u32) -> Self {
-        let limit = (per_minute > 0).then(|| {
-            let interval = 60_000_000_000 / u64::from(per_minute);
+        Self::per_period(name, per_minute, 60)
+    }
+
+    /// `count` requests per hour, all of them at once if need be.
+    pub fn per_hour(name: &'static str, count: u32) -> Self {
+        Self::per_period(name, count, 3600)
+    }
+
+    fn per_period(name: &'static str, count: u32, seconds: u64) -> Self {
+        let limit = (count > 0).then(|| {
+            let interval = seconds * 1_000_000_000 / u64::from(count);
             Limit {
                 interval,
-                tolerance: interval * u64::from(per_minute),
+                tolerance: interval * u64::from(count),
                 started: Instant::now(),
                 hasher: RandomState::new(),
                 shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
@@ -294,6 +303,8 @@ pub struct RateLimits {
     pub admin_api: IpLimiter,
     /// New web sign-in tickets, per address (`oidc::authorize`).
     pub web_login: IpLimiter,
+    /// A person's exports of their account (`api::auth::account`).
+    pub account_export: IpLimiter,
 }
 
 #[cfg(test)]

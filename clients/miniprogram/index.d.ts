@@ -8,6 +8,8 @@ export interface TokenPair {
   expires_in: number;
   user_id: number;
   is_new_user: boolean;
+  /** Only when this login cancelled the person's pending deletion. */
+  deletion_cancelled?: true;
 }
 
 /** What the client keeps in storage. */
@@ -149,6 +151,52 @@ export interface WebLogin {
   deny(scene: string): Promise<void>;
 }
 
+/** One place the person is signed in (`sessions.list`). */
+export interface OwnSession {
+  id: string;
+  /** The mini-program's appid, or a web sign-in's client_id. */
+  app: string;
+  app_name: string;
+  platform: 'wechat' | 'qq' | 'douyin' | 'alipay' | 'web';
+  /** RFC 3339. */
+  created_at: string;
+  last_seen_at: string;
+  ip: string | null;
+  user_agent: string | null;
+  /** The session this client holds. */
+  current: boolean;
+}
+
+export interface OwnSessions {
+  list(): Promise<OwnSession[]>;
+  /** 1 when it was live and is now ended, 0 when it had ended already. */
+  revoke(id: string): Promise<{ revoked: 0 | 1 }>;
+}
+
+/** Everything kept about the person (`account.exportData`). */
+export interface AccountExport {
+  profile: Record<string, unknown> & { user_id: number };
+  identities: Array<{
+    id: number; platform: string; appid: string; openid: string; unionid: string | null;
+    holds_unionid: boolean; anonymous: boolean; created_at: string; last_login_at: string | null;
+  }>;
+  sessions: Array<{
+    id: string; user_id: number; appid: string; state: 'active' | 'revoked' | 'expired' | 'idle';
+    created_at: string; last_seen_at: string; expires_at: string; revoked_at: string | null;
+    revoke_reason: string | null; ip: string | null; user_agent: string | null;
+  }>;
+  audit_events: Array<{
+    kind: string; session_id: string | null; actor: string | null; ip: string | null;
+    detail: string | null; created_at: string;
+  }>;
+}
+
+export interface Account {
+  exportData(): Promise<AccountExport>;
+  /** Schedules the deletion; storage is cleared. A later login cancels it. */
+  delete(): Promise<{ delete_after: string }>;
+}
+
 export interface Client {
   login(profile?: ProfileFields): Promise<TokenPair>;
   request(options: RequestOptions): Promise<RequestResult>;
@@ -159,6 +207,8 @@ export interface Client {
   bindPhone(code: string): Promise<Phone>;
   decrypt(payload: DecryptPayload): Promise<Record<string, unknown>>;
   webLogin: WebLogin;
+  sessions: OwnSessions;
+  account: Account;
   session(): KeptSession | null;
 }
 

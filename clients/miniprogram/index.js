@@ -259,6 +259,29 @@ function createClient(options) {
       /** Refuses: the browser goes back to the site with access_denied. */
       deny: function (scene) { return authed('web-login/deny', 'POST', { scene: scene }, true); },
     },
+    // The person's own account (SPEC §12).
+    sessions: {
+      /** Where the person is signed in: their live sessions, this one marked `current`. */
+      list: function () {
+        return authed('sessions', 'GET', undefined, true).then(function (d) { return d.sessions; });
+      },
+      /** Ends one of them (this one too: the next call then logs in anew). */
+      revoke: function (id) {
+        return authed('sessions/' + encodeURIComponent(id) + '/revoke', 'POST', {}, true);
+      },
+    },
+    account: {
+      /** Everything wxauth keeps about the person: {profile, identities, sessions, audit_events}. */
+      exportData: function () { return authed('account/export', 'GET', undefined, true); },
+      /**
+       * Deletes the person after the server's cooling-off period; every
+       * session ends now and storage is cleared. Any later call logs in
+       * again, which cancels the deletion: show a goodbye screen instead.
+       */
+      delete: function () {
+        return authed('account/delete', 'POST', {}, false).then(function (d) { clear(); return d; });
+      },
+    },
     /** The kept pair (token, refresh_token, expires_at, user_id), or null. */
     session: load,
   };

@@ -7,6 +7,7 @@ pub mod chart;
 pub mod context;
 pub mod csrf;
 pub mod csrf_form;
+pub mod deletion;
 pub mod error;
 pub mod guard;
 pub mod headers;
@@ -71,6 +72,8 @@ pub fn routes() -> Vec<Route> {
         people::confirm_page,
         people::merge,
         people::unlink,
+        deletion::confirm_page,
+        deletion::delete,
         sessions::list,
         sessions::revoke,
         audit::list,

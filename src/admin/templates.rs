@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// Each page's template: (name, built-in source). The file of `name` under
 /// `template_dir` is `<name>.html.tera`.
-const BUILT_IN: [(&str, &str); 12] = [
+const BUILT_IN: [(&str, &str); 13] = [
     (
         "admin/base",
         include_str!("../../templates/admin/base.html.tera"),
@@ -49,6 +49,10 @@ const BUILT_IN: [(&str, &str); 12] = [
     (
         "admin/merge",
         include_str!("../../templates/admin/merge.html.tera"),
+    ),
+    (
+        "admin/delete",
+        include_str!("../../templates/admin/delete.html.tera"),
     ),
     (
         "admin/sessions",

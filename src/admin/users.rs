@@ -1,6 +1,6 @@
 //! `/admin/users`: search and browse users (keyset pagination, newest first),
 //! a user's page, and the actions on a user: sign out everywhere, ban, unban.
-//! Merging and unlinking are in `people`.
+//! Merging and unlinking are in `people`, deleting in `deletion`.
 
 use super::templates::Template;
 use rocket::form::FromForm;
@@ -26,7 +26,8 @@ use crate::flows::user_directory;
 
 pub const PAGE_SIZE: i64 = 50;
 
-#[get("/users?<q>&<before>")]
+/// Users, newest first; `deleted` names a person just erased.
+#[get("/users?<q>&<before>&<deleted>")]
 pub async fn list(
     clock: &State<Clock>,
     db: &State<Db>,
@@ -34,6 +35,7 @@ pub async fn list(
     page: PageContext,
     q: Option<String>,
     before: Option<i64>,
+    deleted: Option<i64>,
 ) -> ConsoleResult<Template> {
     let found = user_directory::page(db, q.as_deref(), before, PAGE_SIZE, clock.now()).await?;
     let rows: Vec<UserRow> = found
@@ -57,6 +59,7 @@ pub async fn list(
             "next_before": found.next_before,
             "paged": before.is_some(),
             "searched": searched,
+            "deleted": deleted.map(|id| fill(page.lang.get("done_deleted"), &[("id", id.to_string())])),
         }),
     ))
 }

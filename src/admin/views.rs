@@ -40,6 +40,10 @@ pub struct UserRow {
     pub active_sessions: i64,
     pub banned: bool,
     pub ban_reason: Option<String>,
+    /// The person asked to be deleted then, and is erased after
+    /// `delete_after` unless they log in before (SPEC §12).
+    pub deletion_requested: Option<String>,
+    pub delete_after: Option<String>,
 }
 
 /// One identity of a person, as the console shows it.
@@ -92,6 +96,8 @@ impl UserRow {
             active_sessions,
             banned: user.banned_at.is_some(),
             ban_reason: user.ban_reason,
+            deletion_requested: user.deletion_requested_at.map(when),
+            delete_after: user.delete_after.map(when),
         }
     }
 }

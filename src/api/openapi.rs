@@ -16,9 +16,11 @@ use utoipa::OpenApi;
 
 use super::admin::views::{
     AuditList, AuditRecord, IdentityRecord, MergeDone, SessionRecord, SessionState, SessionsEnded,
-    UnlinkDone, UserList, UserRecord, UserWithSessions,
+    UnlinkDone, UserErased, UserList, UserRecord, UserWithSessions,
 };
+use super::auth::account::{AccountExport, DeletionScheduled, ExportEvent, ExportProfile};
 use super::auth::profile::{IdentityView, PhoneView, ProfileView};
+use super::auth::sessions::{OwnSession, OwnSessionEnded, OwnSessions};
 use super::auth::status::Verdict;
 use super::auth::web_login::{SceneRequest, WebLoginRequest};
 use super::operations;
@@ -52,7 +54,15 @@ use crate::error::ResultCode;
         AuditRecord,
         AuditList,
         SceneRequest,
-        WebLoginRequest
+        WebLoginRequest,
+        OwnSession,
+        OwnSessions,
+        OwnSessionEnded,
+        AccountExport,
+        ExportProfile,
+        ExportEvent,
+        DeletionScheduled,
+        UserErased
     )),
     tags(
         (name = "auth", description = "The mini-program side: log in, sessions, the profile, WeChat's data"),

@@ -9,13 +9,18 @@ use rocket::Route;
 use utoipa::ToSchema;
 
 use super::admin::views::{
-    AuditList, MergeDone, SessionsEnded, UnlinkDone, UserList, UserRecord, UserWithSessions,
+    AuditList, MergeDone, SessionsEnded, UnlinkDone, UserErased, UserList, UserRecord,
+    UserWithSessions,
 };
 use super::admin::{audit as admin_audit, sessions as admin_sessions, users as admin_users};
+use super::auth::account::{AccountExport, DeletionScheduled};
 use super::auth::profile::{PhoneView, ProfileView};
+use super::auth::sessions::{OwnSessionEnded, OwnSessions};
 use super::auth::status::Verdict;
 use super::auth::web_login::WebLoginRequest;
-use super::auth::{authorize, decrypt, logout, phone, refresh, status, user, web_login};
+use super::auth::{
+    account, authorize, decrypt, logout, phone, refresh, sessions, status, user, web_login,
+};
 use super::openapi::Data;
 use crate::auth::pair::TokenPair;
 use crate::error::ResultCode;
@@ -92,6 +97,10 @@ operations! {
     Auth web_login::scan => Data::Schema(<WebLoginRequest as ToSchema>::name), web_login::FAILS;
     Auth web_login::confirm => Data::Nothing, web_login::FAILS;
     Auth web_login::deny => Data::Nothing, web_login::FAILS;
+    Auth sessions::list => Data::Schema(<OwnSessions as ToSchema>::name), sessions::LIST_FAILS;
+    Auth sessions::revoke => Data::Schema(<OwnSessionEnded as ToSchema>::name), sessions::REVOKE_FAILS;
+    Auth account::export => Data::Schema(<AccountExport as ToSchema>::name), account::EXPORT_FAILS;
+    Auth account::delete => Data::Schema(<DeletionScheduled as ToSchema>::name), account::DELETE_FAILS;
     Admin admin_users::list_users => Data::Schema(<UserList as ToSchema>::name), admin_users::READ_FAILS;
     Admin admin_users::get_user => Data::Schema(<UserWithSessions as ToSchema>::name), admin_users::READ_FAILS;
     Admin admin_users::end_sessions => Data::Schema(<SessionsEnded as ToSchema>::name), admin_users::WRITE_FAILS;
@@ -99,6 +108,7 @@ operations! {
     Admin admin_users::unban => Data::Schema(<UserRecord as ToSchema>::name), admin_users::WRITE_FAILS;
     Admin admin_users::merge => Data::Schema(<MergeDone as ToSchema>::name), admin_users::WRITE_FAILS;
     Admin admin_users::unlink => Data::Schema(<UnlinkDone as ToSchema>::name), admin_users::WRITE_FAILS;
+    Admin admin_users::delete_user => Data::Schema(<UserErased as ToSchema>::name), admin_users::WRITE_FAILS;
     Admin admin_sessions::revoke_session => Data::Schema(<SessionsEnded as ToSchema>::name), admin_users::WRITE_FAILS;
     Admin admin_audit::list_events => Data::Schema(<AuditList as ToSchema>::name), admin_users::READ_FAILS;
 }

@@ -21,6 +21,10 @@ pub struct TokenPair {
     pub user_id: i64,
     /// Whether this login created the user.
     pub is_new_user: bool,
+    /// Only on a login that cancelled the person's pending deletion
+    /// (SPEC §12): `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_cancelled: Option<bool>,
 }
 
 /// What a pair is made from; the same facts give the same pair.
@@ -56,6 +60,7 @@ impl TokenPair {
             expires_in: keys.ttl(),
             user_id: facts.user_id,
             is_new_user: facts.is_new_user,
+            deletion_cancelled: None,
         })
     }
 }

@@ -40,3 +40,17 @@ pub fn sync(conn: &mut AnyConnection, entries: &[AppEntry], now: i64) -> QueryRe
     }
     Ok(())
 }
+
+/// Every app ever configured: appid → (platform, name). A session's app may
+/// have left the configuration since.
+pub fn all(
+    conn: &mut AnyConnection,
+) -> QueryResult<std::collections::HashMap<String, (String, String)>> {
+    let rows: Vec<(String, String, String)> = apps::table
+        .select((apps::appid, apps::platform, apps::name))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(appid, platform, name)| (appid, (platform, name)))
+        .collect())
+}

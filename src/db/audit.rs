@@ -48,6 +48,14 @@ pub enum Kind {
     WebLoginConfirm,
     /// The scanner refused.
     WebLoginDeny,
+    /// A person took the export of their account (SPEC §12).
+    AccountExport,
+    /// A person asked for their account's deletion.
+    DeletionRequested,
+    /// A login within the delay cancelled it.
+    DeletionCancelled,
+    /// A person was erased: after the delay, or at once by an operator.
+    UserDeleted,
 }
 
 impl Kind {
@@ -78,6 +86,10 @@ impl Kind {
             Kind::WebLoginScan => "web_login_scan",
             Kind::WebLoginConfirm => "web_login_confirm",
             Kind::WebLoginDeny => "web_login_deny",
+            Kind::AccountExport => "account_export",
+            Kind::DeletionRequested => "deletion_requested",
+            Kind::DeletionCancelled => "deletion_cancelled",
+            Kind::UserDeleted => "user_deleted",
         }
     }
 }
@@ -285,7 +297,7 @@ pub struct Event {
     pub created_at: i64,
 }
 
-pub const KINDS: [Kind; 25] = [
+pub const KINDS: [Kind; 29] = [
     Kind::Login,
     Kind::LoginRefused,
     Kind::Logout,
@@ -311,7 +323,21 @@ pub const KINDS: [Kind; 25] = [
     Kind::WebLoginConfirm,
     Kind::WebLoginDeny,
     Kind::WebhookRetry,
+    Kind::AccountExport,
+    Kind::DeletionRequested,
+    Kind::DeletionCancelled,
+    Kind::UserDeleted,
 ];
+
+/// Every event about a person still kept (the purge drops them after
+/// `audit_retention`), oldest first: the person's export.
+pub fn of_user(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Vec<Event>> {
+    audit_events::table
+        .filter(audit_events::user_id.eq(user_id))
+        .order(audit_events::id.asc())
+        .select(Event::as_select())
+        .load(conn)
+}
 
 /// Events newest first, optionally of one kind and/or one user; keyset on id.
 pub fn page(
@@ -352,6 +378,19 @@ pub fn page_with_next(
         None
     };
     Ok((found, next))
+}
+
+/// Keeps of `user_ids`' events only their kind and time: an erasure.
+pub fn scrub_users(conn: &mut AnyConnection, user_ids: &[i64]) -> QueryResult<usize> {
+    diesel::update(audit_events::table.filter(audit_events::user_id.eq_any(user_ids)))
+        .set((
+            audit_events::user_id.eq(None::<i64>),
+            audit_events::session_id.eq(None::<String>),
+            audit_events::actor.eq(None::<String>),
+            audit_events::ip.eq(None::<String>),
+            audit_events::detail.eq(None::<String>),
+        ))
+        .execute(conn)
 }
 
 #[cfg(test)]

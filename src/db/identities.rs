@@ -284,3 +284,24 @@ pub fn apps_of_user(
         .select((identities::platform, identities::appid, apps::name))
         .load(conn)
 }
+
+/// Locks person `user_id`'s identities (PostgreSQL), in the order logins
+/// take locks: identity first, then person. An erasure that then waits for
+/// a login through one of them sees, once it has them, whether that login
+/// cancelled the deletion.
+pub fn lock_of_user(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+    if let AnyConnection::Postgresql(c) = conn {
+        identities::table
+            .filter(identities::user_id.eq(user_id))
+            .select(identities::id)
+            .for_update()
+            .load::<i64>(c)?;
+    }
+    Ok(())
+}
+
+/// Deletes every identity of `user_ids`: an erasure (a later login through
+/// one of them is a new person).
+pub fn delete_of_users(conn: &mut AnyConnection, user_ids: &[i64]) -> QueryResult<usize> {
+    diesel::delete(identities::table.filter(identities::user_id.eq_any(user_ids))).execute(conn)
+}

@@ -29,6 +29,8 @@ diesel::table! {
         updated_at -> BigInt,
         last_login_at -> Nullable<BigInt>,
         merged_into -> Nullable<BigInt>,
+        deletion_requested_at -> Nullable<BigInt>,
+        delete_after -> Nullable<BigInt>,
     }
 }
 

@@ -343,6 +343,36 @@ pub fn of_user(conn: &mut AnyConnection, user_id: i64, limit: i64) -> QueryResul
         .load(conn)
 }
 
+/// A person's live sessions, most recently used first, at most `limit`
+/// (SPEC §12: the person's own list).
+pub fn live_of_user(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    now: i64,
+    idle_timeout: i64,
+    limit: i64,
+) -> QueryResult<Vec<Session>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_seen_at.gt(now - idle_timeout))
+        .order((sessions::last_seen_at.desc(), sessions::id.desc()))
+        .select(Session::as_select())
+        .limit(limit)
+        .load(conn)
+}
+
+/// Every session of a person still kept (the purge drops ended ones after
+/// their retention), oldest first: the person's export.
+pub fn all_of_user(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Vec<Session>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .order((sessions::created_at.asc(), sessions::id.asc()))
+        .select(Session::as_select())
+        .load(conn)
+}
+
 /// Active sessions with their user's nickname, newest activity first; keyset
 /// pagination on (last_seen_at, id).
 pub fn active_page(
@@ -385,6 +415,12 @@ pub fn sealed_key(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Stri
         .select(sessions::session_key_sealed)
         .get_result(conn)
         .optional()
+}
+
+/// Deletes every session of `user_ids` (their refresh tokens go with them):
+/// an erasure.
+pub fn delete_of_users(conn: &mut AnyConnection, user_ids: &[i64]) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq_any(user_ids))).execute(conn)
 }
 
 #[cfg(test)]

@@ -30,6 +30,10 @@ pub struct User {
     pub last_login_at: Option<i64>,
     /// A tombstone: this person was merged into that one.
     pub merged_into: Option<i64>,
+    /// The person asked to be deleted then (SPEC §12)…
+    pub deletion_requested_at: Option<i64>,
+    /// …and is erased after this, unless they log in before.
+    pub delete_after: Option<i64>,
 }
 
 impl User {
@@ -171,6 +175,8 @@ impl<'a> NewUser<'a> {
             updated_at: self.updated_at,
             last_login_at: self.last_login_at,
             merged_into: None,
+            deletion_requested_at: None,
+            delete_after: None,
         }
     }
 
@@ -650,6 +656,103 @@ pub fn set_phone(
     Ok(n == 1)
 }
 
+/// Schedules person `id`'s deletion for `after` (SPEC §12); asked again,
+/// the first request's moment stands. The moment it is erased after; None
+/// for no such person or a tombstone.
+pub fn schedule_deletion(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: i64,
+    after: i64,
+) -> QueryResult<Option<i64>> {
+    let Some(user) = find(conn, id)?.filter(|u| u.merged_into.is_none()) else {
+        return Ok(None);
+    };
+    if let Some(already) = user.delete_after {
+        return Ok(Some(already));
+    }
+    diesel::update(users::table.find(id))
+        .set((
+            users::deletion_requested_at.eq(now),
+            users::delete_after.eq(after),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(Some(after))
+}
+
+/// Cancels person `id`'s deletion (a login within the delay); whether one
+/// was scheduled.
+pub fn cancel_deletion(conn: &mut AnyConnection, id: i64, now: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::delete_after.is_not_null()),
+    )
+    .set((
+        users::deletion_requested_at.eq(None::<i64>),
+        users::delete_after.eq(None::<i64>),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// People whose deletion is due at `now`, at most `limit`, longest due first.
+pub fn due_for_deletion(conn: &mut AnyConnection, now: i64, limit: i64) -> QueryResult<Vec<i64>> {
+    users::table
+        .filter(users::delete_after.le(now))
+        .filter(users::merged_into.is_null())
+        .order((users::delete_after.asc(), users::id.asc()))
+        .select(users::id)
+        .limit(limit)
+        .load(conn)
+}
+
+/// Locks person `id` to be erased, the strongest row lock (PostgreSQL): a
+/// login that would link a new identity to them waits, then finds them
+/// gone. With `due_at`, only while their deletion is due then — read once
+/// the lock is held, so a login that cancelled it first leaves nothing to
+/// erase. None: not found, a tombstone, or not due.
+pub fn lock_for_erasure(
+    conn: &mut AnyConnection,
+    id: i64,
+    due_at: Option<i64>,
+) -> QueryResult<Option<User>> {
+    let live = users::table
+        .filter(users::id.eq(id))
+        .filter(users::merged_into.is_null());
+    let found = match conn {
+        // SQLite: its single writer, where erasures run, is the lock.
+        AnyConnection::Sqlite(c) => live.select(User::as_select()).get_result(c).optional()?,
+        AnyConnection::Postgresql(c) => live
+            .select(User::as_select())
+            .for_update()
+            .get_result(c)
+            .optional()?,
+    };
+    Ok(found.filter(|user| match due_at {
+        Some(now) => user.delete_after.is_some_and(|after| after <= now),
+        None => true,
+    }))
+}
+
+/// The tombstones of the people merged into `id`.
+pub fn tombstones_of(conn: &mut AnyConnection, id: i64) -> QueryResult<Vec<i64>> {
+    users::table
+        .filter(users::merged_into.eq(id))
+        .select(users::id)
+        .load(conn)
+}
+
+/// Deletes the rows of `ids` (tombstones before the person they point at).
+pub fn delete_rows(conn: &mut AnyConnection, ids: &[i64]) -> QueryResult<()> {
+    for id in ids {
+        diesel::delete(users::table.find(*id)).execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Bans a user; returns false when there is no such user.
 pub fn ban(conn: &mut AnyConnection, id: i64, reason: Option<&str>, now: i64) -> QueryResult<bool> {
     let n = diesel::update(users::table.find(id))
@@ -696,6 +799,8 @@ mod tests {
             updated_at: 0,
             last_login_at: None,
             merged_into: None,
+            deletion_requested_at: None,
+            delete_after: None,
         }
     }
 

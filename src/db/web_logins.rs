@@ -217,3 +217,8 @@ pub fn purge_before(conn: &mut AnyConnection, before: i64, batch: i64) -> QueryR
     }
     diesel::delete(web_logins::table.filter(web_logins::id.eq_any(&ids))).execute(conn)
 }
+
+/// Deletes the web sign-in tickets `user_ids` scanned: an erasure.
+pub fn delete_of_users(conn: &mut AnyConnection, user_ids: &[i64]) -> QueryResult<usize> {
+    diesel::delete(web_logins::table.filter(web_logins::scanned_by.eq_any(user_ids))).execute(conn)
+}

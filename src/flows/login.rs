@@ -46,6 +46,8 @@ pub enum Login {
         session_id: String,
         user_id: i64,
         is_new: bool,
+        /// The person's pending deletion was cancelled by this login.
+        deletion_cancelled: bool,
     },
     /// The user is banned: no session, an audit event.
     Banned,
@@ -77,6 +79,7 @@ pub async fn open(db: &Db, login: NewLogin, now: i64) -> Result<Login, ApiError>
             session_id,
             user_id,
             is_new: true,
+            deletion_cancelled: false,
         });
     }
     let opened = db
@@ -184,6 +187,8 @@ pub fn open_in(
         )?;
         return Ok(Login::Banned);
     }
+    let deletion_cancelled =
+        super::account_deletion::cancel_on_login(conn, &user, login.ip.clone(), now)?;
     if !is_new {
         // Room for the new session: the least recently used ones beyond the
         // limit end, each with its audit event.
@@ -261,5 +266,6 @@ pub fn open_in(
         session_id: session_id.to_string(),
         user_id: user.id,
         is_new,
+        deletion_cancelled,
     })
 }

@@ -254,7 +254,7 @@ fn new_identity_with(
     // deadlocked with a login through the same identity made a moment ago:
     // that one holds the identity's row and waits for the person, while
     // this insert waits for that row.
-    let identity_id = identities::insert_if_new(
+    let inserted = identities::insert_if_new(
         conn,
         &NewIdentity {
             user_id,
@@ -269,7 +269,16 @@ fn new_identity_with(
             // makes the key refuse this identity: a lost race.
             holds_unionid: (login.unionid.is_some() && holder.is_none()).then_some(true),
         },
-    )?;
+    );
+    let identity_id = match inserted {
+        // The person it was to join was erased in the same moment
+        // (`account_deletion`): tried again, it finds nobody to join.
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        )) if fresh.is_none() => return Err(Attempt::Lost),
+        other => other?,
+    };
     let identity_id = match (identity_id, &fresh) {
         (Some(id), _) => id,
         (None, Some(person)) if optimistic => {

@@ -10,11 +10,13 @@
 //! here too, below both, so that neither imports the other: `operator_actions`
 //! on users and sessions, and `user_directory`, the search and the user list.
 
+pub mod account_deletion;
 pub mod console_sign_in;
 pub mod login;
 mod login_person;
 pub mod logout;
 pub mod operator_actions;
+pub mod own_account;
 pub mod people;
 pub mod refresh;
 pub mod user_directory;

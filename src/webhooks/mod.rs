@@ -28,9 +28,10 @@ pub enum EventType {
     SessionEnded,
     UserIdentityLinked,
     UserMerged,
+    UserDeleted,
 }
 
-pub const EVENT_TYPES: [EventType; 8] = [
+pub const EVENT_TYPES: [EventType; 9] = [
     EventType::UserCreated,
     EventType::UserUpdated,
     EventType::UserBanned,
@@ -39,6 +40,7 @@ pub const EVENT_TYPES: [EventType; 8] = [
     EventType::SessionEnded,
     EventType::UserIdentityLinked,
     EventType::UserMerged,
+    EventType::UserDeleted,
 ];
 
 impl EventType {
@@ -52,6 +54,7 @@ impl EventType {
             EventType::SessionEnded => "session.ended",
             EventType::UserIdentityLinked => "user.identity_linked",
             EventType::UserMerged => "user.merged",
+            EventType::UserDeleted => "user.deleted",
         }
     }
 }

@@ -78,8 +78,9 @@ async fn login(db: &Db, path: Path, openid: &str, now: i64) -> (String, Option<S
             session_id,
             user_id,
             is_new,
+            deletion_cancelled,
         }) => (
-            format!("opened user {user_id} new {is_new}"),
+            format!("opened user {user_id} new {is_new} cancelled {deletion_cancelled}"),
             Some(session_id),
         ),
         Ok(Login::Banned) => ("banned".into(), None),

@@ -24,6 +24,7 @@ mod migrations;
 mod multi_instance;
 mod openapi;
 mod outage;
+mod own_account;
 mod people;
 mod platforms_alipay;
 mod platforms_dedup;

@@ -177,5 +177,5 @@ async fn mounted_api_routes_are_the_documented_operations() {
         .collect();
     documented.sort();
     assert_eq!(mounted, documented);
-    assert_eq!(mounted.len(), 22);
+    assert_eq!(mounted.len(), 27);
 }

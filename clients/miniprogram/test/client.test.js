@@ -322,3 +322,23 @@ test('webLogin: scan, confirm and deny a web sign-in ticket', async () => {
   assert.match(await browserSentTo(other), /error=access_denied/);
   await expectError(alice.webLogin.scan('no-such-ticket'), -102, 404);
 });
+
+test('sessions and account: list, revoke, export, delete', async () => {
+  const wx = createWx();
+  const client = createClient({ baseUrl: base, wx });
+  const pair = await client.login();
+  const listed = await client.sessions.list();
+  assert.equal(listed.length, 1);
+  assert.equal(listed[0].current, true);
+  assert.equal(listed[0].platform, 'wechat');
+  const exported = await client.account.exportData();
+  assert.equal(exported.profile.user_id, pair.user_id);
+  assert.equal(exported.identities.length, 1);
+  assert.ok(exported.audit_events.some((e) => e.kind === 'account_export'));
+  assert.deepEqual(await client.sessions.revoke('no-such-session').catch((e) => e.result_code), -102);
+  const asked = await client.account.delete();
+  assert.ok(asked.delete_after.endsWith('Z'));
+  assert.equal(client.session(), null, 'storage cleared');
+  const verdict = await fetch(base + '/api/v1.0/auth/status', { headers: { authorization: 'Bearer ' + pair.token } });
+  assert.equal((await verdict.json()).data.is_authorized, 0);
+});

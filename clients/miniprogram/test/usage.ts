@@ -32,6 +32,16 @@ async function page(): Promise<void> {
   await auth.webLogin.confirm('ticket-from-scene');
   await auth.webLogin.deny('ticket-from-scene');
   void question;
+  const mine = await auth.sessions.list();
+  const elsewhere = mine.filter((s) => !s.current && s.platform !== 'web').map((s) => s.app_name);
+  const { revoked } = await auth.sessions.revoke(mine[0].id);
+  const kept = await auth.account.exportData();
+  const openids: string[] = kept.identities.map((i) => i.openid);
+  void elsewhere; void revoked; void openids;
+  const again = await auth.login();
+  if (again.deletion_cancelled) { void again.user_id; }
+  const { delete_after } = await auth.account.delete();
+  void delete_after;
   await auth.logout({ global: true });
   void city; void phone; void code;
 }

@@ -1,14 +1,16 @@
 //! Users: list and search, one user with sessions, and the actions on a
-//! user — end every session, ban, unban — through the console's flows, so
+//! user — end every session, ban, unban, merge, unlink, erase — through the
+//! console's flows, so
 //! each is one transaction with its audit event (actor `apikey:NAME`).
 
-use rocket::{get, post, State};
+use rocket::{delete, get, post, State};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::key_guard::{ReadKey, WriteKey};
 use super::views::{
-    MergeDone, SessionRecord, SessionsEnded, UnlinkDone, UserList, UserRecord, UserWithSessions,
+    MergeDone, SessionRecord, SessionsEnded, UnlinkDone, UserErased, UserList, UserRecord,
+    UserWithSessions,
 };
 use crate::api::envelope::{ApiResult, Success};
 use crate::api::json_body::JsonBody;
@@ -16,6 +18,7 @@ use crate::clock::Clock;
 use crate::config::AppConfig;
 use crate::db::{identities, sessions, users, Db};
 use crate::error::{codes, ApiError, ResultCode};
+use crate::flows::account_deletion;
 use crate::flows::operator_actions::{self, UserAction};
 use crate::flows::people::{self, Merged, Unlinked};
 use crate::flows::user_directory;
@@ -292,4 +295,26 @@ pub async fn unlink(
         )),
         Unlinked::NotFound => Err(ApiError::NotFound(format!("no identity with id {id}"))),
     }
+}
+
+/// Erases person `{id}` at once (SPEC §12): profile, phone, identities and
+/// sessions go; their audit events keep kind and time; webhook
+/// `user.deleted`. The id is then unknown (-102) everywhere.
+#[utoipa::path(delete, path = "/api/admin/v1/users/{id}", tag = "admin", operation_id = "admin_delete_user",
+    params(("id" = i64, Path, description = "The user's id")),
+    security(("admin_key" = [])))]
+#[delete("/users/<id>")]
+pub async fn delete_user(
+    db: &State<Db>,
+    clock: &State<Clock>,
+    key: Result<WriteKey, ApiError>,
+    id: i64,
+) -> ApiResult {
+    let WriteKey(key) = key?;
+    if !account_deletion::erase_now(db, id, key.operator(), clock.now()).await? {
+        return Err(ApiError::NotFound(format!(
+            "no live person with id {id} (unknown, or merged away: erase the person it lives on in)"
+        )));
+    }
+    Success::data(UserErased { user_id: id })
 }

@@ -197,6 +197,13 @@ pub struct UnlinkDone {
     pub sessions_ended: i64,
 }
 
+/// A person erased.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserErased {
+    /// Their former id: unknown from now on.
+    pub user_id: i64,
+}
+
 /// What ending sessions did.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionsEnded {

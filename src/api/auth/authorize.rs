@@ -199,8 +199,9 @@ pub async fn authorize(
             session_id,
             user_id,
             is_new,
+            deletion_cancelled,
         } => {
-            let pair = keys.pair(PairFacts {
+            let mut pair = keys.pair(PairFacts {
                 user_id,
                 session_id: &session_id,
                 appid: &app.appid,
@@ -208,6 +209,7 @@ pub async fn authorize(
                 issued_at: now,
                 is_new_user: is_new,
             })?;
+            pair.deletion_cancelled = deletion_cancelled.then_some(true);
             if let (Some(name), Some((secret, _))) = (cookie_name, cookie_secret) {
                 // The tutorial's clients keep this header verbatim (SPEC §9).
                 let value = session_cookie::value(&session_id, &secret);

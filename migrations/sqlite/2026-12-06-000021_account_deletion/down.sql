@@ -1,0 +1,3 @@
+DROP INDEX users_delete_after_idx;
+ALTER TABLE users DROP COLUMN delete_after;
+ALTER TABLE users DROP COLUMN deletion_requested_at;

@@ -1,0 +1,7 @@
+-- A person's own deletion (SPEC §12, 注销): when it was asked for, and the
+-- moment after which the background purge erases them. A login before then
+-- clears both (the deletion is cancelled).
+ALTER TABLE users ADD COLUMN deletion_requested_at BIGINT;
+ALTER TABLE users ADD COLUMN delete_after BIGINT;
+-- The purge finds the people due by this, not by reading the table.
+CREATE INDEX users_delete_after_idx ON users (delete_after) WHERE delete_after IS NOT NULL;

@@ -1,0 +1,114 @@
+//! What a person does with their own account (SPEC §12): list where they are
+//! signed in, end one of those sessions, and take a copy of everything kept
+//! about them. Each is facts about rows; the handlers shape the answer.
+
+use std::collections::HashMap;
+
+use crate::db::audit::{self, Event, Kind, NewEvent};
+use crate::db::identities::{self, Identity};
+use crate::db::sessions::{self, Session};
+use crate::db::users::{self, User};
+use crate::db::{apps, Db};
+use crate::error::ApiError;
+use crate::webhooks::{self, EventType};
+
+/// Live sessions listed at most: a person with more (web sign-ins are not
+/// capped by `session_limit_per_user`) sees the most recently used.
+pub const LIST_LIMIT: i64 = 500;
+
+/// The reason a session ended by its person carries (console, webhooks).
+pub const REVOKED_BY_PERSON: &str = "user_revoke";
+
+/// The person's live sessions, most recently used first, and every app ever
+/// configured (appid → platform, name) to name them by.
+pub async fn live_sessions(
+    db: &Db,
+    user_id: i64,
+    now: i64,
+    idle_timeout: i64,
+) -> Result<(Vec<Session>, HashMap<String, (String, String)>), ApiError> {
+    db.run(move |conn| {
+        let live = sessions::live_of_user(conn, user_id, now, idle_timeout, LIST_LIMIT)?;
+        Ok((live, apps::all(conn)?))
+    })
+    .await
+}
+
+/// Ends the person's session `id`: whether it was live until now (ending an
+/// ended one changes nothing). Another person's session, or none, is
+/// `NotFound` — the same answer, so that ids cannot be probed.
+pub async fn revoke_own(
+    db: &Db,
+    user_id: i64,
+    id: String,
+    ip: Option<String>,
+    now: i64,
+) -> Result<bool, ApiError> {
+    let hooks = db.webhooks().clone();
+    let result = db
+        .write(move |conn| {
+            let session = sessions::find(conn, &id)?
+                .filter(|s| s.user_id == user_id)
+                .ok_or_else(|| ApiError::NotFound("no such session of yours".into()))?;
+            let ended = sessions::revoke(conn, &id, REVOKED_BY_PERSON, now)?;
+            if ended {
+                hooks.emit(
+                    conn,
+                    EventType::SessionEnded,
+                    || webhooks::session_ended(&id, user_id, &session.appid, REVOKED_BY_PERSON),
+                    now,
+                )?;
+                audit::record(
+                    conn,
+                    &NewEvent::new(Kind::Revoke, now)
+                        .user(user_id)
+                        .session(&id)
+                        .ip(ip.clone())
+                        .detail("by_person"),
+                )?;
+            }
+            Ok(ended)
+        })
+        .await;
+    db.webhooks().ring();
+    result
+}
+
+/// Everything kept about a person, read in one transaction so the parts
+/// agree with each other.
+pub struct Export {
+    pub user: User,
+    pub identities: Vec<Identity>,
+    pub sessions: Vec<Session>,
+    pub events: Vec<Event>,
+}
+
+/// The person's export, audited (the event is written first, so the export
+/// lists itself). `NotFound` when the person is gone.
+pub async fn export(
+    db: &Db,
+    user_id: i64,
+    session_id: String,
+    ip: Option<String>,
+    now: i64,
+) -> Result<Export, ApiError> {
+    db.write(move |conn| {
+        let user = users::find(conn, user_id)?
+            .filter(|u| u.merged_into.is_none())
+            .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
+        audit::record(
+            conn,
+            &NewEvent::new(Kind::AccountExport, now)
+                .user(user_id)
+                .session(&session_id)
+                .ip(ip.clone()),
+        )?;
+        Ok(Export {
+            user,
+            identities: identities::of_user(conn, user_id)?,
+            sessions: sessions::all_of_user(conn, user_id)?,
+            events: audit::of_user(conn, user_id)?,
+        })
+    })
+    .await
+}
