@@ -66,6 +66,25 @@ for backend in "$@"; do
   page sessions /admin/sessions
   page audit /admin/audit
   page audit_kind "/admin/audit?kind=login"
+  # The whole audit log (a million events) as CSV: the rows it gave, the
+  # time, and the server's resident memory before and at its highest
+  # during the export (sampled every 20 ms), which must not grow with it.
+  rss() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"; }
+  before_kb=$(rss)
+  peak_kb=$before_kb
+  curl -s -b "$jar" -o "$work/audit.csv" -w '%{time_total}\n' "$base/admin/audit.csv" >"$work/audit-csv-time" &
+  curl_pid=$!
+  while kill -0 "$curl_pid" 2>/dev/null; do
+    now_kb=$(rss); [ "$now_kb" -gt "$peak_kb" ] && peak_kb=$now_kb
+    sleep 0.02
+  done
+  wait "$curl_pid"
+  record "$backend.audit_csv.rows" "$(($(wc -l <"$work/audit.csv") - 1))"
+  record "$backend.audit_csv.seconds" "$(cat "$work/audit-csv-time")"
+  record "$backend.audit_csv.rss_before_mb" "$(awk -v k="$before_kb" 'BEGIN {printf "%.1f", k / 1024}')"
+  record "$backend.audit_csv.rss_peak_mb" "$(awk -v k="$peak_kb" 'BEGIN {printf "%.1f", k / 1024}')"
+  echo "bench: $backend audit CSV: $(($(wc -l <"$work/audit.csv") - 1)) rows in $(cat "$work/audit-csv-time") s, RSS $((before_kb / 1024)) MB before, $((peak_kb / 1024)) MB at most" >&2
+  rm -f "$work/audit.csv"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   if [ "$backend" = postgres ]; then
     psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true

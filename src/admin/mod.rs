@@ -2,6 +2,7 @@
 //! without JavaScript, in English and Chinese.
 
 pub mod audit;
+pub mod audit_csv;
 pub mod bootstrap;
 pub mod chart;
 pub mod context;
@@ -77,6 +78,7 @@ pub fn routes() -> Vec<Route> {
         sessions::list,
         sessions::revoke,
         audit::list,
+        audit_csv::export,
         webhooks::list,
         webhooks::retry,
         stylesheet,

@@ -360,6 +360,43 @@ pub fn page(
     q.order(audit_events::id.desc()).limit(limit).load(conn)
 }
 
+/// What an export of the audit log takes: the console page's filters and a
+/// time range (`from` inclusive, `until` exclusive, Unix seconds).
+#[derive(Debug, Clone, Default)]
+pub struct ExportFilter {
+    pub kind: Option<String>,
+    pub user_id: Option<i64>,
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// The events of `filter` after id `after`, oldest first, at most `limit`:
+/// one batch of an export, which goes on from the last id it got.
+pub fn export_batch(
+    conn: &mut AnyConnection,
+    filter: &ExportFilter,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<Event>> {
+    let mut q = audit_events::table
+        .select(Event::as_select())
+        .filter(audit_events::id.gt(after))
+        .into_boxed();
+    if let Some(kind) = &filter.kind {
+        q = q.filter(audit_events::kind.eq(kind.clone()));
+    }
+    if let Some(user_id) = filter.user_id {
+        q = q.filter(audit_events::user_id.eq(user_id));
+    }
+    if let Some(from) = filter.from {
+        q = q.filter(audit_events::created_at.ge(from));
+    }
+    if let Some(until) = filter.until {
+        q = q.filter(audit_events::created_at.lt(until));
+    }
+    q.order(audit_events::id.asc()).limit(limit).load(conn)
+}
+
 /// [`page`] of at most `limit` events, and the `before` of the next page
 /// when there are more.
 pub fn page_with_next(

@@ -7,6 +7,7 @@ mod admin_api;
 mod admin_pages;
 mod admin_people;
 mod admin_sign_in;
+mod audit_csv;
 mod authorize;
 mod browser;
 mod cli;
