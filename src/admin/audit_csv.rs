@@ -23,16 +23,18 @@ const BATCH: i64 = 1000;
 
 const HEADER: &str = "time,kind,user_id,session_id,actor,ip,detail\r\n";
 
-/// `GET /admin/audit.csv?kind=&user=&from=&to=`: `from` and `to` are RFC
-/// 3339 or `YYYY-MM-DD` (UTC; `to` takes in its whole day). A bad one is a
+/// `GET /admin/audit.csv?kind=&user=&from=&to=` (`user_id` for `user` too):
+/// `from` and `to` are RFC 3339 or `YYYY-MM-DD` (UTC; `to` takes in its whole day). A bad one is a
 /// 400 page that says which.
-#[get("/audit.csv?<kind>&<user>&<from>&<to>")]
+#[allow(clippy::too_many_arguments)]
+#[get("/audit.csv?<kind>&<user>&<user_id>&<from>&<to>")]
 pub async fn export(
     db: &State<Db>,
     _admin: AdminUser,
     page: PageContext,
     kind: Option<String>,
     user: Option<String>,
+    user_id: Option<String>,
     from: Option<String>,
     to: Option<String>,
 ) -> ConsoleResult<Result<Csv<impl Stream<Item = Vec<u8>> + Send + 'static>, (Status, Template)>> {
@@ -54,6 +56,8 @@ pub async fn export(
     let Ok(until) = moment(&to, true) else {
         return bad("to");
     };
+    // `user` as the audit page names it, `user_id` as the file's column.
+    let user = user.filter(|u| !u.trim().is_empty()).or(user_id);
     let user_id = match user.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(u) => match u.parse::<i64>() {

@@ -173,7 +173,6 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
             (expected, Some(claims.exp))
         }
         Credential::Cookie(value) => {
-            cookie_request_allowed(req)?;
             let (session_id, secret) = session_cookie::split(value)
                 .ok_or_else(|| ApiError::Unauthorized("malformed session cookie".into()))?;
             let expected = Expected {
@@ -196,6 +195,10 @@ async fn authenticate(req: &Request<'_>) -> Result<AuthSession, ApiError> {
         if !session_cookie::matches(secret, session.cookie_hash.as_deref()) {
             return Err(ApiError::Unauthorized("unknown session cookie".into()));
         }
+        // Only a cookie that proved itself is asked how it came: one that
+        // did not is 401 whatever the request looks like (a POST without a
+        // body, such as `account/delete`, included).
+        cookie_request_allowed(req)?;
     }
     if let Some((user_id, aud)) = &expected.claims {
         check_claims(*user_id, aud, session.user_id, session.audience())?;

@@ -185,6 +185,7 @@ diesel::table! {
         failed_at -> Nullable<BigInt>,
         last_status -> Nullable<Integer>,
         last_answer -> Nullable<Text>,
+        user_id -> Nullable<BigInt>,
     }
 }
 

@@ -218,6 +218,20 @@ pub fn purge_before(conn: &mut AnyConnection, before: i64, batch: i64) -> QueryR
     diesel::delete(web_logins::table.filter(web_logins::id.eq_any(&ids))).execute(conn)
 }
 
+/// Locks the tickets person `user_id` scanned (PostgreSQL), before an
+/// erasure locks the person: a code exchange holds its ticket, then needs
+/// the person (its session's key), so the erasure takes them in that order.
+pub fn lock_of_user(conn: &mut AnyConnection, user_id: i64) -> QueryResult<()> {
+    if let AnyConnection::Postgresql(c) = conn {
+        web_logins::table
+            .filter(web_logins::scanned_by.eq(user_id))
+            .select(web_logins::id)
+            .for_update()
+            .load::<String>(c)?;
+    }
+    Ok(())
+}
+
 /// Deletes the web sign-in tickets `user_ids` scanned: an erasure.
 pub fn delete_of_users(conn: &mut AnyConnection, user_ids: &[i64]) -> QueryResult<usize> {
     diesel::delete(web_logins::table.filter(web_logins::scanned_by.eq_any(user_ids))).execute(conn)

@@ -37,6 +37,24 @@ pub struct NewOutboxRow<'a> {
     pub body: &'a str,
     pub created_at: i64,
     pub next_attempt_at: i64,
+    /// The person the event is about (its data names them).
+    pub user_id: Option<i64>,
+}
+
+/// Deletes the deliveries about `user_ids` but `keep_type`'s: an erasure
+/// (their bodies carry the person's profile, openids and addresses; one
+/// not yet sent is never sent).
+pub fn delete_of_users(
+    conn: &mut AnyConnection,
+    user_ids: &[i64],
+    keep_type: &str,
+) -> QueryResult<usize> {
+    diesel::delete(
+        webhook_outbox::table
+            .filter(webhook_outbox::user_id.eq_any(user_ids))
+            .filter(webhook_outbox::event_type.ne(keep_type)),
+    )
+    .execute(conn)
 }
 
 pub fn insert(conn: &mut AnyConnection, rows: &[NewOutboxRow<'_>]) -> QueryResult<()> {

@@ -43,6 +43,7 @@ pub async fn revoke_own(
     id: String,
     ip: Option<String>,
     now: i64,
+    idle_timeout: i64,
 ) -> Result<bool, ApiError> {
     let hooks = db.webhooks().clone();
     let result = db
@@ -50,6 +51,10 @@ pub async fn revoke_own(
             let session = sessions::find(conn, &id)?
                 .filter(|s| s.user_id == user_id)
                 .ok_or_else(|| ApiError::NotFound("no such session of yours".into()))?;
+            // Expired or idle is ended too: nothing to end, nothing to tell.
+            if session.dead(now, idle_timeout).is_some() {
+                return Ok(false);
+            }
             let ended = sessions::revoke(conn, &id, REVOKED_BY_PERSON, now)?;
             if ended {
                 hooks.emit(
@@ -84,7 +89,8 @@ pub struct Export {
 }
 
 /// The person's export, audited (the event is written first, so the export
-/// lists itself). `NotFound` when the person is gone.
+/// lists itself), with the sessions and events of the people merged into
+/// them. `NotFound` when the person is gone.
 pub async fn export(
     db: &Db,
     user_id: i64,
@@ -92,10 +98,9 @@ pub async fn export(
     ip: Option<String>,
     now: i64,
 ) -> Result<Export, ApiError> {
+    // The event first (a write), the reads apart from it: SQLite's single
+    // writer is not held while a long history is read.
     db.write(move |conn| {
-        let user = users::find(conn, user_id)?
-            .filter(|u| u.merged_into.is_none())
-            .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
         audit::record(
             conn,
             &NewEvent::new(Kind::AccountExport, now)
@@ -103,11 +108,30 @@ pub async fn export(
                 .session(&session_id)
                 .ip(ip.clone()),
         )?;
+        Ok(())
+    })
+    .await?;
+    db.run(move |conn| {
+        let user = users::find(conn, user_id)?
+            .filter(|u| u.merged_into.is_none())
+            .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
+        // The people merged into this one are this person too: their
+        // sessions and events (kept under their old ids) belong here.
+        let mut ids = users::tombstones_of(conn, user_id)?;
+        ids.push(user_id);
+        let mut sessions = Vec::new();
+        let mut events = Vec::new();
+        for id in &ids {
+            sessions.extend(sessions::all_of_user(conn, *id)?);
+            events.extend(audit::of_user(conn, *id)?);
+        }
+        sessions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        events.sort_by_key(|e| e.id);
         Ok(Export {
             user,
             identities: identities::of_user(conn, user_id)?,
-            sessions: sessions::all_of_user(conn, user_id)?,
-            events: audit::of_user(conn, user_id)?,
+            sessions,
+            events,
         })
     })
     .await

@@ -146,6 +146,7 @@ impl Webhooks {
             return Ok(());
         }
         let data = data();
+        let user_id = subject(&data);
         let id = format!("evt_{}", crate::crypto::random_token(18));
         let body = json!({
             "id": id,
@@ -163,6 +164,7 @@ impl Webhooks {
                 body: &body,
                 created_at: now,
                 next_attempt_at: now,
+                user_id,
             })
             .collect();
         webhook_outbox::insert(conn, &rows)?;
@@ -180,6 +182,17 @@ impl Webhooks {
     pub(crate) async fn rung(&self) {
         self.wake.notified().await
     }
+}
+
+/// The person an event's data is about: `user_id`, `user.id`,
+/// `session.user_id`, or a merge's `into` (its `from` is then a tombstone
+/// of that person).
+fn subject(data: &Value) -> Option<i64> {
+    data["user_id"]
+        .as_i64()
+        .or_else(|| data["user"]["id"].as_i64())
+        .or_else(|| data["session"]["user_id"].as_i64())
+        .or_else(|| data["into"].as_i64())
 }
 
 /// `user.updated`: the user's profile as it now is.

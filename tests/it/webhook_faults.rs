@@ -127,6 +127,7 @@ fn queue(db: &TestDb, endpoint: &str, n: usize, created_at: i64) {
             body,
             created_at,
             next_attempt_at: created_at,
+            user_id: None,
         })
         .collect();
     webhook_outbox::insert(&mut db.conn(), &rows).unwrap();

@@ -120,6 +120,8 @@ pub struct SessionRecord {
     pub id: String,
     pub user_id: i64,
     pub appid: String,
+    /// A web sign-in's relying party (SPEC §11): the `aud` of its tokens.
+    pub client_id: Option<String>,
     pub state: SessionState,
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -148,6 +150,7 @@ impl SessionRecord {
             id: session.id,
             user_id: session.user_id,
             appid: session.appid,
+            client_id: session.client_id,
             state,
             created_at: rfc3339(session.created_at),
             last_seen_at: rfc3339(session.last_seen_at),

@@ -97,7 +97,8 @@ impl From<User> for ExportProfile {
 }
 
 /// An audit event about the person. Who acted is `operator` when it was
-/// not the person: the console's account names stay inside.
+/// not the person, and then no address: the console's account names and
+/// the operators' addresses stay inside.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExportEvent {
     /// `login`, `logout`, `refresh`, `revoke`, `ban`, `account_export`…
@@ -105,6 +106,7 @@ pub struct ExportEvent {
     pub session_id: Option<String>,
     /// Null when the person acted; `operator` otherwise.
     pub actor: Option<String>,
+    /// Where the person acted from (never an operator's address).
     pub ip: Option<String>,
     pub detail: Option<String>,
     #[schema(format = DateTime)]
@@ -116,8 +118,8 @@ impl From<Event> for ExportEvent {
         ExportEvent {
             kind: e.kind,
             session_id: e.session_id,
+            ip: if e.actor.is_some() { None } else { e.ip },
             actor: e.actor.map(|_| "operator".to_string()),
-            ip: e.ip,
             detail: e.detail,
             created_at: rfc3339(e.created_at),
         }

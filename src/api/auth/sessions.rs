@@ -133,6 +133,7 @@ fn name_of(
     security(("bearer" = []), ("token" = []), ("session_cookie" = [])))]
 #[post("/sessions/<id>/revoke")]
 pub async fn revoke(
+    config: &State<AppConfig>,
     db: &State<Db>,
     clock: &State<Clock>,
     auth: Result<AuthSession, ApiError>,
@@ -144,8 +145,15 @@ pub async fn revoke(
     if id.is_empty() || id.len() > 128 || !id.bytes().all(well_formed) {
         return Err(ApiError::NotFound("no such session of yours".into()));
     }
-    let ended =
-        own_account::revoke_own(db, auth.user_id, id.to_string(), client.ip, clock.now()).await?;
+    let ended = own_account::revoke_own(
+        db,
+        auth.user_id,
+        id.to_string(),
+        client.ip,
+        clock.now(),
+        config.session_idle_timeout,
+    )
+    .await?;
     Success::data(OwnSessionEnded {
         revoked: i64::from(ended),
     })
