@@ -27,6 +27,7 @@ both_backends!(
     refresh_tokens_rotate_for_their_own_client_only,
     a_denial_sends_the_browser_back_with_access_denied,
     web_sessions_show_their_client_in_the_console,
+    a_web_session_is_among_the_persons_own_and_its_token_is_not_theirs,
     eddsa_id_tokens_for_a_client_that_asks,
     concurrent_loads_of_a_code_ask_wechat_once,
     a_code_not_collected_in_time_is_gone,
@@ -1072,6 +1073,50 @@ async fn web_sessions_show_their_client_in_the_console(backend: Backend) {
         .await;
     assert!(!app.is_authorized(&access).await);
     assert!(app.is_authorized(&alice.token()).await);
+}
+
+/// SPEC §12's own sessions list a web sign-in as `web` with its relying
+/// party; the web session's own token, a relying party's, may not list,
+/// export, end or delete the person's account.
+async fn a_web_session_is_among_the_persons_own_and_its_token_is_not_theirs(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let alice = app.login("alice").await;
+    let mut browser = Browser::new(&app);
+    let ticket = browser.start(&app, &good_request()).await;
+    let code = confirmed_code(&app, &mut browser, &ticket, &alice.token()).await;
+    let (_, _, tokens) = token_request(&app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+    let web = tokens["access_token"].as_str().unwrap().to_string();
+
+    let list = app.get_with_token("sessions", &alice.token()).await;
+    list.expect(0, 200);
+    let sessions = list.data()["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{}", list.text);
+    let on_web = sessions
+        .iter()
+        .find(|s| s["platform"] == "web")
+        .expect("the web session");
+    assert_eq!(on_web["app"], "shop");
+    assert_eq!(on_web["app_name"], "The Shop");
+    assert_eq!(on_web["current"], false);
+
+    app.get_with_token("sessions", &web).await.expect(-500, 403);
+    app.get_with_token("account/export", &web)
+        .await
+        .expect(-500, 403);
+    let revoke = format!("sessions/{}/revoke", on_web["id"].as_str().unwrap());
+    app.post_with_token(&revoke, &web, json!({}))
+        .await
+        .expect(-500, 403);
+    app.post_with_token("account/delete", &web, json!({}))
+        .await
+        .expect(-500, 403);
+    assert!(app.is_authorized(&alice.token()).await);
+    assert_eq!(app.db.count("users WHERE delete_after IS NOT NULL"), 0);
+    // The person ends the web session from their own list.
+    app.post_with_token(&revoke, &alice.token(), json!({}))
+        .await
+        .expect(0, 200);
+    assert!(!app.is_authorized(&web).await);
 }
 
 async fn eddsa_id_tokens_for_a_client_that_asks(backend: Backend) {
