@@ -145,6 +145,11 @@ async fn the_audit_log_exports_as_csv_with_filters_and_a_time_range(backend: Bac
         .map(|r| r[6].as_str())
         .collect();
     assert_eq!(kinds, ["'-1+2", "'@SUM(A1:A2)", "comma, and \"quotes\""]);
+    // `user_id`, as the file's column is named, filters the same way.
+    let (_, _, by_column) = browser.get("/admin/audit.csv?user_id=8").await;
+    let rows = parsed(&by_column);
+    assert_eq!(rows.len() - 1, tricky.len(), "{by_column}");
+    assert!(rows[1..].iter().all(|r| r[2] == "8"));
     let (_, _, body) = browser.get("/admin/audit.csv?user=8&kind=login").await;
     assert_eq!(parsed(&body).len(), 1, "the header alone: {body}");
 
