@@ -50,13 +50,27 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum AdminAction {
     /// Create an admin (password from a prompt, or the first line of stdin).
-    Create { username: String },
+    Create {
+        username: String,
+        /// `viewer` reads everything and changes nothing; `operator` also
+        /// revokes, signs out, bans, unbans and resends webhooks; `owner`
+        /// also merges, unlinks and erases people and manages API keys.
+        #[arg(long, default_value = "owner", value_parser = ["viewer", "operator", "owner"])]
+        role: String,
+    },
+    /// Give an admin another role (viewer, operator or owner); it holds
+    /// from their next request.
+    Role {
+        username: String,
+        #[arg(value_parser = ["viewer", "operator", "owner"])]
+        role: String,
+    },
     /// Set an admin's password and end their console sessions.
     Passwd { username: String },
     /// Clear an admin's failed sign-ins, so that a locked-out name can sign
     /// in again at once (from every address).
     Unlock { username: String },
-    /// List the admins: name, creation time, live console sessions.
+    /// List the admins: name, role, creation time, live console sessions.
     List,
     /// Delete an admin and end their console sessions (not the last one).
     Delete { username: String },
@@ -67,8 +81,9 @@ pub enum ApikeyAction {
     /// Make a key; it is printed once, alone on its line (only its hash is kept).
     Create {
         name: String,
-        /// `read`: users, sessions, the audit log; `write`: also revoke, ban, unban.
-        #[arg(long, value_parser = ["read", "write"])]
+        /// `read`: users, sessions, the audit log; `write`: also revoke, ban,
+        /// unban; `owner`: also merge, unlink and erase people.
+        #[arg(long, value_parser = ["read", "write", "owner"])]
         scope: String,
     },
     /// List the keys: name, scope, creation, last use, revocation.
@@ -136,19 +151,51 @@ pub async fn run(cli: Cli, figment: Figment) -> Result<(), String> {
 
 fn admin(action: AdminAction, figment: Figment) -> Result<(), String> {
     use crate::admin::{bootstrap, password};
+    use crate::auth::role::Role;
+    use crate::db::write_transaction;
     use crate::db::{admin_sessions, admins, audit};
     let config = crate::checked_config(&figment).map_err(|e| e.to_string())?;
     let db = crate::db::Db::connect(&config.database_url, 1)?;
     let mut conn = db.get().map_err(|e| e.to_string())?;
     let now = crate::timestamp::now();
     match action {
-        AdminAction::Create { username } => {
+        AdminAction::Create { username, role } => {
             bootstrap::check_username(&username)?;
+            let role = Role::parse(&role).ok_or("--role is viewer, operator or owner")?;
             let hash = password::hash(&bootstrap::read_password()?)?;
-            if !admins::create(&mut conn, &username, &hash, now).map_err(|e| e.to_string())? {
+            if !admins::create(&mut conn, &username, &hash, role, now).map_err(|e| e.to_string())? {
                 return Err(format!("an admin named `{username}` already exists; use `wxauth admin passwd {username}`"));
             }
-            println!("created admin `{username}`");
+            println!("created admin `{username}` ({role})");
+        }
+        AdminAction::Role { username, role } => {
+            let role = Role::parse(&role).ok_or("the role is viewer, operator or owner")?;
+            let all = admins::all(&mut conn).map_err(|e| e.to_string())?;
+            let Some(admin) = all.iter().find(|a| a.username == username) else {
+                return Err(format!("there is no admin named `{username}`"));
+            };
+            // Someone must be able to manage keys and erase people.
+            let other_owners = all
+                .iter()
+                .filter(|a| a.username != username && a.role == Role::Owner.as_str())
+                .count();
+            if admin.role == Role::Owner.as_str() && role != Role::Owner && other_owners == 0 {
+                return Err(format!(
+                    "`{username}` is the only owner; make another admin owner first"
+                ));
+            }
+            let from = admin.role.clone();
+            write_transaction(&mut conn, |conn| {
+                admins::set_role(conn, &username, role, now)?;
+                audit::record(
+                    conn,
+                    &audit::NewEvent::new(audit::Kind::AdminRole, now)
+                        .actor(&username)
+                        .detail(format!("{from} -> {role}")),
+                )
+            })
+            .map_err(|e| e.to_string())?;
+            println!("`{username}` is now {role} (was {from}), from their next request");
         }
         AdminAction::Passwd { username } => {
             let admin = admins::find_by_username(&mut conn, &username)
@@ -182,8 +229,9 @@ fn admin(action: AdminAction, figment: Figment) -> Result<(), String> {
                 let live = admin_sessions::live_count(&mut conn, admin.id, now)
                     .map_err(|e| e.to_string())?;
                 println!(
-                    "{}\tcreated {}\t{live} live console session{}",
+                    "{}\t{}\tcreated {}\t{live} live console session{}",
                     admin.username,
+                    admin.role,
                     crate::timestamp::rfc3339(admin.created_at),
                     if live == 1 { "" } else { "s" }
                 );
@@ -197,6 +245,12 @@ fn admin(action: AdminAction, figment: Figment) -> Result<(), String> {
             if all.len() == 1 {
                 return Err(format!(
                     "`{username}` is the only admin; create another first (`wxauth admin create NAME`)"
+                ));
+            }
+            let owner = |a: &&crate::db::admins::Admin| a.role == Role::Owner.as_str();
+            if all.iter().filter(owner).all(|a| a.username == username) {
+                return Err(format!(
+                    "`{username}` is the only owner; make another admin owner first (`wxauth admin role NAME owner`)"
                 ));
             }
             diesel::Connection::transaction(&mut *conn, |conn| {
@@ -215,47 +269,42 @@ fn admin(action: AdminAction, figment: Figment) -> Result<(), String> {
 
 fn apikey(action: ApikeyAction, figment: Figment) -> Result<(), String> {
     use crate::auth::api_key::{self, Scope};
-    use crate::db::{api_keys, audit};
+    use crate::db::api_keys;
+    use crate::db::write_transaction;
+    use crate::flows::api_keys::{self as keys, By, Made};
     let config = crate::checked_config(&figment).map_err(|e| e.to_string())?;
     let db = crate::db::Db::connect(&config.database_url, 1)?;
     let mut conn = db.get().map_err(|e| e.to_string())?;
     let now = crate::timestamp::now();
-    let audited = |conn: &mut crate::db::AnyConnection, kind, name: &str, detail: Option<&str>| {
-        let mut event = audit::NewEvent::new(kind, now).actor(&format!("apikey:{name}"));
-        if let Some(detail) = detail {
-            event = event.detail(detail);
-        }
-        audit::record(conn, &event).map_err(|e| e.to_string())
-    };
     match action {
         ApikeyAction::Create { name, scope } => {
             api_key::check_name(&name)?;
-            let scope = Scope::parse(&scope).ok_or("--scope is read or write")?;
-            let (key, hash) = api_key::mint();
-            if !api_keys::create(&mut conn, &name, scope.as_str(), &hash, now)
-                .map_err(|e| e.to_string())?
+            let scope =
+                Scope::parse(&scope).ok_or_else(|| format!("--scope is {}", Scope::NAMES))?;
+            match write_transaction(&mut conn, |conn| {
+                keys::create(conn, &name, scope, By::CommandLine, now)
+            })
+            .map_err(|e| e.to_string())?
             {
-                return Err(format!(
-                    "a key named `{name}` exists; revoke it first (`wxauth apikey revoke {name}`) or pick another name"
-                ));
+                Made::NameTaken => {
+                    return Err(format!(
+                        "a key named `{name}` exists; revoke it first (`wxauth apikey revoke {name}`) or pick another name"
+                    ))
+                }
+                Made::Key(key) => {
+                    // The key alone on stdout, so that a script can take it.
+                    println!("{key}");
+                    eprintln!(
+                        "created {} key `{name}`: this is the only time it is shown",
+                        scope.as_str()
+                    );
+                }
             }
-            audited(
-                &mut conn,
-                audit::Kind::ApiKeyCreate,
-                &name,
-                Some(scope.as_str()),
-            )?;
-            // The key alone on stdout, so that a script can take it.
-            println!("{key}");
-            eprintln!(
-                "created {} key `{name}`: this is the only time it is shown",
-                scope.as_str()
-            );
         }
         ApikeyAction::List => {
             let all = api_keys::all(&mut conn).map_err(|e| e.to_string())?;
             if all.is_empty() {
-                println!("no API keys (`wxauth apikey create NAME --scope read|write`)");
+                println!("no API keys (`wxauth apikey create NAME --scope read|write|owner`)");
             }
             let time = |t: Option<i64>| t.map_or("never".to_string(), crate::timestamp::rfc3339);
             for key in all {
@@ -273,10 +322,13 @@ fn apikey(action: ApikeyAction, figment: Figment) -> Result<(), String> {
             }
         }
         ApikeyAction::Revoke { name } => {
-            if !api_keys::revoke(&mut conn, &name, now).map_err(|e| e.to_string())? {
+            let revoked = write_transaction(&mut conn, |conn| {
+                keys::revoke(conn, &name, By::CommandLine, now)
+            })
+            .map_err(|e| e.to_string())?;
+            if !revoked {
                 return Err(format!("there is no live key named `{name}`"));
             }
-            audited(&mut conn, audit::Kind::ApiKeyRevoke, &name, None)?;
             println!("revoked key `{name}`: calls with it are refused from now on");
         }
     }

@@ -42,7 +42,7 @@ pub async fn list(
         .collect();
     Ok(page.render(
         "audit",
-        Some(&admin.username),
+        Some(&admin),
         "audit",
         json!({
             "rows": rows,

@@ -3,6 +3,7 @@
 use std::io::{BufRead, IsTerminal};
 
 use super::password;
+use crate::auth::role::Role;
 use crate::db::{admins, AnyConnection};
 
 /// In the debug profile, with no admin yet: make `admin` with a random
@@ -13,7 +14,9 @@ pub fn create_first_admin(conn: &mut AnyConnection) -> Result<(), String> {
     }
     let secret = crate::crypto::random_token(12);
     let hash = password::hash(&secret)?;
-    if admins::create(conn, "admin", &hash, crate::timestamp::now()).map_err(|e| e.to_string())? {
+    if admins::create(conn, "admin", &hash, Role::Owner, crate::timestamp::now())
+        .map_err(|e| e.to_string())?
+    {
         // A line of the log (JSON when the log is), shown once: the debug
         // profile only, for the newcomer at the terminal. Not a warning:
         // nothing is wrong.

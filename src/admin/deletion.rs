@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::csrf_form::{CsrfForm, HasCsrf};
 use super::error::{ConsoleError, ConsoleResult};
-use super::guard::AdminUser;
+use super::guard::OwnerUser;
 use super::page::PageContext;
 use super::templates::Template;
 use super::views::UserRow;
@@ -24,10 +24,11 @@ use crate::flows::operator_actions::Operator;
 pub async fn confirm_page(
     clock: &State<Clock>,
     db: &State<Db>,
-    admin: AdminUser,
+    owner: OwnerUser,
     page: PageContext,
     id: i64,
 ) -> ConsoleResult<Result<Template, (Status, Template)>> {
+    let OwnerUser(admin) = owner;
     let now = clock.now();
     let found = db
         .run(move |conn| {
@@ -51,7 +52,7 @@ pub async fn confirm_page(
     };
     Ok(Ok(page.render(
         "delete",
-        Some(&admin.username),
+        Some(&admin),
         "users",
         json!({ "person": person }),
     )))
@@ -74,12 +75,12 @@ impl HasCsrf for DeleteForm {
 pub async fn delete(
     db: &State<Db>,
     clock: &State<Clock>,
-    admin: AdminUser,
+    owner: OwnerUser,
     client: ClientInfo,
     id: i64,
     form: CsrfForm<DeleteForm>,
 ) -> ConsoleResult<Redirect> {
-    let _ = form;
+    let (OwnerUser(admin), _) = (owner, form);
     let by = Operator {
         username: admin.username,
         ip: client.ip,

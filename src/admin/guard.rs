@@ -8,6 +8,7 @@
 use rocket::http::{Cookie, SameSite, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 
+use crate::auth::role::Role;
 use crate::clock::Clock;
 use crate::crypto;
 use crate::db::admin_sessions::{self, IDLE_TIMEOUT};
@@ -74,10 +75,12 @@ impl ConsoleCookies {
     }
 }
 
+/// A signed-in admin of the console, with their role.
 pub struct AdminUser {
     pub session_id: String,
     pub admin_id: i64,
     pub username: String,
+    pub role: Role,
 }
 
 #[rocket::async_trait]
@@ -101,9 +104,14 @@ impl<'r> FromRequest<'r> for AdminUser {
             .run(move |conn| Ok(admin_sessions::find_live(conn, &id, now, IDLE_TIMEOUT)?))
             .await;
         match found {
-            Ok(Some((session, username))) => Outcome::Success(AdminUser {
+            Ok(Some((session, username, role))) => Outcome::Success(AdminUser {
                 session_id: session.id,
                 admin_id: session.admin_id,
+                role: Role::parse(&role).unwrap_or_else(|| {
+                    // Only a hand edit of the table gets here: the least.
+                    tracing::warn!("admin `{username}` has the unknown role `{role}`: a viewer");
+                    Role::Viewer
+                }),
                 username,
             }),
             Ok(None) => Outcome::Error((Status::Unauthorized, ())),
@@ -112,6 +120,56 @@ impl<'r> FromRequest<'r> for AdminUser {
                 Outcome::Error((Status::InternalServerError, ()))
             }
         }
+    }
+}
+
+/// A signed-in admin whose role may operate: revoke, sign out, ban, unban,
+/// send webhooks again.
+pub struct OperatorUser(pub AdminUser);
+
+/// A signed-in owner: also merge, unlink and erase people, manage API keys.
+pub struct OwnerUser(pub AdminUser);
+
+/// Why a console request was refused with 403 by a role guard, for the
+/// catcher's page (a 403 is otherwise a form's CSRF token that failed).
+#[derive(Clone, Copy)]
+pub struct RoleRefusal(pub Option<(Role, Role)>);
+
+impl RoleRefusal {
+    /// The role the admin has and the one the request needs, when the
+    /// request was refused for its role.
+    pub fn of(req: &Request<'_>) -> Option<(Role, Role)> {
+        req.local_cache(|| RoleRefusal(None)).0
+    }
+}
+
+async fn with_role(req: &Request<'_>, needed: Role) -> Outcome<AdminUser, ()> {
+    match req.guard::<AdminUser>().await {
+        Outcome::Success(admin) if admin.role.may(needed) => Outcome::Success(admin),
+        Outcome::Success(admin) => {
+            req.local_cache(|| RoleRefusal(Some((admin.role, needed))));
+            Outcome::Error((Status::Forbidden, ()))
+        }
+        Outcome::Error(e) => Outcome::Error(e),
+        Outcome::Forward(s) => Outcome::Forward(s),
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for OperatorUser {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        with_role(req, Role::Operator).await.map(OperatorUser)
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for OwnerUser {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        with_role(req, Role::Owner).await.map(OwnerUser)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The admin console under `/admin`: server-rendered Tera pages, usable
 //! without JavaScript, in English and Chinese.
 
+pub mod api_keys;
 pub mod audit;
 pub mod audit_csv;
 pub mod bootstrap;
@@ -81,6 +82,9 @@ pub fn routes() -> Vec<Route> {
         audit_csv::export,
         webhooks::list,
         webhooks::retry,
+        api_keys::list,
+        api_keys::create,
+        api_keys::revoke,
         stylesheet,
         favicon_svg,
         switch_language,
@@ -155,11 +159,23 @@ fn unauthorized(req: &Request<'_>) -> Redirect {
     ))
 }
 
+/// A form whose CSRF token failed, or an action the admin's role may not
+/// take (which the pages do not offer: a hand-made request, or a role that
+/// changed while the page was open).
 #[catch(403)]
 fn forbidden(req: &Request<'_>) -> (Status, Template) {
     let page = PageContext::of(req);
-    let text = page.lang.get("csrf_failed");
-    page.message(Status::Forbidden, "forbidden_title", text)
+    let Some((have, needed)) = guard::RoleRefusal::of(req) else {
+        let text = page.lang.get("csrf_failed");
+        return page.message(Status::Forbidden, "forbidden_title", text);
+    };
+    let role = |r: crate::auth::role::Role| page.lang.get(&format!("role_{r}"));
+    let text = page
+        .lang
+        .get("role_refused")
+        .replace("{have}", role(have))
+        .replace("{needed}", role(needed));
+    page.message(Status::Forbidden, "forbidden_title", &text)
 }
 
 #[catch(404)]

@@ -163,7 +163,7 @@ pub async fn overview(
     let as_of = from_snapshot.then(|| crate::timestamp::rfc3339(live.counted_at));
     Ok(page.render(
         "overview",
-        Some(&admin.username),
+        Some(&admin),
         "overview",
         json!({ "figures": live.figures, "chart": chart, "as_of": as_of }),
     ))

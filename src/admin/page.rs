@@ -6,7 +6,9 @@ use rocket::http::{CookieJar, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use serde_json::{json, Value};
 
+use super::guard::AdminUser;
 use super::i18n::{self, Lang};
+use crate::auth::role::Role;
 
 /// What every page needs to know about the request.
 pub struct PageContext {
@@ -35,12 +37,23 @@ impl PageContext {
     }
 
     /// Renders `admin/<name>` with `data` merged into the common context.
-    pub fn render(&self, name: &str, admin: Option<&str>, nav: &str, data: Value) -> Template {
+    pub fn render(
+        &self,
+        name: &str,
+        admin: Option<&AdminUser>,
+        nav: &str,
+        data: Value,
+    ) -> Template {
+        // What the admin's role may do: a page offers nothing else.
+        let may = |needed: Role| admin.is_some_and(|a| a.role.may(needed));
         let mut ctx = json!({
             "t": self.lang.table(),
             "lang": self.lang.code(),
             "csrf": self.csrf,
-            "admin": admin,
+            "admin": admin.map(|a| &a.username),
+            "role": admin.map(|a| a.role.as_str()),
+            "may_operate": may(Role::Operator),
+            "may_own": may(Role::Owner),
             "nav": nav,
             "here": self.path,
         });

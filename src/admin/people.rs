@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::csrf_form::{CsrfForm, HasCsrf};
 use super::error::{ConsoleError, ConsoleResult};
-use super::guard::AdminUser;
+use super::guard::{AdminUser, OwnerUser};
 use super::i18n::Lang;
 use super::page::PageContext;
 use super::templates::Template;
@@ -80,7 +80,7 @@ impl Problem {
 /// from (when it exists).
 fn problem_page(
     page: &PageContext,
-    admin: &str,
+    admin: &AdminUser,
     back: Option<i64>,
     p: Problem,
 ) -> (Status, Template) {
@@ -133,11 +133,12 @@ fn pair(
 pub async fn confirm_page(
     db: &State<Db>,
     clock: &State<Clock>,
-    admin: AdminUser,
+    owner: OwnerUser,
     page: PageContext,
     id: i64,
     from: Option<String>,
 ) -> ConsoleResult<(Status, Template)> {
+    let OwnerUser(admin) = owner;
     let Some(from) = from
         .as_deref()
         .and_then(|f| f.trim().trim_start_matches('#').parse::<i64>().ok())
@@ -145,13 +146,13 @@ pub async fn confirm_page(
         let back = db
             .run(move |conn| Ok(users::find(conn, id)?.map(|u| u.id)))
             .await?;
-        return Ok(problem_page(&page, &admin.username, back, Problem::BadId));
+        return Ok(problem_page(&page, &admin, back, Problem::BadId));
     };
     let now = clock.now();
     let found = db.run(move |conn| pair(conn, id, from, now)).await?;
     let (kept, gone) = match found {
         Ok(both) => both,
-        Err((back, problem)) => return Ok(problem_page(&page, &admin.username, back, problem)),
+        Err((back, problem)) => return Ok(problem_page(&page, &admin, back, problem)),
     };
     let lang = page.lang;
     let ids = [
@@ -178,7 +179,7 @@ pub async fn confirm_page(
         Status::Ok,
         page.render(
             "merge",
-            Some(&admin.username),
+            Some(&admin),
             "users",
             json!({
                 "people": people,
@@ -213,24 +214,19 @@ impl HasCsrf for MergeForm {
 pub async fn merge(
     db: &State<Db>,
     clock: &State<Clock>,
-    admin: AdminUser,
+    owner: OwnerUser,
     client: ClientInfo,
     page: PageContext,
     id: i64,
     form: CsrfForm<MergeForm>,
 ) -> ConsoleResult<Result<Redirect, (Status, Template)>> {
-    let CsrfForm(form) = form;
+    let (OwnerUser(admin), CsrfForm(form)) = (owner, form);
     let Some(from) = form
         .from
         .as_deref()
         .and_then(|f| f.trim().parse::<i64>().ok())
     else {
-        return Ok(Err(problem_page(
-            &page,
-            &admin.username,
-            Some(id),
-            Problem::BadId,
-        )));
+        return Ok(Err(problem_page(&page, &admin, Some(id), Problem::BadId)));
     };
     let by = Operator {
         username: admin.username.clone(),
@@ -241,12 +237,7 @@ pub async fn merge(
         Merged::Done { sessions_ended } => Ok(Ok(Redirect::to(format!(
             "/admin/users/{id}?done=merged&other={from}&ended={sessions_ended}"
         )))),
-        Merged::Same => Ok(Err(problem_page(
-            &page,
-            &admin.username,
-            Some(id),
-            Problem::Same,
-        ))),
+        Merged::Same => Ok(Err(problem_page(&page, &admin, Some(id), Problem::Same))),
         Merged::NotFound => {
             // Which of the two it was, for the operator (the merge itself
             // changed nothing).
@@ -256,7 +247,7 @@ pub async fn merge(
                 // Both live now: a merge of one of them finished in between.
                 Ok(_) => (Some(id), Problem::Unknown(from)),
             };
-            Ok(Err(problem_page(&page, &admin.username, back, problem)))
+            Ok(Err(problem_page(&page, &admin, back, problem)))
         }
     }
 }
@@ -279,12 +270,12 @@ impl HasCsrf for UnlinkForm {
 pub async fn unlink(
     db: &State<Db>,
     clock: &State<Clock>,
-    admin: AdminUser,
+    owner: OwnerUser,
     client: ClientInfo,
     id: i64,
     form: CsrfForm<UnlinkForm>,
 ) -> ConsoleResult<Redirect> {
-    let CsrfForm(_) = form;
+    let (OwnerUser(admin), _) = (owner, form);
     // The person it belongs to now, to come back to; the unlink itself
     // checks again under its locks.
     let Some(identity) = db.run(move |conn| Ok(identities::find(conn, id)?)).await? else {

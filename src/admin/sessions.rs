@@ -10,7 +10,7 @@ use serde_json::json;
 use super::context::Console;
 use super::csrf_form::{CsrfForm, HasCsrf};
 use super::error::{ConsoleError, ConsoleResult};
-use super::guard::{self, AdminUser};
+use super::guard::{self, AdminUser, OperatorUser};
 use super::page::PageContext;
 use super::views::SessionRow;
 use crate::client_info::ClientInfo;
@@ -58,7 +58,7 @@ pub async fn list(
     let notice = (done.as_deref() == Some("revoked")).then(|| page.lang.get("done_revoked"));
     Ok(page.render(
         "sessions",
-        Some(&admin.username),
+        Some(&admin),
         "sessions",
         json!({
             "rows": rows,
@@ -86,12 +86,12 @@ impl HasCsrf for Revoke {
 pub async fn revoke(
     db: &State<Db>,
     clock: &State<Clock>,
-    admin: AdminUser,
+    operator: OperatorUser,
     client: ClientInfo,
     id: String,
     form: CsrfForm<Revoke>,
 ) -> ConsoleResult<Redirect> {
-    let CsrfForm(form) = form;
+    let (OperatorUser(admin), CsrfForm(form)) = (operator, form);
     let by = Operator {
         username: admin.username,
         ip: client.ip,

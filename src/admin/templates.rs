@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// Each page's template: (name, built-in source). The file of `name` under
 /// `template_dir` is `<name>.html.tera`.
-const BUILT_IN: [(&str, &str); 13] = [
+const BUILT_IN: [(&str, &str); 14] = [
     (
         "admin/base",
         include_str!("../../templates/admin/base.html.tera"),
@@ -65,6 +65,10 @@ const BUILT_IN: [(&str, &str); 13] = [
     (
         "admin/webhooks",
         include_str!("../../templates/admin/webhooks.html.tera"),
+    ),
+    (
+        "admin/keys",
+        include_str!("../../templates/admin/keys.html.tera"),
     ),
 ];
 

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::csrf_form::{CsrfForm, HasCsrf};
 use super::error::{ConsoleError, ConsoleResult};
-use super::guard::{self, AdminUser};
+use super::guard::{self, AdminUser, OperatorUser};
 use super::page::PageContext;
 use super::people;
 use super::views::{fill, EventRow, Notice, SessionRow, UserRow};
@@ -51,7 +51,7 @@ pub async fn list(
     });
     Ok(page.render(
         "users",
-        Some(&admin.username),
+        Some(&admin),
         "users",
         json!({
             "rows": rows,
@@ -135,7 +135,7 @@ pub async fn detail(
     });
     Ok(Ok(page.render(
         "user",
-        Some(&admin.username),
+        Some(&admin),
         "users",
         json!({
             "user": user,
@@ -186,13 +186,13 @@ impl<'a> rocket::request::FromParam<'a> for Action {
 pub async fn user_action(
     db: &State<Db>,
     clock: &State<Clock>,
-    admin: AdminUser,
+    operator: OperatorUser,
     client: ClientInfo,
     id: i64,
     action: Action,
     form: CsrfForm<UserAction>,
 ) -> ConsoleResult<Redirect> {
-    let CsrfForm(form) = form;
+    let (OperatorUser(admin), CsrfForm(form)) = (operator, form);
     let reason: Option<String> = form
         .reason
         .map(|r| r.trim().chars().take(200).collect())

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::csrf_form::{CsrfForm, HasCsrf};
 use super::error::{ConsoleError, ConsoleResult};
-use super::guard::AdminUser;
+use super::guard::{AdminUser, OperatorUser};
 use super::page::PageContext;
 use crate::client_info::ClientInfo;
 use crate::clock::Clock;
@@ -78,7 +78,7 @@ pub async fn list(
     let notice = (done.as_deref() == Some("retry")).then(|| page.lang.get("done_webhook_retry"));
     Ok(page.render(
         "webhooks",
-        Some(&admin.username),
+        Some(&admin),
         "webhooks",
         json!({
             "rows": rows,
@@ -106,12 +106,12 @@ impl HasCsrf for Retry {
 pub async fn retry(
     db: &State<Db>,
     clock: &State<Clock>,
-    admin: AdminUser,
+    operator: OperatorUser,
     client: ClientInfo,
     id: i64,
     form: CsrfForm<Retry>,
 ) -> ConsoleResult<Redirect> {
-    let _ = form;
+    let (OperatorUser(admin), _) = (operator, form);
     let by = Operator {
         username: admin.username,
         ip: client.ip,

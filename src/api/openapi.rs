@@ -67,7 +67,8 @@ use crate::error::ResultCode;
     tags(
         (name = "auth", description = "The mini-program side: log in, sessions, the profile, WeChat's data"),
         (name = "admin", description = "The admin API for backend services: users, sessions, bans, \
-            the audit log. API keys from `wxauth apikey create NAME --scope read|write`; every call \
+            the audit log, merges and erasures. API keys from `wxauth apikey create NAME --scope \
+            read|write|owner` (or the console's API keys page); every call \
             is audited under the key's name and rate limited per key.")
     )
 )]
@@ -120,7 +121,9 @@ pub fn document(cookie: Option<&str>) -> Result<Value, String> {
             "scheme": "bearer",
             "bearerFormat": "wxk_…",
             "description": "An admin API key: `Authorization: Bearer wxk_…`. None or an unknown one: -500 \
-                with 401; a read key on a call that changes something: -500 with 403."
+                with 401. Its scope is a console role's: `read` reads, `write` also revokes, \
+                bans and unbans, `owner` also merges, unlinks and erases; a call beyond the \
+                key's scope: -500 with 403."
         }
     });
     if let Some(name) = cookie {

@@ -2,24 +2,31 @@
 //! bits), shown once when made. The database keeps their SHA-256 — enough
 //! for a key of 256 random bits, which no dictionary holds — and a scope.
 
+use super::role::Role;
 use crate::crypto;
 
 pub const PREFIX: &str = "wxk_";
 
-/// What a key may do.
+/// What a key may do: its scope names the console role whose calls it may
+/// make (SPEC §12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// Read users, sessions and the audit log.
+    /// Read users, sessions and the audit log (a viewer's).
     Read,
-    /// Read, and revoke sessions, ban and unban.
+    /// Read, and revoke sessions, ban and unban (an operator's).
     Write,
+    /// Everything: also merge, unlink and erase people (an owner's).
+    Owner,
 }
 
 impl Scope {
+    pub const NAMES: &'static str = "read, write or owner";
+
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Read => "read",
             Scope::Write => "write",
+            Scope::Owner => "owner",
         }
     }
 
@@ -27,13 +34,27 @@ impl Scope {
         match s {
             "read" => Some(Scope::Read),
             "write" => Some(Scope::Write),
+            "owner" => Some(Scope::Owner),
             _ => None,
         }
     }
 
-    /// Whether a key of this scope may make a call that needs `needed`.
-    pub fn allows(self, needed: Scope) -> bool {
-        self == Scope::Write || needed == Scope::Read
+    /// The console role whose calls a key of this scope may make.
+    pub fn role(self) -> Role {
+        match self {
+            Scope::Read => Role::Viewer,
+            Scope::Write => Role::Operator,
+            Scope::Owner => Role::Owner,
+        }
+    }
+
+    /// The scope a call that needs `role` asks of a key.
+    pub fn for_role(role: Role) -> Scope {
+        match role {
+            Role::Viewer => Scope::Read,
+            Role::Operator => Scope::Write,
+            Role::Owner => Scope::Owner,
+        }
     }
 }
 
@@ -88,12 +109,15 @@ mod tests {
     }
 
     #[test]
-    fn a_write_key_may_read_a_read_key_may_not_write() {
-        assert!(Scope::Write.allows(Scope::Read));
-        assert!(Scope::Write.allows(Scope::Write));
-        assert!(Scope::Read.allows(Scope::Read));
-        assert!(!Scope::Read.allows(Scope::Write));
-        assert_eq!(Scope::parse("write"), Some(Scope::Write));
+    fn scopes_are_the_roles_of_keys() {
+        let may = |scope: Scope, needed: Role| scope.role().may(needed);
+        assert!(may(Scope::Write, Role::Viewer) && may(Scope::Write, Role::Operator));
+        assert!(!may(Scope::Write, Role::Owner) && !may(Scope::Read, Role::Operator));
+        assert!(may(Scope::Owner, Role::Owner));
+        for scope in [Scope::Read, Scope::Write, Scope::Owner] {
+            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+            assert_eq!(Scope::for_role(scope.role()), scope);
+        }
         assert_eq!(Scope::parse("admin"), None);
     }
 

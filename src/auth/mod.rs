@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod guard;
 pub mod pair;
 pub mod refresh_token;
+pub mod role;
 pub mod session_check;
 pub mod session_cookie;
 pub mod signing_keys;

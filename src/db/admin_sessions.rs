@@ -40,22 +40,22 @@ pub fn insert(conn: &mut AnyConnection, row: &NewAdminSession<'_>) -> QueryResul
 }
 
 /// A live session (not revoked, seen within `idle_timeout`) with its admin's
-/// username; records the activity.
+/// username and role; records the activity.
 pub fn find_live(
     conn: &mut AnyConnection,
     id: &str,
     now: i64,
     idle_timeout: i64,
-) -> QueryResult<Option<(AdminSession, String)>> {
-    let found: Option<(AdminSession, String)> = admin_sessions::table
+) -> QueryResult<Option<(AdminSession, String, String)>> {
+    let found: Option<(AdminSession, String, String)> = admin_sessions::table
         .inner_join(admins::table)
         .filter(admin_sessions::id.eq(id))
         .filter(admin_sessions::revoked_at.is_null())
         .filter(admin_sessions::last_seen_at.gt(now - idle_timeout))
-        .select((AdminSession::as_select(), admins::username))
+        .select((AdminSession::as_select(), admins::username, admins::role))
         .get_result(conn)
         .optional()?;
-    if let Some((session, _)) = &found {
+    if let Some((session, _, _)) = &found {
         if now > session.last_seen_at {
             diesel::update(admin_sessions::table.find(&session.id))
                 .set(admin_sessions::last_seen_at.eq(now))

@@ -4,6 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::admins;
 use super::{insert_or_ignore, AnyConnection};
+use crate::auth::role::Role;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = admins)]
@@ -13,6 +14,8 @@ pub struct Admin {
     pub password_hash: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// `viewer`, `operator` or `owner` (`crate::auth::role::Role`).
+    pub role: String,
 }
 
 #[derive(Insertable)]
@@ -22,6 +25,7 @@ struct NewAdmin<'a> {
     password_hash: &'a str,
     created_at: i64,
     updated_at: i64,
+    role: &'a str,
 }
 
 pub fn find_by_username(conn: &mut AnyConnection, username: &str) -> QueryResult<Option<Admin>> {
@@ -51,11 +55,12 @@ pub fn any_exists(conn: &mut AnyConnection) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(admins::table.select(admins::id))).get_result(conn)
 }
 
-/// Creates an admin; false when the username is taken.
+/// Creates an admin with `role`; false when the username is taken.
 pub fn create(
     conn: &mut AnyConnection,
     username: &str,
     password_hash: &str,
+    role: Role,
     now: i64,
 ) -> QueryResult<bool> {
     let row = NewAdmin {
@@ -63,6 +68,7 @@ pub fn create(
         password_hash,
         created_at: now,
         updated_at: now,
+        role: role.as_str(),
     };
     let inserted = insert_or_ignore!(conn, admins::table, &row)?;
     Ok(inserted == 1)
@@ -80,6 +86,19 @@ pub fn set_password(
             admins::password_hash.eq(password_hash),
             admins::updated_at.eq(now),
         ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Gives an admin another role; false when there is no such admin.
+pub fn set_role(
+    conn: &mut AnyConnection,
+    username: &str,
+    role: Role,
+    now: i64,
+) -> QueryResult<bool> {
+    let n = diesel::update(admins::table.filter(admins::username.eq(username)))
+        .set((admins::role.eq(role.as_str()), admins::updated_at.eq(now)))
         .execute(conn)?;
     Ok(n == 1)
 }

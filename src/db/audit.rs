@@ -23,6 +23,8 @@ pub enum Kind {
     AdminUnlock,
     /// `wxauth admin delete NAME`.
     AdminDelete,
+    /// `wxauth admin role NAME ROLE` (detail: `old -> new`).
+    AdminRole,
     /// A call of the admin API, by the key named in `actor`.
     ApiCall,
     /// `wxauth apikey create NAME`, `wxauth apikey revoke NAME`.
@@ -74,6 +76,7 @@ impl Kind {
             Kind::AdminLogout => "admin_logout",
             Kind::AdminUnlock => "admin_unlock",
             Kind::AdminDelete => "admin_delete",
+            Kind::AdminRole => "admin_role",
             Kind::ApiCall => "api_call",
             Kind::ApiKeyCreate => "api_key_create",
             Kind::ApiKeyRevoke => "api_key_revoke",
@@ -297,7 +300,7 @@ pub struct Event {
     pub created_at: i64,
 }
 
-pub const KINDS: [Kind; 29] = [
+pub const KINDS: [Kind; 30] = [
     Kind::Login,
     Kind::LoginRefused,
     Kind::Logout,
@@ -311,6 +314,7 @@ pub const KINDS: [Kind; 29] = [
     Kind::AdminLogout,
     Kind::AdminUnlock,
     Kind::AdminDelete,
+    Kind::AdminRole,
     Kind::ApiCall,
     Kind::ApiKeyCreate,
     Kind::ApiKeyRevoke,

@@ -97,6 +97,7 @@ diesel::table! {
         password_hash -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        role -> Text,
     }
 }
 

@@ -11,6 +11,7 @@
 //! on users and sessions, and `user_directory`, the search and the user list.
 
 pub mod account_deletion;
+pub mod api_keys;
 pub mod console_sign_in;
 pub mod login;
 mod login_person;

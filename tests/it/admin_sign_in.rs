@@ -159,10 +159,21 @@ pub fn csrf_in(html: &str) -> String {
 }
 
 pub fn create_admin(db: &TestDb, username: &str, password: &str) {
+    create_admin_as(db, username, password, wxauth::auth::role::Role::Owner);
+}
+
+/// An admin of the console with `role`.
+pub fn create_admin_as(
+    db: &TestDb,
+    username: &str,
+    password: &str,
+    role: wxauth::auth::role::Role,
+) {
     let hash = wxauth::admin::password::hash(password).unwrap();
     let mut conn = db.conn();
     assert!(
-        wxauth::db::admins::create(&mut conn, username, &hash, wxauth::timestamp::now()).unwrap()
+        wxauth::db::admins::create(&mut conn, username, &hash, role, wxauth::timestamp::now())
+            .unwrap()
     );
 }
 

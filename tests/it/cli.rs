@@ -168,6 +168,8 @@ fn every_command_has_help() {
         &["mock-wechat", "--help"],
         &["admin", "list", "--help"],
         &["admin", "delete", "--help"],
+        &["admin", "role", "--help"],
+        &["apikey", "create", "--help"],
         &["config", "check", "--help"],
     ] {
         let (code, stdout, _) = wxauth(&[], args);
@@ -734,6 +736,85 @@ fn admins_are_listed_and_deleted_but_never_the_last() {
         .get_result(&mut conn)
         .unwrap();
     assert_eq!(deleted, 1, "the deletion is audited");
+}
+
+#[test]
+fn admin_roles_are_set_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("admins.sqlite").display().to_string();
+    let mut envs: Vec<(&str, &str)> = GOOD.to_vec();
+    envs.push(("ROCKET_DATABASE_URL", &path));
+    let (code, stdout, stderr) = wxauth_with_stdin(
+        &envs,
+        &["admin", "create", "vera", "--role", "viewer"],
+        "a good password\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("created admin `vera` (viewer)"), "{stdout}");
+    let (code, _, stderr) =
+        wxauth_with_stdin(&envs, &["admin", "create", "ops"], "a good password\n");
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = wxauth_with_stdin(
+        &envs,
+        &["admin", "create", "x", "--role", "admin"],
+        "a good password\n",
+    );
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("viewer") && stderr.contains("owner"),
+        "{stderr}"
+    );
+    let (_, stdout, _) = wxauth(&envs, &["admin", "list"]);
+    let roles: Vec<(&str, &str)> = stdout
+        .lines()
+        .map(|l| {
+            let mut cells = l.split('\t');
+            (cells.next().unwrap(), cells.next().unwrap())
+        })
+        .collect();
+    assert_eq!(roles, [("ops", "owner"), ("vera", "viewer")], "{stdout}");
+
+    let (code, stdout, stderr) = wxauth(&envs, &["admin", "role", "vera", "operator"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("`vera` is now operator (was viewer)"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = wxauth(&envs, &["admin", "role", "ghost", "owner"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no admin named `ghost`"), "{stderr}");
+    // Someone must stay able to manage keys and erase people.
+    let (code, _, stderr) = wxauth(&envs, &["admin", "role", "ops", "viewer"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("the only owner"), "{stderr}");
+    let (code, _, stderr) = wxauth(&envs, &["admin", "delete", "ops"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("the only owner"), "{stderr}");
+    let (code, _, stderr) = wxauth(&envs, &["admin", "role", "vera", "owner"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = wxauth(&envs, &["admin", "role", "ops", "viewer"]);
+    assert_eq!(code, 0, "another owner now: {stderr}");
+
+    let url = wxauth::db::DatabaseUrl::parse(&path).unwrap();
+    let mut conn = wxauth::db::ConnectionManager::new(url).establish().unwrap();
+    let changes: Vec<(Option<String>, Option<String>)> = wxauth::db::schema::audit_events::table
+        .filter(wxauth::db::schema::audit_events::kind.eq("admin_role"))
+        .order(wxauth::db::schema::audit_events::id)
+        .select((
+            wxauth::db::schema::audit_events::actor,
+            wxauth::db::schema::audit_events::detail,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    let said = |who: &str, what: &str| (Some(who.to_string()), Some(what.to_string()));
+    assert_eq!(
+        changes,
+        [
+            said("vera", "viewer -> operator"),
+            said("vera", "operator -> owner"),
+            said("ops", "owner -> viewer"),
+        ]
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod authorize;
 mod browser;
 mod cli;
 mod concurrent_checks;
+mod console_roles;
 mod cookie_clients;
 mod deploy;
 mod differential;

@@ -355,7 +355,7 @@ async fn the_purge_erases_a_person_once_their_delay_is_over(backend: Backend) {
         .expect(0, 200);
     let bob = login_to(&app, APP_ID, "bob").await;
     // Someone merged into her earlier: their tombstone goes with her.
-    let key = make_key(&app.db, "ops", "write");
+    let key = make_key(&app.db, "ops", "owner");
     let cat_login = login_to(&app, APP_ID, "nounion-cat").await;
     let cat = cat_login.user_id();
     crate::admin_api::admin_post(
@@ -467,7 +467,8 @@ async fn operators_erase_at_once_from_the_admin_api_and_the_console(backend: Bac
     let app = spawn_app_with(backend, deleted_hooks).await;
     let ann = login_to(&app, APP_ID, "ann").await;
     let bob = login_to(&app, APP_ID, "bob").await;
-    let write = make_key(&app.db, "ops", "write");
+    let write = make_key(&app.db, "support", "write");
+    let owner = make_key(&app.db, "ops", "owner");
     let read = make_key(&app.db, "reader", "read");
     let delete = |key: &str, id: i64| {
         send(
@@ -476,9 +477,11 @@ async fn operators_erase_at_once_from_the_admin_api_and_the_console(backend: Bac
                 .bearer_auth(key),
         )
     };
+    // Erasing is an owner's: a read or a write key is refused.
     delete(&read, ann.user_id()).await.expect(-500, 403);
+    delete(&write, ann.user_id()).await.expect(-500, 403);
     assert!(app.is_authorized(&ann.token()).await);
-    let erased = delete(&write, ann.user_id()).await;
+    let erased = delete(&owner, ann.user_id()).await;
     erased.expect(0, 200);
     assert_eq!(erased.data()["user_id"], ann.user_id());
     assert!(!app.is_authorized(&ann.token()).await);
@@ -499,8 +502,8 @@ async fn operators_erase_at_once_from_the_admin_api_and_the_console(backend: Bac
             .count("webhook_outbox WHERE event_type = 'user.deleted' AND body LIKE '%operator%'"),
         1
     );
-    delete(&write, ann.user_id()).await.expect(-102, 404);
-    delete(&write, 987_654).await.expect(-102, 404);
+    delete(&owner, ann.user_id()).await.expect(-102, 404);
+    delete(&owner, 987_654).await.expect(-102, 404);
 
     // The console: a confirmation page showing whom, then the erasure.
     let b = bob.user_id();
@@ -618,7 +621,7 @@ async fn logins_that_waited_for_an_erasure_make_a_new_person() {
     let app = spawn_app_with(Backend::Postgres, |o| o.two_apps()).await;
     let ann = login_to(&app, APP_ID, "ann").await;
     let id = ann.user_id();
-    let key = make_key(&app.db, "ops", "write");
+    let key = make_key(&app.db, "ops", "owner");
     // A webhook delivery about her: the erasure deletes it after it has
     // locked her identities, tickets and her, and waits on it here.
     app.db.execute(&format!(

@@ -377,7 +377,7 @@ async fn concurrent_first_logins_on_two_instances_make_one_person() {
 /// the open platform only now.
 async fn a_late_unionid_held_by_another_person_is_recorded_not_merged(backend: Backend) {
     let app = spawn_app_with(backend, |o| o.two_apps()).await;
-    let key = make_key(&app.db, "ops", "write");
+    let key = make_key(&app.db, "ops", "owner");
     let holder = login_ok(&app, APP_ID, "lena").await.user_id();
     login_ok(&app, OTHER_APP_ID, "lena").await;
     let late = identity_id(&app.db, OTHER_APP_ID, "lena");
@@ -447,7 +447,7 @@ async fn a_late_unionid_nobody_holds_is_claimed(backend: Backend) {
 /// later merge), webhooks and audit; the refusals.
 async fn merge_through_the_admin_api(backend: Backend) {
     let app = spawn_app_with(backend, |o| with_subscriber(o.two_apps())).await;
-    let key = make_key(&app.db, "ops", "write");
+    let key = make_key(&app.db, "ops", "owner");
     let reader = make_key(&app.db, "reader", "read");
     let ann = login_ok(&app, APP_ID, "ann").await;
     let keep = ann.user_id();
@@ -571,7 +571,7 @@ async fn merge_through_the_admin_api(backend: Backend) {
 /// platform carries it, and leaves with the last one; the refusals.
 async fn unlink_through_the_admin_api(backend: Backend) {
     let app = spawn_app_with(backend, |o| with_subscriber(o.two_apps())).await;
-    let key = make_key(&app.db, "ops", "write");
+    let key = make_key(&app.db, "ops", "owner");
     let reader = make_key(&app.db, "reader", "read");
     let one = login_ok(&app, APP_ID, "uma").await;
     let person = one.user_id();
@@ -736,7 +736,7 @@ async fn merging_is_safe_against_logins_at_the_same_moment(backend: Backend) {
         roomy(o).with("wechat.apps", wechat_apps(RACE_APPS))
     })
     .await;
-    let key = make_key(&app.db, "ops", "write");
+    let key = make_key(&app.db, "ops", "owner");
     for round in 0..3 {
         let (ann, ben) = (format!("ann-{round}"), format!("ben-{round}"));
         let keep = login_ok(&app, APP_ID, &ann).await.user_id();
@@ -794,7 +794,7 @@ async fn merging_is_safe_against_logins_at_the_same_moment(backend: Backend) {
 /// person's other one.
 async fn unlinking_is_safe_against_logins_at_the_same_moment(backend: Backend) {
     let app = spawn_app_with(backend, |o| roomy(o.two_apps())).await;
-    let key = make_key(&app.db, "ops", "write");
+    let key = make_key(&app.db, "ops", "owner");
     for round in 0..3 {
         let code = format!("una-{round}");
         let person = login_ok(&app, APP_ID, &code).await.user_id();

@@ -294,3 +294,57 @@ async fn upgrade_moves_the_unionid_holders_onto_identities_sqlite() {
 async fn upgrade_moves_the_unionid_holders_onto_identities_postgres() {
     upgrade_moves_the_unionid_holders_onto_identities(Backend::Postgres).await;
 }
+
+/// The migration to console roles (SPEC §12): admins made before roles
+/// could do everything and become owners; a write key could merge, unlink
+/// and erase, and keeps that as an owner key; a read key stays a read key.
+async fn upgrade_makes_admins_owners_and_keeps_what_keys_could_do(backend: Backend) {
+    let db = TestDb::new(backend);
+    migrate_up_to(&db, "console_roles", 21);
+    let (write, write_hash) = wxauth::auth::api_key::mint();
+    let (read, read_hash) = wxauth::auth::api_key::mint();
+    let password = wxauth::admin::password::hash("a long enough password").unwrap();
+    db.execute(&format!(
+        "INSERT INTO admins (username, password_hash, created_at, updated_at)
+         VALUES ('ops', '{password}', 0, 0);
+         INSERT INTO api_keys (name, scope, key_hash, created_at)
+         VALUES ('sync', 'write', '{write_hash}', 0), ('dash', 'read', '{read_hash}', 0);"
+    ));
+    let mock = std::sync::Arc::new(MockWechat::spawn().await);
+    let app = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
+    assert_eq!(
+        db.count("admins WHERE username = 'ops' AND role = 'owner'"),
+        1
+    );
+    assert_eq!(
+        db.count("api_keys WHERE name = 'sync' AND scope = 'owner'"),
+        1
+    );
+    assert_eq!(
+        db.count("api_keys WHERE name = 'dash' AND scope = 'read'"),
+        1
+    );
+
+    let ann = app.login("ann").await.user_id();
+    let erase = |key: &str| {
+        let url = crate::admin_api::admin_url(&app, &format!("users/{ann}"));
+        send(app.http.delete(url).bearer_auth(key.to_string()))
+    };
+    erase(&read).await.expect(-500, 403);
+    erase(&write).await.expect(0, 200);
+    let browser = crate::admin_sign_in::Browser::new(&app);
+    let (status, _, body) = browser.sign_in("ops", "a long enough password").await;
+    assert_eq!(status, reqwest::StatusCode::SEE_OTHER, "{body}");
+    let (_, _, page) = browser.get("/admin/keys").await;
+    assert!(page.contains("id=\"make-key\""), "an owner: {page}");
+}
+
+#[tokio::test]
+async fn upgrade_makes_admins_owners_and_keeps_what_keys_could_do_sqlite() {
+    upgrade_makes_admins_owners_and_keeps_what_keys_could_do(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn upgrade_makes_admins_owners_and_keeps_what_keys_could_do_postgres() {
+    upgrade_makes_admins_owners_and_keeps_what_keys_could_do(Backend::Postgres).await;
+}

@@ -1,5 +1,7 @@
-//! The admin API's request guards: `ReadKey` for calls that look, `WriteKey`
-//! for calls that change something. Both take `Authorization: Bearer wxk_…`,
+//! The admin API's request guards, by the console role a call needs
+//! (SPEC §12): `ReadKey` for calls that look (a viewer's), `WriteKey` for an
+//! operator's (revoke, ban, unban), `OwnerKey` for an owner's (merge,
+//! unlink, erase). Each takes `Authorization: Bearer wxk_…`,
 //! find the live key by its hash (revocation is seen by the next call, on
 //! every instance), rate-limit it, and write the call to the audit log under
 //! the key's name — refusals of a known key included.
@@ -9,6 +11,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use rocket::request::{FromRequest, Outcome, Request};
 
 use crate::auth::api_key::{self, Scope};
+use crate::auth::role::Role;
 use crate::client_info::ClientInfo;
 use crate::clock::Clock;
 use crate::db::audit::{self, Kind, NewEvent};
@@ -38,17 +41,19 @@ fn actor(name: &str) -> String {
     format!("apikey:{name}")
 }
 
-/// A key with the read or the write scope.
+/// A key of any scope.
 pub struct ReadKey(pub ApiKey);
-/// A key with the write scope.
+/// A key with the write or the owner scope.
 pub struct WriteKey(pub ApiKey);
+/// A key with the owner scope.
+pub struct OwnerKey(pub ApiKey);
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for ReadKey {
     type Error = ApiError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ApiError> {
-        into_outcome(authenticate(req, Scope::Read).await.map(ReadKey))
+        into_outcome(authenticate(req, Role::Viewer).await.map(ReadKey))
     }
 }
 
@@ -57,7 +62,16 @@ impl<'r> FromRequest<'r> for WriteKey {
     type Error = ApiError;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ApiError> {
-        into_outcome(authenticate(req, Scope::Write).await.map(WriteKey))
+        into_outcome(authenticate(req, Role::Operator).await.map(WriteKey))
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for OwnerKey {
+    type Error = ApiError;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ApiError> {
+        into_outcome(authenticate(req, Role::Owner).await.map(OwnerKey))
     }
 }
 
@@ -71,7 +85,7 @@ fn into_outcome<T>(result: Result<T, ApiError>) -> Outcome<T, ApiError> {
 /// The longest request line the audit event keeps.
 const MAX_DETAIL: usize = 300;
 
-async fn authenticate(req: &Request<'_>, needed: Scope) -> Result<ApiKey, ApiError> {
+async fn authenticate(req: &Request<'_>, needed: Role) -> Result<ApiKey, ApiError> {
     let presented = req
         .headers()
         .get_one("Authorization")
@@ -98,7 +112,7 @@ async fn authenticate(req: &Request<'_>, needed: Scope) -> Result<ApiKey, ApiErr
         .admin_api
         .check(Some(bucket(key.id)))?;
 
-    let allowed = scope.allows(needed);
+    let allowed = scope.role().may(needed);
     let ip = req
         .guard::<ClientInfo>()
         .await
@@ -107,7 +121,11 @@ async fn authenticate(req: &Request<'_>, needed: Scope) -> Result<ApiKey, ApiErr
     // The outcome and the key's id first, so that cutting a long request
     // line never loses them; the id tells apart keys that had the same name
     // (a revoked key's name may be given to a new one).
-    let outcome = if allowed { "" } else { "refused (a read key) " };
+    let outcome = if allowed {
+        String::new()
+    } else {
+        format!("refused (a {} key) ", scope.as_str())
+    };
     let mut detail = format!("{outcome}key #{}: {} {}", key.id, req.method(), req.uri());
     if detail.len() > MAX_DETAIL {
         let mut end = MAX_DETAIL;
@@ -132,8 +150,10 @@ async fn authenticate(req: &Request<'_>, needed: Scope) -> Result<ApiKey, ApiErr
     .await?;
     if !allowed {
         return Err(ApiError::Forbidden(format!(
-            "the key `{}` may only read; this call needs a write key",
-            key.name
+            "the key `{}` has the scope `{}`; this call needs a key with the scope `{}`",
+            key.name,
+            scope.as_str(),
+            Scope::for_role(needed).as_str()
         )));
     }
     Ok(ApiKey { name: key.name, ip })

@@ -7,7 +7,7 @@ use rocket::{delete, get, post, State};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::key_guard::{ReadKey, WriteKey};
+use super::key_guard::{OwnerKey, ReadKey, WriteKey};
 use super::views::{
     MergeDone, SessionRecord, SessionsEnded, UnlinkDone, UserErased, UserList, UserRecord,
     UserWithSessions,
@@ -245,11 +245,11 @@ pub struct MergeRequest {
 pub async fn merge(
     db: &State<Db>,
     clock: &State<Clock>,
-    key: Result<WriteKey, ApiError>,
+    key: Result<OwnerKey, ApiError>,
     id: i64,
     body: Result<JsonBody<MergeRequest>, ApiError>,
 ) -> ApiResult {
-    let WriteKey(key) = key?;
+    let OwnerKey(key) = key?;
     let JsonBody(request) = body?;
     let from = request.from.ok_or_else(|| {
         ApiError::bad_request("from (the id of the person to merge in) is required")
@@ -278,10 +278,10 @@ pub async fn merge(
 pub async fn unlink(
     db: &State<Db>,
     clock: &State<Clock>,
-    key: Result<WriteKey, ApiError>,
+    key: Result<OwnerKey, ApiError>,
     id: i64,
 ) -> ApiResult {
-    let WriteKey(key) = key?;
+    let OwnerKey(key) = key?;
     match people::unlink(db, id, key.operator(), clock.now()).await? {
         Unlinked::Done {
             user_id,
@@ -307,10 +307,10 @@ pub async fn unlink(
 pub async fn delete_user(
     db: &State<Db>,
     clock: &State<Clock>,
-    key: Result<WriteKey, ApiError>,
+    key: Result<OwnerKey, ApiError>,
     id: i64,
 ) -> ApiResult {
-    let WriteKey(key) = key?;
+    let OwnerKey(key) = key?;
     if !account_deletion::erase_now(db, id, key.operator(), clock.now()).await? {
         return Err(ApiError::NotFound(format!(
             "no live person with id {id} (unknown, or merged away: erase the person it lives on in)"
