@@ -70,6 +70,10 @@ pub enum AdminAction {
     /// Clear an admin's failed sign-ins, so that a locked-out name can sign
     /// in again at once (from every address).
     Unlock { username: String },
+    /// Remove an admin's second factor (TOTP and recovery codes) and end
+    /// their console sessions: they sign in with the password alone, and
+    /// enrol again (at once, when `admin.require_totp` is on).
+    ResetTotp { username: String },
     /// List the admins: name, role, creation time, live console sessions.
     List,
     /// Delete an admin and end their console sessions (not the last one).
@@ -219,6 +223,23 @@ fn admin(action: AdminAction, figment: Figment) -> Result<(), String> {
             )
             .map_err(|e| e.to_string())?;
             println!("failed sign-ins of `{username}` cleared: `{username}` can sign in again");
+        }
+        AdminAction::ResetTotp { username } => {
+            let admin = admins::find_by_username(&mut conn, &username)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("there is no admin named `{username}`"))?;
+            write_transaction(&mut conn, |conn| {
+                crate::db::admin_totp::reset(conn, admin.id, now)?;
+                admin_sessions::revoke_all_of_admin(conn, admin.id, now)?;
+                audit::record(
+                    conn,
+                    &audit::NewEvent::new(audit::Kind::AdminTotpReset, now).actor(&username),
+                )
+            })
+            .map_err(|e| e.to_string())?;
+            println!(
+                "second factor of `{username}` removed and their console sessions ended: they sign in with their password and can enrol again"
+            );
         }
         AdminAction::List => {
             let all = admins::all(&mut conn).map_err(|e| e.to_string())?;

@@ -227,6 +227,9 @@ impl RawPlatforms {
 pub struct AdminConfig {
     pub lockout_attempts: u32,
     pub lockout_window: u64,
+    /// Every console admin must have a second factor (TOTP): one without is
+    /// sent to enrolment before anything else.
+    pub require_totp: bool,
 }
 
 impl Default for AdminConfig {
@@ -234,6 +237,7 @@ impl Default for AdminConfig {
         AdminConfig {
             lockout_attempts: 5,
             lockout_window: 900,
+            require_totp: false,
         }
     }
 }

@@ -10,6 +10,7 @@ use rocket::request::{FromRequest, Outcome, Request};
 
 use crate::auth::role::Role;
 use crate::clock::Clock;
+use crate::config::AppConfig;
 use crate::crypto;
 use crate::db::admin_sessions::{self, IDLE_TIMEOUT};
 use crate::db::Db;
@@ -39,6 +40,15 @@ impl ConsoleCookies {
             "__Host-wxauth_admin"
         } else {
             "wxauth_admin"
+        }
+    }
+
+    /// A sign-in waiting for its second factor (before there is a session).
+    pub fn second_step(self) -> &'static str {
+        if self.https {
+            "__Host-wxauth_2fa"
+        } else {
+            "wxauth_2fa"
         }
     }
 
@@ -75,16 +85,42 @@ impl ConsoleCookies {
     }
 }
 
-/// A signed-in admin of the console, with their role.
+/// A signed-in admin of the console, with their role — and, when
+/// `admin.require_totp` is on, with a second factor enrolled: an admin
+/// without one is sent to enrolment (428, which the console's catcher turns
+/// into a trip to `/admin/account/totp`) before anything else.
 pub struct AdminUser {
     pub session_id: String,
     pub admin_id: i64,
     pub username: String,
     pub role: Role,
+    pub totp_enrolled: bool,
 }
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for AdminUser {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let admin = match req.guard::<SignedIn>().await {
+            Outcome::Success(SignedIn(admin)) => admin,
+            Outcome::Error(e) => return Outcome::Error(e),
+            Outcome::Forward(s) => return Outcome::Forward(s),
+        };
+        let required = managed::<AppConfig>(req).is_ok_and(|c| c.admin.require_totp);
+        if required && !admin.totp_enrolled {
+            return Outcome::Error((Status::PreconditionRequired, ()));
+        }
+        Outcome::Success(admin)
+    }
+}
+
+/// A signed-in admin, second factor or not: the enrolment page's, and
+/// signing out's.
+pub struct SignedIn(pub AdminUser);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for SignedIn {
     type Error = ();
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
@@ -104,16 +140,18 @@ impl<'r> FromRequest<'r> for AdminUser {
             .run(move |conn| Ok(admin_sessions::find_live(conn, &id, now, IDLE_TIMEOUT)?))
             .await;
         match found {
-            Ok(Some((session, username, role))) => Outcome::Success(AdminUser {
+            Ok(Some((session, admin))) => Outcome::Success(SignedIn(AdminUser {
                 session_id: session.id,
                 admin_id: session.admin_id,
-                role: Role::parse(&role).unwrap_or_else(|| {
+                role: Role::parse(&admin.role).unwrap_or_else(|| {
                     // Only a hand edit of the table gets here: the least.
-                    tracing::warn!("admin `{username}` has the unknown role `{role}`: a viewer");
+                    let (name, role) = (&admin.username, &admin.role);
+                    tracing::warn!("admin `{name}` has the unknown role `{role}`: a viewer");
                     Role::Viewer
                 }),
-                username,
-            }),
+                username: admin.username,
+                totp_enrolled: admin.totp_enrolled,
+            })),
             Ok(None) => Outcome::Error((Status::Unauthorized, ())),
             Err(e) => {
                 tracing::error!("admin session lookup failed: {e}");

@@ -1,6 +1,7 @@
 //! The admin console under `/admin`: server-rendered Tera pages, usable
 //! without JavaScript, in English and Chinese.
 
+pub mod account_totp;
 pub mod api_keys;
 pub mod audit;
 pub mod audit_csv;
@@ -21,6 +22,7 @@ pub mod people;
 pub mod sessions;
 pub mod sign_in;
 pub mod templates;
+pub mod totp;
 pub mod users;
 pub mod views;
 pub mod webhooks;
@@ -67,6 +69,10 @@ pub fn routes() -> Vec<Route> {
         sign_in::login_page,
         sign_in::login,
         sign_in::logout,
+        sign_in::code_page,
+        sign_in::code,
+        account_totp::show,
+        account_totp::confirm,
         overview::overview,
         users::list,
         users::detail,
@@ -92,7 +98,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 pub fn catchers() -> Vec<Catcher> {
-    catchers![unauthorized, forbidden, not_found, other_error]
+    catchers![unauthorized, forbidden, enrol_first, not_found, other_error]
 }
 
 #[get("/static/admin.css")]
@@ -157,6 +163,12 @@ fn unauthorized(req: &Request<'_>) -> Redirect {
         "/admin/login?next={}",
         rocket::http::RawStr::new(&next).percent_encode()
     ))
+}
+
+/// `admin.require_totp` and no second factor yet: enrolment comes first.
+#[catch(428)]
+fn enrol_first() -> Redirect {
+    Redirect::to("/admin/account/totp")
 }
 
 /// A form whose CSRF token failed, or an action the admin's role may not

@@ -1,5 +1,12 @@
 //! Signing in and out of the console, with throttling of failed attempts per
-//! username and per IP (counted in the audit log, so every instance agrees).
+//! username and per IP (counted in the audit log, so every instance agrees),
+//! and the second step that asks an admin with TOTP for a code.
+//!
+//! The second step does not tell whether the password was right: an
+//! admin with a second factor is always asked for the code — and so is
+//! every name when `admin.require_totp` is on — and only the answer to the
+//! code says "wrong password or code". A wrong password never waits for a
+//! code (nothing is stored for it), so no code can make it right.
 
 use rocket::form::{Form, FromForm};
 use rocket::http::{CookieJar, Status};
@@ -11,7 +18,7 @@ use super::context::Console;
 use super::csrf;
 use super::csrf_form::{CsrfForm, HasCsrf};
 use super::error::ConsoleResult;
-use super::guard::{self, AdminUser, ConsoleCookies};
+use super::guard::{self, AdminUser, ConsoleCookies, SignedIn};
 use super::page::PageContext;
 use super::password;
 use crate::client_info::ClientInfo;
@@ -21,7 +28,7 @@ use crate::crypto;
 use crate::db::admin_sessions;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::Db;
-use crate::flows::console_sign_in::{self, Attempt, Opening, Reservation};
+use crate::flows::console_sign_in::{self, Attempt, Opening, Reservation, SecondStep};
 
 #[derive(FromForm)]
 pub struct SignIn {
@@ -124,18 +131,37 @@ pub async fn login(
     };
     // 2. The password, off the database connection and a few at a time.
     //    An unknown name is checked against a decoy: same time either way.
-    let (admin_id, hash) = match admin {
-        Some((id, hash)) => (Some(id), hash),
-        None => (None, password::decoy_hash().to_string()),
+    let (admin_id, hash, totp) = match admin {
+        Some(a) => (Some(a.id), a.password_hash, a.totp),
+        None => (None, password::decoy_hash().to_string(), false),
     };
     let good = checks.verify(form.password.clone(), hash).await;
+    // 3. A second factor: the code is asked for whether the password was
+    //    right or not; only a right one waits for it.
+    if totp || (!good && config.admin.require_totp) {
+        let token = crypto::random_token(32);
+        let waiting = admin_id.filter(|_| good);
+        console_sign_in::await_code(
+            db,
+            crypto::hash_token(&token),
+            waiting,
+            event_id,
+            clock.now(),
+        )
+        .await?;
+        cookies.add(names.make(names.second_step(), token));
+        return Ok(SignInOutcome::Redirect(Redirect::to(format!(
+            "/admin/login/totp?next={}",
+            rocket::http::RawStr::new(&next).percent_encode()
+        ))));
+    }
     let Some(admin_id) = admin_id.filter(|_| good) else {
         return Ok(form_page(
             Status::Unauthorized,
             page.lang.get("bad_credentials").into(),
         ));
     };
-    // 3. A success: the attempt's event says so, and the session opens.
+    // 4. A success: the attempt's event says so, and the session opens.
     let token = crypto::random_token(32);
     let opening = Opening {
         event_id,
@@ -146,6 +172,86 @@ pub async fn login(
         now: clock.now(),
     };
     console_sign_in::open_session(db, opening).await?;
+    cookies.add(names.make(names.session(), token));
+    Ok(SignInOutcome::Redirect(Redirect::to(next)))
+}
+
+#[get("/login/totp?<next>")]
+pub async fn code_page(
+    page: PageContext,
+    cookies: &CookieJar<'_>,
+    https: Https,
+    next: Option<&str>,
+) -> Result<super::templates::Template, Redirect> {
+    let next = guard::safe_next(next);
+    let names = ConsoleCookies::over_https(https.0);
+    if cookies.get(names.second_step()).is_none() {
+        return Err(Redirect::to(format!(
+            "/admin/login?next={}",
+            rocket::http::RawStr::new(&next).percent_encode()
+        )));
+    }
+    Ok(page.render("login_totp", None, "login", json!({ "next": next })))
+}
+
+#[derive(FromForm)]
+pub struct CodeForm {
+    code: String,
+    csrf_token: String,
+    next: Option<String>,
+}
+
+/// The code (TOTP or recovery) of a sign-in waiting under the browser's
+/// cookie. Whatever the answer, the waiting sign-in is used up: a wrong
+/// code starts again from the password.
+#[post("/login/totp", data = "<form>")]
+pub async fn code(
+    console: Console<'_>,
+    csrf_key: &State<csrf::CsrfKey>,
+    page: PageContext,
+    cookies: &CookieJar<'_>,
+    https: Https,
+    form: Form<CodeForm>,
+) -> ConsoleResult<SignInOutcome> {
+    let Console {
+        db, clock, client, ..
+    } = console;
+    let form = form.into_inner();
+    let next = guard::safe_next(form.next.as_deref());
+    let names = ConsoleCookies::over_https(https.0);
+    let login_page = |status: Status, key: &str| {
+        SignInOutcome::Page(
+            status,
+            page.render(
+                "login",
+                None,
+                "login",
+                json!({ "next": next, "error": page.lang.get(key), "username": "" }),
+            ),
+        )
+    };
+    if !csrf::check_cookies(cookies, names, csrf_key, &form.csrf_token) {
+        return Ok(login_page(Status::Forbidden, "csrf_failed"));
+    }
+    let Some(waiting) = cookies
+        .get(names.second_step())
+        .map(|c| c.value().to_string())
+    else {
+        return Ok(login_page(Status::Unauthorized, "code_expired"));
+    };
+    cookies.remove(names.removal(names.second_step()));
+    let token = crypto::random_token(32);
+    let step = SecondStep {
+        challenge_id: crypto::hash_token(&waiting),
+        code: form.code,
+        session_id: crypto::hash_token(&token),
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        now: clock.now(),
+    };
+    if !console_sign_in::second_step(db, step).await? {
+        return Ok(login_page(Status::Unauthorized, "bad_code"));
+    }
     cookies.add(names.make(names.session(), token));
     Ok(SignInOutcome::Redirect(Redirect::to(next)))
 }
@@ -167,12 +273,13 @@ impl HasCsrf for CsrfOnly {
 pub async fn logout(
     clock: &State<Clock>,
     db: &State<Db>,
-    admin: AdminUser,
+    signed_in: SignedIn,
     cookies: &CookieJar<'_>,
     https: Https,
     client: ClientInfo,
     _form: CsrfForm<CsrfOnly>,
 ) -> ConsoleResult<Redirect> {
+    let SignedIn(admin) = signed_in;
     let ip = client.ip.clone();
     let now = clock.now();
     db.write(move |conn| {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// Each page's template: (name, built-in source). The file of `name` under
 /// `template_dir` is `<name>.html.tera`.
-const BUILT_IN: [(&str, &str); 14] = [
+const BUILT_IN: [(&str, &str); 16] = [
     (
         "admin/base",
         include_str!("../../templates/admin/base.html.tera"),
@@ -69,6 +69,14 @@ const BUILT_IN: [(&str, &str); 14] = [
     (
         "admin/keys",
         include_str!("../../templates/admin/keys.html.tera"),
+    ),
+    (
+        "admin/totp",
+        include_str!("../../templates/admin/totp.html.tera"),
+    ),
+    (
+        "admin/login_totp",
+        include_str!("../../templates/admin/login_totp.html.tera"),
     ),
 ];
 

@@ -39,23 +39,39 @@ pub fn insert(conn: &mut AnyConnection, row: &NewAdminSession<'_>) -> QueryResul
         .map(|_| ())
 }
 
-/// A live session (not revoked, seen within `idle_timeout`) with its admin's
-/// username and role; records the activity.
+/// Who a live console session belongs to.
+#[derive(Debug, Clone, Queryable)]
+pub struct SessionAdmin {
+    pub username: String,
+    pub role: String,
+    /// Whether they have a second factor (TOTP) enrolled.
+    pub totp_enrolled: bool,
+}
+
+/// A live session (not revoked, seen within `idle_timeout`) with its
+/// admin; records the activity.
 pub fn find_live(
     conn: &mut AnyConnection,
     id: &str,
     now: i64,
     idle_timeout: i64,
-) -> QueryResult<Option<(AdminSession, String, String)>> {
-    let found: Option<(AdminSession, String, String)> = admin_sessions::table
+) -> QueryResult<Option<(AdminSession, SessionAdmin)>> {
+    let found: Option<(AdminSession, SessionAdmin)> = admin_sessions::table
         .inner_join(admins::table)
         .filter(admin_sessions::id.eq(id))
         .filter(admin_sessions::revoked_at.is_null())
         .filter(admin_sessions::last_seen_at.gt(now - idle_timeout))
-        .select((AdminSession::as_select(), admins::username, admins::role))
+        .select((
+            AdminSession::as_select(),
+            (
+                admins::username,
+                admins::role,
+                admins::totp_secret.is_not_null(),
+            ),
+        ))
         .get_result(conn)
         .optional()?;
-    if let Some((session, _, _)) = &found {
+    if let Some((session, _)) = &found {
         if now > session.last_seen_at {
             diesel::update(admin_sessions::table.find(&session.id))
                 .set(admin_sessions::last_seen_at.eq(now))

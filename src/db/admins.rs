@@ -36,6 +36,14 @@ pub fn find_by_username(conn: &mut AnyConnection, username: &str) -> QueryResult
         .optional()
 }
 
+pub fn username_of(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<String>> {
+    admins::table
+        .find(id)
+        .select(admins::username)
+        .get_result(conn)
+        .optional()
+}
+
 /// Every admin, by name.
 pub fn all(conn: &mut AnyConnection) -> QueryResult<Vec<Admin>> {
     admins::table

@@ -25,6 +25,12 @@ pub enum Kind {
     AdminDelete,
     /// `wxauth admin role NAME ROLE` (detail: `old -> new`).
     AdminRole,
+    /// An admin confirmed a second factor (TOTP) on the console.
+    AdminTotpEnrolled,
+    /// `wxauth admin reset-totp NAME`.
+    AdminTotpReset,
+    /// An admin signed in with a recovery code instead of a TOTP code.
+    AdminRecoveryCodeUsed,
     /// A call of the admin API, by the key named in `actor`.
     ApiCall,
     /// `wxauth apikey create NAME`, `wxauth apikey revoke NAME`.
@@ -77,6 +83,9 @@ impl Kind {
             Kind::AdminUnlock => "admin_unlock",
             Kind::AdminDelete => "admin_delete",
             Kind::AdminRole => "admin_role",
+            Kind::AdminTotpEnrolled => "admin_totp_enrolled",
+            Kind::AdminTotpReset => "admin_totp_reset",
+            Kind::AdminRecoveryCodeUsed => "admin_recovery_code_used",
             Kind::ApiCall => "api_call",
             Kind::ApiKeyCreate => "api_key_create",
             Kind::ApiKeyRevoke => "api_key_revoke",
@@ -300,7 +309,7 @@ pub struct Event {
     pub created_at: i64,
 }
 
-pub const KINDS: [Kind; 30] = [
+pub const KINDS: [Kind; 33] = [
     Kind::Login,
     Kind::LoginRefused,
     Kind::Logout,
@@ -315,6 +324,9 @@ pub const KINDS: [Kind; 30] = [
     Kind::AdminUnlock,
     Kind::AdminDelete,
     Kind::AdminRole,
+    Kind::AdminTotpEnrolled,
+    Kind::AdminTotpReset,
+    Kind::AdminRecoveryCodeUsed,
     Kind::ApiCall,
     Kind::ApiKeyCreate,
     Kind::ApiKeyRevoke,

@@ -6,6 +6,7 @@
 //! Diesel is synchronous; `handle` says which way in suits which work.
 
 pub mod admin_sessions;
+pub mod admin_totp;
 pub mod admins;
 pub mod api_keys;
 pub mod apps;

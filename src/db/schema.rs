@@ -98,6 +98,27 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         role -> Text,
+        totp_secret -> Nullable<Text>,
+        totp_pending_secret -> Nullable<Text>,
+        totp_last_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    admin_recovery_codes (id) {
+        id -> BigInt,
+        admin_id -> BigInt,
+        code_hash -> Text,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    admin_sign_in_challenges (id) {
+        id -> Text,
+        admin_id -> BigInt,
+        event_id -> BigInt,
+        created_at -> BigInt,
     }
 }
 
@@ -114,7 +135,14 @@ diesel::table! {
 }
 
 diesel::joinable!(admin_sessions -> admins (admin_id));
-diesel::allow_tables_to_appear_in_same_query!(admins, admin_sessions);
+diesel::joinable!(admin_recovery_codes -> admins (admin_id));
+diesel::joinable!(admin_sign_in_challenges -> admins (admin_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    admins,
+    admin_sessions,
+    admin_recovery_codes,
+    admin_sign_in_challenges
+);
 
 diesel::table! {
     wechat_access_tokens (appid) {

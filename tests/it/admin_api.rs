@@ -19,9 +19,16 @@ both_backends!(
 
 /// `wxauth apikey …` against the test's database.
 fn apikey(db: &TestDb, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["apikey"];
+    all.extend_from_slice(args);
+    wxauth_on(db, &all)
+}
+
+/// `wxauth …` against the test's database: status, stdout, stderr.
+pub(crate) fn wxauth_on(db: &TestDb, args: &[&str]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wxauth"));
-    cmd.arg("apikey").args(args).current_dir(dir.path());
+    cmd.args(args).current_dir(dir.path());
     for (k, _) in std::env::vars() {
         if k.starts_with("ROCKET_") {
             cmd.env_remove(k);

@@ -224,7 +224,9 @@ async fn sign_in_opens_a_server_side_session(backend: Backend) {
 
     let (status, _, html) = browser.get("/admin").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("Signed in as <strong>ops</strong>"));
+    assert!(html.contains(
+        "Signed in as <a href=\"/admin/account/totp\" id=\"account\"><strong>ops</strong></a>"
+    ));
     assert_eq!(app.db.count("admin_sessions"), 1);
 
     // An open redirect is not where `next` can send anyone.

@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod concurrent_checks;
 mod console_roles;
+mod console_totp;
 mod cookie_clients;
 mod deploy;
 mod differential;
