@@ -38,6 +38,14 @@ impl Clock {
         crate::timestamp::now() + self.ahead() as i64
     }
 
+    /// Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        let system = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        system + self.ahead() as i64 * 1000
+    }
+
     /// A monotonic instant, moved forward with the clock.
     pub fn instant(&self) -> Instant {
         Instant::now() + Duration::from_secs(self.ahead())

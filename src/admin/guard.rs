@@ -43,6 +43,17 @@ impl ConsoleCookies {
         }
     }
 
+    /// The browser's device cookie: the name it last signed in as (private,
+    /// a year). Sign-ins as that name from it are not held back by the
+    /// name's failures elsewhere (`flows::console_sign_in`).
+    pub fn device(self) -> &'static str {
+        if self.https {
+            "__Host-wxauth_device"
+        } else {
+            "wxauth_device"
+        }
+    }
+
     /// A sign-in waiting for its second factor (before there is a session).
     pub fn second_step(self) -> &'static str {
         if self.https {

@@ -177,6 +177,11 @@ const WORDS: &[(&str, &str, &str)] = &[
         "登录失败次数过多，请在 {minutes} 分钟后重试。",
     ),
     (
+        "sign_in_busy",
+        "Too many sign-ins for this name right now. Try again in {seconds} seconds.",
+        "此账号当前登录尝试过多，请在 {seconds} 秒后重试。",
+    ),
+    (
         "csrf_failed",
         "This form has expired. Reload the page and try again.",
         "表单已过期，请刷新页面后重试。",

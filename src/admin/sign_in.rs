@@ -93,6 +93,7 @@ pub async fn login(
     } = console;
     let form = form.into_inner();
     let next = guard::safe_next(form.next.as_deref());
+    let names = ConsoleCookies::over_https(https.0);
     let form_page = |status: Status, error: String| {
         SignInOutcome::Page(
             status,
@@ -104,22 +105,28 @@ pub async fn login(
             ),
         )
     };
-    let names = ConsoleCookies::over_https(https.0);
     if !csrf::check_cookies(cookies, names, csrf_key, &form.csrf_token) {
         return Ok(form_page(
             Status::Forbidden,
             page.lang.get("csrf_failed").into(),
         ));
     }
-    // 1. The attempt, reserved against the lockout and recorded as failed.
+    // 1. The attempt, reserved against the lockout and the name's queue,
+    //    and recorded as failed.
+    let username = form.username.trim().to_string();
+    let trusted = cookies
+        .get_private(names.device())
+        .is_some_and(|c| c.value() == username);
     let attempt = Attempt {
-        username: form.username.trim().to_string(),
+        username: username.clone(),
         ip: client.ip.clone().unwrap_or_default(),
         now: clock.now(),
+        now_ms: clock.now_ms(),
         attempts: i64::from(config.admin.lockout_attempts.max(1)),
         window: config.admin.lockout_window.max(1) as i64,
+        trusted,
     };
-    let (event_id, admin) = match console_sign_in::reserve(db, attempt).await? {
+    let (event_id, admin, answer_at_ms) = match console_sign_in::reserve(db, attempt).await? {
         Reservation::LockedOut { minutes } => {
             let text = page
                 .lang
@@ -127,8 +134,24 @@ pub async fn login(
                 .replace("{minutes}", &minutes.to_string());
             return Ok(form_page(Status::TooManyRequests, text));
         }
-        Reservation::Recorded { event_id, admin } => (event_id, admin),
+        Reservation::Busy { seconds } => {
+            let text = page
+                .lang
+                .get("sign_in_busy")
+                .replace("{seconds}", &seconds.max(1).to_string());
+            return Ok(form_page(Status::TooManyRequests, text));
+        }
+        Reservation::Recorded {
+            event_id,
+            admin,
+            answer_at_ms,
+        } => (event_id, admin, answer_at_ms),
     };
+    // The name's failures hold this answer back (its turn in the queue).
+    if let Some(at) = answer_at_ms {
+        let wait = (at - clock.now_ms()).max(0) as u64;
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+    }
     // 2. The password, off the database connection and a few at a time.
     //    An unknown name is checked against a decoy: same time either way.
     let (admin_id, hash, totp) = match admin {
@@ -173,6 +196,7 @@ pub async fn login(
     };
     console_sign_in::open_session(db, opening).await?;
     cookies.add(names.make(names.session(), token));
+    remember_device(cookies, names, username);
     Ok(SignInOutcome::Redirect(Redirect::to(next)))
 }
 
@@ -249,11 +273,19 @@ pub async fn code(
         user_agent: client.user_agent.clone(),
         now: clock.now(),
     };
-    if !console_sign_in::second_step(db, step).await? {
+    let Some(username) = console_sign_in::second_step(db, step).await? else {
         return Ok(login_page(Status::Unauthorized, "bad_code"));
-    }
+    };
     cookies.add(names.make(names.session(), token));
+    remember_device(cookies, names, username);
     Ok(SignInOutcome::Redirect(Redirect::to(next)))
+}
+
+/// After a sign-in: this browser is one the name signs in from (a year).
+fn remember_device(cookies: &CookieJar<'_>, names: ConsoleCookies, username: String) {
+    let mut cookie = names.make(names.device(), username);
+    cookie.set_max_age(rocket::time::Duration::days(365));
+    cookies.add_private(cookie);
 }
 
 #[derive(FromForm)]

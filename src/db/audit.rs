@@ -180,11 +180,16 @@ pub fn set_kind(conn: &mut AnyConnection, id: i64, kind: Kind) -> QueryResult<()
 /// transaction, so that each counts the failures recorded before it. SQLite's
 /// single writer already runs them one at a time; PostgreSQL takes an
 /// advisory lock on the address.
-pub fn serialize_signins_from(conn: &mut AnyConnection, ip: &str) -> QueryResult<()> {
+pub fn serialize_signins(conn: &mut AnyConnection, net: &str, actor: &str) -> QueryResult<()> {
     if let AnyConnection::Postgresql(c) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind::<diesel::sql_types::Text, _>(ip)
-            .execute(c)?;
+        // Always the network's lock first, then the name's: no two sign-ins
+        // wait on each other the other way round.
+        diesel::sql_query(
+            "SELECT pg_advisory_xact_lock(hashtext($1)), pg_advisory_xact_lock(hashtext($2))",
+        )
+        .bind::<diesel::sql_types::Text, _>(format!("signin net {net}"))
+        .bind::<diesel::sql_types::Text, _>(format!("signin name {actor}"))
+        .execute(c)?;
     }
     Ok(())
 }
@@ -217,40 +222,43 @@ fn failed_signin() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
 }
 
 /// The failed console sign-ins that count against `actor` signing in from
-/// `ip`: since `since`, and for `actor` only after `unlocked_at` (the last
-/// `wxauth admin unlock` of that name).
+/// the network `net` (an IPv4 address or an IPv6 /64, kept as the failed
+/// event's detail): since `since`, and for `actor` only after `unlocked_at`
+/// (the last `wxauth admin unlock` of that name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SigninFailures {
-    /// As `actor`, from `ip`.
-    pub by_name_and_ip: i64,
-    /// From `ip`, as any name.
-    pub by_ip: i64,
-    /// The oldest of each set: when it ages out of the window, a lockout ends.
-    pub oldest_by_name_and_ip: Option<i64>,
-    pub oldest_by_ip: Option<i64>,
+    /// As `actor`, from `net`.
+    pub by_name_and_net: i64,
+    /// From `net`, as any name.
+    pub by_net: i64,
+    /// As `actor`, from anywhere.
+    pub by_name: i64,
+    /// The oldest of the first two sets: when it ages out of the window, a
+    /// lockout ends.
+    pub oldest_by_name_and_net: Option<i64>,
+    pub oldest_by_net: Option<i64>,
 }
 
 pub fn signin_failures(
     conn: &mut AnyConnection,
     actor: &str,
-    ip: &str,
+    net: &str,
     since: i64,
     unlocked_at: Option<i64>,
 ) -> QueryResult<SigninFailures> {
     // Events of the unlock's own second count as before it.
     let unlocked = unlocked_at.unwrap_or(i64::MIN);
-    let pair = || {
+    let by_name = || {
         audit_events::table
             .filter(failed_signin())
             .filter(audit_events::actor.eq(actor))
-            .filter(audit_events::ip.eq(ip))
             .filter(audit_events::created_at.ge(since))
             .filter(audit_events::created_at.gt(unlocked))
     };
-    let from_ip = || {
+    let from_net = || {
         audit_events::table
             .filter(failed_signin())
-            .filter(audit_events::ip.eq(ip))
+            .filter(audit_events::detail.eq(net))
             .filter(audit_events::created_at.ge(since))
             .filter(diesel::dsl::not(
                 audit_events::actor
@@ -258,27 +266,29 @@ pub fn signin_failures(
                     .and(audit_events::created_at.le(unlocked)),
             ))
     };
-    let (by_name_and_ip, oldest_by_name_and_ip) = pair()
+    let (by_name_and_net, oldest_by_name_and_net) = by_name()
+        .filter(audit_events::detail.eq(net))
         .select((
             diesel::dsl::count_star(),
             diesel::dsl::min(audit_events::created_at),
         ))
         .get_result(conn)?;
-    let (by_ip, oldest_by_ip) = from_ip()
+    let (by_net, oldest_by_net) = from_net()
         .select((
             diesel::dsl::count_star(),
             diesel::dsl::min(audit_events::created_at),
         ))
         .get_result(conn)?;
+    let by_name = by_name().count().get_result(conn)?;
     Ok(SigninFailures {
-        by_name_and_ip,
-        by_ip,
-        oldest_by_name_and_ip,
-        oldest_by_ip,
+        by_name_and_net,
+        by_net,
+        by_name,
+        oldest_by_name_and_net,
+        oldest_by_net,
     })
 }
 
-/// When `actor`'s failed sign-ins were last cleared by `wxauth admin unlock`.
 pub fn last_unlock(conn: &mut AnyConnection, actor: &str) -> QueryResult<Option<i64>> {
     audit_events::table
         .filter(audit_events::kind.eq(Kind::AdminUnlock.as_str()))
@@ -487,45 +497,47 @@ mod tests {
     }
 
     #[test]
-    fn failed_signins_are_counted_per_name_and_per_address_only() {
+    fn failed_signins_are_counted_per_name_per_network_and_both() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = migrated(&dir);
-        let failed = |actor: &str, ip: &str, at: i64| {
+        // The event names its network in its detail (console_sign_in).
+        let failed = |actor: &str, net: &str, at: i64| {
             NewEvent::new(Kind::AdminLoginFailed, at)
                 .actor(actor)
-                .ip(Some(ip.into()))
+                .ip(Some("any".into()))
+                .detail(net)
         };
         record(&mut conn, &failed("admin", "10.0.0.1", 50)).unwrap();
         record(&mut conn, &failed("admin", "10.0.0.2", 60)).unwrap();
         record(&mut conn, &failed("ops", "10.0.0.1", 70)).unwrap();
-        // Other kinds with the same name and address do not count.
+        // Other kinds with the same name and network do not count.
         record(
             &mut conn,
             &NewEvent::new(Kind::AdminLogin, 80)
                 .actor("admin")
-                .ip(Some("10.0.0.1".into())),
+                .detail("10.0.0.1"),
         )
         .unwrap();
-        let counted = |conn: &mut AnyConnection, actor, ip, since, unlocked| {
-            signin_failures(conn, actor, ip, since, unlocked).unwrap()
+        let counted = |conn: &mut AnyConnection, actor, net, since, unlocked| {
+            signin_failures(conn, actor, net, since, unlocked).unwrap()
         };
         let f = counted(&mut conn, "admin", "10.0.0.1", 0, None);
-        assert_eq!((f.by_name_and_ip, f.by_ip), (1, 2));
+        assert_eq!((f.by_name_and_net, f.by_net, f.by_name), (1, 2, 2));
         assert_eq!(
-            (f.oldest_by_name_and_ip, f.oldest_by_ip),
+            (f.oldest_by_name_and_net, f.oldest_by_net),
             (Some(50), Some(50))
         );
         let f = counted(&mut conn, "admin", "10.0.0.1", 55, None);
-        assert_eq!((f.by_name_and_ip, f.by_ip), (0, 1));
-        assert_eq!(f.oldest_by_ip, Some(70));
+        assert_eq!((f.by_name_and_net, f.by_net, f.by_name), (0, 1, 1));
+        assert_eq!(f.oldest_by_net, Some(70));
         // An unlock of `admin` at 65 clears its failures, not those of `ops`.
         let f = counted(&mut conn, "admin", "10.0.0.1", 0, Some(65));
-        assert_eq!((f.by_name_and_ip, f.by_ip), (0, 1));
+        assert_eq!((f.by_name_and_net, f.by_net, f.by_name), (0, 1, 0));
         let f = counted(&mut conn, "ops", "10.0.0.1", 0, None);
-        assert_eq!((f.by_name_and_ip, f.by_ip), (1, 2));
+        assert_eq!((f.by_name_and_net, f.by_net, f.by_name), (1, 2, 1));
         let f = counted(&mut conn, "nobody", "10.9.9.9", 0, None);
-        assert_eq!((f.by_name_and_ip, f.by_ip), (0, 0));
-        assert_eq!(f.oldest_by_ip, None);
+        assert_eq!((f.by_name_and_net, f.by_net, f.by_name), (0, 0, 0));
+        assert_eq!(f.oldest_by_net, None);
         assert_eq!(last_unlock(&mut conn, "admin").unwrap(), None);
         record(
             &mut conn,

@@ -25,6 +25,7 @@ pub mod rate_limits;
 pub mod refresh_rotation;
 pub mod schema;
 pub mod sessions;
+pub mod signin_delays;
 pub mod stats;
 mod transaction;
 mod url;

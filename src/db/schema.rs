@@ -105,6 +105,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    admin_signin_delays (username) {
+        username -> Text,
+        answer_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
     admin_recovery_codes (id) {
         id -> BigInt,
         admin_id -> BigInt,

@@ -1,38 +1,90 @@
 //! Signing in to the console, around the password check that the handler runs
 //! off the database connection: first the attempt is reserved (the lockout
-//! counts checked and the attempt recorded as a failure, in one step
-//! serialised per address, so that parallel guesses each see the ones
-//! before), then a right password turns that event into a sign-in and opens
-//! the console session — at once, or, for an admin with a second factor,
-//! once its code proves right in a second step.
+//! counts checked, the name's delay taken and the attempt recorded as a
+//! failure, in one step serialised per network and per name, so that
+//! parallel guesses each see the ones before), then a right password turns
+//! that event into a sign-in and opens the console session — at once, or,
+//! for an admin with a second factor, once its code proves right in a
+//! second step.
+//!
+//! Guessing is bounded three ways (SPEC §12). Per (name, network): a hard
+//! lockout, which only that network meets. Per network, across names, with
+//! a higher ceiling. A network is an IPv4 address or an IPv6 /64 — one
+//! subscriber holds a whole /64, so counting its addresses apart would give
+//! each subscriber 2^64 tries. And per name, from anywhere: from the fourth
+//! failure in the window, the name's sign-ins are answered one at a time,
+//! each held back behind the one before by a delay that doubles from 0.5 s
+//! up to 8 s — which slows a pool of addresses to one guess per 8 s and
+//! never locks the owner out. A browser that signed in as that name before
+//! (its device cookie, `admin::sign_in`) is not held back at all.
 
 use crate::admin::totp;
 use crate::db::audit::{self, Kind, NewEvent};
-use crate::db::{admin_sessions, admin_totp, admins, Db};
+use crate::db::{admin_sessions, admin_totp, admins, signin_delays, Db};
 use crate::error::ApiError;
 
-/// One address may fail `admin.lockout_attempts` times this many times
+/// One network may fail `admin.lockout_attempts` times this many times
 /// across all names before it is refused for every name.
-const PER_ADDRESS_FACTOR: i64 = 4;
+const PER_NETWORK_FACTOR: i64 = 4;
+
+/// Failures of a name (in the window) before its answers are held back.
+pub const FREE_FAILURES: i64 = 3;
+const FIRST_DELAY_MS: i64 = 500;
+const MAX_DELAY_MS: i64 = 8_000;
+/// The longest a sign-in waits in its name's queue; beyond, it is refused
+/// at once (a flood of guesses would otherwise queue for hours).
+pub const MAX_QUEUE_MS: i64 = 30_000;
+
+/// How long the answer to a name's attempt is held back when the name has
+/// `failures` failures in the window already: none for the first three,
+/// then 0.5 s, doubling, at most 8 s.
+pub fn delay_ms(failures: i64) -> i64 {
+    if failures < FREE_FAILURES {
+        return 0;
+    }
+    let doublings = (failures - FREE_FAILURES).min(5) as u32;
+    (FIRST_DELAY_MS << doublings).min(MAX_DELAY_MS)
+}
+
+/// The network an address counts in: an IPv4 address as is, an IPv6
+/// address's /64 (as `prefix::/64`); an address that does not parse, as is.
+pub fn network_of(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(addr) => match crate::rate_limit::bucket_of(Some(addr)) {
+            std::net::IpAddr::V6(prefix) => format!("{prefix}/64"),
+            v4 => v4.to_string(),
+        },
+        Err(_) => ip.to_string(),
+    }
+}
 
 /// An attempt to sign in as `username` from `ip` at `now`.
 pub struct Attempt {
     pub username: String,
     pub ip: String,
     pub now: i64,
-    /// Failures allowed per (name, address) within `window` seconds.
+    /// The same moment in milliseconds (the delays are shorter than a second).
+    pub now_ms: i64,
+    /// Failures allowed per (name, network) within `window` seconds.
     pub attempts: i64,
     pub window: i64,
+    /// From a browser that signed in as this name before: not held back.
+    pub trusted: bool,
 }
 
 pub enum Reservation {
     /// Too many recent failures: try again in this many minutes.
     LockedOut { minutes: i64 },
+    /// The name's queue is longer than [`MAX_QUEUE_MS`]: try again in this
+    /// many seconds. Nothing is recorded.
+    Busy { seconds: i64 },
     /// The attempt is recorded (as failed until the password proves right).
     Recorded {
         event_id: i64,
         /// The admin, when the name exists.
         admin: Option<Candidate>,
+        /// Not to be answered before this moment (Unix ms), when held back.
+        answer_at_ms: Option<i64>,
     },
 }
 
@@ -50,20 +102,20 @@ pub async fn reserve(db: &Db, attempt: Attempt) -> Result<Reservation, ApiError>
             username,
             ip,
             now,
+            now_ms,
             attempts,
             window,
+            trusted,
         } = &attempt;
-        let (now, attempts, window) = (*now, *attempts, *window);
-        audit::serialize_signins_from(conn, ip)?;
-        // Failures count per (name, address), so that nobody can lock an
-        // admin out from elsewhere, and per address with a higher ceiling,
-        // against one address trying many names.
+        let (now, now_ms, attempts, window) = (*now, *now_ms, *attempts, *window);
+        let net = network_of(ip);
+        audit::serialize_signins(conn, &net, username)?;
         let unlocked_at = audit::last_unlock(conn, username)?;
-        let failures = audit::signin_failures(conn, username, ip, now - window, unlocked_at)?;
-        let oldest = if failures.by_name_and_ip >= attempts {
-            Some(failures.oldest_by_name_and_ip)
-        } else if failures.by_ip >= attempts * PER_ADDRESS_FACTOR {
-            Some(failures.oldest_by_ip)
+        let failures = audit::signin_failures(conn, username, &net, now - window, unlocked_at)?;
+        let oldest = if failures.by_name_and_net >= attempts {
+            Some(failures.oldest_by_name_and_net)
+        } else if failures.by_net >= attempts * PER_NETWORK_FACTOR {
+            Some(failures.oldest_by_net)
         } else {
             None
         };
@@ -73,12 +125,35 @@ pub async fn reserve(db: &Db, attempt: Attempt) -> Result<Reservation, ApiError>
                 minutes: (wait + 59) / 60,
             });
         }
+        // The name's queue: this answer comes the delay after the one before
+        // it (or after now, when that one is past).
+        let delay = if *trusted {
+            0
+        } else {
+            delay_ms(failures.by_name)
+        };
+        let answer_at_ms = if delay > 0 {
+            let after = signin_delays::answer_at(conn, username)?
+                .unwrap_or(0)
+                .max(now_ms);
+            let at = after + delay;
+            if at - now_ms > MAX_QUEUE_MS {
+                return Ok(Reservation::Busy {
+                    seconds: (after - now_ms + 999) / 1000,
+                });
+            }
+            signin_delays::hold(conn, username, at, now_ms - window * 1000)?;
+            Some(at)
+        } else {
+            None
+        };
         let admin = admins::find_by_username(conn, username)?;
         let event_id = audit::record_returning_id(
             conn,
             &NewEvent::new(Kind::AdminLoginFailed, now)
                 .actor(username)
-                .ip(Some(ip.clone()).filter(|i| !i.is_empty())),
+                .ip(Some(ip.clone()).filter(|i| !i.is_empty()))
+                .detail(net),
         )?;
         let admin = match admin {
             Some(a) => Some(Candidate {
@@ -88,7 +163,11 @@ pub async fn reserve(db: &Db, attempt: Attempt) -> Result<Reservation, ApiError>
             }),
             None => None,
         };
-        Ok(Reservation::Recorded { event_id, admin })
+        Ok(Reservation::Recorded {
+            event_id,
+            admin,
+            answer_at_ms,
+        })
     })
     .await
 }
@@ -158,21 +237,22 @@ pub struct SecondStep {
     pub now: i64,
 }
 
-/// Whether the second step opened the session. A wrong code, a code used
-/// before, an unknown or expired sign-in — or one whose password was wrong,
-/// which never waits here — are all the same refusal.
-pub async fn second_step(db: &Db, step: SecondStep) -> Result<bool, ApiError> {
+/// The name of the admin whose session the second step opened, or `None`:
+/// a wrong code, a code used before, an unknown or expired sign-in — or one
+/// whose password was wrong, which never waits here — are all the same
+/// refusal.
+pub async fn second_step(db: &Db, step: SecondStep) -> Result<Option<String>, ApiError> {
     db.write(move |conn| {
         let Some((admin_id, event_id)) =
             admin_totp::take_challenge(conn, &step.challenge_id, step.now)?
         else {
-            return Ok(false);
+            return Ok(None);
         };
         let Some(factor) = admin_totp::factor(conn, admin_id)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let Some(secret) = factor.secret else {
-            return Ok(false);
+            return Ok(None);
         };
         let by_code = match totp::matching_step(&secret, &step.code, step.now, factor.last_step) {
             Some(matched) => admin_totp::take_step(conn, admin_id, matched)?,
@@ -189,11 +269,11 @@ pub async fn second_step(db: &Db, step: SecondStep) -> Result<bool, ApiError> {
                 None => false,
             };
         if !(by_code || by_recovery) {
-            return Ok(false);
+            return Ok(None);
         }
+        let username = admins::username_of(conn, admin_id)?.unwrap_or_default();
         if by_recovery {
             let left = admin_totp::recovery_codes_left(conn, admin_id)?;
-            let username = admins::username_of(conn, admin_id)?.unwrap_or_default();
             audit::record(
                 conn,
                 &NewEvent::new(Kind::AdminRecoveryCodeUsed, step.now)
@@ -213,7 +293,35 @@ pub async fn second_step(db: &Db, step: SecondStep) -> Result<bool, ApiError> {
                 now: step.now,
             },
         )?;
-        Ok(true)
+        Ok(Some(username))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delay_starts_at_the_fourth_failure_and_doubles_to_eight_seconds() {
+        let delays: Vec<i64> = (0..10).map(delay_ms).collect();
+        assert_eq!(
+            delays,
+            [0, 0, 0, 500, 1_000, 2_000, 4_000, 8_000, 8_000, 8_000]
+        );
+        assert_eq!(delay_ms(1_000_000), 8_000);
+    }
+
+    #[test]
+    fn networks_are_ipv4_addresses_and_ipv6_64s() {
+        assert_eq!(network_of("203.0.113.7"), "203.0.113.7");
+        assert_eq!(network_of("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            network_of("2001:db8:1:2:ffff:1:2:3"),
+            network_of("2001:0db8:0001:0002::9")
+        );
+        assert_ne!(network_of("2001:db8:1:2::1"), network_of("2001:db8:1:3::1"));
+        assert_eq!(network_of("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(network_of(""), "");
+    }
 }

@@ -12,6 +12,7 @@ mod authorize;
 mod browser;
 mod cli;
 mod concurrent_checks;
+mod console_guessing;
 mod console_roles;
 mod console_totp;
 mod cookie_clients;
