@@ -114,9 +114,7 @@ pub async fn login(
     // 1. The attempt, reserved against the lockout and the name's queue,
     //    and recorded as failed.
     let username = form.username.trim().to_string();
-    let trusted = cookies
-        .get_private(names.device())
-        .is_some_and(|c| c.value() == username);
+    let devices = devices_of(cookies, names);
     let attempt = Attempt {
         username: username.clone(),
         ip: client.ip.clone().unwrap_or_default(),
@@ -124,7 +122,7 @@ pub async fn login(
         now_ms: clock.now_ms(),
         attempts: i64::from(config.admin.lockout_attempts.max(1)),
         window: config.admin.lockout_window.max(1) as i64,
-        trusted,
+        devices: devices.clone(),
     };
     let (event_id, admin, answer_at_ms) = match console_sign_in::reserve(db, attempt).await? {
         Reservation::LockedOut { minutes } => {
@@ -154,9 +152,14 @@ pub async fn login(
     }
     // 2. The password, off the database connection and a few at a time.
     //    An unknown name is checked against a decoy: same time either way.
-    let (admin_id, hash, totp) = match admin {
-        Some(a) => (Some(a.id), a.password_hash, a.totp),
-        None => (None, password::decoy_hash().to_string(), false),
+    let (admin_id, hash, totp, mark) = match admin {
+        Some(a) => (Some(a.id), a.password_hash, a.totp, a.device_mark),
+        None => (
+            None,
+            password::decoy_hash().to_string(),
+            false,
+            String::new(),
+        ),
     };
     let good = checks.verify(form.password.clone(), hash).await;
     // 3. A second factor: the code is asked for whether the password was
@@ -196,7 +199,7 @@ pub async fn login(
     };
     console_sign_in::open_session(db, opening).await?;
     cookies.add(names.make(names.session(), token));
-    remember_device(cookies, names, username);
+    remember_device(cookies, names, devices, mark);
     Ok(SignInOutcome::Redirect(Redirect::to(next)))
 }
 
@@ -273,17 +276,37 @@ pub async fn code(
         user_agent: client.user_agent.clone(),
         now: clock.now(),
     };
-    let Some(username) = console_sign_in::second_step(db, step).await? else {
+    let Some((_, mark)) = console_sign_in::second_step(db, step).await? else {
         return Ok(login_page(Status::Unauthorized, "bad_code"));
     };
     cookies.add(names.make(names.session(), token));
-    remember_device(cookies, names, username);
+    remember_device(cookies, names, devices_of(cookies, names), mark);
     Ok(SignInOutcome::Redirect(Redirect::to(next)))
 }
 
+/// The names this browser has signed in as, by their device marks
+/// (`console_sign_in::device_mark`), newest first.
+fn devices_of(cookies: &CookieJar<'_>, names: ConsoleCookies) -> Vec<String> {
+    cookies
+        .get_private(names.device())
+        .map(|c| c.value().split(' ').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// How many names one browser's device cookie remembers.
+const DEVICE_MARKS: usize = 5;
+
 /// After a sign-in: this browser is one the name signs in from (a year).
-fn remember_device(cookies: &CookieJar<'_>, names: ConsoleCookies, username: String) {
-    let mut cookie = names.make(names.device(), username);
+fn remember_device(
+    cookies: &CookieJar<'_>,
+    names: ConsoleCookies,
+    mut marks: Vec<String>,
+    mark: String,
+) {
+    marks.retain(|m| *m != mark);
+    marks.insert(0, mark);
+    marks.truncate(DEVICE_MARKS);
+    let mut cookie = names.make(names.device(), marks.join(" "));
     cookie.set_max_age(rocket::time::Duration::days(365));
     cookies.add_private(cookie);
 }

@@ -161,11 +161,12 @@ pub fn sweep_challenges(conn: &mut AnyConnection, now: i64) -> QueryResult<()> {
     Ok(())
 }
 
-/// A sign-in waiting for its code.
+/// A sign-in waiting for its code: `admin_id` when the password was right,
+/// `None` when it was not (a row all the same, see the migration).
 pub fn open_challenge(
     conn: &mut AnyConnection,
     id: &str,
-    admin_id: i64,
+    admin_id: Option<i64>,
     event_id: i64,
     now: i64,
 ) -> QueryResult<()> {
@@ -181,13 +182,14 @@ pub fn open_challenge(
 }
 
 /// Takes the waiting sign-in `id` (once: it is deleted), when it is not
-/// older than [`CHALLENGE_TTL`]: its admin and attempt event.
+/// older than [`CHALLENGE_TTL`]: its admin (none for a wrong password) and
+/// attempt event.
 pub fn take_challenge(
     conn: &mut AnyConnection,
     id: &str,
     now: i64,
-) -> QueryResult<Option<(i64, i64)>> {
-    let found: Option<(i64, i64, i64)> = admin_sign_in_challenges::table
+) -> QueryResult<Option<(Option<i64>, i64)>> {
+    let found: Option<(Option<i64>, i64, i64)> = admin_sign_in_challenges::table
         .find(id)
         .select((
             admin_sign_in_challenges::admin_id,

@@ -36,10 +36,10 @@ pub fn find_by_username(conn: &mut AnyConnection, username: &str) -> QueryResult
         .optional()
 }
 
-pub fn username_of(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<String>> {
+pub fn name_and_hash(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<(String, String)>> {
     admins::table
         .find(id)
-        .select(admins::username)
+        .select((admins::username, admins::password_hash))
         .get_result(conn)
         .optional()
 }

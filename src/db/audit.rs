@@ -176,19 +176,24 @@ pub fn set_kind(conn: &mut AnyConnection, id: i64, kind: Kind) -> QueryResult<()
         .map(|_| ())
 }
 
-/// Makes console sign-ins from `ip` take turns until the end of the
-/// transaction, so that each counts the failures recorded before it. SQLite's
-/// single writer already runs them one at a time; PostgreSQL takes an
-/// advisory lock on the address.
-pub fn serialize_signins(conn: &mut AnyConnection, net: &str, actor: &str) -> QueryResult<()> {
+/// Makes console sign-ins from the network `net` and as `actor` take turns
+/// until the end of the transaction, so that each counts the failures (and
+/// takes the name's turn) recorded before it. SQLite's single writer already
+/// runs them one at a time; PostgreSQL takes advisory locks on both.
+pub fn serialize_signins(
+    conn: &mut AnyConnection,
+    net: Option<&str>,
+    actor: &str,
+) -> QueryResult<()> {
     if let AnyConnection::Postgresql(c) = conn {
-        // Always the network's lock first, then the name's: no two sign-ins
-        // wait on each other the other way round.
+        // Always the network's lock first, then the name's, each in a class
+        // of its own (the two-key form): no two sign-ins wait on each other
+        // the other way round, whatever their hashes.
         diesel::sql_query(
-            "SELECT pg_advisory_xact_lock(hashtext($1)), pg_advisory_xact_lock(hashtext($2))",
+            "SELECT pg_advisory_xact_lock(41, hashtext($1)), pg_advisory_xact_lock(42, hashtext($2))",
         )
-        .bind::<diesel::sql_types::Text, _>(format!("signin net {net}"))
-        .bind::<diesel::sql_types::Text, _>(format!("signin name {actor}"))
+        .bind::<diesel::sql_types::Text, _>(net.unwrap_or(""))
+        .bind::<diesel::sql_types::Text, _>(actor)
         .execute(c)?;
     }
     Ok(())
@@ -242,7 +247,7 @@ pub struct SigninFailures {
 pub fn signin_failures(
     conn: &mut AnyConnection,
     actor: &str,
-    net: &str,
+    net: Option<&str>,
     since: i64,
     unlocked_at: Option<i64>,
 ) -> QueryResult<SigninFailures> {
@@ -265,6 +270,16 @@ pub fn signin_failures(
                     .eq(actor)
                     .and(audit_events::created_at.le(unlocked)),
             ))
+    };
+    let Some(net) = net else {
+        // No address known: nothing counts per network.
+        return Ok(SigninFailures {
+            by_name_and_net: 0,
+            by_net: 0,
+            by_name: by_name().count().get_result(conn)?,
+            oldest_by_name_and_net: None,
+            oldest_by_net: None,
+        });
     };
     let (by_name_and_net, oldest_by_name_and_net) = by_name()
         .filter(audit_events::detail.eq(net))
@@ -519,7 +534,7 @@ mod tests {
         )
         .unwrap();
         let counted = |conn: &mut AnyConnection, actor, net, since, unlocked| {
-            signin_failures(conn, actor, net, since, unlocked).unwrap()
+            signin_failures(conn, actor, Some(net), since, unlocked).unwrap()
         };
         let f = counted(&mut conn, "admin", "10.0.0.1", 0, None);
         assert_eq!((f.by_name_and_net, f.by_net, f.by_name), (1, 2, 2));

@@ -123,7 +123,7 @@ diesel::table! {
 diesel::table! {
     admin_sign_in_challenges (id) {
         id -> Text,
-        admin_id -> BigInt,
+        admin_id -> Nullable<BigInt>,
         event_id -> BigInt,
         created_at -> BigInt,
     }

@@ -58,6 +58,16 @@ pub fn network_of(ip: &str) -> String {
     }
 }
 
+/// What a browser's device cookie holds for the admin it signed in as:
+/// their id and a mark of their credentials, so that it stops counting
+/// when the password changes, the second factor is reset, or the name is
+/// deleted and made again.
+pub fn device_mark(admin_id: i64, password_hash: &str, totp_secret: Option<&str>) -> String {
+    let credentials = format!("{password_hash}\n{}", totp_secret.unwrap_or(""));
+    let digest = crate::crypto::hash_token(&credentials);
+    format!("{admin_id}:{}", &digest[..32])
+}
+
 /// An attempt to sign in as `username` from `ip` at `now`.
 pub struct Attempt {
     pub username: String,
@@ -68,8 +78,9 @@ pub struct Attempt {
     /// Failures allowed per (name, network) within `window` seconds.
     pub attempts: i64,
     pub window: i64,
-    /// From a browser that signed in as this name before: not held back.
-    pub trusted: bool,
+    /// The marks of the browser's device cookie: when one is this name's
+    /// admin's ([`device_mark`]), the attempt is not held back.
+    pub devices: Vec<String>,
 }
 
 pub enum Reservation {
@@ -94,6 +105,8 @@ pub struct Candidate {
     pub password_hash: String,
     /// Whether they have a second factor: the sign-in asks for its code.
     pub totp: bool,
+    /// What a device cookie holds for them ([`device_mark`]).
+    pub device_mark: String,
 }
 
 pub async fn reserve(db: &Db, attempt: Attempt) -> Result<Reservation, ApiError> {
@@ -105,13 +118,15 @@ pub async fn reserve(db: &Db, attempt: Attempt) -> Result<Reservation, ApiError>
             now_ms,
             attempts,
             window,
-            trusted,
+            devices,
         } = &attempt;
         let (now, now_ms, attempts, window) = (*now, *now_ms, *attempts, *window);
-        let net = network_of(ip);
-        audit::serialize_signins(conn, &net, username)?;
+        // Without an address (none known) nothing counts per network.
+        let net = (!ip.is_empty()).then(|| network_of(ip));
+        audit::serialize_signins(conn, net.as_deref(), username)?;
         let unlocked_at = audit::last_unlock(conn, username)?;
-        let failures = audit::signin_failures(conn, username, &net, now - window, unlocked_at)?;
+        let failures =
+            audit::signin_failures(conn, username, net.as_deref(), now - window, unlocked_at)?;
         let oldest = if failures.by_name_and_net >= attempts {
             Some(failures.oldest_by_name_and_net)
         } else if failures.by_net >= attempts * PER_NETWORK_FACTOR {
@@ -125,9 +140,25 @@ pub async fn reserve(db: &Db, attempt: Attempt) -> Result<Reservation, ApiError>
                 minutes: (wait + 59) / 60,
             });
         }
+        // The same reads for a name that exists and one that does not (no
+        // admin has the id -1).
+        let admin = admins::find_by_username(conn, username)?;
+        let factor = admin_totp::factor(conn, admin.as_ref().map_or(-1, |a| a.id))?;
+        let admin = admin.map(|a| {
+            let secret = factor.as_ref().and_then(|f| f.secret.as_deref());
+            Candidate {
+                totp: secret.is_some(),
+                device_mark: device_mark(a.id, &a.password_hash, secret),
+                id: a.id,
+                password_hash: a.password_hash,
+            }
+        });
+        let trusted = admin
+            .as_ref()
+            .is_some_and(|a| devices.contains(&a.device_mark));
         // The name's queue: this answer comes the delay after the one before
         // it (or after now, when that one is past).
-        let delay = if *trusted {
+        let delay = if trusted {
             0
         } else {
             delay_ms(failures.by_name)
@@ -147,22 +178,13 @@ pub async fn reserve(db: &Db, attempt: Attempt) -> Result<Reservation, ApiError>
         } else {
             None
         };
-        let admin = admins::find_by_username(conn, username)?;
-        let event_id = audit::record_returning_id(
-            conn,
-            &NewEvent::new(Kind::AdminLoginFailed, now)
-                .actor(username)
-                .ip(Some(ip.clone()).filter(|i| !i.is_empty()))
-                .detail(net),
-        )?;
-        let admin = match admin {
-            Some(a) => Some(Candidate {
-                totp: admin_totp::factor(conn, a.id)?.is_some_and(|f| f.secret.is_some()),
-                id: a.id,
-                password_hash: a.password_hash,
-            }),
-            None => None,
-        };
+        let mut event = NewEvent::new(Kind::AdminLoginFailed, now)
+            .actor(username)
+            .ip(Some(ip.clone()).filter(|i| !i.is_empty()));
+        if let Some(net) = net {
+            event = event.detail(net);
+        }
+        let event_id = audit::record_returning_id(conn, &event)?;
         Ok(Reservation::Recorded {
             event_id,
             admin,
@@ -203,11 +225,11 @@ fn open_in(conn: &mut crate::db::AnyConnection, opening: &Opening) -> Result<(),
     Ok(())
 }
 
-/// A sign-in that asks for a code: when the password was right
-/// (`admin_id`), it waits under `challenge_id` (the hash of the browser's
-/// cookie), its event a failure until the code proves right; when it was
-/// wrong, nothing waits — but the same write is made (the old waiting
-/// sign-ins swept), so that the answer takes as long either way.
+/// A sign-in that asks for a code waits under `challenge_id` (the hash of
+/// the browser's cookie), its event a failure until the code proves right:
+/// with its admin when the password was right (`admin_id`), with none when
+/// it was wrong — the same row written (and, in [`second_step`], the same
+/// rows read), so that no answer's time tells which.
 pub async fn await_code(
     db: &Db,
     challenge_id: String,
@@ -217,9 +239,7 @@ pub async fn await_code(
 ) -> Result<(), ApiError> {
     db.write(move |conn| {
         admin_totp::sweep_challenges(conn, now)?;
-        if let Some(admin_id) = admin_id {
-            admin_totp::open_challenge(conn, &challenge_id, admin_id, event_id, now)?;
-        }
+        admin_totp::open_challenge(conn, &challenge_id, admin_id, event_id, now)?;
         Ok(())
     })
     .await
@@ -237,21 +257,25 @@ pub struct SecondStep {
     pub now: i64,
 }
 
-/// The name of the admin whose session the second step opened, or `None`:
+/// The admin whose session the second step opened — their name and what
+/// the browser's device cookie is to hold ([`device_mark`]) — or `None`:
 /// a wrong code, a code used before, an unknown or expired sign-in — or one
 /// whose password was wrong, which never waits here — are all the same
 /// refusal.
-pub async fn second_step(db: &Db, step: SecondStep) -> Result<Option<String>, ApiError> {
+pub async fn second_step(db: &Db, step: SecondStep) -> Result<Option<(String, String)>, ApiError> {
     db.write(move |conn| {
         let Some((admin_id, event_id)) =
             admin_totp::take_challenge(conn, &step.challenge_id, step.now)?
         else {
             return Ok(None);
         };
-        let Some(factor) = admin_totp::factor(conn, admin_id)? else {
+        // A wrong password's sign-in reads as a right one's does (no admin
+        // has the id -1), and fails here.
+        let factor = admin_totp::factor(conn, admin_id.unwrap_or(-1))?;
+        let (Some(admin_id), Some(factor)) = (admin_id, factor) else {
             return Ok(None);
         };
-        let Some(secret) = factor.secret else {
+        let Some(secret) = factor.secret.clone() else {
             return Ok(None);
         };
         let by_code = match totp::matching_step(&secret, &step.code, step.now, factor.last_step) {
@@ -271,7 +295,9 @@ pub async fn second_step(db: &Db, step: SecondStep) -> Result<Option<String>, Ap
         if !(by_code || by_recovery) {
             return Ok(None);
         }
-        let username = admins::username_of(conn, admin_id)?.unwrap_or_default();
+        let Some((username, password_hash)) = admins::name_and_hash(conn, admin_id)? else {
+            return Ok(None);
+        };
         if by_recovery {
             let left = admin_totp::recovery_codes_left(conn, admin_id)?;
             audit::record(
@@ -293,7 +319,10 @@ pub async fn second_step(db: &Db, step: SecondStep) -> Result<Option<String>, Ap
                 now: step.now,
             },
         )?;
-        Ok(Some(username))
+        Ok(Some((
+            username,
+            device_mark(admin_id, &password_hash, Some(&secret)),
+        )))
     })
     .await
 }

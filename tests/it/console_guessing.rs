@@ -94,7 +94,9 @@ async fn a_names_failures_hold_its_answers_back_one_at_a_time(backend: Backend) 
     let owners = Browser::from_address(&app, "198.51.100.200");
     let (status, _, _) = owners.sign_in(ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let csrf = owners.csrf("/admin").await;
+    let (status, headers, page) = owners.get("/admin").await;
+    assert_eq!(status, StatusCode::OK, "{headers:?} {page}");
+    let csrf = crate::admin_sign_in::csrf_in(&page);
     owners.post("/admin/logout", &[("csrf_token", &csrf)]).await;
 
     // Three failures, from three networks: answered at once.
@@ -146,6 +148,17 @@ async fn a_names_failures_hold_its_answers_back_one_at_a_time(backend: Backend) 
     let (status, body) = attempt(&app, "198.51.100.7", ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     assert!(started.elapsed().as_millis() >= 3_000, "held back its turn");
+
+    // A new password makes the device cookie a stranger's: held back.
+    let hash = wxauth::admin::password::hash(ADMIN_PASSWORD).unwrap();
+    assert!(wxauth::db::admins::set_password(&mut app.db.conn(), ADMIN, &hash, 0).unwrap());
+    let (_, _, page) = owners.get("/admin").await;
+    let csrf = crate::admin_sign_in::csrf_in(&page);
+    owners.post("/admin/logout", &[("csrf_token", &csrf)]).await;
+    let queued = answer_at(&app.db);
+    let (status, _, _) = owners.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_ne!(answer_at(&app.db), queued, "it took a turn");
 
     // A flood does not queue for ever: beyond 30 s of queue, an attempt is
     // refused at once, and its answer says when to try again.

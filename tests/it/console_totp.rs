@@ -377,6 +377,13 @@ async fn a_wrong_password_is_asked_for_the_code_too(backend: Backend) {
         right_page.replace(&csrf_in(&right_page), ""),
         wrong_page.replace(&csrf_in(&wrong_page), "")
     );
+    // A wrong password waits like a right one (a row with no admin).
+    assert_eq!(
+        app.db
+            .count("admin_sign_in_challenges WHERE admin_id IS NULL"),
+        2,
+        "the two wrong passwords'"
+    );
     // Neither the right code nor a recovery code makes a wrong password right.
     let now = next_step(&app);
     assert!(!second_step(&browser, &pyotp(&secret, now)).await);

@@ -1,7 +1,7 @@
 -- Failed console sign-ins count per network (SPEC §12): an IPv4 address,
 -- or an IPv6 address's /64, which one subscriber holds whole. The event's
--- detail names the network; the failures still in the window are given
--- theirs (their address, exact).
+-- detail names the network; earlier failures are given theirs (their
+-- address, exact: IPv6 ones count apart until they leave the window).
 UPDATE audit_events SET detail = ip
     WHERE kind = 'admin_login_failed' AND detail IS NULL AND ip IS NOT NULL;
 CREATE INDEX audit_events_signin_net_idx ON audit_events (detail, created_at)

@@ -13,12 +13,13 @@ CREATE TABLE admin_recovery_codes (
     used_at     BIGINT
 );
 CREATE INDEX admin_recovery_codes_admin_id_idx ON admin_recovery_codes (admin_id);
--- A sign-in whose password was right, waiting for its code: the row id is
--- the SHA-256 of the browser's cookie; event_id the attempt's audit event,
--- a failure until the code proves right.
+-- A sign-in waiting for its code: the row id is the SHA-256 of the
+-- browser's cookie; event_id the attempt's audit event, a failure until the
+-- code proves right. A wrong password waits too, with no admin: the same
+-- rows written and read either way, so that no answer's time tells which.
 CREATE TABLE admin_sign_in_challenges (
     id          TEXT PRIMARY KEY NOT NULL,
-    admin_id    BIGINT NOT NULL REFERENCES admins (id) ON DELETE CASCADE,
+    admin_id    BIGINT REFERENCES admins (id) ON DELETE CASCADE,
     event_id    BIGINT NOT NULL,
     created_at  BIGINT NOT NULL
 );
