@@ -18,7 +18,7 @@ use super::context::Console;
 use super::csrf;
 use super::csrf_form::{CsrfForm, HasCsrf};
 use super::error::ConsoleResult;
-use super::guard::{self, AdminUser, ConsoleCookies, SignedIn};
+use super::guard::{self, ConsoleCookies, SignedIn};
 use super::page::PageContext;
 use super::password;
 use crate::client_info::ClientInfo;
@@ -38,14 +38,16 @@ pub struct SignIn {
     next: Option<String>,
 }
 
+/// The sign-in form; signed in already, on to `next` (which sends an
+/// admin who must enrol first to enrolment).
 #[get("/login?<next>&<out>")]
 pub async fn login_page(
     page: PageContext,
-    admin: Option<AdminUser>,
+    signed_in: Option<SignedIn>,
     next: Option<&str>,
     out: Option<bool>,
 ) -> Result<super::templates::Template, Redirect> {
-    if admin.is_some() {
+    if signed_in.is_some() {
         return Err(Redirect::to(guard::safe_next(next)));
     }
     let notice = if out == Some(true) {

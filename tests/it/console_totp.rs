@@ -411,6 +411,11 @@ async fn require_totp_sends_an_admin_to_enrolment_first(backend: Backend) {
     .await;
     let browser = signed_in(&app).await;
     for path in ["/admin", "/admin/users", "/admin/audit.csv"] {
+        // (The sign-in page, signed in, sends on to the page, which sends
+        // to enrolment.)
+        let (status, headers, _) = browser.get(&format!("/admin/login?next={path}")).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(headers["location"], path);
         let (status, headers, _) = browser.get(path).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(headers["location"], "/admin/account/totp", "{path}");
