@@ -553,6 +553,9 @@ mod tests {
         let f = counted(&mut conn, "nobody", "10.9.9.9", 0, None);
         assert_eq!((f.by_name_and_net, f.by_net, f.by_name), (0, 0, 0));
         assert_eq!(f.oldest_by_net, None);
+        // No address known: the name's failures count, no network's.
+        let f = signin_failures(&mut conn, "admin", None, 0, None).unwrap();
+        assert_eq!((f.by_name_and_net, f.by_net, f.by_name), (0, 0, 2));
         assert_eq!(last_unlock(&mut conn, "admin").unwrap(), None);
         record(
             &mut conn,
