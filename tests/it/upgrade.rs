@@ -348,3 +348,37 @@ async fn upgrade_makes_admins_owners_and_keeps_what_keys_could_do_sqlite() {
 async fn upgrade_makes_admins_owners_and_keeps_what_keys_could_do_postgres() {
     upgrade_makes_admins_owners_and_keeps_what_keys_could_do(Backend::Postgres).await;
 }
+
+/// Failed console sign-ins recorded before they named their network keep
+/// counting after the upgrade: the migration gives them their address.
+async fn upgrade_keeps_counting_earlier_failed_sign_ins(backend: Backend) {
+    let db = TestDb::new(backend);
+    migrate_up_to(&db, "signin_guessing", 23);
+    db.execute(
+        "INSERT INTO audit_events (kind, actor, ip, created_at)
+         VALUES ('admin_login_failed', 'ops', '203.0.113.9', 0),
+                ('admin_login_failed', 'ops', NULL, 0),
+                ('login', NULL, '203.0.113.9', 0);",
+    );
+    let mock = std::sync::Arc::new(MockWechat::spawn().await);
+    let _app = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
+    assert_eq!(
+        db.count("audit_events WHERE kind = 'admin_login_failed' AND detail = '203.0.113.9'"),
+        1
+    );
+    assert_eq!(
+        db.count("audit_events WHERE detail IS NULL"),
+        2,
+        "the others untouched"
+    );
+}
+
+#[tokio::test]
+async fn upgrade_keeps_counting_earlier_failed_sign_ins_sqlite() {
+    upgrade_keeps_counting_earlier_failed_sign_ins(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn upgrade_keeps_counting_earlier_failed_sign_ins_postgres() {
+    upgrade_keeps_counting_earlier_failed_sign_ins(Backend::Postgres).await;
+}
