@@ -189,6 +189,13 @@ export interface AccountExport {
     kind: string; session_id: string | null; actor: string | null; ip: string | null;
     detail: string | null; created_at: string;
   }>;
+  /** Web sign-ins the person scanned (SPEC §11), oldest first. */
+  web_sign_ins: Array<{
+    client_id: string; client_name: string; browser_ip: string | null;
+    browser_user_agent: string | null; created_at: string; scanned_at: string | null;
+    decision: 'confirmed' | 'denied' | null; decided_at: string | null;
+    session_id: string | null;
+  }>;
 }
 
 export interface Account {

@@ -18,7 +18,9 @@ use super::admin::views::{
     AuditList, AuditRecord, IdentityRecord, MergeDone, SessionRecord, SessionState, SessionsEnded,
     UnlinkDone, UserErased, UserList, UserRecord, UserWithSessions,
 };
-use super::auth::account::{AccountExport, DeletionScheduled, ExportEvent, ExportProfile};
+use super::auth::account::{
+    AccountExport, DeletionScheduled, ExportEvent, ExportProfile, ExportWebSignIn,
+};
 use super::auth::profile::{IdentityView, PhoneView, ProfileView};
 use super::auth::sessions::{OwnSession, OwnSessionEnded, OwnSessions};
 use super::auth::status::Verdict;
@@ -61,6 +63,7 @@ use crate::error::ResultCode;
         AccountExport,
         ExportProfile,
         ExportEvent,
+        ExportWebSignIn,
         DeletionScheduled,
         UserErased
     )),

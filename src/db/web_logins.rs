@@ -56,6 +56,15 @@ pub struct NewWebLogin<'a> {
     pub expires_at: i64,
 }
 
+/// The tickets these people scanned, oldest first (a person's export).
+pub fn scanned_by_any(conn: &mut AnyConnection, user_ids: &[i64]) -> QueryResult<Vec<WebLogin>> {
+    web_logins::table
+        .filter(web_logins::scanned_by.eq_any(user_ids))
+        .order((web_logins::created_at.asc(), web_logins::id.asc()))
+        .select(WebLogin::as_select())
+        .load(conn)
+}
+
 pub fn insert(conn: &mut AnyConnection, row: &NewWebLogin<'_>) -> QueryResult<()> {
     diesel::insert_into(web_logins::table)
         .values(row)

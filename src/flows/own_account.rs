@@ -8,6 +8,7 @@ use crate::db::audit::{self, Event, Kind, NewEvent};
 use crate::db::identities::{self, Identity};
 use crate::db::sessions::{self, Session};
 use crate::db::users::{self, User};
+use crate::db::web_logins::{self, WebLogin};
 use crate::db::{apps, Db};
 use crate::error::ApiError;
 use crate::webhooks::{self, EventType};
@@ -86,6 +87,8 @@ pub struct Export {
     pub identities: Vec<Identity>,
     pub sessions: Vec<Session>,
     pub events: Vec<Event>,
+    /// The web sign-in tickets the person scanned (SPEC §11).
+    pub web_sign_ins: Vec<WebLogin>,
 }
 
 /// The person's export, audited (the event is written first, so the export
@@ -132,6 +135,7 @@ pub async fn export(
             identities: identities::of_user(conn, user_id)?,
             sessions,
             events,
+            web_sign_ins: web_logins::scanned_by_any(conn, &ids)?,
         })
     })
     .await

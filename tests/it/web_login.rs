@@ -1099,6 +1099,20 @@ async fn a_web_session_is_among_the_persons_own_and_its_token_is_not_theirs(back
     assert_eq!(on_web["app_name"], "The Shop");
     assert_eq!(on_web["current"], false);
 
+    // The person's export lists the sign-in: which application, which
+    // browser, what they decided, the session it opened; nothing that
+    // would let anyone use the ticket.
+    let export = app.get_with_token("account/export", &alice.token()).await;
+    export.expect(0, 200);
+    let sign_ins = export.data()["web_sign_ins"].as_array().unwrap();
+    assert_eq!(sign_ins.len(), 1, "{}", export.text);
+    let sign_in = &sign_ins[0];
+    assert_eq!(sign_in["client_id"], "shop");
+    assert_eq!(sign_in["client_name"], "The Shop");
+    assert_eq!(sign_in["decision"], "confirmed");
+    assert_eq!(sign_in["session_id"], on_web["id"]);
+    assert!(sign_in["scanned_at"].is_string() && sign_in["decided_at"].is_string());
+    assert!(!export.text.contains(&ticket), "no ticket id in the export");
     app.get_with_token("sessions", &web).await.expect(-500, 403);
     app.get_with_token("account/export", &web)
         .await

@@ -45,6 +45,31 @@ pub struct AccountExport {
     /// Every audit event about the person within `audit_retention`, oldest
     /// first (this export's own included).
     pub audit_events: Vec<ExportEvent>,
+    /// The web sign-ins the person scanned (SPEC §11), oldest first: which
+    /// web application, which browser asked, what the person decided.
+    pub web_sign_ins: Vec<ExportWebSignIn>,
+}
+
+/// A web sign-in ticket the person scanned, without what would let anyone
+/// use it (its id, the browser's key, the code).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExportWebSignIn {
+    pub client_id: String,
+    /// The web application's name, as the scan page showed it.
+    pub client_name: String,
+    /// The address and user agent of the browser that asked to sign in.
+    pub browser_ip: Option<String>,
+    pub browser_user_agent: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub scanned_at: Option<String>,
+    /// `confirmed`, `denied`, or null when the person did not decide.
+    pub decision: Option<String>,
+    #[schema(format = DateTime)]
+    pub decided_at: Option<String>,
+    /// The session the browser signed in with, once its code was exchanged.
+    pub session_id: Option<String>,
 }
 
 /// The person's row as stored.
@@ -160,6 +185,25 @@ pub async fn export(
             .map(|s| SessionRecord::new(s, now, idle_timeout))
             .collect(),
         audit_events: export.events.into_iter().map(ExportEvent::from).collect(),
+        web_sign_ins: export
+            .web_sign_ins
+            .into_iter()
+            .map(|w| ExportWebSignIn {
+                client_name: config
+                    .oidc
+                    .as_ref()
+                    .and_then(|oidc| oidc.client(&w.client_id))
+                    .map_or_else(|| w.client_id.clone(), |c| c.name.clone()),
+                client_id: w.client_id,
+                browser_ip: w.ip,
+                browser_user_agent: w.user_agent,
+                created_at: rfc3339(w.created_at),
+                scanned_at: w.scanned_at.map(rfc3339),
+                decision: w.decision,
+                decided_at: w.decided_at.map(rfc3339),
+                session_id: w.session_id,
+            })
+            .collect(),
     })
 }
 
