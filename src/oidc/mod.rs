@@ -9,9 +9,11 @@
 //! - `scan_page`: the page that shows the ticket's code and sends the
 //!   browser on once the person decides;
 //! - `token`: the token endpoint (codes, refresh tokens) and ID tokens;
-//! - `userinfo`: the person behind a web session's access token.
+//! - `userinfo`: the person behind a web session's access token;
+//! - `cors`: what browsers of the clients' origins may call.
 
 pub mod authorize;
+pub mod cors;
 pub mod discovery;
 pub mod keys;
 pub mod scan_page;
@@ -30,11 +32,13 @@ pub const SCAN_PATH: &str = "/oidc/scan";
 /// The provider's routes, when it is configured.
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("OpenID Connect provider", |rocket| async {
-        let on = rocket
+        let cors = rocket
             .state::<crate::config::AppConfig>()
-            .is_some_and(|c| c.oidc.is_some());
-        if on {
+            .and_then(|c| c.oidc.as_ref())
+            .map(|oidc| cors::Cors::new(oidc));
+        if let Some(cors) = cors {
             rocket
+                .attach(cors)
                 .manage(scan_page::ImageFetches::default())
                 .mount("/", discovery::routes())
                 .mount(
@@ -50,6 +54,8 @@ pub fn stage() -> rocket::fairing::AdHoc {
                         token::token,
                         userinfo::userinfo_get,
                         userinfo::userinfo_post,
+                        cors::token_preflight,
+                        cors::userinfo_preflight,
                     ],
                 )
         } else {

@@ -31,6 +31,7 @@ both_backends!(
     eddsa_id_tokens_for_a_client_that_asks,
     concurrent_loads_of_a_code_ask_wechat_once,
     a_code_not_collected_in_time_is_gone,
+    browsers_of_the_clients_origins_may_call_the_token_endpoint,
 );
 
 const ISSUER: &str = "http://localhost:8000";
@@ -1309,4 +1310,75 @@ async fn a_code_not_collected_in_time_is_gone(backend: Backend) {
         .expect(0, 200);
     assert!(!app.is_authorized(access).await);
     assert!(app.is_authorized(&alice).await);
+}
+
+/// A single-page application (a public client) calls the token endpoint
+/// from its own origin: the preflight and the answers (refusals included)
+/// allow that origin and no other; discovery and the JWK Set allow any.
+async fn browsers_of_the_clients_origins_may_call_the_token_endpoint(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let spa = "http://127.0.0.1:3000";
+    let allow = |headers: &reqwest::header::HeaderMap| {
+        headers
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    for path in ["/oidc/token", "/oidc/userinfo"] {
+        let preflight = app
+            .http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.url))
+            .header("Origin", spa)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204, "{path}");
+        let headers = preflight.headers();
+        assert_eq!(allow(headers).as_deref(), Some(spa), "{path}");
+        let methods = headers["access-control-allow-methods"].to_str().unwrap();
+        assert!(methods.contains("POST"), "{methods}");
+        let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+        assert!(allowed.contains("Authorization") && allowed.contains("Content-Type"));
+        assert!(headers.get("access-control-allow-credentials").is_none());
+        // Another origin is not allowed.
+        let other = app
+            .http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.url))
+            .header("Origin", "https://evil.example.com")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(allow(other.headers()), None, "{path}");
+    }
+    // A refusal is readable by the client's page: it carries the origin.
+    let refused = app
+        .http
+        .post(format!("{}/oidc/token", app.url))
+        .header("Origin", spa)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=authorization_code&code=nope&client_id=spa&redirect_uri=http%3A%2F%2F127.0.0.1%3A3000%2Fcb&code_verifier=abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrs")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(allow(refused.headers()).as_deref(), Some(spa));
+    assert_eq!(refused.headers()["vary"], "Origin");
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/jwks.json",
+    ] {
+        let public = app
+            .http
+            .get(format!("{}{path}", app.url))
+            .header("Origin", "https://anyone.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(public.status(), 200);
+        assert_eq!(allow(public.headers()).as_deref(), Some("*"), "{path}");
+    }
 }
