@@ -121,6 +121,7 @@ pub async fn token(
     keys: &State<Keys>,
     clock: &State<Clock>,
     db: &State<Db>,
+    limits: &State<std::sync::Arc<crate::rate_limit::RateLimits>>,
     client_info: ClientInfo,
 ) -> TokenAnswer {
     let Some(oidc) = config.oidc.as_deref() else {
@@ -154,6 +155,24 @@ pub async fn token(
             authorization_code(oidc, config, keys, clock, db, client, &params).await
         }
         Some("refresh_token") => {
+            // The same per-address limit as the mini-programs' refresh
+            // (`rate_limit.refresh_per_minute`), shared across instances.
+            let limited = limits
+                .refresh
+                .check_for_deployment(client_info.ip_addr(), db)
+                .await;
+            if let Err(crate::error::ApiError::TooManyRequests { retry_after }) = limited {
+                return TokenAnswer::with(
+                    Status::TooManyRequests,
+                    json!({
+                        "error": "temporarily_unavailable",
+                        "error_description": format!(
+                            "too many refreshes from this address; try again in {retry_after} s"
+                        ),
+                    }),
+                    Some(Header::new("Retry-After", retry_after.to_string())),
+                );
+            }
             refresh_token(config, keys, clock, db, client, &params, client_info).await
         }
         Some(other) => Err(refuse(

@@ -32,6 +32,7 @@ both_backends!(
     concurrent_loads_of_a_code_ask_wechat_once,
     a_code_not_collected_in_time_is_gone,
     browsers_of_the_clients_origins_may_call_the_token_endpoint,
+    refreshes_at_the_token_endpoint_are_rate_limited,
 );
 
 const ISSUER: &str = "http://localhost:8000";
@@ -1381,4 +1382,40 @@ async fn browsers_of_the_clients_origins_may_call_the_token_endpoint(backend: Ba
         assert_eq!(public.status(), 200);
         assert_eq!(allow(public.headers()).as_deref(), Some("*"), "{path}");
     }
+}
+
+/// `rate_limit.refresh_per_minute` holds at the token endpoint as at the
+/// mini-programs' refresh: over it, 429 with `Retry-After`, in RFC 6749's
+/// error shape.
+async fn refreshes_at_the_token_endpoint_are_rate_limited(backend: Backend) {
+    let app = spawn_app_with(backend, |o| {
+        with_oidc(o).with("rate_limit", json!({ "refresh_per_minute": 2 }))
+    })
+    .await;
+    let alice = app.login("alice").await.token();
+    let mut browser = Browser::new(&app);
+    let ticket = browser.start(&app, &good_request()).await;
+    let code = confirmed_code(&app, &mut browser, &ticket, &alice).await;
+    let (_, _, tokens) = token_request(&app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+    let mut refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        let (status, _, answer) = token_request(
+            &app,
+            Some(("shop", SHOP_SECRET)),
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        refresh = answer["refresh_token"].as_str().unwrap().to_string();
+    }
+    let (status, headers, answer) = token_request(
+        &app,
+        Some(("shop", SHOP_SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(status, 429, "{answer}");
+    assert_eq!(answer["error"], "temporarily_unavailable");
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
 }
