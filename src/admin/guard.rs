@@ -43,9 +43,10 @@ impl ConsoleCookies {
         }
     }
 
-    /// The browser's device cookie: the name it last signed in as (private,
-    /// a year). Sign-ins as that name from it are not held back by the
-    /// name's failures elsewhere (`flows::console_sign_in`).
+    /// The browser's device cookie: the marks of the last names it signed
+    /// in as (private, a year; `console_sign_in::device_mark`). Sign-ins as
+    /// those names from it are not held back by the names' failures
+    /// elsewhere (`flows::console_sign_in`).
     pub fn device(self) -> &'static str {
         if self.https {
             "__Host-wxauth_device"

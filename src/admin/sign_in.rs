@@ -1,12 +1,13 @@
-//! Signing in and out of the console, with throttling of failed attempts per
-//! username and per IP (counted in the audit log, so every instance agrees),
-//! and the second step that asks an admin with TOTP for a code.
+//! Signing in and out of the console, with throttling of failed attempts
+//! (`flows::console_sign_in`: per name and network, and a per-name queue
+//! that a browser's device cookie skips), and the second step that asks an
+//! admin with TOTP for a code.
 //!
 //! The second step does not tell whether the password was right: an
-//! admin with a second factor is always asked for the code — and so is
-//! every name when `admin.require_totp` is on — and only the answer to the
-//! code says "wrong password or code". A wrong password never waits for a
-//! code (nothing is stored for it), so no code can make it right.
+//! admin with a second factor is asked for the code after any password —
+//! and so is every name after a wrong one when `admin.require_totp` is on —
+//! and only the answer to the code says "wrong password or code". A wrong
+//! password's waiting sign-in has no admin, so no code can make it right.
 
 use rocket::form::{Form, FromForm};
 use rocket::http::{CookieJar, Status};
@@ -278,7 +279,7 @@ pub async fn code(
         user_agent: client.user_agent.clone(),
         now: clock.now(),
     };
-    let Some((_, mark)) = console_sign_in::second_step(db, step).await? else {
+    let Some(mark) = console_sign_in::second_step(db, step).await? else {
         return Ok(login_page(Status::Unauthorized, "bad_code"));
     };
     cookies.add(names.make(names.session(), token));

@@ -257,12 +257,12 @@ pub struct SecondStep {
     pub now: i64,
 }
 
-/// The admin whose session the second step opened — their name and what
-/// the browser's device cookie is to hold ([`device_mark`]) — or `None`:
+/// What the browser's device cookie is to hold ([`device_mark`]) for the
+/// admin whose session the second step opened, or `None`:
 /// a wrong code, a code used before, an unknown or expired sign-in — or one
-/// whose password was wrong, which never waits here — are all the same
+/// whose password was wrong, which waits with no admin — are all the same
 /// refusal.
-pub async fn second_step(db: &Db, step: SecondStep) -> Result<Option<(String, String)>, ApiError> {
+pub async fn second_step(db: &Db, step: SecondStep) -> Result<Option<String>, ApiError> {
     db.write(move |conn| {
         let Some((admin_id, event_id)) =
             admin_totp::take_challenge(conn, &step.challenge_id, step.now)?
@@ -319,10 +319,7 @@ pub async fn second_step(db: &Db, step: SecondStep) -> Result<Option<(String, St
                 now: step.now,
             },
         )?;
-        Ok(Some((
-            username,
-            device_mark(admin_id, &password_hash, Some(&secret)),
-        )))
+        Ok(Some(device_mark(admin_id, &password_hash, Some(&secret))))
     })
     .await
 }
