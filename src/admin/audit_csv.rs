@@ -13,7 +13,7 @@ use super::error::ConsoleResult;
 use super::guard::AdminUser;
 use super::page::PageContext;
 use super::templates::Template;
-use crate::db::audit::{self, Event, ExportFilter};
+use crate::db::audit::{self, Event, ExportFilter, Position};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::timestamp::{parse_moment, rfc3339};
@@ -79,13 +79,13 @@ pub async fn export(
     }
     // The first batch before the answer starts: a database that cannot
     // answer is an error page, not a cut-off file.
-    let first = read(db, &filter, 0).await?;
+    let first = read(db, &filter, None).await?;
     let db = db.inner().clone();
     let stream = ByteStream! {
         let mut batch = first;
         let mut chunk = HEADER.as_bytes().to_vec();
         loop {
-            let last = batch.last().map(|e| e.id);
+            let last = batch.last().map(Event::position);
             for event in &batch {
                 row(&mut chunk, event);
             }
@@ -93,7 +93,7 @@ pub async fn export(
             let (Some(after), true) = (last, batch.len() as i64 == BATCH) else {
                 break;
             };
-            batch = match read(&db, &filter, after).await {
+            batch = match read(&db, &filter, Some(after)).await {
                 Ok(next) => next,
                 Err(e) => {
                     // Too late for a status: the file ends short, and says
@@ -108,7 +108,11 @@ pub async fn export(
     Ok(Ok(Csv(stream)))
 }
 
-async fn read(db: &Db, filter: &ExportFilter, after: i64) -> Result<Vec<Event>, ApiError> {
+async fn read(
+    db: &Db,
+    filter: &ExportFilter,
+    after: Option<Position>,
+) -> Result<Vec<Event>, ApiError> {
     let filter = filter.clone();
     db.run(move |conn| Ok(audit::export_batch(conn, &filter, after, BATCH)?))
         .await

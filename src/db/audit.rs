@@ -380,7 +380,70 @@ pub fn of_user(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Vec<Event>
         .load(conn)
 }
 
-/// Events newest first, optionally of one kind and/or one user; keyset on id.
+/// Where an event stands among its kind's: the one index on the kind,
+/// (kind, created_at, id), orders them by time, then by id within a second.
+/// (A second index on (kind, id) cost every event written an entry of its
+/// own.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub created_at: i64,
+    pub id: i64,
+}
+
+impl Event {
+    pub fn position(&self) -> Position {
+        Position {
+            created_at: self.created_at,
+            id: self.id,
+        }
+    }
+}
+
+/// A query of events through the indexes: a person's by (user_id, id), a
+/// kind's by (kind, created_at, id), all of them by id.
+type Boxed<'a> = audit_events::BoxedQuery<'a, <AnyConnection as Connection>::Backend>;
+
+/// Events of `kind` and/or `user_id`, when given.
+fn of(kind: Option<&str>, user_id: Option<i64>) -> Boxed<'static> {
+    let mut q: Boxed<'static> = audit_events::table.into_boxed();
+    if let Some(kind) = kind {
+        q = q.filter(audit_events::kind.eq(kind.to_string()));
+    }
+    if let Some(user_id) = user_id {
+        q = q.filter(audit_events::user_id.eq(user_id));
+    }
+    q
+}
+
+/// `q` beyond the event at `from` (before it when `newest_first`, after it
+/// otherwise), in the order of the index that serves it: a kind's events
+/// alone (`by_kind`) by (created_at, id), any others by id (a person's index
+/// ends with it). A kind's range on `created_at` is what the index seeks;
+/// the rest sorts out the events of `from`'s own second.
+fn ordered(q: Boxed<'_>, by_kind: bool, from: Option<Position>, newest_first: bool) -> Boxed<'_> {
+    use audit_events::{created_at, id};
+    let q = match from {
+        None => q,
+        Some(p) if by_kind && newest_first => q
+            .filter(created_at.le(p.created_at))
+            .filter(created_at.lt(p.created_at).or(id.lt(p.id))),
+        Some(p) if by_kind => q
+            .filter(created_at.ge(p.created_at))
+            .filter(created_at.gt(p.created_at).or(id.gt(p.id))),
+        Some(p) if newest_first => q.filter(id.lt(p.id)),
+        Some(p) => q.filter(id.gt(p.id)),
+    };
+    match (by_kind, newest_first) {
+        (true, true) => q.order((created_at.desc(), id.desc())),
+        (true, false) => q.order((created_at.asc(), id.asc())),
+        (false, true) => q.order(id.desc()),
+        (false, false) => q.order(id.asc()),
+    }
+}
+
+/// Events newest first, optionally of one kind and/or one user, keyset: the
+/// page after the event `before_id`. A person's events come in id order
+/// (through their index), a kind's in its index's order ([`Position`]).
 pub fn page(
     conn: &mut AnyConnection,
     kind: Option<&str>,
@@ -388,17 +451,34 @@ pub fn page(
     before_id: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<Event>> {
-    let mut q = audit_events::table.select(Event::as_select()).into_boxed();
-    if let Some(kind) = kind {
-        q = q.filter(audit_events::kind.eq(kind.to_string()));
-    }
-    if let Some(user_id) = user_id {
-        q = q.filter(audit_events::user_id.eq(user_id));
-    }
-    if let Some(before) = before_id {
-        q = q.filter(audit_events::id.lt(before));
-    }
-    q.order(audit_events::id.desc()).limit(limit).load(conn)
+    let by_kind = kind.is_some() && user_id.is_none();
+    let before = match before_id {
+        Some(before) if by_kind => match position_of(conn, before)? {
+            Some(p) => Some(p),
+            // Purged since: so is everything older.
+            None => return Ok(Vec::new()),
+        },
+        // In id order the time is not read.
+        Some(before) => Some(Position {
+            created_at: 0,
+            id: before,
+        }),
+        None => None,
+    };
+    ordered(of(kind, user_id), by_kind, before, true)
+        .select(Event::as_select())
+        .limit(limit)
+        .load(conn)
+}
+
+/// Where event `id` stands, when it is still kept.
+fn position_of(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<Position>> {
+    audit_events::table
+        .find(id)
+        .select(audit_events::created_at)
+        .first(conn)
+        .optional()
+        .map(|at| at.map(|created_at| Position { created_at, id }))
 }
 
 /// What an export of the audit log takes: the console page's filters and a
@@ -411,31 +491,27 @@ pub struct ExportFilter {
     pub until: Option<i64>,
 }
 
-/// The events of `filter` after id `after`, oldest first, at most `limit`:
-/// one batch of an export, which goes on from the last id it got.
+/// The events of `filter` after the event at `after` (from the first when
+/// None), oldest first, at most `limit`: one batch of an export, which goes
+/// on from the last event it got. Ordered as [`page`] orders them.
 pub fn export_batch(
     conn: &mut AnyConnection,
     filter: &ExportFilter,
-    after: i64,
+    after: Option<Position>,
     limit: i64,
 ) -> QueryResult<Vec<Event>> {
-    let mut q = audit_events::table
-        .select(Event::as_select())
-        .filter(audit_events::id.gt(after))
-        .into_boxed();
-    if let Some(kind) = &filter.kind {
-        q = q.filter(audit_events::kind.eq(kind.clone()));
-    }
-    if let Some(user_id) = filter.user_id {
-        q = q.filter(audit_events::user_id.eq(user_id));
-    }
+    let by_kind = filter.kind.is_some() && filter.user_id.is_none();
+    let mut q = of(filter.kind.as_deref(), filter.user_id);
     if let Some(from) = filter.from {
         q = q.filter(audit_events::created_at.ge(from));
     }
     if let Some(until) = filter.until {
         q = q.filter(audit_events::created_at.lt(until));
     }
-    q.order(audit_events::id.asc()).limit(limit).load(conn)
+    ordered(q, by_kind, after, false)
+        .select(Event::as_select())
+        .limit(limit)
+        .load(conn)
 }
 
 /// [`page`] of at most `limit` events, and the `before` of the next page

@@ -61,7 +61,7 @@ pub(crate) fn admin_url(app: &TestApp, path: &str) -> String {
     format!("{}/api/admin/v1/{path}", app.url)
 }
 
-async fn admin_get(app: &TestApp, key: &str, path: &str) -> Reply {
+pub(crate) async fn admin_get(app: &TestApp, key: &str, path: &str) -> Reply {
     send(app.http.get(admin_url(app, path)).bearer_auth(key)).await
 }
 

@@ -14,7 +14,8 @@ use crate::common::*;
 
 both_backends!(
     the_audit_log_exports_as_csv_with_filters_and_a_time_range,
-    a_bad_filter_is_a_page_that_says_which
+    a_bad_filter_is_a_page_that_says_which,
+    a_kinds_events_page_and_export_whole_when_thousands_share_a_second,
 );
 
 /// `csv` as Python's `csv.reader` reads it: rows of cells.
@@ -177,4 +178,71 @@ async fn a_bad_filter_is_a_page_that_says_which(backend: Backend) {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert!(body.contains(&format!("The value of {field}")), "{body}");
     }
+}
+
+/// A kind's events come in the order of its one index, (kind, created_at,
+/// id): pages and export batches go on from a position inside a second, so
+/// events of the same second are each seen once, and an event written later
+/// with an earlier time (another instance's clock) where its time puts it.
+async fn a_kinds_events_page_and_export_whole_when_thousands_share_a_second(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = signed_in(&app).await;
+    // 300 refreshes a minute newer, written first; then 2,100 in one
+    // second, logins of the same second between them; then 300 a minute
+    // older, written last.
+    let insert = |from: i64, to: i64, kind: &str, at: i64| {
+        app.db.execute(&format!(
+            "INSERT INTO audit_events (kind, user_id, detail, created_at) \
+             WITH RECURSIVE s(n) AS (SELECT {from} UNION ALL SELECT n + 1 FROM s WHERE n < {to}) \
+             SELECT {kind}, 7, 'n' || n, {at} FROM s"
+        ))
+    };
+    insert(0, 299, "'refresh'", DEC_1 + 60);
+    insert(
+        300,
+        2399,
+        "CASE WHEN n % 3 = 0 THEN 'login' ELSE 'refresh' END",
+        DEC_1,
+    );
+    insert(2400, 2699, "'refresh'", DEC_1 - 60);
+    let named = |range: std::ops::Range<i64>| -> Vec<String> {
+        range
+            .filter(|n| !(300..2400).contains(n) || n % 3 != 0)
+            .map(|n| format!("n{n}"))
+            .collect()
+    };
+    // Oldest first.
+    let mut expected = named(2400..2700);
+    expected.extend(named(300..2400));
+    expected.extend(named(0..300));
+
+    // The export, in batches of 1,000, each going on inside the second.
+    let (_, _, body) = browser.get("/admin/audit.csv?kind=refresh").await;
+    let rows = parsed(&body);
+    let details: Vec<String> = rows[1..].iter().map(|r| r[6].clone()).collect();
+    assert_eq!(details.len(), 2000);
+    assert!(
+        details == expected,
+        "the export's order or its events differ"
+    );
+
+    // The admin API's pages, newest first, going on from each `next_before`.
+    let key = crate::admin_api::make_key(&app.db, "reader", "read");
+    let mut seen: Vec<String> = Vec::new();
+    let mut path = "audit?kind=refresh&limit=200".to_string();
+    loop {
+        let page = crate::admin_api::admin_get(&app, &key, &path).await;
+        let data = page.data();
+        for event in data["events"].as_array().unwrap() {
+            assert_eq!(event["kind"], "refresh");
+            seen.push(event["detail"].as_str().unwrap().to_string());
+        }
+        match data["next_before"].as_i64() {
+            Some(next) => path = format!("audit?kind=refresh&limit=200&before={next}"),
+            None => break,
+        }
+    }
+    expected.reverse();
+    assert_eq!(seen.len(), expected.len());
+    assert!(seen == expected, "the pages' order or their events differ");
 }
