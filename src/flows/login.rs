@@ -2,6 +2,7 @@
 //! (`login_person`), refuse a banned one, open the session, audit.
 
 use super::login_person::{self, LoginPerson};
+use super::session_limit;
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::first_login::FirstLogin;
 use crate::db::identities::NewIdentity;
@@ -190,32 +191,18 @@ pub fn open_in(
     let deletion_cancelled =
         super::account_deletion::cancel_on_login(conn, &user, login.ip.clone(), now)?;
     if !is_new {
-        // Room for the new session: the least recently used ones beyond the
-        // limit end, each with its audit event.
-        let ended = sessions::live_beyond(
+        // Room for the new session (a new person has none to end).
+        session_limit::make_room(
             conn,
+            hooks,
             user.id,
+            &login.appid,
+            session_limit::Limit {
+                sessions: login.session_limit,
+                idle_timeout: login.idle_timeout,
+            },
             now,
-            login.idle_timeout,
-            login.session_limit - 1,
         )?;
-        for id in ended {
-            if sessions::revoke(conn, &id, "session_limit", now)? {
-                hooks.emit(
-                    conn,
-                    EventType::SessionEnded,
-                    || webhooks::session_ended(&id, user.id, &login.appid, "session_limit"),
-                    now,
-                )?;
-                audit::record(
-                    conn,
-                    &NewEvent::new(Kind::Revoke, now)
-                        .user(user.id)
-                        .session(&id)
-                        .detail("session_limit"),
-                )?;
-            }
-        }
     }
     sessions::insert(
         conn,

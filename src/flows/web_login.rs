@@ -213,7 +213,9 @@ pub struct Redeem {
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
     pub session_ttl: i64,
-    pub idle_timeout: i64,
+    /// The person's sessions, the web's among them, are bounded as a
+    /// login's are.
+    pub limit: super::session_limit::Limit,
 }
 
 /// What a code is worth.
@@ -287,6 +289,14 @@ pub async fn redeem(db: &Db, request: Redeem, now: i64) -> Result<Redeemed, ApiE
             if !web_logins::spend_code(conn, &ticket.id, &session_id, now)? {
                 return Ok(Redeemed::Replayed);
             }
+            super::session_limit::make_room(
+                conn,
+                &hooks,
+                user_id,
+                &through.appid,
+                request.limit,
+                now,
+            )?;
             crate::db::sessions::insert(
                 conn,
                 &crate::db::sessions::NewSession {

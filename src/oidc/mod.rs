@@ -10,9 +10,11 @@
 //!   browser on once the person decides;
 //! - `token`: the token endpoint (codes, refresh tokens) and ID tokens;
 //! - `userinfo`: the person behind a web session's access token;
-//! - `cors`: what browsers of the clients' origins may call.
+//! - `cors`: what browsers of the clients' origins may call;
+//! - `catchers`: Rocket's own failures under `/oidc`, as OAuth errors.
 
 pub mod authorize;
+pub mod catchers;
 pub mod cors;
 pub mod discovery;
 pub mod keys;
@@ -32,6 +34,8 @@ pub const SCAN_PATH: &str = "/oidc/scan";
 /// The provider's routes, when it is configured.
 pub fn stage() -> rocket::fairing::AdHoc {
     rocket::fairing::AdHoc::on_ignite("OpenID Connect provider", |rocket| async {
+        // Also when the provider is off: a client's request says so in JSON.
+        let rocket = rocket.register("/oidc", catchers::catchers());
         let cors = rocket
             .state::<crate::config::AppConfig>()
             .and_then(|c| c.oidc.as_ref())

@@ -21,6 +21,7 @@ use crate::config::AppConfig;
 use crate::db::{sessions, Db};
 use crate::error::ApiError;
 use crate::flows::refresh::{self, Rotate, Rotation};
+use crate::flows::session_limit::Limit;
 use crate::flows::web_login::{self, Redeem, Redeemed};
 
 /// The most a token request's body may be.
@@ -38,7 +39,11 @@ impl TokenAnswer {
         TokenAnswer::with(Status::Ok, body, None)
     }
 
-    fn with(status: Status, body: serde_json::Value, challenge: Option<Header<'static>>) -> Self {
+    pub(crate) fn with(
+        status: Status,
+        body: serde_json::Value,
+        challenge: Option<Header<'static>>,
+    ) -> Self {
         TokenAnswer {
             status,
             body: body.to_string(),
@@ -324,7 +329,10 @@ async fn authorization_code(
         redirect_uri: params.get("redirect_uri").map(str::to_string),
         code_verifier: params.get("code_verifier").map(str::to_string),
         session_ttl: config.session_ttl,
-        idle_timeout: config.session_idle_timeout,
+        limit: Limit {
+            sessions: config.session_limit_per_user,
+            idle_timeout: config.session_idle_timeout,
+        },
     };
     let now = clock.now();
     let redeemed = web_login::redeem(db, request, now)

@@ -33,6 +33,8 @@ both_backends!(
     a_code_not_collected_in_time_is_gone,
     browsers_of_the_clients_origins_may_call_the_token_endpoint,
     refreshes_at_the_token_endpoint_are_rate_limited,
+    rockets_own_failures_under_oidc_are_oauth_errors,
+    web_sessions_count_against_the_session_limit,
 );
 
 const ISSUER: &str = "http://localhost:8000";
@@ -513,6 +515,58 @@ async fn without_clients_the_provider_is_off(backend: Backend) {
     app.post_with_token("web-login/scan", &alice, json!({ "scene": "abc" }))
         .await
         .expect(-102, 404);
+    // A relying party calling anyway is told why, as an OAuth error.
+    let (status, answer) = oauth_failure(&app, reqwest::Method::POST, "/oidc/token").await;
+    assert_eq!(status, 404);
+    assert_eq!(answer["error"], "invalid_request");
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("oidc.clients"),
+        "{answer}"
+    );
+}
+
+/// An answer under `/oidc` that is not the endpoint's own: its status and
+/// JSON body (a panic if it is not JSON).
+async fn oauth_failure(app: &TestApp, method: reqwest::Method, path: &str) -> (u16, Value) {
+    let answer = app
+        .http
+        .request(method, format!("{}{path}", app.url))
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    assert_eq!(
+        answer.headers()["content-type"],
+        "application/json",
+        "{path}"
+    );
+    assert_eq!(answer.headers()["cache-control"], "no-store", "{path}");
+    let body = answer.text().await.unwrap();
+    let json = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: {body}"));
+    (status, json)
+}
+
+/// What Rocket itself refuses under `/oidc` (no such endpoint, a method
+/// an endpoint does not take) is an RFC 6749 error in JSON, as the
+/// endpoints' own refusals are, never Rocket's HTML page.
+async fn rockets_own_failures_under_oidc_are_oauth_errors(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    for (method, path) in [
+        (reqwest::Method::GET, "/oidc/token"),
+        (reqwest::Method::DELETE, "/oidc/userinfo"),
+        (reqwest::Method::GET, "/oidc/no-such-endpoint"),
+    ] {
+        let (status, answer) = oauth_failure(&app, method.clone(), path).await;
+        assert_eq!(status, 404, "{method} {path}");
+        assert_eq!(answer["error"], "invalid_request", "{method} {path}");
+        assert_eq!(
+            answer["error_description"],
+            format!("no such endpoint: {method} {path}")
+        );
+    }
 }
 
 async fn tickets_past_their_end_are_purged(backend: Backend) {
@@ -1418,4 +1472,57 @@ async fn refreshes_at_the_token_endpoint_are_rate_limited(backend: Backend) {
     assert_eq!(answer["error"], "temporarily_unavailable");
     let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
+}
+
+/// SPEC §2's bound on a person's live sessions holds for the web's too: a
+/// web sign-in beyond it ends the least recently used session, as a login
+/// in the mini-program does.
+async fn web_sessions_count_against_the_session_limit(backend: Backend) {
+    let app = spawn_app_with(backend, |o| with_oidc(o).with("session_limit_per_user", 3)).await;
+    let alice = app.login("alice").await;
+    let live = format!(
+        "sessions WHERE user_id = {} AND revoked_at IS NULL",
+        alice.user_id()
+    );
+    let mut web_tokens = Vec::new();
+    for _ in 0..3 {
+        let mut browser = Browser::new(&app);
+        let ticket = browser.start(&app, &good_request()).await;
+        let code = confirmed_code(&app, &mut browser, &ticket, &alice.token()).await;
+        let (status, _, tokens) =
+            token_request(&app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+        assert_eq!(status, 200, "{tokens}");
+        web_tokens.push(tokens["access_token"].as_str().unwrap().to_string());
+        // Two minutes on, the mini-program's session is used again (past
+        // the interval at which use is recorded): it stays the most
+        // recently used, each web session the one before less so.
+        app.clock.advance(std::time::Duration::from_secs(120));
+        assert!(app.is_authorized(&alice.token()).await);
+    }
+    // Four sessions opened, three live: the first web session ended.
+    assert_eq!(app.db.count(&live), 3);
+    assert_eq!(
+        app.db
+            .count("sessions WHERE revoke_reason = 'session_limit' AND client_id = 'shop'"),
+        1
+    );
+    assert_eq!(
+        app.db
+            .count("audit_events WHERE kind = 'revoke' AND detail = 'session_limit'"),
+        1
+    );
+    let userinfo = |token: String| {
+        let app = &app;
+        async move {
+            app.http
+                .get(format!("{}/oidc/userinfo", app.url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(userinfo(web_tokens[0].clone()).await, 401);
+    assert_eq!(userinfo(web_tokens[2].clone()).await, 200);
 }
