@@ -455,7 +455,7 @@ pub fn page(
     let before = match before_id {
         Some(before) if by_kind => match position_of(conn, before)? {
             Some(p) => Some(p),
-            // Purged since: so is everything older.
+            // Nothing kept at or before it: nothing older is.
             None => return Ok(Vec::new()),
         },
         // In id order the time is not read.
@@ -471,14 +471,36 @@ pub fn page(
         .load(conn)
 }
 
-/// Where event `id` stands, when it is still kept.
+/// Where the cursor `id` stands among a kind's events: its event's place.
+/// A cursor past every kept event stands above them all; one whose event is
+/// gone (purged, or never was) stands where the event just before it by id
+/// does, written at the same moment as near as the log can tell. None when
+/// no event at or before it is kept.
 fn position_of(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<Position>> {
-    audit_events::table
-        .find(id)
-        .select(audit_events::created_at)
+    use audit_events::dsl as e;
+    let at_or_before: Option<(i64, i64)> = e::audit_events
+        .filter(e::id.le(id))
+        .order(e::id.desc())
+        .select((e::id, e::created_at))
         .first(conn)
-        .optional()
-        .map(|at| at.map(|created_at| Position { created_at, id }))
+        .optional()?;
+    let Some((found, created_at)) = at_or_before else {
+        return Ok(None);
+    };
+    if found != id {
+        let later: Option<i64> = e::audit_events
+            .filter(e::id.gt(id))
+            .select(e::id)
+            .first(conn)
+            .optional()?;
+        if later.is_none() {
+            return Ok(Some(Position {
+                created_at: i64::MAX,
+                id: i64::MAX,
+            }));
+        }
+    }
+    Ok(Some(Position { created_at, id }))
 }
 
 /// What an export of the audit log takes: the console page's filters and a

@@ -226,6 +226,17 @@ async fn a_kinds_events_page_and_export_whole_when_thousands_share_a_second(back
         "the export's order or its events differ"
     );
 
+    // A cursor past every event stands above them all, although the last
+    // event written is a minute older than the newest.
+    let (status, _, page) = browser
+        .get(&format!("/admin/audit?kind=refresh&before={}", i64::MAX))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("<td>n299</td>"),
+        "the newest refresh first: {page}"
+    );
+
     // The admin API's pages, newest first, going on from each `next_before`.
     let key = crate::admin_api::make_key(&app.db, "reader", "read");
     let mut seen: Vec<String> = Vec::new();
@@ -245,4 +256,38 @@ async fn a_kinds_events_page_and_export_whole_when_thousands_share_a_second(back
     expected.reverse();
     assert_eq!(seen.len(), expected.len());
     assert!(seen == expected, "the pages' order or their events differ");
+
+    // A cursor whose event is no longer kept (purged, say; here the last
+    // of the first page) goes on from where it stood; one beyond every
+    // event is the first page.
+    let first = crate::admin_api::admin_get(&app, &key, "audit?kind=refresh&limit=200").await;
+    let next = first.data()["next_before"].as_i64().unwrap();
+    let second = crate::admin_api::admin_get(
+        &app,
+        &key,
+        &format!("audit?kind=refresh&limit=200&before={next}"),
+    )
+    .await;
+    app.db
+        .execute(&format!("DELETE FROM audit_events WHERE id = {next}"));
+    let without = crate::admin_api::admin_get(
+        &app,
+        &key,
+        &format!("audit?kind=refresh&limit=200&before={next}"),
+    )
+    .await;
+    assert_eq!(without.data()["events"], second.data()["events"]);
+    let beyond = crate::admin_api::admin_get(
+        &app,
+        &key,
+        &format!("audit?kind=refresh&limit=200&before={}", i64::MAX),
+    )
+    .await;
+    let first_now = crate::admin_api::admin_get(&app, &key, "audit?kind=refresh&limit=200").await;
+    assert_eq!(beyond.data()["events"], first_now.data()["events"]);
+    assert_eq!(
+        first_now.data()["events"].as_array().unwrap().len(),
+        200,
+        "a whole page"
+    );
 }
