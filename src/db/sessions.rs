@@ -190,25 +190,29 @@ pub fn rotate_refresh(
 }
 
 /// The user's live sessions beyond the `keep` most recently used, least
-/// recently used first.
+/// recently used first, each with its app.
 pub fn live_beyond(
     conn: &mut AnyConnection,
     user_id: i64,
     now: i64,
     idle_timeout: i64,
     keep: i64,
-) -> QueryResult<Vec<String>> {
-    let live: Vec<(String, i64)> = on_backend!(conn, |c| sessions::table
+) -> QueryResult<Vec<Ended>> {
+    let live: Vec<(String, i64, String)> = on_backend!(conn, |c| sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .filter(sessions::last_seen_at.gt(now - idle_timeout))
-        .select((sessions::id, sessions::last_seen_at))
+        .select((sessions::id, sessions::last_seen_at, sessions::appid))
         .load(c))?;
     let excess = live.len().saturating_sub(keep.max(0) as usize);
     let mut live = live;
     live.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-    Ok(live.into_iter().take(excess).map(|(id, _)| id).collect())
+    Ok(live
+        .into_iter()
+        .take(excess)
+        .map(|(id, _, appid)| Ended { id, appid })
+        .collect())
 }
 
 /// Marks a session as a web session of `client_id` with `scope` (SPEC §11):

@@ -737,6 +737,21 @@ pub fn lock_for_erasure(
     }))
 }
 
+/// Locks the row of the live person `id` until the transaction ends
+/// (PostgreSQL; SQLite's single writer is the lock there). False when there
+/// is no such person, or only their tombstone.
+pub fn lock_row(conn: &mut AnyConnection, id: i64) -> QueryResult<bool> {
+    let live = users::table
+        .filter(users::id.eq(id))
+        .filter(users::merged_into.is_null())
+        .select(users::id);
+    let found = match conn {
+        AnyConnection::Sqlite(c) => live.get_result::<i64>(c).optional()?,
+        AnyConnection::Postgresql(c) => live.for_update().get_result::<i64>(c).optional()?,
+    };
+    Ok(found.is_some())
+}
+
 /// The tombstones of the people merged into `id`.
 pub fn tombstones_of(conn: &mut AnyConnection, id: i64) -> QueryResult<Vec<i64>> {
     users::table

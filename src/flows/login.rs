@@ -196,7 +196,6 @@ pub fn open_in(
             conn,
             hooks,
             user.id,
-            &login.appid,
             session_limit::Limit {
                 sessions: login.session_limit,
                 idle_timeout: login.idle_timeout,

@@ -20,6 +20,7 @@ pub mod operator_actions;
 pub mod own_account;
 pub mod people;
 pub mod refresh;
+pub mod session_end;
 pub mod session_limit;
 pub mod user_directory;
 pub mod web_login;

@@ -3,10 +3,11 @@
 //! again. Each is one transaction with its audit event —
 //! a change that cannot be audited does not happen.
 
+use super::session_end::{self, Ending};
 use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::{sessions, users, webhook_outbox, Db};
 use crate::error::ApiError;
-use crate::webhooks::{self, EventType};
+use crate::webhooks::EventType;
 use serde_json::json;
 
 /// Who acts, and from where: the audit event's actor and address.
@@ -30,30 +31,20 @@ pub async fn revoke_session(
             let Some(session) = sessions::find(conn, &id)? else {
                 return Ok(None);
             };
-            let revoked = sessions::revoke(conn, &id, "admin_revoke", now)?;
-            if revoked {
-                hooks.emit(
-                    conn,
-                    EventType::SessionEnded,
-                    || {
-                        webhooks::session_ended(
-                            &id,
-                            session.user_id,
-                            &session.appid,
-                            "admin_revoke",
-                        )
-                    },
-                    now,
-                )?;
-                audit::record(
-                    conn,
-                    &NewEvent::new(Kind::Revoke, now)
-                        .user(session.user_id)
-                        .session(&id)
-                        .actor(&by.username)
-                        .ip(by.ip.clone()),
-                )?;
-            }
+            let revoked = session_end::end(
+                conn,
+                &hooks,
+                Ending {
+                    id: &id,
+                    user_id: session.user_id,
+                    appid: &session.appid,
+                    reason: "admin_revoke",
+                },
+                NewEvent::new(Kind::Revoke, now)
+                    .actor(&by.username)
+                    .ip(by.ip.clone()),
+                now,
+            )?;
             Ok(Some(revoked))
         })
         .await;

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use super::session_end::{self, Ending};
 use crate::db::audit::{self, Event, Kind, NewEvent};
 use crate::db::identities::{self, Identity};
 use crate::db::sessions::{self, Session};
@@ -11,7 +12,6 @@ use crate::db::users::{self, User};
 use crate::db::web_logins::{self, WebLogin};
 use crate::db::{apps, Db};
 use crate::error::ApiError;
-use crate::webhooks::{self, EventType};
 
 /// Live sessions listed at most: a person with more (web sign-ins are not
 /// capped by `session_limit_per_user`) sees the most recently used.
@@ -56,23 +56,20 @@ pub async fn revoke_own(
             if session.dead(now, idle_timeout).is_some() {
                 return Ok(false);
             }
-            let ended = sessions::revoke(conn, &id, REVOKED_BY_PERSON, now)?;
-            if ended {
-                hooks.emit(
-                    conn,
-                    EventType::SessionEnded,
-                    || webhooks::session_ended(&id, user_id, &session.appid, REVOKED_BY_PERSON),
-                    now,
-                )?;
-                audit::record(
-                    conn,
-                    &NewEvent::new(Kind::Revoke, now)
-                        .user(user_id)
-                        .session(&id)
-                        .ip(ip.clone())
-                        .detail("by_person"),
-                )?;
-            }
+            let ended = session_end::end(
+                conn,
+                &hooks,
+                Ending {
+                    id: &id,
+                    user_id,
+                    appid: &session.appid,
+                    reason: REVOKED_BY_PERSON,
+                },
+                NewEvent::new(Kind::Revoke, now)
+                    .ip(ip.clone())
+                    .detail("by_person"),
+                now,
+            )?;
             Ok(ended)
         })
         .await;

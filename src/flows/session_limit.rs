@@ -3,10 +3,11 @@
 //! first ends the person's least recently used ones, each with its webhook
 //! and audit event.
 
-use crate::db::audit::{self, Kind, NewEvent};
+use super::session_end::{self, Ending};
+use crate::db::audit::{Kind, NewEvent};
 use crate::db::{sessions, AnyConnection};
 use crate::error::ApiError;
-use crate::webhooks::{self, EventType, Webhooks};
+use crate::webhooks::Webhooks;
 
 /// What bounds a person's sessions: how many may be live, and the idle
 /// timeout that decides which are.
@@ -17,32 +18,29 @@ pub struct Limit {
 }
 
 /// Ends `user_id`'s least recently used live sessions beyond `limit - 1`,
-/// making room for one more (opened through `appid`).
+/// making room for one more. Each ended session is told as of its own app,
+/// which may not be the new one's: a person's sessions span their apps.
 pub fn make_room(
     conn: &mut AnyConnection,
     hooks: &Webhooks,
     user_id: i64,
-    appid: &str,
     limit: Limit,
     now: i64,
 ) -> Result<(), ApiError> {
     let ended = sessions::live_beyond(conn, user_id, now, limit.idle_timeout, limit.sessions - 1)?;
-    for id in ended {
-        if sessions::revoke(conn, &id, "session_limit", now)? {
-            hooks.emit(
-                conn,
-                EventType::SessionEnded,
-                || webhooks::session_ended(&id, user_id, appid, "session_limit"),
-                now,
-            )?;
-            audit::record(
-                conn,
-                &NewEvent::new(Kind::Revoke, now)
-                    .user(user_id)
-                    .session(&id)
-                    .detail("session_limit"),
-            )?;
-        }
+    for session in ended {
+        session_end::end(
+            conn,
+            hooks,
+            Ending {
+                id: &session.id,
+                user_id,
+                appid: &session.appid,
+                reason: "session_limit",
+            },
+            NewEvent::new(Kind::Revoke, now).detail("session_limit"),
+            now,
+        )?;
     }
     Ok(())
 }

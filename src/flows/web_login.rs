@@ -8,7 +8,7 @@ use crate::db::audit::{self, Kind, NewEvent};
 use crate::db::web_logins::{self, NewWebLogin, WebLogin, CONFIRMED, DENIED};
 use crate::db::{users, Db};
 use crate::error::ApiError;
-use crate::webhooks::{self, EventType, Webhooks};
+use crate::webhooks::{EventType, Webhooks};
 use serde_json::json;
 
 /// A browser's request, checked by the authorization endpoint.
@@ -286,17 +286,22 @@ pub async fn redeem(db: &Db, request: Redeem, now: i64) -> Result<Redeemed, ApiE
                     "the person who confirmed can no longer sign in",
                 ));
             }
+            // The person's row locked first (PostgreSQL), as a login and an
+            // erasure lock it, so that two sign-ins at the same moment do not
+            // both find room below the session limit.
+            if !users::lock_row(conn, user_id)? {
+                return Ok(Redeemed::Refused(
+                    "the person who confirmed can no longer sign in",
+                ));
+            }
             if !web_logins::spend_code(conn, &ticket.id, &session_id, now)? {
                 return Ok(Redeemed::Replayed);
             }
-            super::session_limit::make_room(
-                conn,
-                &hooks,
-                user_id,
-                &through.appid,
-                request.limit,
-                now,
-            )?;
+            // The session that confirmed was used when it did (its last use
+            // is recorded once a minute at most): it is not the least
+            // recently used one that the new session may displace.
+            crate::db::sessions::touch(conn, scanned, auth_time, 0)?;
+            super::session_limit::make_room(conn, &hooks, user_id, request.limit, now)?;
             crate::db::sessions::insert(
                 conn,
                 &crate::db::sessions::NewSession {
@@ -370,21 +375,18 @@ fn revoke_replayed(
     let Some(session) = crate::db::sessions::find(conn, spent)? else {
         return Ok(());
     };
-    if crate::db::sessions::revoke(conn, spent, "code_replay", now)? {
-        hooks.emit(
-            conn,
-            EventType::SessionEnded,
-            || webhooks::session_ended(spent, session.user_id, &session.appid, "code_replay"),
-            now,
-        )?;
-        audit::record(
-            conn,
-            &NewEvent::new(Kind::Revoke, now)
-                .user(session.user_id)
-                .session(spent)
-                .detail("code_replay"),
-        )?;
-    }
+    super::session_end::end(
+        conn,
+        hooks,
+        super::session_end::Ending {
+            id: spent,
+            user_id: session.user_id,
+            appid: &session.appid,
+            reason: "code_replay",
+        },
+        NewEvent::new(Kind::Revoke, now).detail("code_replay"),
+        now,
+    )?;
     Ok(())
 }
 

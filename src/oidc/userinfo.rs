@@ -52,7 +52,10 @@ async fn userinfo(db: &Db, auth: Result<AuthSession, ApiError>) -> UserInfo {
         Err(ApiError::Internal(_) | ApiError::Unavailable(_)) => {
             return UserInfo {
                 status: Status::ServiceUnavailable,
-                body: json!({ "error": "temporarily_unavailable" }),
+                body: json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": "the database did not answer; try again in a moment",
+                }),
                 challenge: None,
             }
         }
@@ -71,7 +74,10 @@ async fn userinfo(db: &Db, auth: Result<AuthSession, ApiError>) -> UserInfo {
         Err(_) => {
             return UserInfo {
                 status: Status::ServiceUnavailable,
-                body: json!({ "error": "temporarily_unavailable" }),
+                body: json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": "the database did not answer; try again in a moment",
+                }),
                 challenge: None,
             }
         }

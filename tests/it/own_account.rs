@@ -549,13 +549,13 @@ async fn operators_erase_at_once_from_the_admin_api_and_the_console(backend: Bac
 }
 
 /// Lock waits of the test's database: statements blocked on a row lock.
-fn lock_waits(app: &TestApp) -> i64 {
+pub(crate) fn lock_waits(app: &TestApp) -> i64 {
     app.db
         .count("pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
 }
 
 /// The test's own transaction, held open across requests to the server.
-fn hold(app: &TestApp, sql: &str) -> wxauth::db::AnyConnection {
+pub(crate) fn hold(app: &TestApp, sql: &str) -> wxauth::db::AnyConnection {
     use diesel::connection::SimpleConnection;
     let mut conn = app.db.conn();
     conn.batch_execute(&format!("BEGIN; {sql}")).unwrap();

@@ -70,7 +70,10 @@ async fn access_tokens_expire_without_leeway(backend: Backend) {
     assert!(app.is_authorized(&r.token()).await);
 }
 
-both_backends!(a_login_beyond_the_session_limit_ends_the_least_recently_used);
+both_backends!(
+    a_login_beyond_the_session_limit_ends_the_least_recently_used,
+    the_session_limit_spans_a_persons_apps,
+);
 
 async fn a_login_beyond_the_session_limit_ends_the_least_recently_used(backend: Backend) {
     let app = spawn_app_with(backend, |o| o.with("session_limit_per_user", 3)).await;
@@ -113,6 +116,58 @@ async fn a_login_beyond_the_session_limit_ends_the_least_recently_used(backend: 
         .get(&format!("/admin/users/{}", fourth.user_id()))
         .await;
     assert!(html.contains("ended for a newer login"), "{html}");
+}
+
+/// One person's sessions in two apps share the limit; the session a login
+/// in the second app ends is told (`session.ended`) as of its own app.
+async fn the_session_limit_spans_a_persons_apps(backend: Backend) {
+    let app = spawn_app_with(backend, |o| {
+        o.two_apps().with("session_limit_per_user", 2).with(
+            "webhooks",
+            // Nobody listens: the outbox row is what this test reads.
+            json!([{ "url": "http://127.0.0.1:9/hook", "secret": "s3cret-s3cret-s3cret",
+                     "events": ["session.ended"] }]),
+        )
+    })
+    .await;
+    let login = |appid: &'static str| {
+        let app = &app;
+        async move {
+            let reply = app
+                .post("authorize", json!({ "code": "ann", "appId": appid }))
+                .await;
+            reply.expect(0, 200);
+            reply
+        }
+    };
+    let first = login(APP_ID).await;
+    let second = login(OTHER_APP_ID).await;
+    assert_eq!(first.user_id(), second.user_id(), "one person by unionid");
+    // The first app's session is the least recently used.
+    let sid = |r: &Reply| {
+        crate::tokens::claims_of(&r.token())["sid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    app.db.execute(&format!(
+        "UPDATE sessions SET last_seen_at = last_seen_at - 100 WHERE id = '{}'",
+        sid(&first)
+    ));
+    let third = login(OTHER_APP_ID).await;
+    assert!(!app.is_authorized(&first.token()).await);
+    assert!(app.is_authorized(&second.token()).await);
+    assert!(app.is_authorized(&third.token()).await);
+    let rows = wxauth::db::webhook_outbox::recent(&mut app.db.conn(), false, 10).unwrap();
+    let ended: Vec<serde_json::Value> = rows
+        .iter()
+        .filter(|r| r.event_type == "session.ended")
+        .map(|r| serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["data"].clone())
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["session_id"], sid(&first).as_str());
+    assert_eq!(ended[0]["appid"], APP_ID, "the ended session's own app");
+    assert_eq!(ended[0]["reason"], "session_limit");
 }
 
 /// The session's last-seen column, as stored.

@@ -35,6 +35,7 @@ both_backends!(
     refreshes_at_the_token_endpoint_are_rate_limited,
     rockets_own_failures_under_oidc_are_oauth_errors,
     web_sessions_count_against_the_session_limit,
+    the_session_that_confirms_a_web_sign_in_is_not_the_one_it_ends,
 );
 
 const ISSUER: &str = "http://localhost:8000";
@@ -515,7 +516,21 @@ async fn without_clients_the_provider_is_off(backend: Backend) {
     app.post_with_token("web-login/scan", &alice, json!({ "scene": "abc" }))
         .await
         .expect(-102, 404);
-    // A relying party calling anyway is told why, as an OAuth error.
+    // A relying party calling anyway is told why, as an OAuth error; a
+    // browser gets a page.
+    let page = app
+        .http
+        .get(format!("{}/oidc/authorize?client_id=shop", app.url))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("id=\"web-login-error\""));
     let (status, answer) = oauth_failure(&app, reqwest::Method::POST, "/oidc/token").await;
     assert_eq!(status, 404);
     assert_eq!(answer["error"], "invalid_request");
@@ -567,6 +582,61 @@ async fn rockets_own_failures_under_oidc_are_oauth_errors(backend: Backend) {
             format!("no such endpoint: {method} {path}")
         );
     }
+    // A browser that asks for a page gets the provider's error page.
+    let page = app
+        .http
+        .get(format!("{}/oidc/scan/a/b/c", app.url))
+        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .header("Accept-Language", "zh-CN")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("id=\"web-login-error\""), "{html}");
+    assert!(html.contains("此登录请求不存在"), "{html}");
+}
+
+/// The mini-program's session that confirms a web sign-in was in use at
+/// that moment, even when its last use was recorded a while before: the
+/// web session it opens displaces another one, not the phone's.
+async fn the_session_that_confirms_a_web_sign_in_is_not_the_one_it_ends(backend: Backend) {
+    let app = spawn_app_with(backend, |o| with_oidc(o).with("session_limit_per_user", 2)).await;
+    let alice = app.login("alice").await;
+    let sign_in = || {
+        let app = &app;
+        let token = alice.token();
+        async move {
+            let mut browser = Browser::new(app);
+            let ticket = browser.start(app, &good_request()).await;
+            let code = confirmed_code(app, &mut browser, &ticket, &token).await;
+            let (status, _, tokens) =
+                token_request(app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
+            assert_eq!(status, 200, "{tokens}");
+            tokens["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    // Within the minute in which a session's use is recorded once: the
+    // phone's last recorded use stays that of its login, older than the
+    // first web session.
+    app.clock.advance(std::time::Duration::from_secs(20));
+    let first = sign_in().await;
+    app.clock.advance(std::time::Duration::from_secs(20));
+    let second = sign_in().await;
+    assert!(
+        app.is_authorized(&alice.token()).await,
+        "the phone's session"
+    );
+    assert_eq!(
+        userinfo_status(&app, &first).await,
+        401,
+        "the older web session ended"
+    );
+    assert_eq!(userinfo_status(&app, &second).await, 200);
 }
 
 async fn tickets_past_their_end_are_purged(backend: Backend) {
@@ -1511,18 +1581,73 @@ async fn web_sessions_count_against_the_session_limit(backend: Backend) {
             .count("audit_events WHERE kind = 'revoke' AND detail = 'session_limit'"),
         1
     );
-    let userinfo = |token: String| {
-        let app = &app;
-        async move {
-            app.http
-                .get(format!("{}/oidc/userinfo", app.url))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+    assert_eq!(userinfo_status(&app, &web_tokens[0]).await, 401);
+    assert_eq!(userinfo_status(&app, &web_tokens[2]).await, 200);
+}
+
+/// Two web sign-ins of one person redeemed at the same moment on
+/// PostgreSQL: each makes room under the session limit only once it holds
+/// the person's row, so the second finds the first's session and the
+/// limit holds. (Without the lock both counted the same sessions, ended
+/// the same one, and left one session too many.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_sign_ins_at_the_same_moment_stay_within_the_limit() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_app_with(Backend::Postgres, |o| {
+        with_oidc(o).with("session_limit_per_user", 3)
+    })
+    .await;
+    // Two phones, each confirming one sign-in: nothing else the two
+    // redeems share but her.
+    let phones = [app.login("alice").await, app.login("alice").await];
+    let alice = &phones[0];
+    let mut codes = Vec::new();
+    for phone in &phones {
+        let mut browser = Browser::new(&app);
+        let ticket = browser.start(&app, &good_request()).await;
+        codes.push(confirmed_code(&app, &mut browser, &ticket, &phone.token()).await);
+    }
+    // Something else holds her row (a login, an erasure) while both codes
+    // are redeemed.
+    let mut held = crate::own_account::hold(
+        &app,
+        &format!(
+            "SELECT id FROM users WHERE id = {} FOR UPDATE",
+            alice.user_id()
+        ),
+    );
+    let release = async {
+        eventually("both redeems wait for her row", || {
+            crate::own_account::lock_waits(&app) >= 2
+        })
+        .await;
+        held.batch_execute("COMMIT").unwrap();
     };
-    assert_eq!(userinfo(web_tokens[0].clone()).await, 401);
-    assert_eq!(userinfo(web_tokens[2].clone()).await, 200);
+    let (grant_a, grant_b) = (code_grant(&codes[0]), code_grant(&codes[1]));
+    let (first, second, ()) = tokio::join!(
+        token_request(&app, Some(("shop", SHOP_SECRET)), &grant_a),
+        token_request(&app, Some(("shop", SHOP_SECRET)), &grant_b),
+        release,
+    );
+    assert_eq!((first.0, second.0), (200, 200), "{} {}", first.2, second.2);
+    assert_eq!(
+        app.db.count(&format!(
+            "sessions WHERE user_id = {} AND revoked_at IS NULL",
+            alice.user_id()
+        )),
+        3,
+        "four sessions opened, three may be live"
+    );
+}
+
+/// The status `/oidc/userinfo` answers an access token with.
+async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
+    app.http
+        .get(format!("{}/oidc/userinfo", app.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
