@@ -490,6 +490,7 @@ fn position_of(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<Position
     if found != id {
         let later: Option<i64> = e::audit_events
             .filter(e::id.gt(id))
+            .order(e::id.asc())
             .select(e::id)
             .first(conn)
             .optional()?;

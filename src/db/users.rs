@@ -738,8 +738,10 @@ pub fn lock_for_erasure(
 }
 
 /// Locks the row of the live person `id` until the transaction ends
-/// (PostgreSQL; SQLite's single writer is the lock there). False when there
-/// is no such person, or only their tombstone.
+/// (PostgreSQL; SQLite's single writer is the lock there), as an update of
+/// it would: other locks of the person wait, the keys' checks of rows
+/// pointing at them do not. False when there is no such person, or only
+/// their tombstone.
 pub fn lock_row(conn: &mut AnyConnection, id: i64) -> QueryResult<bool> {
     let live = users::table
         .filter(users::id.eq(id))
@@ -747,7 +749,7 @@ pub fn lock_row(conn: &mut AnyConnection, id: i64) -> QueryResult<bool> {
         .select(users::id);
     let found = match conn {
         AnyConnection::Sqlite(c) => live.get_result::<i64>(c).optional()?,
-        AnyConnection::Postgresql(c) => live.for_update().get_result::<i64>(c).optional()?,
+        AnyConnection::Postgresql(c) => live.for_no_key_update().get_result::<i64>(c).optional()?,
     };
     Ok(found.is_some())
 }

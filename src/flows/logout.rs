@@ -4,7 +4,7 @@
 use crate::auth::session_check::check_claims;
 use crate::auth::session_cookie;
 use crate::db::audit::{self, Kind, NewEvent};
-use crate::db::{sessions, Db};
+use crate::db::{sessions, users, Db};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,10 +77,16 @@ pub async fn logout(
                     "logout",
                 )
             }
-            Scope::Global => (
-                sessions::revoke_all_of_user(conn, user_id, "logout_global", now)?,
-                "logout_global",
-            ),
+            Scope::Global => {
+                // The person before her sessions, as every flow that ends
+                // several of them takes them (a login or a web sign-in
+                // making room ends sessions in an order of its own).
+                users::lock_row(conn, user_id)?;
+                (
+                    sessions::revoke_all_of_user(conn, user_id, "logout_global", now)?,
+                    "logout_global",
+                )
+            }
         };
         hooks.sessions_ended(conn, &revoked, user_id, reason, now)?;
         if !revoked.is_empty() {

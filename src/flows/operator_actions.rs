@@ -83,6 +83,9 @@ pub async fn act_on_user(
             // words (a ban's reason).
             let (kind, detail, ended, why) = match &action {
                 UserAction::SignOutAll => {
+                    // The person before her sessions, as a ban (which
+                    // updates her) and a login making room take them.
+                    users::lock_row(conn, id)?;
                     let ended = sessions::revoke_all_of_user(conn, id, "admin_revoke", now)?;
                     (
                         Kind::Revoke,

@@ -286,16 +286,18 @@ pub async fn redeem(db: &Db, request: Redeem, now: i64) -> Result<Redeemed, ApiE
                     "the person who confirmed can no longer sign in",
                 ));
             }
-            // The person's row locked first (PostgreSQL), as a login and an
-            // erasure lock it, so that two sign-ins at the same moment do not
-            // both find room below the session limit.
+            if !web_logins::spend_code(conn, &ticket.id, &session_id, now)? {
+                return Ok(Redeemed::Replayed);
+            }
+            // Then the person's row (PostgreSQL): the ticket before the
+            // person, as an erasure takes them, and the person before her
+            // sessions, as every flow that ends several takes them; so two
+            // sign-ins at the same moment do not both find room below the
+            // session limit.
             if !users::lock_row(conn, user_id)? {
                 return Ok(Redeemed::Refused(
                     "the person who confirmed can no longer sign in",
                 ));
-            }
-            if !web_logins::spend_code(conn, &ticket.id, &session_id, now)? {
-                return Ok(Redeemed::Replayed);
             }
             // The session that confirmed was used when it did (its last use
             // is recorded once a minute at most): it is not the least

@@ -5,8 +5,8 @@
 //! nothing to read); to a browser that asks for a page (the authorize and
 //! scan pages' addresses), the provider's error page.
 
-use rocket::http::Status;
-use rocket::{catch, catchers, Catcher, Either, Request};
+use rocket::http::{Header, Status};
+use rocket::{catch, catchers, Catcher, Either, Request, Responder};
 use serde_json::json;
 
 use super::token::TokenAnswer;
@@ -17,8 +17,17 @@ pub fn catchers() -> Vec<Catcher> {
     catchers![default]
 }
 
+/// The error page, which depends on the Accept header and is never kept by
+/// a cache (the JSON answer is not either).
+#[derive(Responder)]
+struct Page {
+    inner: (Status, Template),
+    vary: Header<'static>,
+    cache: Header<'static>,
+}
+
 #[catch(default)]
-fn default(status: Status, req: &Request<'_>) -> Either<(Status, Template), TokenAnswer> {
+fn default(status: Status, req: &Request<'_>) -> Either<Page, TokenAnswer> {
     let configured = req
         .rocket()
         .state::<crate::config::AppConfig>()
@@ -37,13 +46,17 @@ fn default(status: Status, req: &Request<'_>) -> Either<(Status, Template), Toke
         } else {
             lang.get("web_login_error")
         };
-        return Either::Left((
-            status,
-            Template::render(
-                "oidc/error",
-                json!({ "t": lang.table(), "lang": lang.code(), "text": text }),
+        return Either::Left(Page {
+            inner: (
+                status,
+                Template::render(
+                    "oidc/error",
+                    json!({ "t": lang.table(), "lang": lang.code(), "text": text }),
+                ),
             ),
-        ));
+            vary: Header::new("Vary", "Accept"),
+            cache: Header::new("Cache-Control", "no-store"),
+        });
     }
     let (error, description) = match status.code {
         404 if !configured => (

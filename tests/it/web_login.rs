@@ -1651,3 +1651,43 @@ async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+/// A code redeemed while an erasure of its person is under way (PostgreSQL):
+/// the erasure holds the ticket and then wants the person, so the redeem
+/// takes the ticket before the person too, and waits instead of holding
+/// the person the erasure wants — no deadlock, which PostgreSQL would
+/// answer by failing one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redeem_and_an_erasure_take_the_ticket_and_the_person_in_one_order() {
+    use diesel::connection::SimpleConnection;
+    let app = spawn_oidc(Backend::Postgres).await;
+    let alice = app.login("alice").await;
+    let mut browser = Browser::new(&app);
+    let ticket = browser.start(&app, &good_request()).await;
+    let code = confirmed_code(&app, &mut browser, &ticket, &alice.token()).await;
+    // The erasure's steps (`account_deletion`): her tickets, then her.
+    let mut erasure = crate::own_account::hold(
+        &app,
+        &format!("SELECT id FROM web_logins WHERE id = '{ticket}' FOR UPDATE"),
+    );
+    let person = format!(
+        "SELECT id FROM users WHERE id = {} FOR UPDATE",
+        alice.user_id()
+    );
+    let erase = async {
+        eventually("the redeem waits for the ticket", || {
+            crate::own_account::lock_waits(&app) >= 1
+        })
+        .await;
+        let took = tokio::task::block_in_place(|| erasure.batch_execute(&person));
+        erasure.batch_execute("ROLLBACK").unwrap();
+        took
+    };
+    let grant = code_grant(&code);
+    let (answer, took) = tokio::join!(
+        token_request(&app, Some(("shop", SHOP_SECRET)), &grant),
+        erase
+    );
+    assert!(took.is_ok(), "the erasure's lock of her: {took:?}");
+    assert_eq!(answer.0, 200, "{}", answer.2);
+}
