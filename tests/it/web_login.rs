@@ -611,9 +611,7 @@ async fn the_session_that_confirms_a_web_sign_in_is_not_the_one_it_ends(backend:
         let app = &app;
         let token = alice.token();
         async move {
-            let mut browser = Browser::new(app);
-            let ticket = browser.start(app, &good_request()).await;
-            let code = confirmed_code(app, &mut browser, &ticket, &token).await;
+            let (_, code) = confirmed_in_a_new_browser(app, &token).await;
             let (status, _, tokens) =
                 token_request(app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
             assert_eq!(status, 200, "{tokens}");
@@ -1556,9 +1554,7 @@ async fn web_sessions_count_against_the_session_limit(backend: Backend) {
     );
     let mut web_tokens = Vec::new();
     for _ in 0..3 {
-        let mut browser = Browser::new(&app);
-        let ticket = browser.start(&app, &good_request()).await;
-        let code = confirmed_code(&app, &mut browser, &ticket, &alice.token()).await;
+        let (_, code) = confirmed_in_a_new_browser(&app, &alice.token()).await;
         let (status, _, tokens) =
             token_request(&app, Some(("shop", SHOP_SECRET)), &code_grant(&code)).await;
         assert_eq!(status, 200, "{tokens}");
@@ -1603,9 +1599,7 @@ async fn web_sign_ins_at_the_same_moment_stay_within_the_limit() {
     let alice = &phones[0];
     let mut codes = Vec::new();
     for phone in &phones {
-        let mut browser = Browser::new(&app);
-        let ticket = browser.start(&app, &good_request()).await;
-        codes.push(confirmed_code(&app, &mut browser, &ticket, &phone.token()).await);
+        codes.push(confirmed_in_a_new_browser(&app, &phone.token()).await.1);
     }
     // Something else holds her row (a login, an erasure) while both codes
     // are redeemed.
@@ -1640,6 +1634,15 @@ async fn web_sign_ins_at_the_same_moment_stay_within_the_limit() {
     );
 }
 
+/// A sign-in started in a new browser and confirmed with the mini-program
+/// token `token`: its ticket and its authorization code.
+async fn confirmed_in_a_new_browser(app: &TestApp, token: &str) -> (String, String) {
+    let mut browser = Browser::new(app);
+    let ticket = browser.start(app, &good_request()).await;
+    let code = confirmed_code(app, &mut browser, &ticket, token).await;
+    (ticket, code)
+}
+
 /// The status `/oidc/userinfo` answers an access token with.
 async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
     app.http
@@ -1662,9 +1665,7 @@ async fn a_redeem_and_an_erasure_take_the_ticket_and_the_person_in_one_order() {
     use diesel::connection::SimpleConnection;
     let app = spawn_oidc(Backend::Postgres).await;
     let alice = app.login("alice").await;
-    let mut browser = Browser::new(&app);
-    let ticket = browser.start(&app, &good_request()).await;
-    let code = confirmed_code(&app, &mut browser, &ticket, &alice.token()).await;
+    let (ticket, code) = confirmed_in_a_new_browser(&app, &alice.token()).await;
     // The erasure's steps (`account_deletion`): her tickets, then her.
     let mut erasure = crate::own_account::hold(
         &app,
