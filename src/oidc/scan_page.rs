@@ -319,10 +319,10 @@ async fn cached_or_fetched(
         client: wechat,
         timeout_ms: config.wechat.timeout_ms,
     };
-    let page = oidc.scan_page.as_str();
+    let (page, env) = (oidc.scan_page.as_str(), oidc.scan_env_version);
     let bytes = tokens
         .with_token(app, |token| async move {
-            codes.unlimited(wechat, &token, ticket, page).await
+            codes.unlimited(wechat, &token, ticket, page, env).await
         })
         .await
         .map_err(|e| {

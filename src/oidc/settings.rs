@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::config::{AppEntry, JwtAlgorithm, Secret};
 use crate::platforms::rsa2::PrivateKey;
 use crate::platforms::Platform;
+use crate::wechat::wxacode::EnvVersion;
 
 /// `oidc` as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,6 +20,7 @@ pub struct RawOidc {
     issuer: Option<String>,
     scan_app: Option<String>,
     scan_page: String,
+    scan_env_version: String,
     ticket_ttl: i64,
     code_ttl: i64,
     rsa_private_key: Option<Secret>,
@@ -31,6 +33,7 @@ impl Default for RawOidc {
             issuer: None,
             scan_app: None,
             scan_page: "pages/web-login/index".into(),
+            scan_env_version: "release".into(),
             ticket_ttl: 300,
             code_ttl: 60,
             rsa_private_key: None,
@@ -106,6 +109,8 @@ pub struct OidcSettings {
     /// The WeChat app whose mini-program code the scan page shows.
     pub scan_app: String,
     pub scan_page: String,
+    /// The version of the mini-program the code opens.
+    pub scan_env_version: EnvVersion,
     pub ticket_ttl: i64,
     pub code_ttl: i64,
     pub rsa_key: PrivateKey,
@@ -152,6 +157,12 @@ pub fn check(
             "oidc.scan_page must be the mini-program page that takes the code's scene, like \"pages/web-login/index\" (no leading /, no query: the code's scene carries the ticket)".into(),
         );
     }
+    let scan_env_version = EnvVersion::parse(raw.scan_env_version.trim()).ok_or_else(|| {
+        format!(
+            "oidc.scan_env_version {:?} must be \"release\", \"trial\" or \"develop\": the version of the mini-program that the scan page's code opens",
+            raw.scan_env_version
+        )
+    })?;
     for (name, value, low, high) in [
         ("oidc.ticket_ttl", raw.ticket_ttl, 30, 3600),
         ("oidc.code_ttl", raw.code_ttl, 10, 600),
@@ -192,6 +203,7 @@ pub fn check(
         issuer,
         scan_app,
         scan_page,
+        scan_env_version,
         ticket_ttl: raw.ticket_ttl,
         code_ttl: raw.code_ttl,
         rsa_key,
@@ -398,6 +410,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.issuer, "https://auth.example.com");
         assert_eq!(s.scan_app, "wx1");
+        assert_eq!(s.scan_env_version, EnvVersion::Release);
         assert_eq!(s.url("/oidc/token"), "https://auth.example.com/oidc/token");
         assert_eq!(s.client("shop").unwrap().id_token_alg, IdTokenAlg::Rs256);
     }
@@ -426,6 +439,9 @@ mod tests {
         let mut r = raw(vec![client("shop")]);
         r.scan_page = "pages/login?x=1".into();
         assert!(err(r).contains("oidc.scan_page"));
+        let mut r = raw(vec![client("shop")]);
+        r.scan_env_version = "beta".into();
+        assert!(err(r).contains("oidc.scan_env_version \"beta\" must be"));
         let mut c = client("shop");
         c.id_token_alg = Some("HS256".into());
         assert!(err(raw(vec![c])).contains("never HS256"));

@@ -46,7 +46,8 @@
 //! `GET /__mock/calls` tells how often each code was exchanged, how many
 //! tokens and phone numbers were asked for, how often a phone number call
 //! was refused with each errcode, and of `getwxacodeunlimit` the calls, the
-//! codes answered per scene and the refusals per errcode; and under `qq`,
+//! codes answered per scene and per version asked for (`env_version`,
+//! `check_path`), and the refusals per errcode; and under `qq`,
 //! `douyin` and `alipay` how often each of their codes was (see
 //! `crate::mock`).
 //!
@@ -92,6 +93,10 @@ struct WxaCodeCalls {
     /// Codes answered per scene (a refused call counts under its errcode).
     by_scene: HashMap<String, u64>,
     by_errcode: HashMap<i64, u64>,
+    /// Codes answered per version opened and whether the page was checked,
+    /// as "release, check_path" or "trial, no check_path" (WeChat's
+    /// defaults where the request left them out).
+    by_version: HashMap<String, u64>,
 }
 
 impl MockWechat {
@@ -395,13 +400,14 @@ fn phone_answer(
 }
 
 /// A `getwxacodeunlimit` body; what the mock does not check (`check_path`:
-/// it knows no pages; `width`, `auto_color`, `line_color`, `is_hyaline`)
-/// is let through.
+/// it knows no pages, and only counts it; `width`, `auto_color`,
+/// `line_color`, `is_hyaline`) is let through.
 #[derive(serde::Deserialize)]
 struct WxaCodeRequest {
     scene: Option<String>,
     page: Option<String>,
     env_version: Option<String>,
+    check_path: Option<bool>,
 }
 
 /// An answer that is an image or WeChat's JSON.
@@ -417,8 +423,9 @@ fn wxacode_unlimited(
     let mut calls = mock.wxacodes.lock().unwrap_or_else(|p| p.into_inner());
     calls.total += 1;
     match answer {
-        Ok((scene, png)) => {
+        Ok((scene, version, png)) => {
             *calls.by_scene.entry(scene).or_insert(0) += 1;
+            *calls.by_version.entry(version).or_insert(0) += 1;
             (Status::Ok, (ContentType::PNG, png))
         }
         Err((code, msg)) => {
@@ -429,12 +436,13 @@ fn wxacode_unlimited(
     }
 }
 
-/// The scene and its code, or WeChat's errcode and errmsg.
+/// The scene, the version asked for (see [`WxaCodeCalls::by_version`]) and
+/// the code, or WeChat's errcode and errmsg.
 fn wxacode_answer(
     mock: &MockWechat,
     access_token: Option<&str>,
     body: Option<Json<WxaCodeRequest>>,
-) -> Result<(String, Vec<u8>), (i64, &'static str)> {
+) -> Result<(String, String, Vec<u8>), (i64, &'static str)> {
     if let Some(refusal) = refused_token(mock, access_token) {
         return Err(refusal);
     }
@@ -462,8 +470,17 @@ fn wxacode_answer(
             return Err((40097, "invalid args"));
         }
     }
+    let version = format!(
+        "{}, {}",
+        body.env_version.as_deref().unwrap_or("release"),
+        if body.check_path.unwrap_or(true) {
+            "check_path"
+        } else {
+            "no check_path"
+        }
+    );
     match code_png(&scene) {
-        Ok(png) => Ok((scene, png)),
+        Ok(png) => Ok((scene, version, png)),
         Err(e) => {
             tracing::error!("the mock cannot draw the code of a valid scene: {e}");
             Err((-1, "system error"))
@@ -546,6 +563,7 @@ fn calls(mock: &State<MockWechat>, platforms: &State<crate::mock::MockPlatforms>
             "total": wxacodes.total,
             "by_scene": wxacodes.by_scene,
             "by_errcode": wxacode_errcodes,
+            "by_version": wxacodes.by_version,
         },
     });
     for platform in [Platform::Qq, Platform::Douyin, Platform::Alipay] {

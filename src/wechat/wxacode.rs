@@ -47,6 +47,33 @@ struct ErrorBody {
     errmsg: Option<String>,
 }
 
+/// Which version of the mini-program a code opens (`env_version`): the
+/// released one, or, while a team tries web sign-in before releasing its
+/// page, the trial or development version (`oidc.scan_env_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvVersion {
+    Release,
+    Trial,
+    Develop,
+}
+
+impl EnvVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvVersion::Release => "release",
+            EnvVersion::Trial => "trial",
+            EnvVersion::Develop => "develop",
+        }
+    }
+
+    /// WeChat's name of a version; None for anything else.
+    pub fn parse(name: &str) -> Option<EnvVersion> {
+        [EnvVersion::Release, EnvVersion::Trial, EnvVersion::Develop]
+            .into_iter()
+            .find(|v| v.as_str() == name)
+    }
+}
+
 /// The client of `wxa/getwxacodeunlimit`.
 pub struct WxaCodes {
     http: reqwest::Client,
@@ -64,24 +91,26 @@ impl WxaCodes {
     }
 
     /// The image of the mini-program code that opens `page` (no leading `/`,
-    /// no query) with `scene`, from WeChat where `wechat` reaches it. The
-    /// page is checked against the released mini-program (`check_path`),
-    /// and the code opens the released version. Errcode -1 is retried twice;
-    /// 40001, 40014 and 42001 are [`ServerCallError::StaleToken`], for the
-    /// caller to refresh the access_token and ask once more.
+    /// no query) of the `env` version with `scene`, from WeChat where
+    /// `wechat` reaches it. For the released version WeChat checks that the
+    /// page exists (`check_path`); a trial or development version's page
+    /// may not be released yet, so it is not checked. Errcode -1 is retried
+    /// twice; 40001, 40014 and 42001 are [`ServerCallError::StaleToken`],
+    /// for the caller to refresh the access_token and ask once more.
     pub async fn unlimited(
         &self,
         wechat: &WechatClient,
         access_token: &str,
         scene: &str,
         page: &str,
+        env: EnvVersion,
     ) -> Result<Vec<u8>, ServerCallError> {
         let url = format!("{}/wxa/getwxacodeunlimit", wechat.api_base());
         let body = serde_json::json!({
             "scene": scene,
             "page": page,
-            "check_path": true,
-            "env_version": "release",
+            "check_path": env == EnvVersion::Release,
+            "env_version": env.as_str(),
             "width": WIDTH,
         });
         retrying(&self.metrics, "getwxacodeunlimit", || async {

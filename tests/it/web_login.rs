@@ -30,6 +30,7 @@ both_backends!(
     a_web_session_is_among_the_persons_own_and_its_token_is_not_theirs,
     eddsa_id_tokens_for_a_client_that_asks,
     concurrent_loads_of_a_code_ask_wechat_once,
+    the_code_opens_the_configured_version_of_the_mini_program,
     a_code_not_collected_in_time_is_gone,
     browsers_of_the_clients_origins_may_call_the_token_endpoint,
     refreshes_at_the_token_endpoint_are_rate_limited,
@@ -850,6 +851,12 @@ async fn a_person_signs_in_on_the_web_by_scanning(backend: Backend) {
         calls["getwxacodeunlimit"]["by_scene"][&ticket], 1,
         "{calls}"
     );
+    // By default, the released mini-program's page, checked by WeChat.
+    assert_eq!(
+        calls["getwxacodeunlimit"]["by_version"],
+        json!({"release, check_path": 1}),
+        "{calls}"
+    );
     // Another browser sees nothing of it.
     let mut stranger = Browser::new(&app);
     stranger.start(&app, &good_request()).await;
@@ -1399,6 +1406,30 @@ async fn concurrent_loads_of_a_code_ask_wechat_once(backend: Backend) {
     let calls = app.mock.call_stats().await;
     assert_eq!(
         calls["getwxacodeunlimit"]["by_scene"][&ticket], 1,
+        "{calls}"
+    );
+}
+
+/// `oidc.scan_env_version`: a team trying web sign-in before its page is
+/// released shows a code that opens the trial version, the page unchecked
+/// (WeChat would refuse a page that the released version lacks).
+async fn the_code_opens_the_configured_version_of_the_mini_program(backend: Backend) {
+    let app = spawn_app_with(backend, |options| {
+        with_oidc(options).with("oidc.scan_env_version", "trial")
+    })
+    .await;
+    let mut browser = Browser::new(&app);
+    let ticket = browser.start(&app, &good_request()).await;
+    let image = browser.get(&format!("/oidc/scan/{ticket}/code.png")).await;
+    assert_eq!(image.status(), 200);
+    assert_eq!(
+        crate::wechat_wxacode::read_qr(&image.bytes().await.unwrap()),
+        ticket
+    );
+    let calls = app.mock.call_stats().await;
+    assert_eq!(
+        calls["getwxacodeunlimit"]["by_version"],
+        json!({"trial, no check_path": 1}),
         "{calls}"
     );
 }

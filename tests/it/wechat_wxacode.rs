@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use wxauth::error::ApiError;
 use wxauth::metrics::Metrics;
 use wxauth::wechat::client::{ServerCallError, WechatClient};
-use wxauth::wechat::wxacode::WxaCodes;
+use wxauth::wechat::wxacode::{EnvVersion, WxaCodes};
 
 use crate::common::*;
 
@@ -38,7 +38,8 @@ impl Setup {
     async fn code(&self, token: &str, scene: &str, page: &str) -> Result<Vec<u8>, ServerCallError> {
         guarded(
             scene,
-            self.codes.unlimited(&self.wechat, token, scene, page),
+            self.codes
+                .unlimited(&self.wechat, token, scene, page, EnvVersion::Release),
         )
         .await
     }
@@ -95,6 +96,7 @@ async fn the_code_is_a_png_whose_qr_code_holds_exactly_the_scene() {
         assert_eq!(calls["by_scene"][scene], 1, "{scene}: fetched once");
     }
     assert_eq!(calls["by_errcode"], json!({}));
+    assert_eq!(calls["by_version"], json!({"release, check_path": 4}));
 
     // Over the wire: labelled as the image it is.
     let body = json!({
@@ -228,7 +230,9 @@ async fn an_unreachable_wechat_is_unavailable() {
         Metrics::disabled(),
     )
     .unwrap();
-    let call = s.codes.unlimited(&closed, &s.token, "fine", PAGE);
+    let call = s
+        .codes
+        .unlimited(&closed, &s.token, "fine", PAGE, EnvVersion::Release);
     let result = guarded("a closed port", call).await;
     match &result {
         Err(ServerCallError::Failed(e @ ApiError::WechatUnavailable(_))) => {
@@ -236,4 +240,26 @@ async fn an_unreachable_wechat_is_unavailable() {
         }
         other => panic!("not unavailable but {}", outcome(other)),
     }
+}
+
+/// A team trying web sign-in before its page is released: the code opens
+/// the trial or development version, and WeChat is not asked to check the
+/// page against the released one (it would refuse a page not yet there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trial_or_development_code_opens_that_version_unchecked() {
+    let s = setup().await;
+    for (scene, env) in [("trial1", EnvVersion::Trial), ("dev1", EnvVersion::Develop)] {
+        let png = guarded(
+            scene,
+            s.codes.unlimited(&s.wechat, &s.token, scene, PAGE, env),
+        )
+        .await
+        .unwrap();
+        assert_eq!(&read_qr(&png), scene);
+    }
+    let calls = s.calls().await;
+    assert_eq!(
+        calls["by_version"],
+        json!({"trial, no check_path": 1, "develop, no check_path": 1})
+    );
 }
