@@ -225,6 +225,28 @@ pub async fn read(
         .optional()
 }
 
+/// Forgets the exchanges whose outcome names an identity of `user_ids` (an
+/// erasure, before the identities go): their openid, unionid and sealed
+/// session_key would otherwise stay until the purge, an hour later. Both
+/// backends; the table is empty on SQLite, where codes are kept in memory.
+pub fn forget_of_users(conn: &mut super::AnyConnection, user_ids: &[i64]) -> QueryResult<usize> {
+    use super::schema::identities;
+    use diesel::NullableExpressionMethods;
+    let theirs = identities::table
+        .filter(identities::user_id.eq_any(user_ids))
+        .filter(identities::appid.eq(login_codes::appid))
+        .filter(
+            identities::openid
+                .nullable()
+                .eq(login_codes::openid)
+                .or(identities::openid
+                    .nullable()
+                    .eq(login_codes::anonymous_openid)),
+        );
+    let query = diesel::delete(login_codes::table.filter(diesel::dsl::exists(theirs)));
+    super::on_backend!(conn, |c| diesel::RunQueryDsl::execute(query, c))
+}
+
 /// Drops up to `batch` of the codes claimed before `before`, oldest first
 /// (the purge; both backends): a bounded write through the claimed_at
 /// index, however many codes a busy hour left.

@@ -176,6 +176,9 @@ diesel::table! {
     }
 }
 
+// An erasure forgets the login codes of the person's identities.
+diesel::allow_tables_to_appear_in_same_query!(identities, login_codes);
+
 diesel::table! {
     instances (id) {
         id -> Text,

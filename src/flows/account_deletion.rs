@@ -14,7 +14,9 @@ use serde_json::json;
 
 use super::operator_actions::Operator;
 use crate::db::audit::{self, Kind, NewEvent};
-use crate::db::{identities, sessions, users, web_logins, webhook_outbox, AnyConnection, Db};
+use crate::db::{
+    identities, login_codes, sessions, users, web_logins, webhook_outbox, AnyConnection, Db,
+};
 use crate::error::ApiError;
 use crate::webhooks::{EventType, Webhooks};
 
@@ -123,7 +125,8 @@ enum Why<'a> {
 }
 
 /// Erases person `id` and the tombstones of the people merged into them:
-/// sessions, web sign-in tickets, identities, the profile; their audit
+/// sessions, web sign-in tickets, the outcomes of their login codes still
+/// kept for other instances, identities, the profile; their audit
 /// events keep kind and time. Whether anyone was erased.
 fn erase_in(
     conn: &mut AnyConnection,
@@ -141,6 +144,7 @@ fn erase_in(
     let mut ids = users::tombstones_of(conn, id)?;
     ids.push(id);
     web_logins::delete_of_users(conn, &ids)?;
+    login_codes::forget_of_users(conn, &ids)?;
     webhook_outbox::delete_of_users(conn, &ids, EventType::UserDeleted.as_str())?;
     sessions::delete_of_users(conn, &ids)?;
     identities::delete_of_users(conn, &ids)?;

@@ -467,6 +467,20 @@ async fn operators_erase_at_once_from_the_admin_api_and_the_console(backend: Bac
     let app = spawn_app_with(backend, deleted_hooks).await;
     let ann = login_to(&app, APP_ID, "ann").await;
     let bob = login_to(&app, APP_ID, "bob").await;
+    // Outcomes of login codes kept for other instances (PostgreSQL's; the
+    // table is the same on SQLite): the erased person's are forgotten, as
+    // openid or as the Douyin guest a login named.
+    let (ann_openid, bob_openid) = (openid_for(APP_ID, "ann"), openid_for(APP_ID, "bob"));
+    for (code, openid, guest) in [
+        ("ann-code", ann_openid.as_str(), "NULL".to_string()),
+        ("ann-guest", "someone-else", format!("'{ann_openid}'")),
+        ("bob-code", bob_openid.as_str(), "NULL".to_string()),
+    ] {
+        app.db.execute(&format!(
+            "INSERT INTO login_codes (appid, code_hash, claimed_at, finished_at, openid, \
+             anonymous_openid) VALUES ('{APP_ID}', '{code}', 1, 1, '{openid}', {guest})"
+        ));
+    }
     let write = make_key(&app.db, "support", "write");
     let owner = make_key(&app.db, "ops", "owner");
     let read = make_key(&app.db, "reader", "read");
@@ -489,6 +503,13 @@ async fn operators_erase_at_once_from_the_admin_api_and_the_console(backend: Bac
         app.db.count(&format!("users WHERE id = {}", ann.user_id())),
         0
     );
+    assert_eq!(
+        app.db
+            .count("login_codes WHERE code_hash IN ('ann-code', 'ann-guest')"),
+        0,
+        "her login codes forgotten"
+    );
+    assert_eq!(app.db.count("login_codes WHERE code_hash = 'bob-code'"), 1);
     assert_eq!(
         app.db.count(&format!(
             "audit_events WHERE kind = 'user_deleted' AND user_id = {} AND actor = 'apikey:ops' \
