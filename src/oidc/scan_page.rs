@@ -175,9 +175,17 @@ fn render(oidc: &OidcSettings, lang: Lang, ticket: &WebLogin, stage: Stage) -> A
                 "renew": format!("{base}/renew"),
                 "refresh": if live { REFRESH } else { 0 },
                 "expires_at": crate::timestamp::rfc3339(ticket.expires_at),
+                // Without JavaScript; the page's script shows the reader's own time.
+                "expires_at_utc": clock_utc(ticket.expires_at),
             }),
         ),
     ))
+}
+
+/// `HH:MM UTC` of a moment.
+fn clock_utc(unix_seconds: i64) -> String {
+    let seconds = unix_seconds.rem_euclid(86_400);
+    format!("{:02}:{:02} UTC", seconds / 3600, seconds % 3600 / 60)
 }
 
 fn page_error(lang: Lang, status: Status, key: &str) -> Answer {

@@ -52,6 +52,9 @@ impl Browser {
         let driver =
             Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
                 .arg(format!("--port={port}"))
+                // A reader east of UTC, as most of the people who scan are:
+                // the scan page shows times in the reader's zone.
+                .env("TZ", "Asia/Shanghai")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -213,6 +216,19 @@ impl Browser {
             .as_str()
             .unwrap()
             .to_string()
+    }
+
+    async fn attribute(&self, css: &str, name: &str) -> String {
+        let el = self.find(css).await;
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{el}/attribute/{name}"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_string()
     }
 
     async fn screenshot(&self, name: &str) -> PathBuf {
@@ -422,6 +438,17 @@ async fn the_scan_page_signs_a_browser_in_when_the_person_confirms() {
     assert!(scan_url.contains("/oidc/scan/"), "{scan_url}");
     assert_eq!(browser.text("#client-name").await, "The Shop");
     assert_eq!(browser.count("img#code").await, 1);
+    // The code's expiry in the reader's time (UTC+8), not the server's UTC.
+    let expiry = time::OffsetDateTime::parse(
+        &browser.attribute("#expires-at", "datetime").await,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .to_offset(time::macros::offset!(+8));
+    assert_eq!(
+        browser.text("#expires-at").await,
+        format!("{:02}:{:02}", expiry.hour(), expiry.minute())
+    );
     browser.screenshot("web-login-scan").await;
     browser.go(&format!("{scan_url}?lang=zh")).await;
     assert!(browser.text("h1").await.contains("微信扫码登录"));

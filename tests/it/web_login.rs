@@ -838,6 +838,19 @@ async fn a_person_signs_in_on_the_web_by_scanning(backend: Backend) {
         html.contains("http-equiv=\"refresh\""),
         "works without JavaScript: {html}"
     );
+    // The expiry: in UTC as served; the script shows the reader's own time
+    // (`browser::the_scan_page_signs_a_browser_in_when_the_person_confirms`).
+    let datetime = html
+        .split("<time id=\"expires-at\" datetime=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no expiry: {html}"));
+    let at = time::OffsetDateTime::parse(datetime, &time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert!(
+        html.contains(&format!(">{:02}:{:02} UTC</time>", at.hour(), at.minute())),
+        "{html}"
+    );
     // The mini-program code holds the ticket as its scene, fetched once.
     let image = browser.get(&format!("/oidc/scan/{ticket}/code.png")).await;
     assert_eq!(image.status(), 200);
