@@ -12,6 +12,7 @@ both_backends!(
     logout_is_idempotent,
     logout_refuses_bad_scope_and_bad_tokens,
     ended_sessions_are_purged_in_the_background,
+    logouts_logins_and_refreshes_of_one_person_at_once_all_finish,
 );
 
 async fn logout_revokes_only_the_current_session(backend: Backend) {
@@ -129,4 +130,50 @@ async fn ended_sessions_are_purged_in_the_background(backend: Backend) {
     app.post_with_token("logout", &gone.token(), json!({}))
         .await
         .expect(0, 200);
+}
+
+/// Every flow that ends several of a person's sessions (a global logout, a
+/// login making room under the limit) takes the person's row before her
+/// sessions; a local logout and a refresh take their one session. So at the
+/// same moment they wait for each other and never deadlock, which
+/// PostgreSQL would break by failing one of them. (A global logout that
+/// took the sessions before the person failed this in five runs of six.)
+async fn logouts_logins_and_refreshes_of_one_person_at_once_all_finish(backend: Backend) {
+    let app = spawn_app_with(backend, |o| o.with("session_limit_per_user", 4)).await;
+    for round in 0..40 {
+        let sessions: Vec<Reply> =
+            futures::future::join_all((0..6).map(|_| app.login("lena"))).await;
+        let replies = futures::future::join_all((0..sessions.len() + 8).map(|i| {
+            let (app, sessions) = (&app, &sessions);
+            async move {
+                let Some(s) = sessions.get(i) else {
+                    // Logins over the limit, each ending the least recently
+                    // used session.
+                    return app.post("authorize", json!({ "code": "lena" })).await;
+                };
+                match i % 3 {
+                    0 => app.post_with_token("logout", &s.token(), json!({})).await,
+                    1 => {
+                        app.post_with_token("logout", &s.token(), json!({ "scope": "global" }))
+                            .await
+                    }
+                    _ => {
+                        app.post("refresh", json!({ "refresh_token": s.refresh_token() }))
+                            .await
+                    }
+                }
+            }
+        }))
+        .await;
+        for reply in &replies {
+            // A refresh whose session a logout (or a login making room)
+            // ended first is -502; anything else is done.
+            assert!(
+                matches!((reply.code(), reply.status), (0, 200) | (-502, 401)),
+                "round {round}: {} (HTTP {})",
+                reply.text,
+                reply.status
+            );
+        }
+    }
 }
