@@ -231,6 +231,20 @@ async fn a_key_reads_users_sessions_and_the_audit_log(backend: Backend) {
         let detail = e["detail"].as_str().unwrap();
         detail.starts_with("key #") && detail.ends_with(": GET /api/admin/v1/users?limit=1")
     }));
+    // What was searched is left out: an openid (or a phone number) named
+    // in an operator's event would outlive that person's erasure.
+    assert!(calls.iter().any(|e| {
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with(": GET /api/admin/v1/users?q=…")
+    }));
+    assert!(
+        !calls
+            .iter()
+            .any(|e| e["detail"].as_str().unwrap().contains(&openid)),
+        "{calls:?}"
+    );
     let paged = admin_get(&app, &key, "audit?kind=api_call&limit=2").await;
     let next = paged.data()["next_before"].as_i64().unwrap();
     let rest = admin_get(&app, &key, &format!("audit?kind=api_call&before={next}")).await;

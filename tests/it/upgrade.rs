@@ -382,3 +382,44 @@ async fn upgrade_keeps_counting_earlier_failed_sign_ins_sqlite() {
 async fn upgrade_keeps_counting_earlier_failed_sign_ins_postgres() {
     upgrade_keeps_counting_earlier_failed_sign_ins(Backend::Postgres).await;
 }
+
+/// Admin API calls recorded before searches were left out of their events
+/// lose their query in the upgrade: it may name a person (SPEC §12).
+async fn upgrade_leaves_out_what_earlier_api_calls_searched(backend: Backend) {
+    let db = TestDb::new(backend);
+    migrate_up_to(&db, "api_call_searches", 26);
+    db.execute(
+        "INSERT INTO audit_events (kind, actor, detail, created_at)
+         VALUES ('api_call', 'apikey:ops', 'key #1: GET /api/admin/v1/users?q=13800138000&limit=5', 0),
+                ('api_call', 'apikey:ops', 'refused (a read key) key #2: DELETE /api/admin/v1/users/5', 0),
+                ('login', NULL, 'what?', 0);",
+    );
+    let mock = std::sync::Arc::new(MockWechat::spawn().await);
+    let _app = spawn_with(db.clone(), mock.clone(), Options::new(&db, &mock)).await;
+    assert_eq!(
+        db.count("audit_events WHERE detail = 'key #1: GET /api/admin/v1/users?…'"),
+        1
+    );
+    assert_eq!(
+        db.count("audit_events WHERE detail LIKE '%13800138000%'"),
+        0
+    );
+    assert_eq!(
+        db.count(
+            "audit_events WHERE detail IN \
+             ('refused (a read key) key #2: DELETE /api/admin/v1/users/5', 'what?')"
+        ),
+        2,
+        "the others untouched"
+    );
+}
+
+#[tokio::test]
+async fn upgrade_leaves_out_what_earlier_api_calls_searched_sqlite() {
+    upgrade_leaves_out_what_earlier_api_calls_searched(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn upgrade_leaves_out_what_earlier_api_calls_searched_postgres() {
+    upgrade_leaves_out_what_earlier_api_calls_searched(Backend::Postgres).await;
+}

@@ -4,12 +4,14 @@
 //! unlink, erase). Each takes `Authorization: Bearer wxk_…`,
 //! find the live key by its hash (revocation is seen by the next call, on
 //! every instance), rate-limit it, and write the call to the audit log under
-//! the key's name — refusals of a known key included.
+//! the key's name — refusals of a known key included — with what it searched
+//! for left out (`call_line`).
 
 use std::net::{IpAddr, Ipv6Addr};
 
 use rocket::request::{FromRequest, Outcome, Request};
 
+use super::call_line;
 use crate::auth::api_key::{self, Scope};
 use crate::auth::role::Role;
 use crate::client_info::ClientInfo;
@@ -126,7 +128,12 @@ async fn authenticate(req: &Request<'_>, needed: Role) -> Result<ApiKey, ApiErro
     } else {
         format!("refused (a {} key) ", scope.as_str())
     };
-    let mut detail = format!("{outcome}key #{}: {} {}", key.id, req.method(), req.uri());
+    let line = call_line::request_line(
+        req.method(),
+        req.uri().path().as_str(),
+        req.uri().query().map(|q| q.as_str()),
+    );
+    let mut detail = format!("{outcome}key #{}: {line}", key.id);
     if detail.len() > MAX_DETAIL {
         let mut end = MAX_DETAIL;
         while !detail.is_char_boundary(end) {

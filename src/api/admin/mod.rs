@@ -3,6 +3,7 @@
 //! bans, the audit log — in the JSON API's envelope, with API keys.
 
 pub mod audit;
+mod call_line;
 pub mod key_guard;
 pub mod sessions;
 pub mod users;

@@ -1,0 +1,2 @@
+-- What was left out is gone: nothing to undo.
+SELECT 1;
