@@ -20,17 +20,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/test_tools.sh libpq-dev python3 python3-venv curl ca-certificates
-bin=target/debug/wxauth
-[ -x "$bin" ] || cargo build --locked --quiet --bin wxauth
+source scripts/debug_server.sh fuzz_api
+bash scripts/python_venv.sh fuzz
 venv=target/fuzz-venv
-if ! cmp -s scripts/fuzz-requirements.txt "$venv/requirements.txt" 2>/dev/null; then
-  echo "fuzz_api: installing schemathesis into $venv" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/fuzz-requirements.txt
-  cp scripts/fuzz-requirements.txt "$venv/requirements.txt"
-fi
 # anyio builds its lazy imports by compiling its own source at first import;
 # schemathesis's two workers import it from two threads at once, and
 # CPython 3.11's compiler then fails now and then ("AST constructor
@@ -39,20 +31,9 @@ fi
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "import anyio" >"$site/wxauth_import_anyio_first.pth"
 
-work=$(mktemp -d /tmp/wxauth-fuzz.XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-ROCKET_PORT=$port ROCKET_DATABASE_URL="$work/fuzz.sqlite" \
+ROCKET_DATABASE_URL="$work/fuzz.sqlite" \
   ROCKET_RATE_LIMIT='{authorize_per_minute=0,refresh_per_minute=0}' \
-  "$bin" >"$work/server.log" 2>&1 &
-server=$!
-cleanup() {
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 200); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
+  serve
 
 token() {
   curl -sf -X POST "$base/api/v1.0/auth/authorize" -H 'Content-Type: application/json' \
@@ -80,9 +61,5 @@ key=$(ROCKET_DATABASE_URL="$work/fuzz.sqlite" "$bin" apikey create fuzz --scope 
 fuzz -H "Authorization: Bearer $key" "${include[@]}"
 fuzz -H "Authorization: Bearer $(token logout)" \
   --include-operation-id logout --include-operation-id logout_get
-if grep -q "panicked" "$work/server.log"; then
-  echo "fuzz_api: the server panicked:" >&2
-  grep -A3 "panicked" "$work/server.log" >&2
-  exit 1
-fi
+server_log_check
 echo "fuzz_api: no failures"

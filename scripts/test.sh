@@ -122,7 +122,7 @@ fi
 # pyotp, the TOTP generator the console's second-factor tests check against
 # (they would make it themselves; made here so that a failed download is
 # told once, before the tests).
-bash scripts/totp_venv.sh
+bash scripts/python_venv.sh totp
 tests_started=$SECONDS
 cargo test --locked "$@"
 # The whole suite (no filter given) also runs the mini-program client's

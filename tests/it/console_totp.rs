@@ -32,10 +32,11 @@ fn pyotp_python() -> &'static PathBuf {
     PYTHON.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let status = Command::new("bash")
-            .arg(root.join("scripts/totp_venv.sh"))
+            .arg(root.join("scripts/python_venv.sh"))
+            .arg("totp")
             .status()
             .expect("bash");
-        assert!(status.success(), "scripts/totp_venv.sh failed");
+        assert!(status.success(), "scripts/python_venv.sh totp failed");
         root.join("target/totp-venv/bin/python")
     })
 }
